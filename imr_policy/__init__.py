@@ -1,0 +1,39 @@
+"""imr-policy: declarative, versioned, testable medical-necessity policies for UR and IMR.
+
+    import imr_policy
+    engine = imr_policy.load()                 # the shipped rule packs; load("path/to/policies") for others
+    determination = engine.evaluate(case)      # a dict per the case contract; raises CaseError when invalid
+    determination.to_dict()                    # valid against schemas/decision.schema.json
+"""
+
+from imr_policy.case import case_diagnostics, parse_case_text, validate_case
+from imr_policy.diagnostics import Diagnostic, Severity
+from imr_policy.errors import CaseError, EngineError, ImrPolicyError, PolicyError
+from imr_policy.evaluate import ENGINE_VERSION, Engine, load
+from imr_policy.model import BasisEntry, Case, Determination, ItemDetermination, SearchStep, TraceEntry
+from imr_policy.validate import LoadResult, load_editions
+
+__version__ = ENGINE_VERSION
+
+__all__ = [
+    "BasisEntry",
+    "Case",
+    "CaseError",
+    "Determination",
+    "Diagnostic",
+    "Engine",
+    "EngineError",
+    "ImrPolicyError",
+    "ItemDetermination",
+    "LoadResult",
+    "PolicyError",
+    "SearchStep",
+    "Severity",
+    "TraceEntry",
+    "__version__",
+    "case_diagnostics",
+    "load",
+    "load_editions",
+    "parse_case_text",
+    "validate_case",
+]

@@ -1,0 +1,164 @@
+"""A case as the caller gives it (a dict, YAML or JSON text) -> a validated, immutable Case.
+
+The engine coerces types silently ("10" <= 6 is true in durable_rules), so nothing reaches it
+before the case passes the JSON Schema strictly and the cross-field checks below. Every problem is
+reported at once, each naming the JSON path and what is expected.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from imr_policy.diagnostics import Diagnostic, did_you_mean, sort_and_cap
+from imr_policy.errors import CaseError
+from imr_policy.model import Case, Diagnosis, HistoryEntry, Request, UtilizationReview
+from imr_policy.schemacheck import fast_validator, schema_diagnostics
+from imr_policy.yamlsrc import SourceMap, load_text
+
+_INT_FIELDS = (
+    ("requests", "quantity"),
+    ("history", "completed"),
+    ("utilization_review", "approved_quantity"),
+)
+
+
+def parse_case_text(text: str, *, file: str | None = None) -> Case:
+    """Parse YAML or JSON text and validate it; raises CaseError with every problem found."""
+    loaded = load_text(text, file=file, code_prefix="case")
+    if loaded.diagnostics:
+        raise CaseError("the case is not valid", loaded.diagnostics)
+    return validate_case(loaded.data, file=file, source_map=loaded.source_map)
+
+
+def case_diagnostics(data: Any, *, file: str | None = None, source_map: SourceMap | None = None) -> list[Diagnostic]:
+    """Every problem with `data` as a case: schema first, then the checks a schema cannot express."""
+    data = _normalise_dates(data)
+    if fast_validator("case").is_valid(data):
+        problems: list[Diagnostic] = []
+    else:
+        problems = list(schema_diagnostics("case", data, prefix="case", file=file, source_map=source_map))
+        if problems:
+            return list(sort_and_cap(problems))
+    problems.extend(_cross_field(data, file, source_map))
+    return list(sort_and_cap(problems))
+
+
+def validate_case(data: Any, *, file: str | None = None, source_map: SourceMap | None = None) -> Case:
+    """Validate `data` against the case contract and build a Case; raises CaseError."""
+    data = _normalise_dates(data)
+    problems = case_diagnostics(data, file=file, source_map=source_map)
+    if problems:
+        raise CaseError("the case is not valid", problems)
+    return _build(data)
+
+
+def _normalise_dates(data: Any) -> Any:
+    """Accept `datetime.date` values from Python callers (e.g. yaml.safe_load output) as ISO strings."""
+    if isinstance(data, Mapping):
+        return {k: _normalise_dates(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_normalise_dates(v) for v in data]
+    if isinstance(data, dt.date) and not isinstance(data, dt.datetime):
+        return data.isoformat()
+    return data
+
+
+def _cross_field(data: dict[str, Any], file: str | None, smap: SourceMap | None) -> list[Diagnostic]:
+    problems: list[Diagnostic] = []
+
+    def report(code: str, message: str, path: str, hint: str | None = None) -> None:
+        where = smap.locate(path) if smap else None
+        problems.append(
+            Diagnostic(code, message, path, file, where[0] if where else None, where[1] if where else None, hint)
+        )
+
+    # JSON Schema counts 6.0 as an integer; a count is a whole number written as one.
+    for section, field in _INT_FIELDS:
+        for i, entry in enumerate(data.get(section, [])):
+            if isinstance(entry.get(field), float):
+                report("case.type", f"expected a whole number, got the number `{entry[field]}`",
+                       f"$.{section}[{i}].{field}", "write counts without a decimal point")
+    age = data.get("claimant", {}).get("age")
+    if isinstance(age, float):
+        report("case.type", f"expected a whole number, got the number `{age}`", "$.claimant.age")
+
+    injury = dt.date.fromisoformat(data["date_of_injury"])
+    ids: dict[str, int] = {}
+    quantities: dict[str, int] = {}
+    for i, req in enumerate(data["requests"]):
+        if req["id"] in ids:
+            report("case.duplicate-request-id", f"request id `{req['id']}` is used twice (first at requests[{ids[req['id']]}])",
+                   f"$.requests[{i}].id", "give every request its own id")
+        else:
+            ids[req["id"]] = i
+            quantities[req["id"]] = req["quantity"]
+        service_day = dt.date.fromisoformat(req["date_of_service"])
+        if service_day < injury:
+            report("case.date-order", f"date_of_service `{req['date_of_service']}` is before the date of injury "
+                   f"`{data['date_of_injury']}`", f"$.requests[{i}].date_of_service",
+                   "treatment for an industrial injury follows the injury; check both dates")
+        surgery = req.get("postsurgical")
+        if surgery and dt.date.fromisoformat(surgery["surgery_date"]) > service_day:
+            report("case.date-order", "surgery_date is after the date of service of this post-surgical request",
+                   f"$.requests[{i}].postsurgical.surgery_date")
+    seen_ur: dict[str, int] = {}
+    for i, ur in enumerate(data.get("utilization_review", [])):
+        target = ur["request"]
+        if target not in ids:
+            report("case.unknown-request", f"utilization_review names request `{target}`, which is not in requests",
+                   f"$.utilization_review[{i}].request",
+                   did_you_mean(target, ids) or f"expected one of: {', '.join(ids)}")
+            continue
+        if target in seen_ur:
+            report("case.duplicate-review", f"request `{target}` has two utilization_review entries "
+                   f"(first at utilization_review[{seen_ur[target]}])", f"$.utilization_review[{i}].request",
+                   "one UR decision per request")
+        seen_ur[target] = i
+        approved = ur.get("approved_quantity")
+        if approved is not None and ur["decision"] != "modify":
+            report("case.unexpected-field", f"approved_quantity is only given with decision `modify`, not "
+                   f"`{ur['decision']}`", f"$.utilization_review[{i}].approved_quantity",
+                   "remove it, or set decision to modify")
+        if ur["decision"] == "modify" and isinstance(approved, int) and approved >= quantities[target]:
+            report("case.range", f"a modification approves less than the {quantities[target]} requested; "
+                   f"got approved_quantity `{approved}`", f"$.utilization_review[{i}].approved_quantity",
+                   "a UR decision that approves everything requested is `approve`")
+    return problems
+
+
+def _build(data: dict[str, Any]) -> Case:
+    claimant = data.get("claimant", {})
+    return Case(
+        case_id=data["case_id"],
+        jurisdiction=data.get("jurisdiction", "CA"),
+        date_of_injury=dt.date.fromisoformat(data["date_of_injury"]),
+        diagnoses=tuple(
+            Diagnosis(d["description"], d.get("severity", "unspecified"), d.get("code")) for d in data["diagnoses"]
+        ),
+        requests=tuple(
+            Request(
+                id=r["id"],
+                service=r["service"],
+                quantity=r["quantity"],
+                date_of_service=dt.date.fromisoformat(r["date_of_service"]),
+                modality=r.get("modality"),
+                body_region=r.get("body_region"),
+                frequency=r.get("frequency"),
+                postsurgical="postsurgical" in r,
+                employer_authorized_beyond_cap=r.get("employer_authorized_beyond_cap", False),
+            )
+            for r in data["requests"]
+        ),
+        history=tuple(
+            HistoryEntry(h["service"], h["completed"], h["functional_improvement"], h.get("modality"))
+            for h in data.get("history", [])
+        ),
+        utilization_review=tuple(
+            UtilizationReview(u["request"], u["decision"], u.get("approved_quantity"))
+            for u in data.get("utilization_review", [])
+        ),
+        age=claimant.get("age"),
+        sex=claimant.get("sex"),
+    )

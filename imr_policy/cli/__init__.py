@@ -1,0 +1,1 @@
+"""The command-line interface: parsing arguments and formatting results. No decision logic lives here."""

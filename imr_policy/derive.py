@@ -1,0 +1,65 @@
+"""Case + one request -> the flat facts the rules test (facts.FACTS), including derived facts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from imr_policy.facts import SEVERITY_ORDER
+from imr_policy.model import Case, Request
+
+
+def functional_improvement(case: Case, service: str) -> str:
+    """`none` without history; `documented` only if every entry documents it; `not_documented` if any
+    entry says so; otherwise `unknown`. Order-independent by construction."""
+    values = {h.functional_improvement for h in case.history if h.service == service}
+    if not values:
+        return "none"
+    if "not_documented" in values:
+        return "not_documented"
+    if values == {"documented"}:
+        return "documented"
+    return "unknown"
+
+
+def request_facts(case: Case, request: Request) -> dict[str, Any]:
+    completed = sum(h.completed for h in case.history if h.service == request.service)
+    severity = max((d.severity for d in case.diagnoses), key=SEVERITY_ORDER.index, default="unspecified")
+    return {
+        "service": request.service,
+        "modality": request.modality,
+        "body_region": request.body_region,
+        "frequency": request.frequency,
+        "quantity": request.quantity,
+        "date_of_service": request.date_of_service,
+        "date_of_injury": case.date_of_injury,
+        "jurisdiction": case.jurisdiction,
+        "postsurgical": request.postsurgical,
+        "employer_authorized_beyond_cap": request.employer_authorized_beyond_cap,
+        "age": case.age,
+        "sex": case.sex,
+        "completed": completed,
+        "total": completed + request.quantity,
+        "functional_improvement": functional_improvement(case, request.service),
+        "severity": severity,
+    }
+
+
+def missing_case_fields(case: Case, request_index: int, fact: str) -> list[str]:
+    """The case fields a reviewer must fill in to supply `fact` for one request."""
+    request = case.requests[request_index]
+    if fact == "functional_improvement":
+        unknown = [
+            f"history[{i}].functional_improvement"
+            for i, h in enumerate(case.history)
+            if h.service == request.service and h.functional_improvement == "unknown"
+        ]
+        return unknown or ["history[].functional_improvement"]
+    if fact in ("completed", "total"):
+        return ["history[].completed"]
+    if fact == "severity":
+        return ["diagnoses[].severity"]
+    if fact in ("age", "sex"):
+        return [f"claimant.{fact}"]
+    if fact in ("date_of_injury", "jurisdiction"):
+        return [fact]
+    return [f"requests[{request_index}].{fact}"]

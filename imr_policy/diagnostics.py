@@ -1,0 +1,99 @@
+"""Diagnostics: one problem, with a stable code, a location and a hint.
+
+Messages follow one style: lowercase, no final period, user values in backticks, no Python type
+names, and "did you mean" where a near name exists. Each code is documented in docs/diagnostics.md.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+DOCS_URL = "docs/diagnostics.md"
+DEFAULT_CAP = 200
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """One problem in a rule file or a case.
+
+    `path` is the JSON path of the offending value (`$.rules[2].when[0].fact`), `line` and `column` are
+    1-based positions in `file` when the input came from a file or text.
+    """
+
+    code: str
+    message: str
+    path: str = "$"
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    hint: str | None = None
+    severity: Severity = Severity.ERROR
+
+    @property
+    def location(self) -> str:
+        where = self.file or "<input>"
+        if self.line is not None:
+            where += f":{self.line}:{self.column or 1}"
+        return where
+
+    def render(self) -> str:
+        text = f"{self.location}: {self.severity.value}[{self.code}] {self.message} (at {self.path})"
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text + f"\n  see: {DOCS_URL}#{self.code.replace('.', '')}"
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "code": self.code,
+            "severity": self.severity.value,
+            "message": self.message,
+            "path": self.path,
+        }
+        for key in ("file", "line", "column", "hint"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        return out
+
+
+def sort_and_cap(diagnostics: Iterable[Diagnostic], cap: int = DEFAULT_CAP) -> tuple[Diagnostic, ...]:
+    """Order diagnostics by file and position (errors before warnings at one place) and keep at most `cap`."""
+    ordered = sorted(
+        diagnostics,
+        key=lambda d: (d.file or "", d.line or 0, d.column or 0, d.severity != Severity.ERROR, d.code, d.path),
+    )
+    if len(ordered) <= cap:
+        return tuple(ordered)
+    dropped = len(ordered) - cap
+    return (
+        *ordered[:cap],
+        Diagnostic(
+            code="diagnostics.capped",
+            message=f"{dropped} more problems not shown",
+            hint="fix the problems above and run again",
+            severity=Severity.WARNING,
+        ),
+    )
+
+
+def did_you_mean(value: object, choices: Iterable[str]) -> str | None:
+    """A "did you mean `x`" suffix when `value` is close to one of `choices`."""
+    if not isinstance(value, str):
+        return None
+    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else None
+
+
+def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
+    return any(d.severity is Severity.ERROR for d in diagnostics)

@@ -1,0 +1,342 @@
+"""A compiled policy set x a case -> a Determination with its basis, rationale and trace.
+
+Per request: derive the facts, select the editions in force on its date of service, walk the
+jurisdiction's evidence search sequence, ask the matcher (durable_rules, checked against the
+reference evaluator) which rules hold in each edition, and apply the first rule that holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from imr_policy import explain
+from imr_policy.case import validate_case
+from imr_policy.derive import missing_case_fields, request_facts
+from imr_policy.errors import EngineError, PolicyError
+from imr_policy.model import (
+    BasisEntry,
+    Case,
+    Determination,
+    Edition,
+    ItemDetermination,
+    PolicySetInfo,
+    Request,
+    Rule,
+    RuleException,
+    SearchStep,
+    TraceEntry,
+)
+from imr_policy.reference import ReferenceMatcher, holds
+from imr_policy.resources import policies_dir
+from imr_policy.sequence import PROFILES, Step
+from imr_policy.validate import LoadResult, load_editions
+
+try:
+    ENGINE_VERSION = metadata.version("imr-policy")
+except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+    ENGINE_VERSION = "0.0.0+checkout"
+
+
+class Matcher(Protocol):
+    name: str
+
+    def match(self, edition: Edition, facts: Mapping[str, Any]) -> tuple[str, ...]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ExceptionCheck:
+    exception: RuleException
+    holds: bool
+    why_not: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EditionResult:
+    """What one edition says about one request."""
+
+    edition: Edition
+    status: Literal["not_addressed", "decided", "gap"]
+    rule: Rule | None = None
+    exception: RuleException | None = None
+    kind: Literal["certify", "modify", "non_certify", "pend"] = "pend"
+    approved: int = 0
+    missing: tuple[str, ...] = ()
+    exceptions: tuple[ExceptionCheck, ...] = ()
+    trace: tuple[TraceEntry, ...] = ()
+
+
+class Engine:
+    """A loaded, validated and compiled policy set. Safe to share between threads."""
+
+    def __init__(self, editions: tuple[Edition, ...], policy_set: PolicySetInfo, matcher: Matcher) -> None:
+        self._editions = editions
+        self._policy_set = policy_set
+        self._matcher = matcher
+        self._reference = ReferenceMatcher(editions)
+
+    @property
+    def editions(self) -> tuple[Edition, ...]:
+        return self._editions
+
+    @property
+    def policy_set(self) -> PolicySetInfo:
+        return self._policy_set
+
+    @property
+    def backend(self) -> str:
+        return self._matcher.name
+
+    def evaluate(self, case: Mapping[str, Any] | Case) -> Determination:
+        """Decide every request of `case` (a dict per the case contract, or a validated Case).
+
+        Raises CaseError (with every problem) for invalid input and EngineError when the engine fails;
+        neither ever yields a determination.
+        """
+        valid = case if isinstance(case, Case) else validate_case(case)
+        items = tuple(self._decide(valid, i, r) for i, r in enumerate(valid.requests))
+        return Determination(valid.case_id, ENGINE_VERSION, self._policy_set, items)
+
+    # ------------------------------------------------------------------ per request
+
+    def _decide(self, case: Case, index: int, request: Request) -> ItemDetermination:
+        facts = request_facts(case, request)
+        profile = PROFILES[case.jurisdiction]
+        in_force = [
+            e
+            for e in self._editions
+            if case.jurisdiction in e.jurisdictions and e.in_force(request.date_of_service)
+        ]
+        search: list[SearchStep] = []
+        trace: list[TraceEntry] = []
+        decisive: list[EditionResult] = []
+        supporting: list[EditionResult] = []
+        tier_outcome: str | None = None
+
+        for step in profile.steps:
+            editions = [e for e in in_force if _in_step(e, step)]
+            if step.role == "fallback" and decisive:
+                consult = tier_outcome in ("modify", "non_certify")
+                for e in editions:
+                    if not consult or not e.addresses(request.service):
+                        note = (
+                            "not consulted: the MTUS decides and supports the full request"
+                            if tier_outcome == "certify"
+                            else "not consulted: the MTUS decision waits for missing facts"
+                            if tier_outcome == "pend"
+                            else f"does not address `{request.service}`"
+                        )
+                        result = "not_consulted" if consult is False else "not_addressed"
+                        search.append(SearchStep(step.tier, e.guideline_id, e.edition_id, result, note))
+                        continue
+                    res = self._edition(e, facts, case, index)
+                    trace.extend(res.trace)
+                    if res.status == "decided" and res.kind != "pend":
+                        supporting.append(res)
+                        search.append(SearchStep(step.tier, e.guideline_id, e.edition_id, "supporting",
+                                                 "consulted as supporting evidence; the MTUS is presumed correct"))
+                    else:
+                        search.append(SearchStep(step.tier, e.guideline_id, e.edition_id, "not_consulted",
+                                                 "consulted, but it could not decide without missing facts"))
+                continue
+            step_results: list[EditionResult] = []
+            for e in editions:
+                res = self._edition(e, facts, case, index)
+                trace.extend(res.trace)
+                if res.status == "not_addressed":
+                    search.append(SearchStep(step.tier, e.guideline_id, e.edition_id, "not_addressed",
+                                             f"does not address `{request.service}`"))
+                    continue
+                step_results.append(res)
+                search.append(SearchStep(step.tier, e.guideline_id, e.edition_id,
+                                         "pend" if res.kind == "pend" else "decided"))
+            if step_results:
+                decisive = step_results
+                tier_outcome = _combine_kind(step_results, request.quantity)
+
+        return explain.item(
+            case=case,
+            index=index,
+            request=request,
+            facts=facts,
+            decisive=tuple(decisive),
+            supporting=tuple(supporting),
+            search=tuple(search),
+            trace=tuple(trace),
+            in_force=tuple(in_force),
+            profile=profile,
+        )
+
+    def _edition(self, edition: Edition, facts: Mapping[str, Any], case: Case, index: int) -> EditionResult:
+        service = facts["service"]
+        if not edition.addresses(service):
+            return EditionResult(edition, "not_addressed")
+        fired = set(self._matcher.match(edition, facts))
+        if self._matcher is not self._reference:
+            expected = set(self._reference.match(edition, facts))
+            if fired != expected:
+                raise EngineError(
+                    f"durable_rules and the reference evaluator disagree on `{edition.key}`: "
+                    f"{sorted(fired)} vs {sorted(expected)}; the case is not decided"
+                )
+        trace: list[TraceEntry] = []
+        deciding: Rule | None = None
+        for rule in edition.rules_for(service):
+            applied = f"rule:{rule.id}" in fired
+            decided = applied and deciding is None
+            if decided:
+                deciding = rule
+            trace.append(
+                TraceEntry(
+                    edition.guideline_id,
+                    edition.edition_id,
+                    rule.id,
+                    "rule",
+                    applied,
+                    decided,
+                    None if applied else explain.why_not(rule.when, facts, edition),
+                )
+            )
+        checks: list[ExceptionCheck] = []
+        for exc in edition.exceptions_for(service):
+            ok = f"exception:{exc.id}" in fired
+            checks.append(ExceptionCheck(exc, ok, None if ok else explain.why_not(exc.when, facts, edition)))
+        applicable = [c.exception for c in checks if c.holds and deciding is not None and deciding.id in c.exception.rules]
+        for c in checks:
+            used = c.exception in applicable
+            trace.append(
+                TraceEntry(edition.guideline_id, edition.edition_id, c.exception.id, "exception", c.holds, used,
+                           c.why_not if not c.holds else (None if used else "its rules did not decide"))
+            )
+        if deciding is None:
+            absent = sorted(
+                {c.fact for r in edition.rules_for(service) for c in r.when if facts.get(c.fact) is None}
+            )
+            missing = tuple(f for name in absent for f in missing_case_fields(case, index, name))
+            return EditionResult(edition, "gap", kind="pend", missing=missing, exceptions=tuple(checks),
+                                 trace=tuple(trace))
+        if len(applicable) > 1:
+            limits = {edition.limit(e.raises_total).value for e in applicable}
+            if len(limits) > 1:
+                raise EngineError(
+                    f"exceptions {', '.join(e.id for e in applicable)} of `{edition.key}` both apply and raise "
+                    "the limit differently; the rule pack is ambiguous"
+                )
+        exception = applicable[0] if applicable else None
+        kind, approved, missing = _apply(deciding, exception, edition, facts, case, index)
+        return EditionResult(edition, "decided", deciding, exception, kind, approved, missing, tuple(checks),
+                             tuple(trace))
+
+
+def _in_step(edition: Edition, step: Step) -> bool:
+    return edition.tier == step.tier and (step.families is None or edition.family in step.families)
+
+
+def _apply(
+    rule: Rule, exception: RuleException | None, edition: Edition, facts: Mapping[str, Any], case: Case, index: int
+) -> tuple[Literal["certify", "modify", "non_certify", "pend"], int, tuple[str, ...]]:
+    outcome = rule.outcome
+    quantity: int = facts["quantity"]
+    if outcome.decision == "pend":
+        missing = tuple(f for name in outcome.missing for f in missing_case_fields(case, index, name))
+        return "pend", 0, missing
+    if outcome.decision == "non_certify":
+        return "non_certify", 0, ()
+    if outcome.up_to_total is not None:
+        limit_id = exception.raises_total if exception else outcome.up_to_total
+        approved = max(0, min(quantity, edition.limit(limit_id).value - facts["completed"]))
+    elif outcome.up_to_per_request is not None:
+        approved = min(quantity, edition.limit(outcome.up_to_per_request).value)
+    else:
+        approved = quantity
+    return _kind(approved, quantity), approved, ()
+
+
+def _kind(approved: int, quantity: int) -> Literal["certify", "modify", "non_certify"]:
+    if approved >= quantity:
+        return "certify"
+    return "modify" if approved > 0 else "non_certify"
+
+
+def _combine_kind(results: list[EditionResult], quantity: int) -> str:
+    if any(r.kind == "pend" for r in results):
+        return "pend"
+    return _kind(min(r.approved for r in results), quantity)
+
+
+def basis_entry(res: EditionResult, role: Literal["decisive", "supporting"]) -> BasisEntry:
+    assert res.rule is not None
+    e = res.edition
+    citation = e.citation(res.rule.citation)
+    provenance = res.rule.provenance or citation.provenance
+    if res.exception is not None:
+        # a number from the exception decided: its provenance is the weakest link
+        exc_cite = e.citation(res.exception.citation)
+        provenance = _weakest(provenance, res.exception.provenance or exc_cite.provenance)
+    for limit_id in (res.rule.outcome.up_to_total, res.rule.outcome.up_to_per_request, res.rule.outcome.ceiling):
+        if limit_id:
+            provenance = _weakest(provenance, e.limit(limit_id).provenance)
+    return BasisEntry(
+        guideline=e.guideline_id,
+        guideline_title=e.guideline_title,
+        edition=e.edition_id,
+        rule=res.rule.id,
+        section=citation.section,
+        pages=citation.pages,
+        tier=e.tier,
+        provenance=provenance,
+        role=role,
+        source=citation.source,
+        exception=res.exception.id if res.exception else None,
+    )
+
+
+_STRENGTH = ("V", "V-seed", "V-2nd", "UNVERIFIED")
+
+
+def _weakest(a: Any, b: Any) -> Any:
+    return max(a, b, key=_STRENGTH.index)
+
+
+# ---------------------------------------------------------------------- loading
+
+
+def load(path: str | Path | None = None, *, engine: Literal["durable", "reference"] = "durable") -> Engine:
+    """Load, validate and compile a policy set.
+
+    `path`: a directory of rule packs or one rule file; default: the packs shipped with the package.
+    `engine`: `durable` (durable_rules, checked against the reference evaluator on every call) or
+    `reference` (pure Python, for platforms where durable_rules cannot be built).
+    Raises PolicyError with every problem found in the rule files.
+    """
+    root = Path(path) if path is not None else policies_dir()
+    result = load_editions([root], display_root=root if root.is_dir() else root.parent)
+    return engine_from(result, policy_set_id=_policy_set_id(path, root), engine=engine)
+
+
+def _policy_set_id(path: str | Path | None, root: Path) -> str:
+    return "imr-policy:builtin" if path is None else root.name or str(root)
+
+
+def engine_from(
+    result: LoadResult, *, policy_set_id: str, engine: Literal["durable", "reference"] = "durable"
+) -> Engine:
+    if not result.ok:
+        raise PolicyError("the rule files are not valid", result.diagnostics)
+    info = PolicySetInfo(policy_set_id, result.content_hash)
+    if engine == "reference":
+        return Engine(result.editions, info, ReferenceMatcher(result.editions))
+    if engine != "durable":
+        raise ValueError(f"unknown engine {engine!r}; expected 'durable' or 'reference'")
+    from imr_policy.compile import DurableMatcher  # imported here so `reference` works without durable_rules
+
+    return Engine(result.editions, info, DurableMatcher(result.editions))
+
+
+__all__ = ["Engine", "load"]
+
+_ = (dt, holds)

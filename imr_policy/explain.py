@@ -1,0 +1,310 @@
+"""Evaluation results -> the words a reviewer reads: why a rule did not apply, and the rationale.
+
+The rationale is written to be pasted into a determination letter: each guideline consulted with
+its section and pages, the arithmetic against its limit, the exceptions considered, the
+determination, and the IMR outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from imr_policy.model import Case, Condition, Edition, ItemDetermination, Request, SearchStep, TraceEntry
+from imr_policy.reference import holds, operand
+
+if TYPE_CHECKING:
+    from imr_policy.evaluate import EditionResult
+    from imr_policy.sequence import Profile
+
+_OPWORDS = {
+    "eq": "equal to",
+    "ne": "different from",
+    "lt": "below",
+    "lte": "at most",
+    "gt": "above",
+    "gte": "at least",
+    "in": "one of",
+    "not_in": "outside",
+}
+
+
+def show(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        return ", ".join(show(v) for v in value)
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, int):
+        return str(value)
+    return f"`{value}`"
+
+
+def describe_failure(cond: Condition, facts: Mapping[str, Any], edition: Edition) -> str:
+    actual = facts.get(cond.fact)
+    if cond.op == "present":
+        return f"`{cond.fact}` is not given"
+    if cond.op == "absent":
+        return f"`{cond.fact}` is given ({show(actual)})"
+    if actual is None:
+        return f"`{cond.fact}` is not given"
+    expected = show(operand(cond, edition))
+    if cond.limit:
+        expected += f" (`{cond.limit}`)"
+    if cond.op == "eq":
+        return f"`{cond.fact}` is {show(actual)}, not {expected}"
+    return f"`{cond.fact}` is {show(actual)}, not {_OPWORDS[cond.op]} {expected}"
+
+
+def why_not(conditions: Sequence[Condition], facts: Mapping[str, Any], edition: Edition) -> str:
+    """The first condition that fails, in words."""
+    for cond in conditions:
+        if not holds(cond, facts, edition):
+            return describe_failure(cond, facts, edition)
+    return "all conditions hold"  # pragma: no cover - only called when a rule did not fire
+
+
+def _pages(pages: str | None) -> str:
+    if not pages:
+        return ""
+    return f", p. {pages}" if "-" not in pages and ";" not in pages else f", pp. {pages}"
+
+
+def _family(edition: Edition) -> str:
+    return "MTUS" if edition.tier == "mtus" else edition.family
+
+
+def _noun(service: str, quantity: int) -> str:
+    unit = "session" if service == "psychotherapy" else "visit"
+    return f"{quantity} {service.replace('_', ' ')} {unit}{'s' if quantity != 1 else ''}"
+
+
+def _unit(unit: str, value: int) -> str:
+    return unit[:-1] if value == 1 and unit.endswith("s") else unit
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+def arithmetic(res: EditionResult, facts: Mapping[str, Any]) -> str:
+    """`16 completed + 6 requested = 22, above the ODG limit of 20 visits (...)`."""
+    assert res.rule is not None
+    e, outcome = res.edition, res.rule.outcome
+    completed, quantity = facts["completed"], facts["quantity"]
+    if outcome.up_to_per_request:
+        lim = e.limit(outcome.up_to_per_request)
+        return (
+            f"{quantity} requested; at most {lim.value} {_unit(lim.unit, lim.value)} per request under the {_family(e)} "
+            f"({lim.description}) [{lim.provenance}]"
+        )
+    limit_id = res.exception.raises_total if res.exception else (outcome.up_to_total or outcome.ceiling)
+    if not limit_id:
+        return ""
+    lim = e.limit(limit_id)
+    total = completed + quantity
+    where = "above" if total > lim.value else "at" if total == lim.value else "within"
+    text = (
+        f"{completed} completed + {quantity} requested = {total}, {where} the {_family(e)} maximum of "
+        f"{lim.value} {_unit(lim.unit, lim.value)} ({lim.description}"
+        + (f"; stated as {lim.stated}" if lim.range else "")
+        + f") [{lim.provenance}]"
+    )
+    if res.kind in ("modify",) and outcome.up_to_total:
+        text += f"; {lim.value} - {completed} = {res.approved} remain"
+    elif res.kind == "non_certify" and outcome.up_to_total and completed >= lim.value:
+        text += f"; the {completed} completed already reach it"
+    return text
+
+
+def exceptions_text(res: EditionResult) -> str:
+    parts: list[str] = []
+    for check in res.exceptions:
+        exc = check.exception
+        label = _lower_first(exc.description.rstrip(".")) or exc.id
+        lim = res.edition.limit(exc.raises_total)
+        if res.exception is exc:
+            parts.append(
+                f"The exception `{exc.id}` applies ({label}): the limit is raised to {lim.value} {lim.unit} "
+                f"[{exc.provenance or lim.provenance}]"
+            )
+        elif check.holds:
+            parts.append(f"The exception `{exc.id}` holds, but the rule it raises did not decide")
+        else:
+            parts.append(f"The exception `{exc.id}` ({label}) does not apply: {check.why_not}")
+    return ". ".join(parts)
+
+
+def edition_paragraph(res: EditionResult, facts: Mapping[str, Any], *, role: str) -> str:
+    e = res.edition
+    if res.status == "gap":
+        return (
+            f"{_family(e)}, {e.guideline_title}, {e.edition_title}: no rule decides this request"
+            + (f"; the case does not give {', '.join(res.missing)}" if res.missing else "")
+            + "."
+        )
+    assert res.rule is not None
+    citation = e.citation(res.rule.citation)
+    head = f"{_family(e)}" + (" (consulted as supporting evidence)" if role == "supporting" else "")
+    sentence = (
+        f"{head}: {e.edition_title}, {citation.section}{_pages(citation.pages)} "
+        f"[{res.rule.provenance or citation.provenance}]: {res.rule.outcome.reason}."
+    )
+    sums = arithmetic(res, facts)
+    if sums:
+        sentence += f" {sums[0].upper()}{sums[1:]}."
+    exc = exceptions_text(res)
+    if exc:
+        sentence += f" {exc}."
+    verdict = {
+        "certify": "supports the full request",
+        "modify": f"supports {res.approved} of {facts['quantity']}",
+        "non_certify": "does not support the request",
+        "pend": "cannot decide without " + ", ".join(res.missing or ("further facts",)),
+    }[res.kind]
+    return sentence + f" The {_family(e)} {verdict}."
+
+
+def item(
+    *,
+    case: Case,
+    index: int,
+    request: Request,
+    facts: Mapping[str, Any],
+    decisive: tuple[EditionResult, ...],
+    supporting: tuple[EditionResult, ...],
+    search: tuple[SearchStep, ...],
+    trace: tuple[TraceEntry, ...],
+    in_force: tuple[Edition, ...],
+    profile: Profile,
+) -> ItemDetermination:
+    """Assemble one item's determination from the search sequence's results."""
+    from imr_policy.evaluate import basis_entry
+
+    quantity = request.quantity
+    paragraphs: list[str] = [_request_line(request, facts)]
+    first_tier = profile.steps[0].tier
+    for step in search:
+        if step.result == "not_addressed" and (step.tier == first_tier or not decisive):
+            e = next(x for x in in_force if x.guideline_id == step.guideline and x.edition_id == step.edition)
+            paragraphs.append(
+                f"{_family(e)}: {e.edition_title} does not address {request.service.replace('_', ' ')}."
+            )
+    missing: list[str] = []
+    kind: Literal["certify", "modify", "non_certify", "pend"]
+    if not decisive:
+        kind, approved = "pend", 0
+        if not in_force:
+            paragraphs.append(
+                f"No guideline edition in this policy set is in force in {case.jurisdiction} on "
+                f"{request.date_of_service.isoformat()}; the request cannot be decided without one."
+            )
+        else:
+            paragraphs.append(
+                f"No guideline edition in force on {request.date_of_service.isoformat()} addresses "
+                f"{request.service.replace('_', ' ')}. Treatment may not be denied solely because the MTUS does "
+                "not address it (8 CCR 9792.21(d)); a reviewer must apply the next standard of Labor Code "
+                "4610.5(c)(2)."
+            )
+    else:
+        for res in decisive:
+            paragraphs.append(edition_paragraph(res, facts, role="decisive"))
+            missing.extend(m for m in res.missing if m not in missing)
+        if any(r.kind == "pend" for r in decisive):
+            kind, approved = "pend", 0
+        else:
+            approved = min(r.approved for r in decisive)
+            kind = "certify" if approved >= quantity else "modify" if approved > 0 else "non_certify"
+        for res in supporting:
+            paragraphs.append(edition_paragraph(res, facts, role="supporting"))
+            if res.approved > approved:
+                paragraphs.append(
+                    f"The {_family(res.edition)} would support {res.approved} of {quantity}; departing from the "
+                    "MTUS requires rebutting its presumption of correctness by a preponderance of scientific "
+                    "medical evidence (Labor Code 4604.5), which is for the reviewer."
+                )
+    medically_necessary = kind == "certify"
+    paragraphs.append(_conclusion(kind, approved, quantity, missing))
+    imr_outcome, ur_text = _imr(case, request, kind, medically_necessary, approved)
+    if ur_text:
+        paragraphs.append(ur_text)
+
+    basis = []
+    if decisive:
+        floor = min(r.approved for r in decisive if r.status == "decided") if any(
+            r.status == "decided" for r in decisive) else 0
+        for res in decisive:
+            if res.rule is not None:
+                basis.append(basis_entry(res, "decisive" if res.approved == floor or kind == "pend" else "supporting"))
+    basis.extend(basis_entry(res, "supporting") for res in supporting)
+
+    return ItemDetermination(
+        request=request.id,
+        service=request.service,
+        requested_quantity=quantity,
+        determination=kind,
+        approved_quantity=approved,
+        medically_necessary=medically_necessary,
+        imr_outcome=imr_outcome,
+        basis=tuple(basis),
+        rationale="\n\n".join(paragraphs),
+        search=search,
+        trace=trace,
+        missing_facts=tuple(missing),
+    )
+
+
+def _request_line(request: Request, facts: Mapping[str, Any]) -> str:
+    details = [d for d in (request.modality, request.frequency, request.body_region) if d]
+    text = f"Requested: {_noun(request.service, request.quantity)}"
+    if details:
+        text += f" ({', '.join(details)})"
+    text += f", date of service {request.date_of_service.isoformat()}"
+    completed = facts["completed"]
+    fi = facts["functional_improvement"]
+    if completed or fi != "none":
+        fi_text = {
+            "documented": "objective functional improvement documented",
+            "not_documented": "objective functional improvement not documented",
+            "unknown": "functional improvement not stated",
+            "none": "",
+        }[fi]
+        text += f"; {completed} already completed" + (f", {fi_text}" if fi_text else "")
+    return text + "."
+
+
+def _conclusion(kind: str, approved: int, quantity: int, missing: list[str]) -> str:
+    if kind == "certify":
+        return f"Determination: certified, {approved} of {quantity}. The request is medically necessary."
+    if kind == "modify":
+        return (
+            f"Determination: modified, {approved} of {quantity} certified. The request as a whole is not "
+            "medically necessary."
+        )
+    if kind == "non_certify":
+        return f"Determination: not certified, 0 of {quantity}. The request is not medically necessary."
+    needed = f" The case must state: {', '.join(missing)}." if missing else ""
+    return f"Determination: pended; no decision is made without the missing facts.{needed}"
+
+
+def _imr(
+    case: Case, request: Request, kind: str, medically_necessary: bool, approved: int
+) -> tuple[Literal["upheld", "overturned"] | None, str]:
+    ur = case.ur_for(request.id)
+    if ur is None:
+        return None, ""
+    did = {
+        "approve": "approved the request",
+        "modify": f"modified the request to {ur.approved_quantity}",
+        "deny": "denied the request",
+        "delay": "delayed the request",
+    }[ur.decision]
+    if ur.decision == "approve":
+        return None, (
+            f"Utilization review {did}; IMR reviews only modified, delayed or denied requests "
+            "(Labor Code 4610.5), so there is no IMR outcome."
+        )
+    if kind == "pend":
+        return None, f"Utilization review {did}; the IMR outcome waits for the missing facts."
+    if medically_necessary:
+        return "overturned", f"Utilization review {did}; the UR decision is overturned."
+    return "upheld", f"Utilization review {did}; the UR decision is upheld."

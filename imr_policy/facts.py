@@ -1,0 +1,83 @@
+"""The facts a rule may test: the case contract's fields, per requested item, plus derived facts.
+
+This registry is the single place that says which facts exist, their type, and which case field a
+reviewer must supply when one is missing. Validation, the compiler, the reference evaluator, the
+explanations and docs/policy-authoring.md all read it, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+SERVICES: tuple[str, ...] = (
+    "psychotherapy",
+    "medication_management",
+    "office_visit",
+    "physical_therapy",
+    "occupational_therapy",
+    "chiropractic",
+    "acupuncture",
+)
+SEVERITY_ORDER: tuple[str, ...] = ("unspecified", "mild", "moderate", "severe")
+FI_VALUES: tuple[str, ...] = ("none", "documented", "not_documented", "unknown")
+
+
+class FactType(str, Enum):
+    INTEGER = "integer"
+    DATE = "date"
+    ENUM = "enum"
+    STRING = "string"
+    BOOLEAN = "boolean"
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    name: str
+    type: FactType
+    description: str
+    case_field: str  # what a reviewer must supply when the fact is absent
+    values: tuple[str, ...] = ()
+    always_present: bool = True
+
+
+FACTS: dict[str, Fact] = {
+    f.name: f
+    for f in (
+        Fact("service", FactType.ENUM, "the requested service", "requests[].service", SERVICES),
+        Fact("modality", FactType.STRING, "the requested modality, e.g. `cbt`", "requests[].modality",
+             always_present=False),
+        Fact("body_region", FactType.STRING, "the body region, e.g. `lumbar`", "requests[].body_region",
+             always_present=False),
+        Fact("frequency", FactType.STRING, "the requested frequency, e.g. `weekly`", "requests[].frequency",
+             always_present=False),
+        Fact("quantity", FactType.INTEGER, "sessions or visits requested", "requests[].quantity"),
+        Fact("date_of_service", FactType.DATE, "the requested date of service", "requests[].date_of_service"),
+        Fact("date_of_injury", FactType.DATE, "the date of injury", "date_of_injury"),
+        Fact("jurisdiction", FactType.ENUM, "`CA` or `TX`", "jurisdiction", ("CA", "TX")),
+        Fact("postsurgical", FactType.BOOLEAN, "the request is post-surgical physical medicine",
+             "requests[].postsurgical"),
+        Fact("employer_authorized_beyond_cap", FactType.BOOLEAN,
+             "the employer authorized visits beyond the statutory cap in writing",
+             "requests[].employer_authorized_beyond_cap"),
+        Fact("age", FactType.INTEGER, "the claimant's age", "claimant.age", always_present=False),
+        Fact("sex", FactType.ENUM, "the claimant's sex", "claimant.sex", ("female", "male", "other", "unknown"),
+             always_present=False),
+        # derived facts
+        Fact("completed", FactType.INTEGER,
+             "derived: sessions of the same service already received (sum of history[].completed)",
+             "history[].completed"),
+        Fact("total", FactType.INTEGER, "derived: completed + quantity", "history[].completed"),
+        Fact("functional_improvement", FactType.ENUM,
+             "derived from history[] of the same service: `none` without history, `documented` when every "
+             "entry documents it, `not_documented` when any entry says so, else `unknown`",
+             "history[].functional_improvement", FI_VALUES),
+        Fact("severity", FactType.ENUM, "derived: the highest diagnoses[].severity (`unspecified` without diagnoses)",
+             "diagnoses[].severity", SEVERITY_ORDER),
+    )
+}
+
+ORDERED_OPS = frozenset({"lt", "lte", "gt", "gte"})
+SET_OPS = frozenset({"in", "not_in"})
+PRESENCE_OPS = frozenset({"present", "absent"})
+OPS = frozenset({"eq", "ne"}) | ORDERED_OPS | SET_OPS | PRESENCE_OPS

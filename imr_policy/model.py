@@ -1,0 +1,334 @@
+"""Immutable values passed between the pipeline's stages.
+
+Policy side: Edition (one guideline edition: its citations, limits, rules, exceptions).
+Case side: Case, Request, HistoryEntry, UtilizationReview.
+Result side: Determination and its ItemDetermination, BasisEntry, SearchStep, TraceEntry.
+
+Dates are `datetime.date`; collections are tuples; nothing here is mutated after construction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Provenance = Literal["V-seed", "V", "V-2nd", "UNVERIFIED"]
+Tier = Literal["mtus", "non_mtus"]
+DecisionKind = Literal["certify", "modify", "non_certify", "pend"]
+Literal_ = int | str | bool
+
+
+# ---------------------------------------------------------------- policy
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    id: str
+    section: str
+    pages: str | None
+    quote: str
+    provenance: Provenance
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    id: str
+    value: int
+    range: tuple[int, int] | None
+    unit: str
+    citation: str
+    provenance: Provenance
+    description: str
+
+    @property
+    def stated(self) -> str:
+        """The number as the guideline states it: `6-10` or `4`."""
+        return f"{self.range[0]}-{self.range[1]}" if self.range else str(self.value)
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """`fact op value`, where value is a literal or (for `limit`) a named limit of the edition.
+
+    Date literals are stored as `datetime.date`; `in`/`not_in` values as tuples.
+    """
+
+    fact: str
+    op: str
+    value: Any = None
+    limit: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    decision: Literal["certify", "non_certify", "pend"]
+    reason: str
+    up_to_total: str | None = None
+    up_to_per_request: str | None = None
+    ceiling: str | None = None
+    missing: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    services: tuple[str, ...]
+    citation: str
+    when: tuple[Condition, ...]
+    outcome: Outcome
+    description: str = ""
+    provenance: Provenance | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RuleException:
+    id: str
+    rules: tuple[str, ...]
+    citation: str
+    when: tuple[Condition, ...]
+    raises_total: str
+    description: str = ""
+    provenance: Provenance | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Edition:
+    """One guideline edition, loaded from one rule file."""
+
+    guideline_id: str
+    guideline_title: str
+    family: str
+    tier: Tier
+    jurisdictions: tuple[str, ...]
+    edition_id: str
+    edition_title: str
+    effective_from: dt.date
+    effective_to: dt.date | None
+    selected_by: str
+    citations: tuple[Citation, ...]
+    limits: tuple[Limit, ...]
+    rules: tuple[Rule, ...]
+    exceptions: tuple[RuleException, ...]
+    file: str
+    sha256: str
+
+    @property
+    def key(self) -> str:
+        """The ruleset name: unique per edition, free of `$` (durable_rules reserves `$state`/`$flow`)."""
+        return f"{self.guideline_id}@{self.edition_id}"
+
+    def in_force(self, day: dt.date) -> bool:
+        return self.effective_from <= day and (self.effective_to is None or day <= self.effective_to)
+
+    def citation(self, citation_id: str) -> Citation:
+        return next(c for c in self.citations if c.id == citation_id)
+
+    def limit(self, limit_id: str) -> Limit:
+        return next(lim for lim in self.limits if lim.id == limit_id)
+
+    def rule(self, rule_id: str) -> Rule:
+        return next(r for r in self.rules if r.id == rule_id)
+
+    def addresses(self, service: str) -> bool:
+        return any(service in r.services for r in self.rules)
+
+    def rules_for(self, service: str) -> tuple[Rule, ...]:
+        return tuple(r for r in self.rules if service in r.services)
+
+    def exceptions_for(self, service: str) -> tuple[RuleException, ...]:
+        ids = {r.id for r in self.rules_for(service)}
+        return tuple(e for e in self.exceptions if ids.intersection(e.rules))
+
+
+# ---------------------------------------------------------------- case
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    id: str
+    service: str
+    quantity: int
+    date_of_service: dt.date
+    modality: str | None = None
+    body_region: str | None = None
+    frequency: str | None = None
+    postsurgical: bool = False
+    employer_authorized_beyond_cap: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    service: str
+    completed: int
+    functional_improvement: str
+    modality: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UtilizationReview:
+    request: str
+    decision: Literal["approve", "modify", "deny", "delay"]
+    approved_quantity: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnosis:
+    description: str
+    severity: str = "unspecified"
+    code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    case_id: str
+    jurisdiction: str
+    date_of_injury: dt.date
+    diagnoses: tuple[Diagnosis, ...]
+    requests: tuple[Request, ...]
+    history: tuple[HistoryEntry, ...] = ()
+    utilization_review: tuple[UtilizationReview, ...] = ()
+    age: int | None = None
+    sex: str | None = None
+
+    def ur_for(self, request_id: str) -> UtilizationReview | None:
+        return next((u for u in self.utilization_review if u.request == request_id), None)
+
+
+# ---------------------------------------------------------------- result
+
+
+@dataclass(frozen=True, slots=True)
+class BasisEntry:
+    guideline: str
+    guideline_title: str
+    edition: str
+    rule: str
+    section: str
+    pages: str | None
+    tier: Tier
+    provenance: Provenance
+    role: Literal["decisive", "supporting"]
+    source: str
+    exception: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "guideline": self.guideline,
+            "guideline_title": self.guideline_title,
+            "edition": self.edition,
+            "rule": self.rule,
+            "section": self.section,
+            "pages": self.pages,
+            "tier": self.tier,
+            "provenance": self.provenance,
+            "role": self.role,
+            "source": self.source,
+        }
+        if self.exception:
+            out["exception"] = self.exception
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class SearchStep:
+    tier: str
+    guideline: str
+    edition: str
+    result: Literal["decided", "supporting", "not_addressed", "not_consulted", "pend"]
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "tier": self.tier, "guideline": self.guideline, "edition": self.edition, "result": self.result
+        }
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class TraceEntry:
+    guideline: str
+    edition: str
+    rule: str
+    kind: Literal["rule", "exception"]
+    applied: bool
+    decided: bool = False
+    why_not: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "guideline": self.guideline,
+            "edition": self.edition,
+            "rule": self.rule,
+            "kind": self.kind,
+            "applied": self.applied,
+            "decided": self.decided,
+        }
+        if self.why_not is not None:
+            out["why_not"] = self.why_not
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class ItemDetermination:
+    request: str
+    service: str
+    requested_quantity: int
+    determination: DecisionKind
+    approved_quantity: int
+    medically_necessary: bool
+    imr_outcome: Literal["upheld", "overturned"] | None
+    basis: tuple[BasisEntry, ...]
+    rationale: str
+    search: tuple[SearchStep, ...]
+    trace: tuple[TraceEntry, ...]
+    missing_facts: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "request": self.request,
+            "service": self.service,
+            "requested_quantity": self.requested_quantity,
+            "determination": self.determination,
+            "approved_quantity": self.approved_quantity,
+            "medically_necessary": self.medically_necessary,
+        }
+        if self.imr_outcome is not None:
+            out["imr_outcome"] = self.imr_outcome
+        out["basis"] = [b.to_dict() for b in self.basis]
+        out["rationale"] = self.rationale
+        out["search"] = [s.to_dict() for s in self.search]
+        out["trace"] = [t.to_dict() for t in self.trace]
+        out["missing_facts"] = list(self.missing_facts)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySetInfo:
+    id: str
+    content_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Determination:
+    """The result for one case: one ItemDetermination per request, in request order."""
+
+    case_id: str
+    engine_version: str
+    policy_set: PolicySetInfo
+    items: tuple[ItemDetermination, ...] = field(default_factory=tuple)
+
+    def item(self, request_id: str) -> ItemDetermination:
+        return next(i for i in self.items if i.request == request_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict valid against schemas/decision.schema.json."""
+        return {
+            "case_id": self.case_id,
+            "engine_version": self.engine_version,
+            "policy_set": {"id": self.policy_set.id, "content_hash": self.policy_set.content_hash},
+            "items": [i.to_dict() for i in self.items],
+        }

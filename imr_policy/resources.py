@@ -1,0 +1,41 @@
+"""Where the shipped rule packs and schemas are.
+
+In a wheel they live in `imr_policy/_data/` (see pyproject.toml); in a source checkout or an
+editable install they are the repository's top-level `policies/` and `schemas/`.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def _data_dir(name: str) -> Path:
+    installed = _PACKAGE / "_data" / name
+    if installed.is_dir():
+        return installed
+    checkout = _PACKAGE.parent / name
+    if checkout.is_dir():
+        return checkout
+    raise FileNotFoundError(f"imr_policy data directory `{name}` is missing from the installation")
+
+
+def policies_dir() -> Path:
+    """The rule packs shipped with the package."""
+    return _data_dir("policies")
+
+
+def schemas_dir() -> Path:
+    return _data_dir("schemas")
+
+
+@cache
+def schema(name: str) -> dict[str, Any]:
+    """One of `policy`, `case`, `decision`."""
+    with (schemas_dir() / f"{name}.schema.json").open(encoding="utf-8") as fh:
+        loaded: dict[str, Any] = json.load(fh)
+    return loaded

@@ -1,0 +1,575 @@
+"""Rule files -> validated Editions, or every problem found in them.
+
+Stages, in order (each runs on what the previous one accepted, so one mistake is reported once):
+
+1. parse      YAML with a source map; syntax errors and duplicate keys (yamlsrc)
+2. schema     JSON Schema `schemas/policy.schema.json`: unknown keys, types, enums, required fields
+3. semantics  references (citations, limits, rules), facts and their types, outcome shapes
+4. set        across files: duplicate editions, overlapping effective dates of one guideline
+5. engine     the hard limits of durable_rules, so a rule file can never hang or crash the engine
+
+Nothing stops at the first problem: `load_editions` reports every diagnostic of every file at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from imr_policy.diagnostics import Diagnostic, Severity, did_you_mean, has_errors, sort_and_cap
+from imr_policy.facts import FACTS, ORDERED_OPS, PRESENCE_OPS, SET_OPS, FactType
+from imr_policy.model import Citation, Condition, Edition, Limit, Outcome, Rule, RuleException
+from imr_policy.schemacheck import schema_diagnostics
+from imr_policy.yamlsrc import SourceMap, load_text
+
+# durable_rules limits (docs/architecture.md): 256 rules may end on one shared node, 64 alpha nodes may
+# match one message. Staying well inside them keeps every shipped or authored pack loadable and safe.
+MAX_RULES_PER_EDITION = 200
+MAX_CONDITIONS_PER_SERVICE = 48
+MAX_CONDITIONS_PER_RULE = 24
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    editions: tuple[Edition, ...]
+    diagnostics: tuple[Diagnostic, ...]
+    files: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not has_errors(self.diagnostics)
+
+    @property
+    def content_hash(self) -> str:
+        digest = hashlib.sha256()
+        for sha in sorted(e.sha256 for e in self.editions):
+            digest.update(sha.encode())
+        return "sha256:" + digest.hexdigest()
+
+
+def discover(paths: list[Path]) -> list[Path]:
+    """Rule files under `paths` (files or directories). `tests/` folders hold policy tests, not rules."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(
+                p
+                for p in sorted(path.rglob("*"))
+                if p.suffix in (".yaml", ".yml") and "tests" not in p.relative_to(path).parts[:-1]
+                and not p.relative_to(path).parts[0].startswith(".")
+            )
+        else:
+            found.append(path)
+    return found
+
+
+def load_editions(paths: list[Path], *, display_root: Path | None = None) -> LoadResult:
+    """Load and validate every rule file under `paths`."""
+    files = discover(paths)
+    diagnostics: list[Diagnostic] = []
+    editions: list[Edition] = []
+    maps: dict[str, SourceMap] = {}
+    if not files:
+        diagnostics.append(
+            Diagnostic(
+                code="policy.no-files",
+                message="no rule files found in " + ", ".join(f"`{p}`" for p in paths),
+                hint="rule files end in .yaml and live under policies/<guideline>/",
+            )
+        )
+    for file in files:
+        shown = _display(file, display_root)
+        try:
+            raw = file.read_bytes()
+            text = raw.decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            diagnostics.append(Diagnostic(code="policy.unreadable", message=f"cannot read the file: {exc}", file=shown))
+            continue
+        edition, problems, smap = check_text(text, file=shown, sha256=hashlib.sha256(raw).hexdigest())
+        diagnostics.extend(problems)
+        maps[shown] = smap
+        if edition is not None:
+            editions.append(edition)
+    diagnostics.extend(_check_set(editions, maps))
+    return LoadResult(tuple(editions), sort_and_cap(diagnostics), tuple(_display(f, display_root) for f in files))
+
+
+def _display(file: Path, root: Path | None) -> str:
+    if root is not None:
+        try:
+            return str(file.resolve().relative_to(root.resolve()))
+        except ValueError:
+            pass
+    return str(file)
+
+
+def check_text(text: str, *, file: str, sha256: str = "") -> tuple[Edition | None, list[Diagnostic], SourceMap]:
+    """Validate one rule file's text. Returns the Edition only when the file has no errors."""
+    loaded = load_text(text, file=file, code_prefix="policy")
+    problems = list(loaded.diagnostics)
+    if loaded.data is None or problems:
+        return None, problems, loaded.source_map
+    schema_problems = list(
+        schema_diagnostics("policy", loaded.data, prefix="policy.schema", file=file, source_map=loaded.source_map)
+    )
+    if schema_problems:
+        return None, schema_problems, loaded.source_map
+    checker = _Semantics(loaded.data, file, loaded.source_map)
+    edition = checker.run(sha256 or hashlib.sha256(text.encode()).hexdigest())
+    return (edition if not has_errors(checker.problems) else None), checker.problems, loaded.source_map
+
+
+class _Semantics:
+    """Checks that need more than the schema: references, facts, types, outcome shapes, engine limits."""
+
+    def __init__(self, data: dict[str, Any], file: str, smap: SourceMap) -> None:
+        self.data = data
+        self.file = file
+        self.smap = smap
+        self.problems: list[Diagnostic] = []
+
+    def report(
+        self, code: str, message: str, path: str, *, hint: str | None = None, severity: Severity = Severity.ERROR
+    ) -> None:
+        where = self.smap.locate(path)
+        self.problems.append(
+            Diagnostic(
+                code=code,
+                message=message,
+                path=path,
+                file=self.file,
+                line=where[0] if where else None,
+                column=where[1] if where else None,
+                hint=hint,
+                severity=severity,
+            )
+        )
+
+    def _unique(self, items: list[dict[str, Any]], base: str, code: str, what: str) -> dict[str, int]:
+        seen: dict[str, int] = {}
+        for i, item in enumerate(items):
+            if item["id"] in seen:
+                self.report(
+                    code,
+                    f"duplicate {what} id `{item['id']}` (first at {base}[{seen[item['id']]}])",
+                    f"{base}[{i}].id",
+                    hint=f"each {what} needs its own id",
+                )
+            else:
+                seen[item["id"]] = i
+        return seen
+
+    def run(self, sha256: str) -> Edition:
+        d = self.data
+        citations = {c["id"]: c for c in d["citations"]}
+        self._unique(d["citations"], "$.citations", "policy.duplicate-id", "citation")
+        limits_raw = d.get("limits", [])
+        self._unique(limits_raw, "$.limits", "policy.duplicate-id", "limit")
+        limits = {lim["id"]: lim for lim in limits_raw}
+        rules_raw = d["rules"]
+        exceptions_raw = d.get("exceptions", [])
+        self._unique(rules_raw + exceptions_raw, "$.rules", "policy.duplicate-rule-id", "rule")
+        rule_ids = [r["id"] for r in rules_raw]
+        used_citations: set[str] = set()
+        used_limits: set[str] = set()
+
+        effective = d["edition"]["effective"]
+        start = dt.date.fromisoformat(effective["from"])
+        end = dt.date.fromisoformat(effective["to"]) if effective["to"] else None
+        if end is not None and end < start:
+            self.report(
+                "policy.effective-range",
+                f"the edition ends (`{effective['to']}`) before it starts (`{effective['from']}`)",
+                "$.edition.effective.to",
+                hint="`from` and `to` are both inclusive; swap them or fix the year",
+            )
+
+        def cite(cid: str, path: str) -> None:
+            used_citations.add(cid)
+            if cid not in citations:
+                self.report(
+                    "policy.unknown-citation",
+                    f"citation `{cid}` is not defined in this file",
+                    path,
+                    hint=did_you_mean(cid, citations) or "add it under `citations:`",
+                )
+
+        def limit_ref(lid: str | None, path: str) -> None:
+            if lid is None:
+                return
+            used_limits.add(lid)
+            if lid not in limits:
+                self.report(
+                    "policy.unknown-limit",
+                    f"limit `{lid}` is not defined in this file",
+                    path,
+                    hint=did_you_mean(lid, limits) or "add it under `limits:` with its citation and provenance",
+                )
+
+        for i, lim in enumerate(limits_raw):
+            cite(lim["citation"], f"$.limits[{i}].citation")
+            rng = lim.get("range")
+            if rng and not (rng[0] <= lim["value"] <= rng[1]):
+                self.report(
+                    "policy.limit-outside-range",
+                    f"value `{lim['value']}` lies outside its stated range `{rng[0]}-{rng[1]}`",
+                    f"$.limits[{i}].value",
+                    hint="`value` is the number rules use; it must be one of the range the guideline states",
+                )
+
+        rules: list[Rule] = []
+        for i, r in enumerate(rules_raw):
+            base = f"$.rules[{i}]"
+            cite(r["citation"], f"{base}.citation")
+            when = self._conditions(r["when"], f"{base}.when", limits, limit_ref)
+            outcome = self._outcome(r["outcome"], f"{base}.outcome", limit_ref)
+            rules.append(
+                Rule(
+                    id=r["id"],
+                    services=tuple(r["services"]),
+                    citation=r["citation"],
+                    when=when,
+                    outcome=outcome,
+                    description=r.get("description", ""),
+                    provenance=r.get("provenance"),
+                )
+            )
+
+        exceptions: list[RuleException] = []
+        for i, e in enumerate(exceptions_raw):
+            base = f"$.exceptions[{i}]"
+            cite(e["citation"], f"{base}.citation")
+            for j, target in enumerate(e["rules"]):
+                if target not in rule_ids:
+                    self.report(
+                        "policy.exception-unknown-rule",
+                        f"exception names rule `{target}`, which this file does not define",
+                        f"{base}.rules[{j}]",
+                        hint=did_you_mean(target, rule_ids) or "an exception must name the rules whose limit it raises",
+                    )
+                    continue
+                target_rule = rules[rule_ids.index(target)]
+                if target_rule.outcome.up_to_total is None:
+                    self.report(
+                        "policy.exception-not-raisable",
+                        f"rule `{target}` has no `up_to.total` limit for this exception to raise",
+                        f"{base}.rules[{j}]",
+                        hint="exceptions raise the total limit of a certify rule",
+                    )
+            limit_ref(e["raises"]["total"], f"{base}.raises.total")
+            when = self._conditions(e["when"], f"{base}.when", limits, limit_ref)
+            exceptions.append(
+                Exception_(e, when)
+            )
+
+        for i, c in enumerate(d["citations"]):
+            if c["id"] not in used_citations:
+                self.report(
+                    "policy.unused-citation",
+                    f"citation `{c['id']}` is not used by any rule, limit or exception",
+                    f"$.citations[{i}].id",
+                    hint="remove it, or cite it where its text applies",
+                    severity=Severity.WARNING,
+                )
+        for i, lim in enumerate(limits_raw):
+            if lim["id"] not in used_limits:
+                self.report(
+                    "policy.unused-limit",
+                    f"limit `{lim['id']}` is not used by any rule or exception",
+                    f"$.limits[{i}].id",
+                    severity=Severity.WARNING,
+                )
+
+        self._engine_limits(rules, exceptions)
+        g, ed = d["guideline"], d["edition"]
+        return Edition(
+            guideline_id=g["id"],
+            guideline_title=g["title"],
+            family=g["family"],
+            tier=g["tier"],
+            jurisdictions=tuple(g.get("jurisdictions", ["CA"])),
+            edition_id=str(ed["id"]),
+            edition_title=ed["title"],
+            effective_from=start,
+            effective_to=end,
+            selected_by=effective["selected_by"],
+            citations=tuple(
+                Citation(c["id"], c["section"], c["pages"], c["quote"].strip(), c["provenance"], c["source"])
+                for c in d["citations"]
+            ),
+            limits=tuple(
+                Limit(
+                    lim["id"],
+                    lim["value"],
+                    tuple(lim["range"]) if lim.get("range") else None,  # type: ignore[arg-type]
+                    lim["unit"],
+                    lim["citation"],
+                    lim["provenance"],
+                    lim["description"],
+                )
+                for lim in limits_raw
+            ),
+            rules=tuple(rules),
+            exceptions=tuple(exceptions),
+            file=self.file,
+            sha256=sha256,
+        )
+
+    def _conditions(
+        self, raw: list[dict[str, Any]], base: str, limits: dict[str, Any], limit_ref: Any
+    ) -> tuple[Condition, ...]:
+        out: list[Condition] = []
+        if len(raw) > MAX_CONDITIONS_PER_RULE:
+            self.report(
+                "policy.engine-limit",
+                f"{len(raw)} conditions in one rule; at most {MAX_CONDITIONS_PER_RULE} are allowed",
+                base,
+                hint="split the rule; durable_rules fails on long expression chains",
+            )
+        for i, c in enumerate(raw):
+            path = f"{base}[{i}]"
+            cond = self._condition(c, path, limit_ref)
+            if cond is not None:
+                out.append(cond)
+        return tuple(out)
+
+    def _condition(self, c: dict[str, Any], path: str, limit_ref: Any) -> Condition | None:
+        name, op = c["fact"], c["op"]
+        fact = FACTS.get(name)
+        if fact is None:
+            self.report(
+                "policy.unknown-fact",
+                f"`{name}` is not a fact of the case contract",
+                f"{path}.fact",
+                hint=did_you_mean(name, FACTS) or "facts are listed in docs/policy-authoring.md",
+            )
+            return None
+        has_value, has_limit = "value" in c, "limit" in c
+        if op in PRESENCE_OPS:
+            if has_value or has_limit:
+                self.report("policy.condition-operand", f"`{op}` takes no `value` or `limit`", path)
+                return None
+            return Condition(name, op)
+        if has_value == has_limit:
+            self.report(
+                "policy.condition-operand",
+                f"`{op}` needs exactly one of `value` or `limit`",
+                path,
+                hint="compare with a literal (`value: 4`) or a named number of this edition (`limit: trial-visits`)",
+            )
+            return None
+        if has_limit:
+            limit_ref(c["limit"], f"{path}.limit")
+            if fact.type is not FactType.INTEGER or op in SET_OPS:
+                self.report(
+                    "policy.type-mismatch",
+                    f"`{name}` cannot be compared with a limit using `{op}`; limits are counts",
+                    f"{path}.limit",
+                )
+                return None
+            return Condition(name, op, limit=c["limit"])
+        value = c["value"]
+        if op in SET_OPS:
+            if not isinstance(value, list) or not value:
+                self.report("policy.condition-operand", f"`{op}` needs a non-empty list as `value`", f"{path}.value")
+                return None
+            converted = [self._literal(fact, v, f"{path}.value[{j}]") for j, v in enumerate(value)]
+            if any(v is _BAD for v in converted):
+                return None
+            return Condition(name, op, tuple(converted))
+        if isinstance(value, list):
+            self.report(
+                "policy.condition-operand",
+                f"`{op}` compares with one value, not a list",
+                f"{path}.value",
+                hint="use `in` to test membership",
+            )
+            return None
+        if op in ORDERED_OPS and fact.type not in (FactType.INTEGER, FactType.DATE):
+            self.report(
+                "policy.type-mismatch",
+                f"`{op}` orders numbers and dates; `{name}` is {fact.type.value}",
+                f"{path}.op",
+                hint="use `eq`, `ne`, `in` or `not_in`",
+            )
+            return None
+        literal = self._literal(fact, value, f"{path}.value")
+        return None if literal is _BAD else Condition(name, op, literal)
+
+    def _literal(self, fact: Any, value: Any, path: str) -> Any:
+        kind = fact.type
+        ok = (
+            (kind is FactType.INTEGER and isinstance(value, int) and not isinstance(value, bool))
+            or (kind is FactType.BOOLEAN and isinstance(value, bool))
+            or (kind in (FactType.STRING, FactType.ENUM, FactType.DATE) and isinstance(value, str))
+        )
+        if not ok:
+            self.report(
+                "policy.type-mismatch",
+                f"`{fact.name}` is {kind.value}; the value `{value}` is not",
+                path,
+                hint="remove the quotes" if isinstance(value, str) and value.isdigit() else None,
+            )
+            return _BAD
+        if isinstance(value, str) and not value:
+            self.report("policy.type-mismatch", f"`{fact.name}` cannot be compared with an empty string", path,
+                        hint="durable_rules compares empty strings unreliably; test `absent` instead")
+            return _BAD
+        if kind is FactType.ENUM and value not in fact.values:
+            self.report(
+                "policy.unknown-value",
+                f"`{value}` is not a value of `{fact.name}`; expected one of: {', '.join(fact.values)}",
+                path,
+                hint=did_you_mean(value, fact.values),
+            )
+            return _BAD
+        if kind is FactType.DATE:
+            try:
+                return dt.date.fromisoformat(value)
+            except ValueError:
+                self.report("policy.type-mismatch", f"`{value}` is not a calendar date (YYYY-MM-DD)", path)
+                return _BAD
+        return value
+
+    def _outcome(self, o: dict[str, Any], base: str, limit_ref: Any) -> Outcome:
+        decision = o["decision"]
+        up_to = o.get("up_to", {})
+        allowed = {"certify": {"up_to"}, "non_certify": {"ceiling"}, "pend": {"missing"}}[decision]
+        for key in ("up_to", "ceiling", "missing"):
+            if key in o and key not in allowed:
+                self.report(
+                    "policy.outcome-shape",
+                    f"`{key}` does not apply to a `{decision}` outcome",
+                    f"{base}.{key}",
+                    hint={"up_to": "only certify has a limit", "ceiling": "only non_certify shows a ceiling",
+                          "missing": "only pend lists missing facts"}[key],
+                )
+        if decision == "pend" and "missing" not in o:
+            self.report("policy.outcome-shape", "a `pend` outcome must list the `missing` facts", base)
+        missing: list[str] = []
+        for i, name in enumerate(o.get("missing", [])):
+            if name not in FACTS:
+                self.report(
+                    "policy.unknown-fact",
+                    f"`{name}` is not a fact of the case contract",
+                    f"{base}.missing[{i}]",
+                    hint=did_you_mean(name, FACTS),
+                )
+            missing.append(name)
+        limit_ref(up_to.get("total"), f"{base}.up_to.total")
+        limit_ref(up_to.get("per_request"), f"{base}.up_to.per_request")
+        limit_ref(o.get("ceiling"), f"{base}.ceiling")
+        return Outcome(
+            decision=decision,
+            reason=" ".join(o["reason"].split()),
+            up_to_total=up_to.get("total"),
+            up_to_per_request=up_to.get("per_request"),
+            ceiling=o.get("ceiling"),
+            missing=tuple(missing),
+        )
+
+    def _engine_limits(self, rules: list[Rule], exceptions: list[RuleException]) -> None:
+        if len(rules) + len(exceptions) > MAX_RULES_PER_EDITION:
+            self.report(
+                "policy.engine-limit",
+                f"{len(rules) + len(exceptions)} rules and exceptions in one edition; at most "
+                f"{MAX_RULES_PER_EDITION} are allowed",
+                "$.rules",
+                hint="split the guideline into chapters, one file each",
+            )
+        per_service: dict[str, set[tuple[str, str, str]]] = defaultdict(set)
+        for rule in rules:
+            for service in rule.services:
+                per_service[service].update((c.fact, c.op, repr(c.value) + str(c.limit)) for c in rule.when)
+        for service, conds in sorted(per_service.items()):
+            if len(conds) > MAX_CONDITIONS_PER_SERVICE:
+                self.report(
+                    "policy.engine-limit",
+                    f"{len(conds)} distinct conditions for `{service}`; at most {MAX_CONDITIONS_PER_SERVICE} "
+                    "can be evaluated safely",
+                    "$.rules",
+                    hint="durable_rules fails at run time when one case matches more than 64 conditions",
+                )
+
+
+_BAD = object()
+
+
+def Exception_(raw: dict[str, Any], when: tuple[Condition, ...]) -> RuleException:  # noqa: N802
+    return RuleException(
+        id=raw["id"],
+        rules=tuple(raw["rules"]),
+        citation=raw["citation"],
+        when=when,
+        raises_total=raw["raises"]["total"],
+        description=raw.get("description", ""),
+        provenance=raw.get("provenance"),
+    )
+
+
+def _check_set(editions: list[Edition], maps: dict[str, SourceMap]) -> list[Diagnostic]:
+    """Checks across files: one guideline's editions must be distinct and must not overlap in time."""
+    problems: list[Diagnostic] = []
+    by_guideline: dict[str, list[Edition]] = defaultdict(list)
+    for e in editions:
+        by_guideline[e.guideline_id].append(e)
+
+    def at(e: Edition, path: str) -> tuple[int | None, int | None]:
+        where = maps[e.file].locate(path) if e.file in maps else None
+        return (where[0], where[1]) if where else (None, None)
+
+    for gid, group in sorted(by_guideline.items()):
+        group.sort(key=lambda e: (e.effective_from, e.file))
+        seen: dict[str, Edition] = {}
+        for e in group:
+            if e.edition_id in seen:
+                line, col = at(e, "$.edition.id")
+                problems.append(
+                    Diagnostic(
+                        code="policy.duplicate-edition",
+                        message=f"edition `{e.edition_id}` of `{gid}` is also defined in `{seen[e.edition_id].file}`",
+                        path="$.edition.id",
+                        file=e.file,
+                        line=line,
+                        column=col,
+                        hint="give each edition its own id and file",
+                    )
+                )
+            seen[e.edition_id] = e
+        for earlier, later in zip(group, group[1:], strict=False):
+            if earlier.effective_to is None or later.effective_from <= earlier.effective_to:
+                line, col = at(later, "$.edition.effective.from")
+                ends = earlier.effective_to.isoformat() if earlier.effective_to else "open-ended (`to: null`)"
+                problems.append(
+                    Diagnostic(
+                        code="policy.overlapping-editions",
+                        message=f"edition `{later.edition_id}` of `{gid}` starts {later.effective_from} while "
+                        f"edition `{earlier.edition_id}` ({earlier.file}) is still in force (ends {ends})",
+                        path="$.edition.effective.from",
+                        file=later.file,
+                        line=line,
+                        column=col,
+                        hint=f"set `to:` of edition `{earlier.edition_id}` to the day before "
+                        f"{later.effective_from}",
+                    )
+                )
+        titles = {(e.guideline_title, e.family, e.tier) for e in group}
+        if len(titles) > 1:
+            e = group[-1]
+            line, col = at(e, "$.guideline")
+            problems.append(
+                Diagnostic(
+                    code="policy.inconsistent-guideline",
+                    message=f"editions of `{gid}` disagree on the guideline's title, family or tier",
+                    path="$.guideline",
+                    file=e.file,
+                    line=line,
+                    column=col,
+                    hint="the `guideline:` block must be the same in every edition of one guideline",
+                )
+            )
+    return problems

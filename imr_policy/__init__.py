@@ -1,9 +1,9 @@
 """imr-policy: declarative, versioned, testable medical-necessity policies for UR and IMR.
 
-    import imr_policy
-    engine = imr_policy.load()                 # the shipped rule packs; load("path/to/policies") for others
-    determination = engine.evaluate(case)      # a dict per the case contract; raises CaseError when invalid
-    determination.to_dict()                    # valid against schemas/decision.schema.json
+import imr_policy
+engine = imr_policy.load()                 # the shipped rule packs; load("path/to/policies") for others
+determination = engine.evaluate(case)      # a dict per the case contract; raises CaseError when invalid
+determination.to_dict()                    # valid against schemas/decision.schema.json
 """
 
 from imr_policy.case import case_diagnostics, parse_case_text, validate_case

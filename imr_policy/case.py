@@ -78,8 +78,12 @@ def _cross_field(data: dict[str, Any], file: str | None, smap: SourceMap | None)
     for section, field in _INT_FIELDS:
         for i, entry in enumerate(data.get(section, [])):
             if isinstance(entry.get(field), float):
-                report("case.type", f"expected a whole number, got the number `{entry[field]}`",
-                       f"$.{section}[{i}].{field}", "write counts without a decimal point")
+                report(
+                    "case.type",
+                    f"expected a whole number, got the number `{entry[field]}`",
+                    f"$.{section}[{i}].{field}",
+                    "write counts without a decimal point",
+                )
     age = data.get("claimant", {}).get("age")
     if isinstance(age, float):
         report("case.type", f"expected a whole number, got the number `{age}`", "$.claimant.age")
@@ -89,42 +93,66 @@ def _cross_field(data: dict[str, Any], file: str | None, smap: SourceMap | None)
     quantities: dict[str, int] = {}
     for i, req in enumerate(data["requests"]):
         if req["id"] in ids:
-            report("case.duplicate-request-id", f"request id `{req['id']}` is used twice (first at requests[{ids[req['id']]}])",
-                   f"$.requests[{i}].id", "give every request its own id")
+            report(
+                "case.duplicate-request-id",
+                f"request id `{req['id']}` is used twice (first at requests[{ids[req['id']]}])",
+                f"$.requests[{i}].id",
+                "give every request its own id",
+            )
         else:
             ids[req["id"]] = i
             quantities[req["id"]] = req["quantity"]
         service_day = dt.date.fromisoformat(req["date_of_service"])
         if service_day < injury:
-            report("case.date-order", f"date_of_service `{req['date_of_service']}` is before the date of injury "
-                   f"`{data['date_of_injury']}`", f"$.requests[{i}].date_of_service",
-                   "treatment for an industrial injury follows the injury; check both dates")
+            report(
+                "case.date-order",
+                f"date_of_service `{req['date_of_service']}` is before the date of injury `{data['date_of_injury']}`",
+                f"$.requests[{i}].date_of_service",
+                "treatment for an industrial injury follows the injury; check both dates",
+            )
         surgery = req.get("postsurgical")
         if surgery and dt.date.fromisoformat(surgery["surgery_date"]) > service_day:
-            report("case.date-order", "surgery_date is after the date of service of this post-surgical request",
-                   f"$.requests[{i}].postsurgical.surgery_date")
+            report(
+                "case.date-order",
+                "surgery_date is after the date of service of this post-surgical request",
+                f"$.requests[{i}].postsurgical.surgery_date",
+            )
     seen_ur: dict[str, int] = {}
     for i, ur in enumerate(data.get("utilization_review", [])):
         target = ur["request"]
         if target not in ids:
-            report("case.unknown-request", f"utilization_review names request `{target}`, which is not in requests",
-                   f"$.utilization_review[{i}].request",
-                   did_you_mean(target, ids) or f"expected one of: {', '.join(ids)}")
+            report(
+                "case.unknown-request",
+                f"utilization_review names request `{target}`, which is not in requests",
+                f"$.utilization_review[{i}].request",
+                did_you_mean(target, ids) or f"expected one of: {', '.join(ids)}",
+            )
             continue
         if target in seen_ur:
-            report("case.duplicate-review", f"request `{target}` has two utilization_review entries "
-                   f"(first at utilization_review[{seen_ur[target]}])", f"$.utilization_review[{i}].request",
-                   "one UR decision per request")
+            report(
+                "case.duplicate-review",
+                f"request `{target}` has two utilization_review entries "
+                f"(first at utilization_review[{seen_ur[target]}])",
+                f"$.utilization_review[{i}].request",
+                "one UR decision per request",
+            )
         seen_ur[target] = i
         approved = ur.get("approved_quantity")
         if approved is not None and ur["decision"] != "modify":
-            report("case.unexpected-field", f"approved_quantity is only given with decision `modify`, not "
-                   f"`{ur['decision']}`", f"$.utilization_review[{i}].approved_quantity",
-                   "remove it, or set decision to modify")
+            report(
+                "case.unexpected-field",
+                f"approved_quantity is only given with decision `modify`, not `{ur['decision']}`",
+                f"$.utilization_review[{i}].approved_quantity",
+                "remove it, or set decision to modify",
+            )
         if ur["decision"] == "modify" and isinstance(approved, int) and approved >= quantities[target]:
-            report("case.range", f"a modification approves less than the {quantities[target]} requested; "
-                   f"got approved_quantity `{approved}`", f"$.utilization_review[{i}].approved_quantity",
-                   "a UR decision that approves everything requested is `approve`")
+            report(
+                "case.range",
+                f"a modification approves less than the {quantities[target]} requested; "
+                f"got approved_quantity `{approved}`",
+                f"$.utilization_review[{i}].approved_quantity",
+                "a UR decision that approves everything requested is `approve`",
+            )
     return problems
 
 

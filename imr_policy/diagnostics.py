@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -18,7 +18,7 @@ DOCS_URL = "docs/diagnostics.md"
 DEFAULT_CAP = 200
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
 
@@ -71,7 +71,14 @@ def sort_and_cap(diagnostics: Iterable[Diagnostic], cap: int = DEFAULT_CAP) -> t
     """Order diagnostics by file and position (errors before warnings at one place) and keep at most `cap`."""
     ordered = sorted(
         diagnostics,
-        key=lambda d: (d.file or "", d.line or 0, d.column or 0, d.severity != Severity.ERROR, d.code, d.path),
+        key=lambda d: (
+            d.file or "",
+            d.line or 0,
+            d.column or 0,
+            d.severity != Severity.ERROR,
+            d.code,
+            d.path,
+        ),
     )
     if len(ordered) <= cap:
         return tuple(ordered)

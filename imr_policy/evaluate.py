@@ -7,7 +7,6 @@ reference evaluator) which rules hold in each edition, and apply the first rule 
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
@@ -19,7 +18,6 @@ from imr_policy.case import validate_case
 from imr_policy.derive import missing_case_fields, request_facts
 from imr_policy.errors import EngineError, PolicyError
 from imr_policy.model import (
-    BasisEntry,
     Case,
     Determination,
     Edition,
@@ -31,7 +29,7 @@ from imr_policy.model import (
     SearchStep,
     TraceEntry,
 )
-from imr_policy.reference import ReferenceMatcher, holds
+from imr_policy.reference import ReferenceMatcher
 from imr_policy.resources import policies_dir
 from imr_policy.sequence import PROFILES, Step
 from imr_policy.validate import LoadResult, load_editions
@@ -40,6 +38,9 @@ try:
     ENGINE_VERSION = metadata.version("imr-policy")
 except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
     ENGINE_VERSION = "0.0.0+checkout"
+
+
+SearchResult = Literal["decided", "supporting", "not_addressed", "not_consulted", "pend"]
 
 
 class Matcher(Protocol):
@@ -107,9 +108,7 @@ class Engine:
         facts = request_facts(case, request)
         profile = PROFILES[case.jurisdiction]
         in_force = [
-            e
-            for e in self._editions
-            if case.jurisdiction in e.jurisdictions and e.in_force(request.date_of_service)
+            e for e in self._editions if case.jurisdiction in e.jurisdictions and e.in_force(request.date_of_service)
         ]
         search: list[SearchStep] = []
         trace: list[TraceEntry] = []
@@ -130,30 +129,52 @@ class Engine:
                             if tier_outcome == "pend"
                             else f"does not address `{request.service}`"
                         )
-                        result = "not_consulted" if consult is False else "not_addressed"
+                        result: SearchResult = "not_consulted" if consult is False else "not_addressed"
                         search.append(SearchStep(step.tier, e.guideline_id, e.edition_id, result, note))
                         continue
                     res = self._edition(e, facts, case, index)
                     trace.extend(res.trace)
                     if res.status == "decided" and res.kind != "pend":
                         supporting.append(res)
-                        search.append(SearchStep(step.tier, e.guideline_id, e.edition_id, "supporting",
-                                                 "consulted as supporting evidence; the MTUS is presumed correct"))
+                        search.append(
+                            SearchStep(
+                                step.tier,
+                                e.guideline_id,
+                                e.edition_id,
+                                "supporting",
+                                "consulted as supporting evidence; the MTUS is presumed correct",
+                            )
+                        )
                     else:
-                        search.append(SearchStep(step.tier, e.guideline_id, e.edition_id, "not_consulted",
-                                                 "consulted, but it could not decide without missing facts"))
+                        search.append(
+                            SearchStep(
+                                step.tier,
+                                e.guideline_id,
+                                e.edition_id,
+                                "not_consulted",
+                                "consulted, but it could not decide without missing facts",
+                            )
+                        )
                 continue
             step_results: list[EditionResult] = []
             for e in editions:
                 res = self._edition(e, facts, case, index)
                 trace.extend(res.trace)
                 if res.status == "not_addressed":
-                    search.append(SearchStep(step.tier, e.guideline_id, e.edition_id, "not_addressed",
-                                             f"does not address `{request.service}`"))
+                    search.append(
+                        SearchStep(
+                            step.tier,
+                            e.guideline_id,
+                            e.edition_id,
+                            "not_addressed",
+                            f"does not address `{request.service}`",
+                        )
+                    )
                     continue
                 step_results.append(res)
-                search.append(SearchStep(step.tier, e.guideline_id, e.edition_id,
-                                         "pend" if res.kind == "pend" else "decided"))
+                search.append(
+                    SearchStep(step.tier, e.guideline_id, e.edition_id, "pend" if res.kind == "pend" else "decided")
+                )
             if step_results:
                 decisive = step_results
                 tier_outcome = _combine_kind(step_results, request.quantity)
@@ -205,20 +226,28 @@ class Engine:
         for exc in edition.exceptions_for(service):
             ok = f"exception:{exc.id}" in fired
             checks.append(ExceptionCheck(exc, ok, None if ok else explain.why_not(exc.when, facts, edition)))
-        applicable = [c.exception for c in checks if c.holds and deciding is not None and deciding.id in c.exception.rules]
+        applicable = [
+            c.exception for c in checks if c.holds and deciding is not None and deciding.id in c.exception.rules
+        ]
         for c in checks:
             used = c.exception in applicable
             trace.append(
-                TraceEntry(edition.guideline_id, edition.edition_id, c.exception.id, "exception", c.holds, used,
-                           c.why_not if not c.holds else (None if used else "its rules did not decide"))
+                TraceEntry(
+                    edition.guideline_id,
+                    edition.edition_id,
+                    c.exception.id,
+                    "exception",
+                    c.holds,
+                    used,
+                    c.why_not if not c.holds else (None if used else "its rules did not decide"),
+                )
             )
         if deciding is None:
-            absent = sorted(
-                {c.fact for r in edition.rules_for(service) for c in r.when if facts.get(c.fact) is None}
-            )
+            absent = sorted({c.fact for r in edition.rules_for(service) for c in r.when if facts.get(c.fact) is None})
             missing = tuple(f for name in absent for f in missing_case_fields(case, index, name))
-            return EditionResult(edition, "gap", kind="pend", missing=missing, exceptions=tuple(checks),
-                                 trace=tuple(trace))
+            return EditionResult(
+                edition, "gap", kind="pend", missing=missing, exceptions=tuple(checks), trace=tuple(trace)
+            )
         if len(applicable) > 1:
             limits = {edition.limit(e.raises_total).value for e in applicable}
             if len(limits) > 1:
@@ -228,8 +257,9 @@ class Engine:
                 )
         exception = applicable[0] if applicable else None
         kind, approved, missing = _apply(deciding, exception, edition, facts, case, index)
-        return EditionResult(edition, "decided", deciding, exception, kind, approved, missing, tuple(checks),
-                             tuple(trace))
+        return EditionResult(
+            edition, "decided", deciding, exception, kind, approved, missing, tuple(checks), tuple(trace)
+        )
 
 
 def _in_step(edition: Edition, step: Step) -> bool:
@@ -237,7 +267,12 @@ def _in_step(edition: Edition, step: Step) -> bool:
 
 
 def _apply(
-    rule: Rule, exception: RuleException | None, edition: Edition, facts: Mapping[str, Any], case: Case, index: int
+    rule: Rule,
+    exception: RuleException | None,
+    edition: Edition,
+    facts: Mapping[str, Any],
+    case: Case,
+    index: int,
 ) -> tuple[Literal["certify", "modify", "non_certify", "pend"], int, tuple[str, ...]]:
     outcome = rule.outcome
     quantity: int = facts["quantity"]
@@ -266,40 +301,6 @@ def _combine_kind(results: list[EditionResult], quantity: int) -> str:
     if any(r.kind == "pend" for r in results):
         return "pend"
     return _kind(min(r.approved for r in results), quantity)
-
-
-def basis_entry(res: EditionResult, role: Literal["decisive", "supporting"]) -> BasisEntry:
-    assert res.rule is not None
-    e = res.edition
-    citation = e.citation(res.rule.citation)
-    provenance = res.rule.provenance or citation.provenance
-    if res.exception is not None:
-        # a number from the exception decided: its provenance is the weakest link
-        exc_cite = e.citation(res.exception.citation)
-        provenance = _weakest(provenance, res.exception.provenance or exc_cite.provenance)
-    for limit_id in (res.rule.outcome.up_to_total, res.rule.outcome.up_to_per_request, res.rule.outcome.ceiling):
-        if limit_id:
-            provenance = _weakest(provenance, e.limit(limit_id).provenance)
-    return BasisEntry(
-        guideline=e.guideline_id,
-        guideline_title=e.guideline_title,
-        edition=e.edition_id,
-        rule=res.rule.id,
-        section=citation.section,
-        pages=citation.pages,
-        tier=e.tier,
-        provenance=provenance,
-        role=role,
-        source=citation.source,
-        exception=res.exception.id if res.exception else None,
-    )
-
-
-_STRENGTH = ("V", "V-seed", "V-2nd", "UNVERIFIED")
-
-
-def _weakest(a: Any, b: Any) -> Any:
-    return max(a, b, key=_STRENGTH.index)
 
 
 # ---------------------------------------------------------------------- loading
@@ -332,11 +333,10 @@ def engine_from(
         return Engine(result.editions, info, ReferenceMatcher(result.editions))
     if engine != "durable":
         raise ValueError(f"unknown engine {engine!r}; expected 'durable' or 'reference'")
-    from imr_policy.compile import DurableMatcher  # imported here so `reference` works without durable_rules
+    # imported here so that engine="reference" works where durable_rules cannot be built (Python 3.13)
+    from imr_policy.compile import DurableMatcher  # noqa: PLC0415
 
     return Engine(result.editions, info, DurableMatcher(result.editions))
 
 
 __all__ = ["Engine", "load"]
-
-_ = (dt, holds)

@@ -10,7 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from imr_policy.model import Case, Condition, Edition, ItemDetermination, Request, SearchStep, TraceEntry
+from imr_policy.model import (
+    BasisEntry,
+    Case,
+    Condition,
+    Edition,
+    ItemDetermination,
+    Request,
+    SearchStep,
+    TraceEntry,
+)
 from imr_policy.reference import holds, operand
 
 if TYPE_CHECKING:
@@ -94,8 +103,8 @@ def arithmetic(res: EditionResult, facts: Mapping[str, Any]) -> str:
     if outcome.up_to_per_request:
         lim = e.limit(outcome.up_to_per_request)
         return (
-            f"{quantity} requested; at most {lim.value} {_unit(lim.unit, lim.value)} per request under the {_family(e)} "
-            f"({lim.description}) [{lim.provenance}]"
+            f"{quantity} requested; at most {lim.value} {_unit(lim.unit, lim.value)} per request under the "
+            f"{_family(e)} ({lim.description}) [{lim.provenance}]"
         )
     limit_id = res.exception.raises_total if res.exception else (outcome.up_to_total or outcome.ceiling)
     if not limit_id:
@@ -178,17 +187,13 @@ def item(
     profile: Profile,
 ) -> ItemDetermination:
     """Assemble one item's determination from the search sequence's results."""
-    from imr_policy.evaluate import basis_entry
-
     quantity = request.quantity
     paragraphs: list[str] = [_request_line(request, facts)]
     first_tier = profile.steps[0].tier
     for step in search:
         if step.result == "not_addressed" and (step.tier == first_tier or not decisive):
             e = next(x for x in in_force if x.guideline_id == step.guideline and x.edition_id == step.edition)
-            paragraphs.append(
-                f"{_family(e)}: {e.edition_title} does not address {request.service.replace('_', ' ')}."
-            )
+            paragraphs.append(f"{_family(e)}: {e.edition_title} does not address {request.service.replace('_', ' ')}.")
     missing: list[str] = []
     kind: Literal["certify", "modify", "non_certify", "pend"]
     if not decisive:
@@ -230,8 +235,11 @@ def item(
 
     basis = []
     if decisive:
-        floor = min(r.approved for r in decisive if r.status == "decided") if any(
-            r.status == "decided" for r in decisive) else 0
+        floor = (
+            min(r.approved for r in decisive if r.status == "decided")
+            if any(r.status == "decided" for r in decisive)
+            else 0
+        )
         for res in decisive:
             if res.rule is not None:
                 basis.append(basis_entry(res, "decisive" if res.approved == floor or kind == "pend" else "supporting"))
@@ -308,3 +316,41 @@ def _imr(
     if medically_necessary:
         return "overturned", f"Utilization review {did}; the UR decision is overturned."
     return "upheld", f"Utilization review {did}; the UR decision is upheld."
+
+
+def basis_entry(res: EditionResult, role: Literal["decisive", "supporting"]) -> BasisEntry:
+    assert res.rule is not None
+    e = res.edition
+    citation = e.citation(res.rule.citation)
+    provenance = res.rule.provenance or citation.provenance
+    if res.exception is not None:
+        # a number from the exception decided: its provenance is the weakest link
+        exc_cite = e.citation(res.exception.citation)
+        provenance = _weakest(provenance, res.exception.provenance or exc_cite.provenance)
+    for limit_id in (
+        res.rule.outcome.up_to_total,
+        res.rule.outcome.up_to_per_request,
+        res.rule.outcome.ceiling,
+    ):
+        if limit_id:
+            provenance = _weakest(provenance, e.limit(limit_id).provenance)
+    return BasisEntry(
+        guideline=e.guideline_id,
+        guideline_title=e.guideline_title,
+        edition=e.edition_id,
+        rule=res.rule.id,
+        section=citation.section,
+        pages=citation.pages,
+        tier=e.tier,
+        provenance=provenance,
+        role=role,
+        source=citation.source,
+        exception=res.exception.id if res.exception else None,
+    )
+
+
+_STRENGTH = ("V", "V-seed", "V-2nd", "UNVERIFIED")
+
+
+def _weakest(a: Any, b: Any) -> Any:
+    return max(a, b, key=_STRENGTH.index)

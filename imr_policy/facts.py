@@ -8,7 +8,7 @@ explanations and docs/policy-authoring.md all read it, so they cannot drift apar
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 SERVICES: tuple[str, ...] = (
     "psychotherapy",
@@ -23,7 +23,7 @@ SEVERITY_ORDER: tuple[str, ...] = ("unspecified", "mild", "moderate", "severe")
 FI_VALUES: tuple[str, ...] = ("none", "documented", "not_documented", "unknown")
 
 
-class FactType(str, Enum):
+class FactType(StrEnum):
     INTEGER = "integer"
     DATE = "date"
     ENUM = "enum"
@@ -45,35 +45,75 @@ FACTS: dict[str, Fact] = {
     f.name: f
     for f in (
         Fact("service", FactType.ENUM, "the requested service", "requests[].service", SERVICES),
-        Fact("modality", FactType.STRING, "the requested modality, e.g. `cbt`", "requests[].modality",
-             always_present=False),
-        Fact("body_region", FactType.STRING, "the body region, e.g. `lumbar`", "requests[].body_region",
-             always_present=False),
-        Fact("frequency", FactType.STRING, "the requested frequency, e.g. `weekly`", "requests[].frequency",
-             always_present=False),
+        Fact(
+            "modality",
+            FactType.STRING,
+            "the requested modality, e.g. `cbt`",
+            "requests[].modality",
+            always_present=False,
+        ),
+        Fact(
+            "body_region",
+            FactType.STRING,
+            "the body region, e.g. `lumbar`",
+            "requests[].body_region",
+            always_present=False,
+        ),
+        Fact(
+            "frequency",
+            FactType.STRING,
+            "the requested frequency, e.g. `weekly`",
+            "requests[].frequency",
+            always_present=False,
+        ),
         Fact("quantity", FactType.INTEGER, "sessions or visits requested", "requests[].quantity"),
         Fact("date_of_service", FactType.DATE, "the requested date of service", "requests[].date_of_service"),
         Fact("date_of_injury", FactType.DATE, "the date of injury", "date_of_injury"),
         Fact("jurisdiction", FactType.ENUM, "`CA` or `TX`", "jurisdiction", ("CA", "TX")),
-        Fact("postsurgical", FactType.BOOLEAN, "the request is post-surgical physical medicine",
-             "requests[].postsurgical"),
-        Fact("employer_authorized_beyond_cap", FactType.BOOLEAN,
-             "the employer authorized visits beyond the statutory cap in writing",
-             "requests[].employer_authorized_beyond_cap"),
+        Fact(
+            "postsurgical",
+            FactType.BOOLEAN,
+            "the request is post-surgical physical medicine",
+            "requests[].postsurgical",
+        ),
+        Fact(
+            "employer_authorized_beyond_cap",
+            FactType.BOOLEAN,
+            "the employer authorized visits beyond the statutory cap in writing",
+            "requests[].employer_authorized_beyond_cap",
+        ),
         Fact("age", FactType.INTEGER, "the claimant's age", "claimant.age", always_present=False),
-        Fact("sex", FactType.ENUM, "the claimant's sex", "claimant.sex", ("female", "male", "other", "unknown"),
-             always_present=False),
+        Fact(
+            "sex",
+            FactType.ENUM,
+            "the claimant's sex",
+            "claimant.sex",
+            ("female", "male", "other", "unknown"),
+            always_present=False,
+        ),
         # derived facts
-        Fact("completed", FactType.INTEGER,
-             "derived: sessions of the same service already received (sum of history[].completed)",
-             "history[].completed"),
+        Fact(
+            "completed",
+            FactType.INTEGER,
+            "derived: sessions of the same service already received (sum of history[].completed)",
+            "history[].completed",
+        ),
         Fact("total", FactType.INTEGER, "derived: completed + quantity", "history[].completed"),
-        Fact("functional_improvement", FactType.ENUM,
-             "derived from history[] of the same service: `none` without history, `documented` when every "
-             "entry documents it, `not_documented` when any entry says so, else `unknown`",
-             "history[].functional_improvement", FI_VALUES),
-        Fact("severity", FactType.ENUM, "derived: the highest diagnoses[].severity (`unspecified` without diagnoses)",
-             "diagnoses[].severity", SEVERITY_ORDER),
+        Fact(
+            "functional_improvement",
+            FactType.ENUM,
+            "derived from history[] of the same service: `none` without history, `documented` when every "
+            "entry documents it, `not_documented` when any entry says so, else `unknown`",
+            "history[].functional_improvement",
+            FI_VALUES,
+        ),
+        Fact(
+            "severity",
+            FactType.ENUM,
+            "derived: the highest diagnoses[].severity (`unspecified` without diagnoses)",
+            "diagnoses[].severity",
+            SEVERITY_ORDER,
+        ),
     )
 }
 

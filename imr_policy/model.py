@@ -241,7 +241,10 @@ class SearchStep:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "tier": self.tier, "guideline": self.guideline, "edition": self.edition, "result": self.result
+            "tier": self.tier,
+            "guideline": self.guideline,
+            "edition": self.edition,
+            "result": self.result,
         }
         if self.note:
             out["note"] = self.note

@@ -63,7 +63,7 @@ def describe_value(value: object) -> str:
 def _expected(schema: dict[str, Any]) -> str:
     kinds = schema.get("type")
     if isinstance(kinds, list):
-        return " or ".join(_TYPE_NAMES.get(k, k) for k in kinds)
+        return " or ".join(_TYPE_NAMES.get(str(k), str(k)) for k in kinds)
     if isinstance(kinds, str):
         return _TYPE_NAMES.get(kinds, kinds)
     return "a different value"
@@ -88,7 +88,8 @@ def _translate(
     error: jsonschema.ValidationError, *, prefix: str, file: str | None, source_map: SourceMap | None
 ) -> Iterator[Diagnostic]:
     path = _path(error)
-    kind = error.validator
+    kind = str(error.validator)
+    rule: Any = error.validator_value
     schema: dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
     key_position = False
     if kind == "additionalProperties":
@@ -96,19 +97,19 @@ def _translate(
         extras = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
         for extra in extras:
             sub = child_path(path, extra)
-            hint = did_you_mean(extra, allowed) or f"expected one of: {', '.join(allowed)}"
+            suggestion = did_you_mean(extra, allowed) or f"expected one of: {', '.join(allowed)}"
             yield _at(
                 f"{prefix}.unknown-field",
                 f"unknown field `{extra}`",
                 sub,
                 file,
                 source_map,
-                hint=hint,
+                hint=suggestion,
                 key=True,
             )
         return
     if kind == "required":
-        missing = [p for p in error.validator_value if isinstance(error.instance, dict) and p not in error.instance]
+        missing = [p for p in rule if isinstance(error.instance, dict) and p not in error.instance]
         for field in missing:
             yield _at(
                 f"{prefix}.missing-field",
@@ -119,11 +120,17 @@ def _translate(
                 hint=f"add `{field}` here",
             )
         return
+    code: str
+    message: str
+    hint: str | None
     if kind == "type":
-        code, message = f"{prefix}.type", f"expected {_expected(schema)}, got {describe_value(error.instance)}"
+        code, message = (
+            f"{prefix}.type",
+            f"expected {_expected(schema)}, got {describe_value(error.instance)}",
+        )
         hint = "remove the quotes" if isinstance(error.instance, str) and error.instance.isdigit() else None
     elif kind in ("enum", "const"):
-        choices = [str(c) for c in (error.validator_value if kind == "enum" else [error.validator_value])]
+        choices = [str(c) for c in (rule if kind == "enum" else [rule])]
         code = f"{prefix}.enum"
         message = f"{describe_value(error.instance)} is not allowed here; expected one of: {', '.join(choices)}"
         hint = did_you_mean(error.instance, choices)
@@ -133,7 +140,7 @@ def _translate(
         hint = "write dates as ISO 8601, e.g. `2015-07-10`"
     elif kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         code = f"{prefix}.range"
-        bound = error.validator_value
+        bound = rule
         word = "at least" if kind.startswith(("min", "exclusiveMin")) else "at most"
         message = f"expected a number {word} `{bound}`, got {describe_value(error.instance)}"
         hint = None
@@ -141,11 +148,11 @@ def _translate(
         code = f"{prefix}.size"
         message = f"size out of range: {error.message}"
         hint = None
-        if kind == "minItems" and error.validator_value == 1:
+        if kind == "minItems" and rule == 1:
             message = "expected at least one entry"
     elif kind == "pattern":
         code = f"{prefix}.pattern"
-        message = f"{describe_value(error.instance)} does not have the expected form (`{error.validator_value}`)"
+        message = f"{describe_value(error.instance)} does not have the expected form (`{rule}`)"
         hint = None
     else:
         code, message, hint = f"{prefix}.invalid", error.message, None

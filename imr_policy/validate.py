@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,7 +60,8 @@ def discover(paths: list[Path]) -> list[Path]:
             found.extend(
                 p
                 for p in sorted(path.rglob("*"))
-                if p.suffix in (".yaml", ".yml") and "tests" not in p.relative_to(path).parts[:-1]
+                if p.suffix in (".yaml", ".yml")
+                and "tests" not in p.relative_to(path).parts[:-1]
                 and not p.relative_to(path).parts[0].startswith(".")
             )
         else:
@@ -133,7 +135,13 @@ class _Semantics:
         self.problems: list[Diagnostic] = []
 
     def report(
-        self, code: str, message: str, path: str, *, hint: str | None = None, severity: Severity = Severity.ERROR
+        self,
+        code: str,
+        message: str,
+        path: str,
+        *,
+        hint: str | None = None,
+        severity: Severity = Severity.ERROR,
     ) -> None:
         where = self.smap.locate(path)
         self.problems.append(
@@ -262,9 +270,7 @@ class _Semantics:
                     )
             limit_ref(e["raises"]["total"], f"{base}.raises.total")
             when = self._conditions(e["when"], f"{base}.when", limits, limit_ref)
-            exceptions.append(
-                Exception_(e, when)
-            )
+            exceptions.append(Exception_(e, when))
 
         for i, c in enumerate(d["citations"]):
             if c["id"] not in used_citations:
@@ -305,7 +311,7 @@ class _Semantics:
                 Limit(
                     lim["id"],
                     lim["value"],
-                    tuple(lim["range"]) if lim.get("range") else None,  # type: ignore[arg-type]
+                    (lim["range"][0], lim["range"][1]) if lim.get("range") else None,
                     lim["unit"],
                     lim["citation"],
                     lim["provenance"],
@@ -416,8 +422,12 @@ class _Semantics:
             )
             return _BAD
         if isinstance(value, str) and not value:
-            self.report("policy.type-mismatch", f"`{fact.name}` cannot be compared with an empty string", path,
-                        hint="durable_rules compares empty strings unreliably; test `absent` instead")
+            self.report(
+                "policy.type-mismatch",
+                f"`{fact.name}` cannot be compared with an empty string",
+                path,
+                hint="durable_rules compares empty strings unreliably; test `absent` instead",
+            )
             return _BAD
         if kind is FactType.ENUM and value not in fact.values:
             self.report(
@@ -445,8 +455,11 @@ class _Semantics:
                     "policy.outcome-shape",
                     f"`{key}` does not apply to a `{decision}` outcome",
                     f"{base}.{key}",
-                    hint={"up_to": "only certify has a limit", "ceiling": "only non_certify shows a ceiling",
-                          "missing": "only pend lists missing facts"}[key],
+                    hint={
+                        "up_to": "only certify has a limit",
+                        "ceiling": "only non_certify shows a ceiling",
+                        "missing": "only pend lists missing facts",
+                    }[key],
                 )
         if decision == "pend" and "missing" not in o:
             self.report("policy.outcome-shape", "a `pend` outcome must list the `missing` facts", base)
@@ -499,7 +512,7 @@ class _Semantics:
 _BAD = object()
 
 
-def Exception_(raw: dict[str, Any], when: tuple[Condition, ...]) -> RuleException:  # noqa: N802
+def Exception_(raw: dict[str, Any], when: tuple[Condition, ...]) -> RuleException:
     return RuleException(
         id=raw["id"],
         rules=tuple(raw["rules"]),
@@ -540,7 +553,7 @@ def _check_set(editions: list[Edition], maps: dict[str, SourceMap]) -> list[Diag
                     )
                 )
             seen[e.edition_id] = e
-        for earlier, later in zip(group, group[1:], strict=False):
+        for earlier, later in itertools.pairwise(group):
             if earlier.effective_to is None or later.effective_from <= earlier.effective_to:
                 line, col = at(later, "$.edition.effective.from")
                 ends = earlier.effective_to.isoformat() if earlier.effective_to else "open-ended (`to: null`)"
@@ -553,8 +566,7 @@ def _check_set(editions: list[Edition], maps: dict[str, SourceMap]) -> list[Diag
                         file=later.file,
                         line=line,
                         column=col,
-                        hint=f"set `to:` of edition `{earlier.edition_id}` to the day before "
-                        f"{later.effective_from}",
+                        hint=f"set `to:` of edition `{earlier.edition_id}` to the day before {later.effective_from}",
                     )
                 )
         titles = {(e.guideline_title, e.family, e.tier) for e in group}

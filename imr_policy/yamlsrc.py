@@ -131,8 +131,7 @@ def _build(
                 problems.append(
                     Diagnostic(
                         code=f"{prefix}.duplicate-key",
-                        message=f"duplicate key `{key}`"
-                        + (f" (first defined at line {first[0]})" if first else ""),
+                        message=f"duplicate key `{key}`" + (f" (first defined at line {first[0]})" if first else ""),
                         path=sub,
                         file=file,
                         line=_pos(key_node)[0],

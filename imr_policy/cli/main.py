@@ -32,8 +32,12 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("case", help="a case file (YAML or JSON), or - for standard input")
     ev.add_argument("--format", choices=("text", "json", "yaml"), default="text")
     ev.add_argument("--policies", type=Path, help="a directory of rule packs (default: the shipped packs)")
-    ev.add_argument("--engine", choices=("durable", "reference"), default="durable",
-                    help="durable_rules (default) or the pure-Python reference evaluator")
+    ev.add_argument(
+        "--engine",
+        choices=("durable", "reference"),
+        default="durable",
+        help="durable_rules (default) or the pure-Python reference evaluator",
+    )
 
     va = sub.add_parser("validate", help="check rule files and report every problem with file:line:col")
     va.add_argument("paths", nargs="*", type=Path, help="rule files or directories (default: the shipped packs)")
@@ -70,8 +74,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     except (CaseError, PolicyError) as exc:
         print(render.diagnostics_text(exc.diagnostics), file=sys.stderr)
         what = "case" if isinstance(exc, CaseError) else "rule files"
-        print(f"imr-policy: the {what} are not valid; no determination was made".replace("case are", "case is"),
-              file=sys.stderr)
+        print(
+            f"imr-policy: the {what} are not valid; no determination was made".replace("case are", "case is"),
+            file=sys.stderr,
+        )
         return EXIT_INVALID
     except EngineError as exc:
         print(f"imr-policy: {exc}", file=sys.stderr)
@@ -93,11 +99,15 @@ def _validate(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     result = load_editions(list(paths), display_root=Path.cwd())
     if args.format == "json":
-        sys.stdout.write(render.to_json({
-            "ok": result.ok,
-            "files": list(result.files),
-            "diagnostics": [d.to_dict() for d in result.diagnostics],
-        }))
+        sys.stdout.write(
+            render.to_json(
+                {
+                    "ok": result.ok,
+                    "files": list(result.files),
+                    "diagnostics": [d.to_dict() for d in result.diagnostics],
+                }
+            )
+        )
     else:
         if result.diagnostics:
             print(render.diagnostics_text(result.diagnostics), file=sys.stderr)

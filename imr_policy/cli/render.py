@@ -92,5 +92,7 @@ def summary(diagnostics: Iterable[Diagnostic], files: int) -> str:
     errors = sum(1 for d in items if d.severity is Severity.ERROR)
     warnings = len(items) - errors
     word = "file" if files == 1 else "files"
-    return f"{files} {word} checked: {errors} error{'s' if errors != 1 else ''}, " \
+    return (
+        f"{files} {word} checked: {errors} error{'s' if errors != 1 else ''}, "
         f"{warnings} warning{'s' if warnings != 1 else ''}"
+    )

@@ -19,6 +19,7 @@ from imr_policy.derive import missing_case_fields, request_facts
 from imr_policy.errors import EngineError, PolicyError
 from imr_policy.model import (
     Case,
+    DecisionKind,
     Determination,
     Edition,
     ItemDetermination,
@@ -40,7 +41,7 @@ except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare 
     ENGINE_VERSION = "0.0.0+checkout"
 
 
-SearchResult = Literal["decided", "supporting", "not_addressed", "not_consulted", "pend"]
+SearchResult = Literal["decided", "supporting", "not_addressed", "not_encoded", "not_consulted", "pend"]
 
 
 class Matcher(Protocol):
@@ -61,7 +62,7 @@ class EditionResult:
     """What one edition says about one request."""
 
     edition: Edition
-    status: Literal["not_addressed", "decided", "gap"]
+    status: Literal["decided", "gap"]
     rule: Rule | None = None
     exception: RuleException | None = None
     kind: Literal["certify", "modify", "non_certify", "pend"] = "pend"
@@ -106,78 +107,94 @@ class Engine:
 
     def _decide(self, case: Case, index: int, request: Request) -> ItemDetermination:
         facts = request_facts(case, request)
+        service = request.service
         profile = PROFILES[case.jurisdiction]
-        in_force = [
+        in_force = tuple(
             e for e in self._editions if case.jurisdiction in e.jurisdictions and e.in_force(request.date_of_service)
-        ]
+        )
         search: list[SearchStep] = []
         trace: list[TraceEntry] = []
         decisive: list[EditionResult] = []
         supporting: list[EditionResult] = []
-        tier_outcome: str | None = None
+        blocked: str | None = None  # why no decision can be made, when a needed guideline is missing
 
         for step in profile.steps:
             editions = [e for e in in_force if _in_step(e, step)]
-            if step.role == "fallback" and decisive:
-                consult = tier_outcome in ("modify", "non_certify")
+            if step.role == "fallback" and (decisive or blocked):
+                # A higher tier decided (or could not): lower tiers can only be supporting evidence, and
+                # are consulted when the higher tier did not support the full request (as IMR does).
+                outcome = _combine_kind(decisive, request.quantity) if decisive else "pend"
                 for e in editions:
-                    if not consult or not e.addresses(request.service):
-                        note = (
-                            "not consulted: the MTUS decides and supports the full request"
-                            if tier_outcome == "certify"
-                            else "not consulted: the MTUS decision waits for missing facts"
-                            if tier_outcome == "pend"
-                            else f"does not address `{request.service}`"
-                        )
-                        result: SearchResult = "not_consulted" if consult is False else "not_addressed"
-                        search.append(SearchStep(step.tier, e.guideline_id, e.edition_id, result, note))
-                        continue
-                    res = self._edition(e, facts, case, index)
-                    trace.extend(res.trace)
-                    if res.status == "decided" and res.kind != "pend":
-                        supporting.append(res)
-                        search.append(
-                            SearchStep(
-                                step.tier,
-                                e.guideline_id,
-                                e.edition_id,
-                                "supporting",
-                                "consulted as supporting evidence; the MTUS is presumed correct",
-                            )
-                        )
-                    else:
+                    coverage = e.coverage(service)
+                    if coverage != "rules":
+                        search.append(_coverage_step(step, e, coverage, service))
+                    elif outcome not in ("modify", "non_certify"):
+                        why = "supports the full request" if outcome == "certify" else "cannot decide yet"
                         search.append(
                             SearchStep(
                                 step.tier,
                                 e.guideline_id,
                                 e.edition_id,
                                 "not_consulted",
-                                "consulted, but it could not decide without missing facts",
+                                f"not consulted: the {profile.steps[0].label} {why}",
                             )
                         )
+                    else:
+                        res = self._edition(e, facts, case, index)
+                        trace.extend(res.trace)
+                        if res.status == "decided" and res.kind != "pend":
+                            supporting.append(res)
+                            search.append(
+                                SearchStep(
+                                    step.tier,
+                                    e.guideline_id,
+                                    e.edition_id,
+                                    "supporting",
+                                    f"consulted as supporting evidence; the {profile.steps[0].label} "
+                                    "is presumed correct",
+                                )
+                            )
+                        else:
+                            search.append(
+                                SearchStep(
+                                    step.tier,
+                                    e.guideline_id,
+                                    e.edition_id,
+                                    "not_consulted",
+                                    "consulted, but it cannot decide without missing facts",
+                                )
+                            )
                 continue
-            step_results: list[EditionResult] = []
+            if step.required and not editions:
+                blocked = (
+                    f"No {step.label} edition in this policy set is in force in {case.jurisdiction} on "
+                    f"{request.date_of_service.isoformat()}, so the evidence search sequence cannot start; "
+                    "the request is not decided."
+                )
+                continue
+            results: list[EditionResult] = []
+            unencoded: list[Edition] = []
             for e in editions:
+                coverage = e.coverage(service)
+                if coverage != "rules":
+                    search.append(_coverage_step(step, e, coverage, service))
+                    if coverage == "not_encoded":
+                        unencoded.append(e)
+                    continue
                 res = self._edition(e, facts, case, index)
                 trace.extend(res.trace)
-                if res.status == "not_addressed":
-                    search.append(
-                        SearchStep(
-                            step.tier,
-                            e.guideline_id,
-                            e.edition_id,
-                            "not_addressed",
-                            f"does not address `{request.service}`",
-                        )
-                    )
-                    continue
-                step_results.append(res)
+                results.append(res)
                 search.append(
                     SearchStep(step.tier, e.guideline_id, e.edition_id, "pend" if res.kind == "pend" else "decided")
                 )
-            if step_results:
-                decisive = step_results
-                tier_outcome = _combine_kind(step_results, request.quantity)
+            if results:
+                decisive = results
+            elif unencoded:
+                names = "; ".join(e.edition_title for e in unencoded)
+                blocked = (
+                    f"This policy set does not encode whether {names} addresses {service.replace('_', ' ')}; "
+                    f"until it does, lower-ranked guidelines cannot be consulted, so the request is not decided."
+                )
 
         return explain.item(
             case=case,
@@ -188,14 +205,13 @@ class Engine:
             supporting=tuple(supporting),
             search=tuple(search),
             trace=tuple(trace),
-            in_force=tuple(in_force),
+            in_force=in_force,
             profile=profile,
+            blocked=blocked,
         )
 
     def _edition(self, edition: Edition, facts: Mapping[str, Any], case: Case, index: int) -> EditionResult:
         service = facts["service"]
-        if not edition.addresses(service):
-            return EditionResult(edition, "not_addressed")
         fired = set(self._matcher.match(edition, facts))
         if self._matcher is not self._reference:
             expected = set(self._reference.match(edition, facts))
@@ -229,37 +245,67 @@ class Engine:
         applicable = [
             c.exception for c in checks if c.holds and deciding is not None and deciding.id in c.exception.rules
         ]
-        for c in checks:
-            used = c.exception in applicable
-            trace.append(
-                TraceEntry(
-                    edition.guideline_id,
-                    edition.edition_id,
-                    c.exception.id,
-                    "exception",
-                    c.holds,
-                    used,
-                    c.why_not if not c.holds else (None if used else "its rules did not decide"),
+        exception: RuleException | None = None
+        kind: DecisionKind = "pend"
+        approved = 0
+        missing: tuple[str, ...] = ()
+        if deciding is not None:
+            if len(applicable) > 1 and len({edition.limit(e.raises_total).value for e in applicable}) > 1:
+                raise EngineError(
+                    f"exceptions {', '.join(e.id for e in applicable)} of `{edition.key}` all apply but raise "
+                    "the limit differently; the rule pack is ambiguous"
                 )
+            kind, approved, missing = _apply(deciding, None, edition, facts, case, index)
+            if applicable:
+                # An exception is used only when it changes the result, so its (often weaker) numbers
+                # never enter a basis that does not need them.
+                raised = _apply(deciding, applicable[0], edition, facts, case, index)
+                if raised[1] > approved:
+                    exception = applicable[0]
+                    kind, approved, missing = raised
+        for c in checks:
+            used = c.exception is exception
+            if not c.holds:
+                note = c.why_not
+            elif used:
+                note = None
+            elif deciding is None or deciding.id not in c.exception.rules:
+                note = "it holds, but the rule it raises did not decide"
+            else:
+                note = "it holds, but the request is within the limit without it"
+            trace.append(
+                TraceEntry(edition.guideline_id, edition.edition_id, c.exception.id, "exception", c.holds, used, note)
             )
         if deciding is None:
             absent = sorted({c.fact for r in edition.rules_for(service) for c in r.when if facts.get(c.fact) is None})
-            missing = tuple(f for name in absent for f in missing_case_fields(case, index, name))
+            gap_missing = tuple(f for name in absent for f in missing_case_fields(case, index, name))
             return EditionResult(
-                edition, "gap", kind="pend", missing=missing, exceptions=tuple(checks), trace=tuple(trace)
+                edition, "gap", kind="pend", missing=gap_missing, exceptions=tuple(checks), trace=tuple(trace)
             )
-        if len(applicable) > 1:
-            limits = {edition.limit(e.raises_total).value for e in applicable}
-            if len(limits) > 1:
-                raise EngineError(
-                    f"exceptions {', '.join(e.id for e in applicable)} of `{edition.key}` both apply and raise "
-                    "the limit differently; the rule pack is ambiguous"
-                )
-        exception = applicable[0] if applicable else None
-        kind, approved, missing = _apply(deciding, exception, edition, facts, case, index)
         return EditionResult(
             edition, "decided", deciding, exception, kind, approved, missing, tuple(checks), tuple(trace)
         )
+
+
+def _coverage_step(step: Step, edition: Edition, coverage: str, service: str) -> SearchStep:
+    readable = service.replace("_", " ")
+    if coverage == "silent":
+        cite = edition.citation(edition.silence(service).citation)
+        return SearchStep(
+            step.tier,
+            edition.guideline_id,
+            edition.edition_id,
+            "not_addressed",
+            f"does not address {readable} ({cite.section}{', p. ' + cite.pages if cite.pages else ''}; "
+            f"{cite.provenance})",
+        )
+    return SearchStep(
+        step.tier,
+        edition.guideline_id,
+        edition.edition_id,
+        "not_encoded",
+        f"this policy set encodes no rules of this edition for {readable}",
+    )
 
 
 def _in_step(edition: Edition, step: Step) -> bool:

@@ -87,6 +87,11 @@ def _noun(service: str, quantity: int) -> str:
     return f"{quantity} {service.replace('_', ' ')} {unit}{'s' if quantity != 1 else ''}"
 
 
+def _short(quote: str, limit: int = 160) -> str:
+    text = " ".join(quote.split())
+    return text if len(text) <= limit else text[: limit - 3].rsplit(" ", 1)[0] + "..."
+
+
 def _unit(unit: str, value: int) -> str:
     return unit[:-1] if value == 1 and unit.endswith("s") else unit
 
@@ -136,6 +141,8 @@ def exceptions_text(res: EditionResult) -> str:
                 f"The exception `{exc.id}` applies ({label}): the limit is raised to {lim.value} {lim.unit} "
                 f"[{exc.provenance or lim.provenance}]"
             )
+        elif check.holds and res.rule is not None and res.rule.id in exc.rules:
+            parts.append(f"The exception `{exc.id}` ({label}) holds, but the request is within the limit without it")
         elif check.holds:
             parts.append(f"The exception `{exc.id}` holds, but the rule it raises did not decide")
         else:
@@ -185,18 +192,25 @@ def item(
     trace: tuple[TraceEntry, ...],
     in_force: tuple[Edition, ...],
     profile: Profile,
+    blocked: str | None = None,
 ) -> ItemDetermination:
     """Assemble one item's determination from the search sequence's results."""
     quantity = request.quantity
     paragraphs: list[str] = [_request_line(request, facts)]
-    first_tier = profile.steps[0].tier
     for step in search:
-        if step.result == "not_addressed" and (step.tier == first_tier or not decisive):
+        if step.result == "not_addressed" and (step.tier == profile.steps[0].tier or not decisive):
             e = next(x for x in in_force if x.guideline_id == step.guideline and x.edition_id == step.edition)
-            paragraphs.append(f"{_family(e)}: {e.edition_title} does not address {request.service.replace('_', ' ')}.")
+            cite = e.citation(e.silence(request.service).citation)
+            paragraphs.append(
+                f"{_family(e)}: {e.edition_title} does not address {request.service.replace('_', ' ')} "
+                f'("{_short(cite.quote)}" [{cite.provenance}]).'
+            )
     missing: list[str] = []
     kind: Literal["certify", "modify", "non_certify", "pend"]
-    if not decisive:
+    if blocked is not None:
+        kind, approved = "pend", 0
+        paragraphs.append(blocked)
+    elif not decisive:
         kind, approved = "pend", 0
         if not in_force:
             paragraphs.append(
@@ -290,8 +304,9 @@ def _conclusion(kind: str, approved: int, quantity: int, missing: list[str]) -> 
         )
     if kind == "non_certify":
         return f"Determination: not certified, 0 of {quantity}. The request is not medically necessary."
-    needed = f" The case must state: {', '.join(missing)}." if missing else ""
-    return f"Determination: pended; no decision is made without the missing facts.{needed}"
+    if missing:
+        return f"Determination: pended until the case states: {', '.join(missing)}."
+    return "Determination: pended; the request is not decided."
 
 
 def _imr(

@@ -94,6 +94,14 @@ class RuleException:
 
 
 @dataclass(frozen=True, slots=True)
+class Silence:
+    """A service the guideline is known not to address, with the citation that says so."""
+
+    service: str
+    citation: str
+
+
+@dataclass(frozen=True, slots=True)
 class Edition:
     """One guideline edition, loaded from one rule file."""
 
@@ -113,6 +121,7 @@ class Edition:
     exceptions: tuple[RuleException, ...]
     file: str
     sha256: str
+    silent_on: tuple[Silence, ...] = ()
 
     @property
     def key(self) -> str:
@@ -133,6 +142,18 @@ class Edition:
 
     def addresses(self, service: str) -> bool:
         return any(service in r.services for r in self.rules)
+
+    def silence(self, service: str) -> Silence:
+        return next(s for s in self.silent_on if s.service == service)
+
+    def coverage(self, service: str) -> Literal["rules", "silent", "not_encoded"]:
+        """`rules`: this pack decides the service; `silent`: the guideline is cited as not addressing it;
+        `not_encoded`: this pack says nothing either way, so the engine must not assume silence."""
+        if self.addresses(service):
+            return "rules"
+        if any(s.service == service for s in self.silent_on):
+            return "silent"
+        return "not_encoded"
 
     def rules_for(self, service: str) -> tuple[Rule, ...]:
         return tuple(r for r in self.rules if service in r.services)
@@ -236,7 +257,7 @@ class SearchStep:
     tier: str
     guideline: str
     edition: str
-    result: Literal["decided", "supporting", "not_addressed", "not_consulted", "pend"]
+    result: Literal["decided", "supporting", "not_addressed", "not_encoded", "not_consulted", "pend"]
     note: str = ""
 
     def to_dict(self) -> dict[str, Any]:

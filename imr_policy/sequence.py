@@ -17,6 +17,7 @@ class Step:
     families: frozenset[str] | None  # None: every family of the tier
     role: Literal["decide", "fallback"]
     label: str
+    required: bool  # no edition of this step in force on the date of service: pend, never skip to the next
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,14 +31,14 @@ PROFILES: dict[str, Profile] = {
     "CA": Profile(
         "CA",
         (
-            Step("mtus", None, "decide", "MTUS"),
-            Step("non_mtus", None, "fallback", "non-MTUS guidelines"),
+            Step("mtus", None, "decide", "MTUS", required=True),
+            Step("non_mtus", None, "fallback", "non-MTUS guidelines", required=False),
         ),
         "8 CCR 9792.21.1(d); Labor Code 4610.5(c)(2); Labor Code 4604.5 (MTUS presumed correct)",
     ),
     "TX": Profile(
         "TX",
-        (Step("non_mtus", frozenset({"ODG"}), "decide", "ODG (adopted guideline)"),),
+        (Step("non_mtus", frozenset({"ODG"}), "decide", "ODG", required=True),),
         "Texas adopted ODG on May 1, 2007; care within ODG is presumed reasonable (https://www.texmed.org/Template.aspx?id=5811)",
     ),
 }

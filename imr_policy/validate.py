@@ -23,7 +23,7 @@ from typing import Any
 
 from imr_policy.diagnostics import Diagnostic, Severity, did_you_mean, has_errors, sort_and_cap
 from imr_policy.facts import FACTS, ORDERED_OPS, PRESENCE_OPS, SET_OPS, FactType
-from imr_policy.model import Citation, Condition, Edition, Limit, Outcome, Rule, RuleException
+from imr_policy.model import Citation, Condition, Edition, Limit, Outcome, Rule, RuleException, Silence
 from imr_policy.schemacheck import schema_diagnostics
 from imr_policy.yamlsrc import SourceMap, load_text
 
@@ -272,6 +272,24 @@ class _Semantics:
             when = self._conditions(e["when"], f"{base}.when", limits, limit_ref)
             exceptions.append(Exception_(e, when))
 
+        silences: list[Silence] = []
+        decided_services = {svc for r in rules for svc in r.services}
+        seen_silent: set[str] = set()
+        for i, item in enumerate(d.get("silent_on", [])):
+            base = f"$.silent_on[{i}]"
+            cite(item["citation"], f"{base}.citation")
+            if item["service"] in decided_services:
+                self.report(
+                    "policy.silent-but-decided",
+                    f"`{item['service']}` is listed as not addressed, but rules of this file decide it",
+                    f"{base}.service",
+                    hint="remove it from `silent_on`, or remove the rules",
+                )
+            if item["service"] in seen_silent:
+                self.report("policy.duplicate-id", f"`{item['service']}` is listed twice", f"{base}.service")
+            seen_silent.add(item["service"])
+            silences.append(Silence(item["service"], item["citation"]))
+
         for i, c in enumerate(d["citations"]):
             if c["id"] not in used_citations:
                 self.report(
@@ -323,6 +341,7 @@ class _Semantics:
             exceptions=tuple(exceptions),
             file=self.file,
             sha256=sha256,
+            silent_on=tuple(silences),
         )
 
     def _conditions(

@@ -1,0 +1,97 @@
+"""Every bundled example case decides as documented, and its output is a valid determination."""
+
+from __future__ import annotations
+
+import jsonschema
+import pytest
+
+import imr_policy
+from imr_policy.resources import schema
+from tests.conftest import EXAMPLES, load_example
+
+# file -> [(request, determination, approved_quantity, imr_outcome, missing_facts)]
+EXPECTED = {
+    "imr-2015-psych-example.yaml": [
+        ("med-management", "modify", 1, "upheld", ()),
+        ("cbt", "non_certify", 0, "upheld", ()),
+    ],
+    "certify-psychotherapy-initial-trial.yaml": [("cbt-trial", "certify", 4, None, ())],
+    "modify-psychotherapy-with-improvement.yaml": [("cbt-continued", "modify", 4, "upheld", ())],
+    "non-certify-psychotherapy-without-improvement.yaml": [("more-cbt", "non_certify", 0, "upheld", ())],
+    "pend-psychotherapy-improvement-unknown.yaml": [
+        ("cbt-more", "pend", 0, None, ("history[0].functional_improvement",))
+    ],
+    "overturned-psychotherapy-trial-denied.yaml": [("cbt-start", "certify", 3, "overturned", ())],
+    "texas-odg-psychotherapy.yaml": [("cbt-tx", "certify", 6, None, ())],
+    "pend-not-encoded-acupuncture.yaml": [("acu", "pend", 0, None, ())],
+}
+
+
+def test_every_example_has_an_expectation() -> None:
+    assert sorted(p.name for p in EXAMPLES.glob("*.yaml")) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_example_decides_as_documented(name: str, engine: imr_policy.Engine) -> None:
+    det = engine.evaluate(load_example(name))
+    actual = [
+        (i.request, i.determination, i.approved_quantity, i.imr_outcome, i.missing_facts) for i in det.items
+    ]
+    assert actual == EXPECTED[name]
+    jsonschema.Draft202012Validator(schema("decision")).validate(det.to_dict())
+    for item in det.items:
+        assert item.medically_necessary is (item.determination == "certify")
+        if item.determination != "pend":
+            assert item.basis, "a decided item names the rules that decided it"
+            assert any(b.role == "decisive" for b in item.basis)
+
+
+def test_modify_notes_that_odg_would_allow_more(engine: imr_policy.Engine) -> None:
+    item = engine.evaluate(load_example("modify-psychotherapy-with-improvement.yaml")).items[0]
+    assert "10 - 6 = 4 remain" in item.rationale
+    assert "The ODG would support 6 of 6" in item.rationale
+    assert "presumption of correctness" in item.rationale
+
+
+def test_a_service_the_packs_do_not_encode_pends_instead_of_falling_back(engine: imr_policy.Engine) -> None:
+    item = engine.evaluate(load_example("pend-not-encoded-acupuncture.yaml")).items[0]
+    assert "does not encode whether" in item.rationale
+    assert item.basis == ()
+    assert {s.result for s in item.search} == {"not_encoded"}
+    assert {s.tier for s in item.search} == {"mtus", "non_mtus"}
+
+
+@pytest.mark.parametrize(
+    ("jurisdiction", "day", "expected"),
+    [
+        ("CA", "2009-07-17", "No MTUS edition in this policy set is in force in CA on 2009-07-17"),
+        ("CA", "2017-12-01", "No MTUS edition in this policy set is in force in CA on 2017-12-01"),
+        ("TX", "2015-02-28", "No ODG edition in this policy set is in force in TX on 2015-02-28"),
+    ],
+)
+def test_no_edition_in_force_pends_with_an_explanation(
+    engine: imr_policy.Engine, jurisdiction: str, day: str, expected: str
+) -> None:
+    case = load_example("certify-psychotherapy-initial-trial.yaml")
+    case["jurisdiction"] = jurisdiction
+    case["date_of_injury"] = "2008-01-01"
+    case["requests"][0]["date_of_service"] = day
+    item = engine.evaluate(case).items[0]
+    assert (item.determination, item.approved_quantity, item.basis) == ("pend", 0, ())
+    assert expected in item.rationale
+
+
+@pytest.mark.parametrize(("day", "decides"), [("2009-07-17", False), ("2009-07-18", True),
+                                             ("2017-11-30", True), ("2017-12-01", False)])
+def test_cpmtg_edition_boundaries(engine: imr_policy.Engine, day: str, decides: bool) -> None:
+    case = load_example("certify-psychotherapy-initial-trial.yaml")
+    case["date_of_injury"] = "2008-01-01"
+    case["requests"][0]["date_of_service"] = day
+    item = engine.evaluate(case).items[0]
+    assert (item.determination == "certify") is decides
+
+
+def test_texas_uses_only_odg(engine: imr_policy.Engine) -> None:
+    item = engine.evaluate(load_example("texas-odg-psychotherapy.yaml")).items[0]
+    assert {s.guideline for s in item.search} == {"odg-mental-illness-stress"}
+    assert [b.guideline for b in item.basis] == ["odg-mental-illness-stress"]

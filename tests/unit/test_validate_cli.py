@@ -1,0 +1,65 @@
+"""`imr-policy validate`: the shipped packs pass; broken files are reported with file:line:col, all at once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "imr_policy.cli.main", "validate", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+
+
+def test_shipped_policies_are_valid() -> None:
+    done = run("policies/")
+    assert done.returncode == 0, done.stderr
+    assert "0 errors" in done.stdout
+
+
+def test_default_is_the_shipped_policies() -> None:
+    done = run()
+    assert done.returncode == 0, done.stderr
+
+
+def test_unknown_key_and_type_error_reported_together(tmp_path: Path) -> None:
+    text = (ROOT / "policies/mtus-cpmtg/2009.yaml").read_text(encoding="utf-8")
+    text = text.replace("    value: 10\n", '    value: "10"\n', 1)
+    text = text.replace("  - id: psychotherapy.initial-trial\n", "  - id: psychotherapy.initial-trial\n    priority: 1\n")
+    bad = tmp_path / "mtus-cpmtg" / "2009.yaml"
+    bad.parent.mkdir()
+    bad.write_text(text, encoding="utf-8")
+    done = run(str(bad))
+    assert done.returncode == 1
+    lines = text.splitlines()
+    value_line = lines.index('    value: "10"') + 1
+    priority_line = lines.index("    priority: 1") + 1
+    assert f"2009.yaml:{value_line}:12: error[policy.schema.type] expected a whole number, got the string `10`" \
+        in done.stderr
+    assert f"2009.yaml:{priority_line}:5: error[policy.schema.unknown-field] unknown field `priority`" in done.stderr
+    assert "(at $.limits[1].value)" in done.stderr
+    assert "2 errors" in done.stdout
+
+
+def test_json_output_for_tools(tmp_path: Path) -> None:
+    bad = tmp_path / "x.yaml"
+    bad.write_text("format: 1\n", encoding="utf-8")
+    done = run(str(bad), "--format", "json")
+    assert done.returncode == 1
+    import json
+
+    data = json.loads(done.stdout)
+    assert data["ok"] is False
+    assert {d["code"] for d in data["diagnostics"]} == {"policy.schema.missing-field"}
+
+
+def test_missing_path_is_a_usage_error(tmp_path: Path) -> None:
+    assert run(str(tmp_path / "nope")).returncode == 2

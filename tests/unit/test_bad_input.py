@@ -25,27 +25,44 @@ def mutate(change: Any) -> dict[str, Any]:
 
 BAD = {
     "unknown top-level field": (lambda c: c.update(claimant_name="J. Doe"), "case.unknown-field", "$.claimant_name"),
-    "typo in a request field": (lambda c: c["requests"][1].update(quantitiy=6), "case.unknown-field",
-                                "$.requests[1].quantitiy"),
+    "typo in a request field": (
+        lambda c: c["requests"][1].update(quantitiy=6),
+        "case.unknown-field",
+        "$.requests[1].quantitiy",
+    ),
     "quantity as a string": (lambda c: c["requests"][1].update(quantity="6"), "case.type", "$.requests[1].quantity"),
     "quantity as a float": (lambda c: c["requests"][1].update(quantity=6.0), "case.type", "$.requests[1].quantity"),
     "zero quantity": (lambda c: c["requests"][1].update(quantity=0), "case.range", "$.requests[1].quantity"),
     "negative quantity": (lambda c: c["requests"][0].update(quantity=-2), "case.range", "$.requests[0].quantity"),
-    "not a date": (lambda c: c["requests"][1].update(date_of_service="2015-02-30"), "case.date",
-                   "$.requests[1].date_of_service"),
+    "not a date": (
+        lambda c: c["requests"][1].update(date_of_service="2015-02-30"),
+        "case.date",
+        "$.requests[1].date_of_service",
+    ),
     "date without zero padding": (lambda c: c.update(date_of_injury="2012-5-17"), "case.date", "$.date_of_injury"),
-    "unknown service": (lambda c: c["requests"][1].update(service="psychotheraphy"), "case.enum",
-                        "$.requests[1].service"),
-    "UR naming no request": (lambda c: c["utilization_review"][1].update(request="cbt-2"), "case.unknown-request",
-                             "$.utilization_review[1].request"),
-    "duplicate request ids": (lambda c: c["requests"][1].update(id="med-management"), "case.duplicate-request-id",
-                              "$.requests[1].id"),
-    "modify without approved_quantity": (lambda c: c["utilization_review"][0].pop("approved_quantity"),
-                                         "case.missing-field", "$.utilization_review[0]"),
+    "unknown service": (
+        lambda c: c["requests"][1].update(service="psychotheraphy"),
+        "case.enum",
+        "$.requests[1].service",
+    ),
+    "UR naming no request": (
+        lambda c: c["utilization_review"][1].update(request="cbt-2"),
+        "case.unknown-request",
+        "$.utilization_review[1].request",
+    ),
+    "duplicate request ids": (
+        lambda c: c["requests"][1].update(id="med-management"),
+        "case.duplicate-request-id",
+        "$.requests[1].id",
+    ),
+    "modify without approved_quantity": (
+        lambda c: c["utilization_review"][0].pop("approved_quantity"),
+        "case.missing-field",
+        "$.utilization_review[0]",
+    ),
     "severity as a number": (lambda c: c["diagnoses"][0].update(severity=3), "case.type", "$.diagnoses[0].severity"),
     "no requests": (lambda c: c.update(requests=[]), "case.size", "$.requests"),
-    "completed as a boolean": (lambda c: c["history"][0].update(completed=True), "case.type",
-                               "$.history[0].completed"),
+    "completed as a boolean": (lambda c: c["history"][0].update(completed=True), "case.type", "$.history[0].completed"),
 }
 
 
@@ -89,8 +106,9 @@ def _cli(tmp_path: Path, text: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("name", ["quantity as a string", "unknown service", "UR naming no request",
-                                  "duplicate request ids", "not a date"])
+@pytest.mark.parametrize(
+    "name", ["quantity as a string", "unknown service", "UR naming no request", "duplicate request ids", "not a date"]
+)
 def test_cli_exit_1_with_location_and_no_determination(tmp_path: Path, name: str) -> None:
     change, code, path = BAD[name]
     done = _cli(tmp_path, yaml.safe_dump(mutate(change), sort_keys=False))

@@ -34,9 +34,7 @@ def test_every_example_has_an_expectation() -> None:
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_example_decides_as_documented(name: str, engine: imr_policy.Engine) -> None:
     det = engine.evaluate(load_example(name))
-    actual = [
-        (i.request, i.determination, i.approved_quantity, i.imr_outcome, i.missing_facts) for i in det.items
-    ]
+    actual = [(i.request, i.determination, i.approved_quantity, i.imr_outcome, i.missing_facts) for i in det.items]
     assert actual == EXPECTED[name]
     jsonschema.Draft202012Validator(schema("decision")).validate(det.to_dict())
     for item in det.items:
@@ -81,8 +79,9 @@ def test_no_edition_in_force_pends_with_an_explanation(
     assert expected in item.rationale
 
 
-@pytest.mark.parametrize(("day", "decides"), [("2009-07-17", False), ("2009-07-18", True),
-                                             ("2017-11-30", True), ("2017-12-01", False)])
+@pytest.mark.parametrize(
+    ("day", "decides"), [("2009-07-17", False), ("2009-07-18", True), ("2017-11-30", True), ("2017-12-01", False)]
+)
 def test_cpmtg_edition_boundaries(engine: imr_policy.Engine, day: str, decides: bool) -> None:
     case = load_example("certify-psychotherapy-initial-trial.yaml")
     case["date_of_injury"] = "2008-01-01"

@@ -1,0 +1,51 @@
+"""Docs cannot drift from the code, and the package stays lint-clean and strictly typed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from imr_policy.facts import FACTS
+from tests.conftest import ROOT
+
+
+def test_every_fact_is_documented_for_authors() -> None:
+    text = (ROOT / "docs/policy-authoring.md").read_text(encoding="utf-8")
+    missing = [name for name in FACTS if f"| `{name}` |" not in text]
+    assert missing == []
+
+
+def test_every_rule_file_declares_its_schema_for_editors() -> None:
+    for path in (ROOT / "policies").rglob("*.yaml"):
+        if "tests" in path.parts:
+            continue
+        first = path.read_text(encoding="utf-8").splitlines()[0]
+        assert first == "# yaml-language-server: $schema=../../schemas/policy.schema.json", path
+
+
+def test_readme_quickstart_has_exactly_the_two_commands_ci_runs() -> None:
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"## Quickstart.*?```sh\n(.*?)```", readme, re.S)
+    assert block is not None
+    commands = [line for line in block.group(1).splitlines() if line.strip()]
+    assert len(commands) == 2
+    assert "imr-policy evaluate examples/cases/imr-2015-psych-example.yaml" in commands[0]
+    assert commands[1] in (ROOT / ".ci/run").read_text(encoding="utf-8")
+
+
+def test_ruff() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "imr_policy", "tests", "benchmarks"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_mypy_strict() -> None:
+    done = subprocess.run([sys.executable, "-m", "mypy"], capture_output=True, text=True, cwd=ROOT, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -1,0 +1,134 @@
+"""Invariants every shipped policy set must keep, checked on generated cases."""
+
+from __future__ import annotations
+
+import copy
+import random
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import imr_policy
+from imr_policy.evaluate import Engine
+from tests.property.strategies import cases, counts
+
+ENGINE = imr_policy.load()
+REFERENCE = imr_policy.load(engine="reference")
+ODG = "odg-mental-illness-stress"
+ODG_MAX = 20
+
+
+def completed(case: dict[str, Any], service: str) -> int:
+    return sum(h["completed"] for h in case.get("history", []) if h["service"] == service)
+
+
+@given(st.one_of(cases(jurisdiction="TX", service="psychotherapy"), cases()))
+def test_odg_never_certifies_more_than_20_psychotherapy_sessions_without_the_severity_exception(
+    case: dict[str, Any],
+) -> None:
+    det = ENGINE.evaluate(case)
+    for request, item in zip(case["requests"], det.items, strict=True):
+        odg = [b for b in item.basis if b.guideline == ODG and b.role == "decisive"]
+        if request["service"] == "psychotherapy" and odg and not any(b.exception for b in odg):
+            assert item.approved_quantity == 0 or completed(case, "psychotherapy") + item.approved_quantity <= ODG_MAX
+
+
+@given(cases())
+def test_approved_quantity_is_within_the_request_and_consistent(case: dict[str, Any]) -> None:
+    det = ENGINE.evaluate(case)
+    for request, item in zip(case["requests"], det.items, strict=True):
+        assert 0 <= item.approved_quantity <= request["quantity"]
+        assert item.medically_necessary is (item.determination == "certify")
+        assert (item.determination == "certify") is (item.approved_quantity == request["quantity"])
+        if item.determination == "pend":
+            assert item.approved_quantity == 0 and item.imr_outcome is None
+
+
+@given(cases())
+def test_durable_rules_and_the_reference_evaluator_agree(case: dict[str, Any]) -> None:
+    assert ENGINE.evaluate(case).to_dict() == REFERENCE.evaluate(case).to_dict()
+
+
+@given(cases(), st.randoms(use_true_random=False))
+def test_order_of_requests_diagnoses_and_history_does_not_matter(case: dict[str, Any], rnd: random.Random) -> None:
+    before = {i.request: i.to_dict() for i in ENGINE.evaluate(case).items}
+    shuffled = copy.deepcopy(case)
+    for key in ("requests", "diagnoses", "history"):
+        rnd.shuffle(shuffled[key])
+    after = {i.request: i.to_dict() for i in ENGINE.evaluate(shuffled).items}
+    # missing_facts name history entries by index; compare everything else
+    for item in (*before.values(), *after.values()):
+        item["missing_facts"] = len(item["missing_facts"])
+        item["rationale"] = ""
+    assert before == after
+
+
+def _psych(prior: int, fi: str, quantity: int, severity: str, jurisdiction: str) -> dict[str, Any]:
+    return {
+        "case_id": "mono",
+        "jurisdiction": jurisdiction,
+        "date_of_injury": "2010-01-01",
+        "diagnoses": [{"description": "d", "severity": severity}],
+        "requests": [{"id": "r", "service": "psychotherapy", "quantity": quantity, "date_of_service": "2015-07-10"}],
+        "history": [{"service": "psychotherapy", "completed": prior, "functional_improvement": fi}],
+    }
+
+
+@pytest.mark.parametrize("jurisdiction", ["CA", "TX"])
+@given(counts, counts, st.integers(1, 30), st.sampled_from(["moderate", "severe"]))
+def test_without_improvement_more_sessions_never_increase_the_approval(
+    jurisdiction: str, a: int, b: int, quantity: int, severity: str
+) -> None:
+    low, high = sorted((a, b))
+
+    def approved(prior: int) -> int:
+        return (
+            ENGINE.evaluate(_psych(prior, "not_documented", quantity, severity, jurisdiction))
+            .items[0]
+            .approved_quantity
+        )
+
+    assert approved(high) <= approved(low)
+
+
+@pytest.mark.parametrize("jurisdiction", ["CA", "TX"])
+@given(counts, st.integers(1, 30), st.sampled_from(["moderate", "severe"]))
+def test_documenting_improvement_never_decreases_the_approval(
+    jurisdiction: str, prior: int, quantity: int, severity: str
+) -> None:
+    def approved(fi: str) -> int:
+        return ENGINE.evaluate(_psych(prior, fi, quantity, severity, jurisdiction)).items[0].approved_quantity
+
+    assert approved("documented") >= approved("not_documented")
+
+
+@given(cases())
+def test_evaluation_is_deterministic(case: dict[str, Any]) -> None:
+    assert ENGINE.evaluate(case).to_dict() == ENGINE.evaluate(copy.deepcopy(case)).to_dict()
+
+
+BREAKERS = [
+    lambda c: c["requests"][0].update(quantity=str(c["requests"][0]["quantity"])),
+    lambda c: c["requests"][0].update(quantity=0),
+    lambda c: c["requests"][0].update(service="massage"),
+    lambda c: c.update(unexpected=True),
+    lambda c: c["requests"][0].update(date_of_service="2015-13-01"),
+    lambda c: c.update(date_of_injury=20120517),
+    lambda c: c["requests"].append(dict(c["requests"][0])),
+    lambda c: c.setdefault("utilization_review", []).append({"request": "nope", "decision": "deny"}),
+    lambda c: c["requests"][0].update(quantity=float(c["requests"][0]["quantity"])),
+]
+
+
+@given(cases(), st.sampled_from(range(len(BREAKERS))))
+def test_invalid_input_never_yields_a_determination(case: dict[str, Any], which: int) -> None:
+    bad = copy.deepcopy(case)
+    BREAKERS[which](bad)
+    with pytest.raises(imr_policy.CaseError):
+        ENGINE.evaluate(bad)
+
+
+def test_engine_fixture_types() -> None:
+    assert isinstance(ENGINE, Engine) and ENGINE.backend == "durable"

@@ -14,14 +14,8 @@ from typing import Any
 from imr_policy.diagnostics import Diagnostic, did_you_mean, sort_and_cap
 from imr_policy.errors import CaseError
 from imr_policy.model import Case, Diagnosis, HistoryEntry, Request, UtilizationReview
-from imr_policy.schemacheck import fast_validator, schema_diagnostics
+from imr_policy.schemacheck import fast_validator, float_diagnostics, schema_diagnostics
 from imr_policy.yamlsrc import SourceMap, load_text
-
-_INT_FIELDS = (
-    ("requests", "quantity"),
-    ("history", "completed"),
-    ("utilization_review", "approved_quantity"),
-)
 
 
 def parse_case_text(text: str, *, file: str | None = None) -> Case:
@@ -34,32 +28,63 @@ def parse_case_text(text: str, *, file: str | None = None) -> Case:
 
 def case_diagnostics(data: Any, *, file: str | None = None, source_map: SourceMap | None = None) -> list[Diagnostic]:
     """Every problem with `data` as a case: schema first, then the checks a schema cannot express."""
-    data = _normalise_dates(data)
-    if fast_validator("case").is_valid(data):
-        problems: list[Diagnostic] = []
-    else:
-        problems = list(schema_diagnostics("case", data, prefix="case", file=file, source_map=source_map))
-        if problems:
-            return list(sort_and_cap(problems))
+    return _diagnostics(_normalise_dates(data), file, source_map)
+
+
+def _diagnostics(data: Any, file: str | None, source_map: SourceMap | None) -> list[Diagnostic]:
+    problems: list[Diagnostic] = []
+    # jsonschema-rs answers "valid?" fast, but accepts some dates Python cannot represent (year 0);
+    # whenever either says no, the Python validator lists every problem with its context.
+    if not fast_validator("case").is_valid(data) or not _dates_parse(data):
+        problems = schema_diagnostics("case", data, prefix="case", file=file, source_map=source_map)
+    reported = {d.path for d in problems}
+    problems.extend(
+        d
+        for d in float_diagnostics(data, prefix="case", file=file, source_map=source_map)
+        if d.path not in reported  # one problem, one diagnostic: the schema's message wins
+    )
+    if problems:
+        return list(sort_and_cap(problems))
     problems.extend(_cross_field(data, file, source_map))
     return list(sort_and_cap(problems))
+
+
+def _dates_parse(data: dict[str, Any]) -> bool:
+    values = [data.get("date_of_injury")]
+    for req in data.get("requests", []):
+        values.append(req.get("date_of_service"))
+        values.append((req.get("postsurgical") or {}).get("surgery_date"))
+    try:
+        for value in values:
+            if value is not None:
+                dt.date.fromisoformat(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def validate_case(data: Any, *, file: str | None = None, source_map: SourceMap | None = None) -> Case:
     """Validate `data` against the case contract and build a Case; raises CaseError."""
     data = _normalise_dates(data)
-    problems = case_diagnostics(data, file=file, source_map=source_map)
+    problems = _diagnostics(data, file, source_map)
     if problems:
         raise CaseError("the case is not valid", problems)
     return _build(data)
 
 
 def _normalise_dates(data: Any) -> Any:
-    """Accept `datetime.date` values from Python callers (e.g. yaml.safe_load output) as ISO strings."""
+    """Accept `datetime.date` values from Python callers (e.g. yaml.safe_load output) as ISO strings.
+
+    Exact type checks first: this runs on every evaluation, and isinstance against an ABC is slow."""
+    kind = type(data)
+    if kind is dict:
+        return {k: _normalise_dates(v) for k, v in data.items()}
+    if kind is list:
+        return [_normalise_dates(v) for v in data]
+    if kind in (str, int, bool, float) or data is None:
+        return data
     if isinstance(data, Mapping):
         return {k: _normalise_dates(v) for k, v in data.items()}
-    if isinstance(data, list):
-        return [_normalise_dates(v) for v in data]
     if isinstance(data, dt.date) and not isinstance(data, dt.datetime):
         return data.isoformat()
     return data
@@ -73,20 +98,6 @@ def _cross_field(data: dict[str, Any], file: str | None, smap: SourceMap | None)
         problems.append(
             Diagnostic(code, message, path, file, where[0] if where else None, where[1] if where else None, hint)
         )
-
-    # JSON Schema counts 6.0 as an integer; a count is a whole number written as one.
-    for section, field in _INT_FIELDS:
-        for i, entry in enumerate(data.get(section, [])):
-            if isinstance(entry.get(field), float):
-                report(
-                    "case.type",
-                    f"expected a whole number, got the number `{entry[field]}`",
-                    f"$.{section}[{i}].{field}",
-                    "write counts without a decimal point",
-                )
-    age = data.get("claimant", {}).get("age")
-    if isinstance(age, float):
-        report("case.type", f"expected a whole number, got the number `{age}`", "$.claimant.age")
 
     injury = dt.date.fromisoformat(data["date_of_injury"])
     ids: dict[str, int] = {}
@@ -116,6 +127,7 @@ def _cross_field(data: dict[str, Any], file: str | None, smap: SourceMap | None)
                 "case.date-order",
                 "surgery_date is after the date of service of this post-surgical request",
                 f"$.requests[{i}].postsurgical.surgery_date",
+                "post-surgical treatment follows the surgery; check both dates",
             )
     seen_ur: dict[str, int] = {}
     for i, ur in enumerate(data.get("utilization_review", [])):
@@ -125,7 +137,7 @@ def _cross_field(data: dict[str, Any], file: str | None, smap: SourceMap | None)
                 "case.unknown-request",
                 f"utilization_review names request `{target}`, which is not in requests",
                 f"$.utilization_review[{i}].request",
-                did_you_mean(target, ids) or f"expected one of: {', '.join(ids)}",
+                did_you_mean(target, ids) or "expected one of: " + ", ".join(f"`{i}`" for i in ids),
             )
             continue
         if target in seen_ur:

@@ -98,8 +98,10 @@ def did_you_mean(value: object, choices: Iterable[str]) -> str | None:
     """A "did you mean `x`" suffix when `value` is close to one of `choices`."""
     if not isinstance(value, str):
         return None
-    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
-    return f"did you mean `{close[0]}`?" if close else None
+    options = list(choices)
+    by_lower = {c.lower(): c for c in options}
+    close = difflib.get_close_matches(value.lower(), list(by_lower), n=1, cutoff=0.6)
+    return f"did you mean `{by_lower[close[0]]}`?" if close else None
 
 
 def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:

@@ -78,30 +78,101 @@ def _path(error: jsonschema.ValidationError) -> str:
 
 def schema_diagnostics(
     name: str, data: Any, *, prefix: str, file: str | None = None, source_map: SourceMap | None = None
-) -> Iterator[Diagnostic]:
-    """Every schema violation of `data` against schema `name`, as diagnostics coded `{prefix}.*`."""
+) -> list[Diagnostic]:
+    """Every schema violation of `data` against schema `name`, as diagnostics coded `{prefix}.*`.
+
+    One problem gives one diagnostic: duplicates (a date failing both `format` and `pattern`) are
+    merged, and an `enum` complaint about a value of the wrong type is dropped in favour of the type.
+    """
+    found: list[Diagnostic] = []
     for error in full_validator(name).iter_errors(data):
-        yield from _translate(error, prefix=prefix, file=file, source_map=source_map)
+        found.extend(_translate(error, prefix=prefix, file=file, source_map=source_map))
+    typed = {d.path for d in found if d.code == f"{prefix}.type"}
+    unique: dict[tuple[str, str, str], Diagnostic] = {}
+    for d in found:
+        if d.code == f"{prefix}.enum" and d.path in typed:
+            continue
+        unique.setdefault((d.code, d.path, d.message), d)
+    return list(unique.values())
+
+
+def float_diagnostics(
+    data: Any, *, prefix: str, file: str | None = None, source_map: SourceMap | None = None, path: str = "$"
+) -> list[Diagnostic]:
+    """Counts are whole numbers written as such. JSON Schema accepts `6.0` as an integer and neither
+    contract has any fractional number, so every float is reported."""
+    if path == "$" and not _contains_float(data):
+        return []  # the common case, without building a path string per value
+    found: list[Diagnostic] = []
+    if isinstance(data, float):
+        found.append(
+            _at(
+                f"{prefix}.type",
+                f"expected a whole number, got the number `{data}`",
+                path,
+                file,
+                source_map,
+                hint="write counts without a decimal point",
+            )
+        )
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            found.extend(
+                float_diagnostics(value, prefix=prefix, file=file, source_map=source_map, path=child_path(path, key))
+            )
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            found.extend(
+                float_diagnostics(value, prefix=prefix, file=file, source_map=source_map, path=child_path(path, i))
+            )
+    return found
+
+
+def _contains_float(data: Any) -> bool:
+    kind = type(data)
+    if kind is float:
+        return True
+    if kind is dict:
+        return any(_contains_float(v) for v in data.values())
+    if kind is list:
+        return any(_contains_float(v) for v in data)
+    return isinstance(data, float)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _translate(
-    error: jsonschema.ValidationError, *, prefix: str, file: str | None, source_map: SourceMap | None
+    error: jsonschema.ValidationError,
+    *,
+    prefix: str,
+    file: str | None,
+    source_map: SourceMap | None,
+    nullable: bool = False,
 ) -> Iterator[Diagnostic]:
     path = _path(error)
     kind = str(error.validator)
     rule: Any = error.validator_value
     schema: dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
-    key_position = False
+    instance: Any = error.instance
+    if kind in ("anyOf", "oneOf") and error.context:
+        # `X or null`: the null branch's complaint says nothing useful; report the other branch's.
+        useful = [e for e in error.context if not (e.validator == "type" and e.validator_value == "null")]
+        for sub in useful or error.context:
+            yield from _translate(
+                sub, prefix=prefix, file=file, source_map=source_map, nullable=len(useful) < len(error.context)
+            )
+        return
     if kind == "additionalProperties":
         allowed = sorted(schema.get("properties", {}))
-        extras = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
+        extras = sorted(set(instance) - set(allowed)) if isinstance(instance, dict) else []
         for extra in extras:
-            sub = child_path(path, extra)
             suggestion = did_you_mean(extra, allowed) or f"expected one of: {', '.join(allowed)}"
             yield _at(
                 f"{prefix}.unknown-field",
                 f"unknown field `{extra}`",
-                sub,
+                child_path(path, extra),
                 file,
                 source_map,
                 hint=suggestion,
@@ -109,7 +180,8 @@ def _translate(
             )
         return
     if kind == "required":
-        missing = [p for p in rule if isinstance(error.instance, dict) and p not in error.instance]
+        # jsonschema reports one error per missing field; its message names the field
+        missing = [p for p in rule if isinstance(instance, dict) and p not in instance and repr(p) in error.message]
         for field in missing:
             yield _at(
                 f"{prefix}.missing-field",
@@ -124,39 +196,85 @@ def _translate(
     message: str
     hint: str | None
     if kind == "type":
-        code, message = (
-            f"{prefix}.type",
-            f"expected {_expected(schema)}, got {describe_value(error.instance)}",
-        )
-        hint = "remove the quotes" if isinstance(error.instance, str) and error.instance.isdigit() else None
+        expected = _expected(schema) + (" or `null`" if nullable else "")
+        code, message = f"{prefix}.type", f"expected {expected}, got {describe_value(instance)}"
+        if isinstance(instance, str) and instance.lstrip("-").isdigit() and "number" in expected:
+            hint = "remove the quotes"
+        elif isinstance(instance, (int, float, bool)) and "string" in expected:
+            hint = f'quote it: `"{instance}"`' if not isinstance(instance, bool) else "quote it"
+        else:
+            hint = f"write {expected} here"
     elif kind in ("enum", "const"):
         choices = [str(c) for c in (rule if kind == "enum" else [rule])]
         code = f"{prefix}.enum"
-        message = f"{describe_value(error.instance)} is not allowed here; expected one of: {', '.join(choices)}"
-        hint = did_you_mean(error.instance, choices)
+        message = f"{describe_value(instance)} is not allowed here; expected one of: {', '.join(choices)}"
+        hint = did_you_mean(instance, choices) or (
+            "values are case-sensitive"
+            if isinstance(instance, str) and instance.lower() in [c.lower() for c in choices]
+            else f"use one of: {', '.join(choices)}"
+        )
     elif kind in ("format", "pattern") and schema.get("format") == "date":
         code = f"{prefix}.date"
-        message = f"expected a calendar date as YYYY-MM-DD, got {describe_value(error.instance)}"
-        hint = "write dates as ISO 8601, e.g. `2015-07-10`"
+        message = f"expected a calendar date as YYYY-MM-DD, got {describe_value(instance)}"
+        hint = "write dates as ISO 8601, e.g. `2015-07-10`, and check that the day exists"
     elif kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         code = f"{prefix}.range"
-        bound = rule
         word = "at least" if kind.startswith(("min", "exclusiveMin")) else "at most"
-        message = f"expected a number {word} `{bound}`, got {describe_value(error.instance)}"
-        hint = None
-    elif kind in ("minItems", "maxItems", "minLength", "maxLength", "minProperties", "maxProperties"):
+        message = f"expected a number {word} `{rule}`, got {describe_value(instance)}"
+        hint = f"use a value {word} {rule}"
+    elif kind in ("minLength", "maxLength"):
         code = f"{prefix}.size"
-        message = f"size out of range: {error.message}"
-        hint = None
+        if kind == "minLength" and rule == 1:
+            message, hint = "expected a non-empty string", "write a value, or leave the field out if it is optional"
+        else:
+            word = "at least" if kind == "minLength" else "at most"
+            message = f"expected {word} {_plural(rule, 'character')}, got {len(instance)}"
+            hint = "shorten the text" if kind == "maxLength" else "write a longer value"
+    elif kind in ("minItems", "maxItems"):
+        code = f"{prefix}.size"
         if kind == "minItems" and rule == 1:
-            message = "expected at least one entry"
+            message, hint = "expected at least one entry", "add an entry"
+        else:
+            word = "at least" if kind == "minItems" else "at most"
+            message = f"expected {word} {_plural(rule, 'entry').replace('entrys', 'entries')}, got {len(instance)}"
+            hint = "split the input" if kind == "maxItems" else "add entries"
+    elif kind in ("minProperties", "maxProperties"):
+        code = f"{prefix}.size"
+        options = ", ".join(f"`{k}`" for k in schema.get("properties", {}))
+        message = (
+            f"expected exactly one of {options}"
+            if schema.get("maxProperties") == schema.get("minProperties") == 1
+            else f"expected between {schema.get('minProperties', 0)} and "
+            f"{schema.get('maxProperties', 'any number of')} fields"
+        )
+        hint = f"keep one of {options}"
+    elif kind == "uniqueItems":
+        code = f"{prefix}.duplicate-entry"
+        items: list[Any] = list(instance) if isinstance(instance, list) else []
+        dupes: list[Any] = []
+        for i, v in enumerate(items):
+            if v in items[:i] and v not in dupes:
+                dupes.append(v)
+        if all(isinstance(d, (str, int, bool)) for d in dupes):
+            message = f"the list repeats {', '.join(f'`{d}`' for d in dupes)}"
+        else:
+            positions = [i for i, v in enumerate(items) if v in dupes and v in items[:i]]
+            message = f"the list repeats an entry (at {', '.join(f'[{i}]' for i in positions)})"
+        hint = "list each entry once"
     elif kind == "pattern":
         code = f"{prefix}.pattern"
-        message = f"{describe_value(error.instance)} does not have the expected form (`{rule}`)"
-        hint = None
+        if path.endswith(".code"):
+            message = f"{describe_value(instance)} is not an ICD-10-CM code"
+            hint = "expected an ICD-10-CM code such as `F32.1`, or leave `code` out"
+        elif r"[a-z0-9]" in str(rule):
+            message = f"{describe_value(instance)} is not a valid id"
+            hint = "ids use lowercase letters, digits, `.`, `_` and `-`, and start with a letter or digit"
+        else:
+            message = f"{describe_value(instance)} does not have the expected form (`{rule}`)"
+            hint = "see the schema for the expected form"
     else:
-        code, message, hint = f"{prefix}.invalid", error.message, None
-    yield _at(code, message, path, file, source_map, hint=hint, key=key_position)
+        code, message, hint = f"{prefix}.invalid", error.message, "see the schema for what this field accepts"
+    yield _at(code, message, path, file, source_map, hint=hint)
 
 
 def _at(

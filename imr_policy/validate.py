@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import itertools
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Any
 from imr_policy.diagnostics import Diagnostic, Severity, did_you_mean, has_errors, sort_and_cap
 from imr_policy.facts import FACTS, ORDERED_OPS, PRESENCE_OPS, SET_OPS, FactType
 from imr_policy.model import Citation, Condition, Edition, Limit, Outcome, Rule, RuleException, Silence
-from imr_policy.schemacheck import schema_diagnostics
+from imr_policy.schemacheck import float_diagnostics, schema_diagnostics
 from imr_policy.yamlsrc import SourceMap, load_text
 
 # durable_rules limits (docs/architecture.md): 256 rules may end on one shared node, 64 alpha nodes may
@@ -76,10 +77,11 @@ def load_editions(paths: list[Path], *, display_root: Path | None = None) -> Loa
     editions: list[Edition] = []
     maps: dict[str, SourceMap] = {}
     if not files:
+        where = ", ".join(f"`{p}`" for p in paths)
         diagnostics.append(
             Diagnostic(
                 code="policy.no-files",
-                message="no rule files found in " + ", ".join(f"`{p}`" for p in paths),
+                message=f"no rule files found in {where}" if paths else "no rule files given",
                 hint="rule files end in .yaml and live under policies/<guideline>/",
             )
         )
@@ -88,8 +90,26 @@ def load_editions(paths: list[Path], *, display_root: Path | None = None) -> Loa
         try:
             raw = file.read_bytes()
             text = raw.decode("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            diagnostics.append(Diagnostic(code="policy.unreadable", message=f"cannot read the file: {exc}", file=shown))
+        except UnicodeDecodeError as exc:
+            diagnostics.append(
+                Diagnostic(
+                    code="policy.unreadable",
+                    message=f"cannot read the file: it is not UTF-8 text (byte {exc.start})",
+                    file=shown,
+                    hint="save the file as UTF-8",
+                )
+            )
+            continue
+        except OSError as exc:
+            reason = (exc.strerror or "unknown error").lower()
+            diagnostics.append(
+                Diagnostic(
+                    code="policy.unreadable",
+                    message=f"cannot read the file: {reason}",
+                    file=shown,
+                    hint="check the path and the file's permissions",
+                )
+            )
             continue
         edition, problems, smap = check_text(text, file=shown, sha256=hashlib.sha256(raw).hexdigest())
         diagnostics.extend(problems)
@@ -115,9 +135,15 @@ def check_text(text: str, *, file: str, sha256: str = "") -> tuple[Edition | Non
     problems = list(loaded.diagnostics)
     if loaded.data is None or problems:
         return None, problems, loaded.source_map
-    schema_problems = list(
-        schema_diagnostics("policy", loaded.data, prefix="policy.schema", file=file, source_map=loaded.source_map)
+    schema_problems = schema_diagnostics(
+        "policy", loaded.data, prefix="policy.schema", file=file, source_map=loaded.source_map
     )
+    reported = {d.path for d in schema_problems}
+    schema_problems += [
+        d
+        for d in float_diagnostics(loaded.data, prefix="policy.schema", file=file, source_map=loaded.source_map)
+        if d.path not in reported  # one problem, one diagnostic: the schema's message wins
+    ]
     if schema_problems:
         return None, schema_problems, loaded.source_map
     checker = _Semantics(loaded.data, file, loaded.source_map)
@@ -180,8 +206,25 @@ class _Semantics:
         limits = {lim["id"]: lim for lim in limits_raw}
         rules_raw = d["rules"]
         exceptions_raw = d.get("exceptions", [])
-        self._unique(rules_raw + exceptions_raw, "$.rules", "policy.duplicate-rule-id", "rule")
+        rule_index = self._unique(rules_raw, "$.rules", "policy.duplicate-rule-id", "rule")
         rule_ids = [r["id"] for r in rules_raw]
+        exception_index: dict[str, int] = {}
+        for i, e in enumerate(exceptions_raw):
+            # rules and exceptions share one namespace: traces and diffs name both by id
+            if e["id"] in rule_index or e["id"] in exception_index:
+                first = (
+                    f"$.rules[{rule_index[e['id']]}]"
+                    if e["id"] in rule_index
+                    else f"$.exceptions[{exception_index[e['id']]}]"
+                )
+                self.report(
+                    "policy.duplicate-rule-id",
+                    f"duplicate rule id `{e['id']}` (first at {first})",
+                    f"$.exceptions[{i}].id",
+                    hint="rules and exceptions share one set of ids; rename the exception",
+                )
+            else:
+                exception_index[e["id"]] = i
         used_citations: set[str] = set()
         used_limits: set[str] = set()
 
@@ -286,7 +329,12 @@ class _Semantics:
                     hint="remove it from `silent_on`, or remove the rules",
                 )
             if item["service"] in seen_silent:
-                self.report("policy.duplicate-id", f"`{item['service']}` is listed twice", f"{base}.service")
+                self.report(
+                    "policy.duplicate-id",
+                    f"`{item['service']}` is listed twice",
+                    f"{base}.service",
+                    hint="list each service once under `silent_on`",
+                )
             seen_silent.add(item["service"])
             silences.append(Silence(item["service"], item["citation"]))
 
@@ -305,6 +353,7 @@ class _Semantics:
                     "policy.unused-limit",
                     f"limit `{lim['id']}` is not used by any rule or exception",
                     f"$.limits[{i}].id",
+                    hint="remove it, or use it in a condition, an outcome or an exception",
                     severity=Severity.WARNING,
                 )
 
@@ -376,7 +425,12 @@ class _Semantics:
         has_value, has_limit = "value" in c, "limit" in c
         if op in PRESENCE_OPS:
             if has_value or has_limit:
-                self.report("policy.condition-operand", f"`{op}` takes no `value` or `limit`", path)
+                self.report(
+                    "policy.condition-operand",
+                    f"`{op}` takes no `value` or `limit`",
+                    path,
+                    hint=f"remove `value`/`limit`; `{op}` only tests whether the fact is given",
+                )
                 return None
             return Condition(name, op)
         if has_value == has_limit:
@@ -394,13 +448,19 @@ class _Semantics:
                     "policy.type-mismatch",
                     f"`{name}` cannot be compared with a limit using `{op}`; limits are counts",
                     f"{path}.limit",
+                    hint="compare a count (`completed`, `total`, `quantity`) with `lt`, `lte`, `gt`, `gte` or `eq`",
                 )
                 return None
             return Condition(name, op, limit=c["limit"])
         value = c["value"]
         if op in SET_OPS:
             if not isinstance(value, list) or not value:
-                self.report("policy.condition-operand", f"`{op}` needs a non-empty list as `value`", f"{path}.value")
+                self.report(
+                    "policy.condition-operand",
+                    f"`{op}` needs a non-empty list as `value`",
+                    f"{path}.value",
+                    hint="write the values as a list, e.g. `value: [moderate, severe]`",
+                )
                 return None
             converted = [self._literal(fact, v, f"{path}.value[{j}]") for j, v in enumerate(value)]
             if any(v is _BAD for v in converted):
@@ -435,9 +495,9 @@ class _Semantics:
         if not ok:
             self.report(
                 "policy.type-mismatch",
-                f"`{fact.name}` is {kind.value}; the value `{value}` is not",
+                f"`{fact.name}` is {kind.value}; the value `{_text(value)}` is not",
                 path,
-                hint="remove the quotes" if isinstance(value, str) and value.isdigit() else None,
+                hint="remove the quotes" if isinstance(value, str) and value.isdigit() else _TYPE_HINTS[kind],
             )
             return _BAD
         if isinstance(value, str) and not value:
@@ -453,14 +513,21 @@ class _Semantics:
                 "policy.unknown-value",
                 f"`{value}` is not a value of `{fact.name}`; expected one of: {', '.join(fact.values)}",
                 path,
-                hint=did_you_mean(value, fact.values),
+                hint=did_you_mean(value, fact.values) or f"use one of: {', '.join(fact.values)}",
             )
             return _BAD
         if kind is FactType.DATE:
             try:
+                if not _ISO_DATE.fullmatch(value):
+                    raise ValueError(value)
                 return dt.date.fromisoformat(value)
             except ValueError:
-                self.report("policy.type-mismatch", f"`{value}` is not a calendar date (YYYY-MM-DD)", path)
+                self.report(
+                    "policy.type-mismatch",
+                    f"`{value}` is not a calendar date (YYYY-MM-DD)",
+                    path,
+                    hint="write dates as ISO 8601, e.g. `2017-12-01`",
+                )
                 return _BAD
         return value
 
@@ -481,7 +548,12 @@ class _Semantics:
                     }[key],
                 )
         if decision == "pend" and "missing" not in o:
-            self.report("policy.outcome-shape", "a `pend` outcome must list the `missing` facts", base)
+            self.report(
+                "policy.outcome-shape",
+                "a `pend` outcome must list the `missing` facts",
+                base,
+                hint="add `missing: [functional_improvement]` (the facts a reviewer must supply)",
+            )
         missing: list[str] = []
         for i, name in enumerate(o.get("missing", [])):
             if name not in FACTS:
@@ -489,7 +561,7 @@ class _Semantics:
                     "policy.unknown-fact",
                     f"`{name}` is not a fact of the case contract",
                     f"{base}.missing[{i}]",
-                    hint=did_you_mean(name, FACTS),
+                    hint=did_you_mean(name, FACTS) or "facts are listed in docs/policy-authoring.md",
                 )
             missing.append(name)
         limit_ref(up_to.get("total"), f"{base}.up_to.total")
@@ -529,6 +601,20 @@ class _Semantics:
 
 
 _BAD = object()
+
+
+def _text(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+_TYPE_HINTS = {
+    FactType.INTEGER: "write a whole number",
+    FactType.BOOLEAN: "write `true` or `false`",
+    FactType.DATE: "write a date as YYYY-MM-DD",
+    FactType.STRING: "write the value as text",
+    FactType.ENUM: "write one of the fact's values",
+}
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def Exception_(raw: dict[str, Any], when: tuple[Condition, ...]) -> RuleException:
@@ -575,17 +661,18 @@ def _check_set(editions: list[Edition], maps: dict[str, SourceMap]) -> list[Diag
         for earlier, later in itertools.pairwise(group):
             if earlier.effective_to is None or later.effective_from <= earlier.effective_to:
                 line, col = at(later, "$.edition.effective.from")
-                ends = earlier.effective_to.isoformat() if earlier.effective_to else "open-ended (`to: null`)"
+                ends = f"`{earlier.effective_to.isoformat()}`" if earlier.effective_to else "open-ended (`to: null`)"
+                day_before = (later.effective_from - dt.timedelta(days=1)).isoformat()
                 problems.append(
                     Diagnostic(
                         code="policy.overlapping-editions",
-                        message=f"edition `{later.edition_id}` of `{gid}` starts {later.effective_from} while "
-                        f"edition `{earlier.edition_id}` ({earlier.file}) is still in force (ends {ends})",
+                        message=f"edition `{later.edition_id}` of `{gid}` starts `{later.effective_from}` while "
+                        f"edition `{earlier.edition_id}` (`{earlier.file}`) is still in force (ends {ends})",
                         path="$.edition.effective.from",
                         file=later.file,
                         line=line,
                         column=col,
-                        hint=f"set `to:` of edition `{earlier.edition_id}` to the day before {later.effective_from}",
+                        hint=f"set `to:` of edition `{earlier.edition_id}` to `{day_before}`",
                     )
                 )
         titles = {(e.guideline_title, e.family, e.tier) for e in group}

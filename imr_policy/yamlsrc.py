@@ -94,7 +94,14 @@ def load_text(text: str, *, file: str | None, code_prefix: str) -> Loaded:
         return Loaded(None, smap, tuple(problems))
     if node is None:
         problems.append(
-            Diagnostic(code=f"{code_prefix}.syntax", message="the document is empty", file=file, line=1, column=1)
+            Diagnostic(
+                code=f"{code_prefix}.syntax",
+                message="the document is empty",
+                file=file,
+                line=1,
+                column=1,
+                hint="write a YAML or JSON mapping",
+            )
         )
         return Loaded(None, smap, tuple(problems))
     data = _build(node, "$", smap, problems, file, code_prefix)
@@ -112,19 +119,22 @@ def _build(
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = _build(key_node, path + ".<key>", smap, problems, file, prefix)
-            if isinstance(key, (dict, list)):
+            # Keys keep their source text: YAML 1.1 would turn `on:`, `yes:` or `1:` into a boolean or a
+            # number, which no schema field is, and which would confuse every later message.
+            if not isinstance(key_node, yaml.ScalarNode):
                 problems.append(
                     Diagnostic(
                         code=f"{prefix}.syntax",
-                        message="a mapping key must be a plain value",
+                        message="a mapping key must be a plain name",
                         path=path,
                         file=file,
                         line=_pos(key_node)[0],
                         column=_pos(key_node)[1],
+                        hint="use a plain name such as `service:`",
                     )
                 )
                 continue
+            key = key_node.value
             sub = child_path(path, key)
             if key in out:
                 first = smap.keys.get(sub)
@@ -142,7 +152,6 @@ def _build(
                 continue
             smap.keys[sub] = _pos(key_node)
             out[key] = _build(value_node, sub, smap, problems, file, prefix)
-        smap.values.pop(path + ".<key>", None)
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, child_path(path, i), smap, problems, file, prefix) for i, item in enumerate(node.value)]

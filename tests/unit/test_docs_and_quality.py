@@ -36,8 +36,9 @@ def test_readme_quickstart_has_exactly_the_two_commands_ci_runs() -> None:
 
 
 def test_ruff() -> None:
+    targets = [d for d in ("imr_policy", "tests", "benchmarks") if (ROOT / d).is_dir()]
     done = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "imr_policy", "tests", "benchmarks"],
+        [sys.executable, "-m", "ruff", "check", *targets],
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -56,6 +56,7 @@ EXPECTED_CODES = frozenset(
         "policy.schema.size",
         "policy.schema.pattern",
         "policy.schema.invalid",
+        "policy.schema.duplicate-entry",
         # imr_policy/validate.py
         "policy.no-files",
         "policy.unreadable",
@@ -92,6 +93,7 @@ EXPECTED_CODES = frozenset(
         "case.size",
         "case.pattern",
         "case.invalid",
+        "case.duplicate-entry",
         # imr_policy/case.py
         "case.duplicate-request-id",
         "case.date-order",
@@ -111,7 +113,9 @@ DIRECT_TESTS = {
 # Codes the package contains but no input can produce today; the named test proves it and fails
 # (asking for a fixture) as soon as one can.
 UNREACHABLE = {
-    "case.invalid": "test_case_invalid_is_unreachable",
+    "case.invalid": "test_schema_fallback_codes_are_unreachable",
+    "policy.schema.invalid": "test_schema_fallback_codes_are_unreachable",
+    "case.duplicate-entry": "test_schema_fallback_codes_are_unreachable",
 }
 
 WARNING_CODES = frozenset({"policy.unused-citation", "policy.unused-limit", "diagnostics.capped"})
@@ -325,13 +329,6 @@ def test_message_style(fixture: Fixture) -> None:
     assert not bad, "\n" + "\n".join(bad)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEVELOPERS.md says every diagnostic has a hint; these have none: case.date-order (surgery date), "
-    "case.pattern, case.range (schema), case.size, case.syntax (empty document), policy.condition-operand (most), "
-    "policy.duplicate-id (silent_on), policy.schema.invalid/pattern/range/size/type (most), policy.syntax (empty), "
-    "policy.unused-limit, policy.unreadable",
-)
 def test_every_diagnostic_has_a_hint() -> None:
     without = sorted({d.code for f in FIXTURES if not f.xfail for d in diagnostics_of(f) if not d.hint})
     assert without == []
@@ -364,7 +361,6 @@ def test_no_files(tmp_path: Path) -> None:
     assert result.diagnostics[0].message == f"no rule files found in `{tmp_path}`"
 
 
-@pytest.mark.xfail(strict=True, reason="load_editions([]) says 'no rule files found in ' and stops (validate.py:80)")
 def test_no_files_without_paths() -> None:
     (d,) = load_editions([]).diagnostics
     assert d.code == "policy.no-files"
@@ -385,11 +381,6 @@ def test_unreadable(tmp_path: Path) -> None:
     assert all(d.message.startswith("cannot read the file") for d in result.diagnostics)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the message is Python's exception text ('utf-8' codec can't decode byte 0xfc in position 23: ..., "
-    "[Errno 2] No such file or directory: '...') (validate.py:92)",
-)
 def test_unreadable_message_style(tmp_path: Path) -> None:
     latin1 = tmp_path / "latin1.yaml"
     latin1.write_bytes("format: 1\n# Gutachten für die IMR\n".encode("latin-1"))
@@ -448,12 +439,12 @@ def test_capped(tmp_path: Path) -> None:
     assert capped[-1].message == "2 more problems not shown"
 
 
-# keywords of schemas/case.schema.json that schemacheck.py maps to a dedicated code (or that only
-# structure the schema); any other keyword would come out as case.invalid
+# keywords that schemacheck.py maps to a dedicated code (or that only structure a schema); any other
+# keyword would come out as <prefix>.invalid
 _TRANSLATED = {
     "type", "enum", "const", "pattern", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
     "minItems", "maxItems", "minLength", "maxLength", "minProperties", "maxProperties", "required",
-    "additionalProperties",
+    "additionalProperties", "uniqueItems", "anyOf",
 }  # fmt: skip
 _STRUCTURE = {"$schema", "$id", "$ref", "$defs", "title", "description", "default", "properties", "items", "if", "then"}
 
@@ -467,18 +458,25 @@ def _keywords(schema: object) -> Iterator[tuple[str, object]]:
                     yield from _keywords(sub)
             elif key in ("items", "if", "then"):
                 yield from _keywords(value)
+            elif key == "anyOf":
+                for sub in value:
+                    yield from _keywords(sub)
 
 
-def test_case_invalid_is_unreachable() -> None:
-    """case.invalid has no fixture because the case schema uses no keyword that falls through to it."""
-    schema = json.loads((ROOT / "schemas" / "case.schema.json").read_text(encoding="utf-8"))
+@pytest.mark.parametrize("name", ["case", "policy"])
+def test_schema_fallback_codes_are_unreachable(name: str) -> None:
+    """`<prefix>.invalid` has no fixture because the schema uses no keyword that falls through to it,
+    and `case.duplicate-entry` has none because the case schema has no `uniqueItems`."""
+    schema = json.loads((ROOT / "schemas" / f"{name}.schema.json").read_text(encoding="utf-8"))
     for key, value in _keywords(schema):
         assert key in _TRANSLATED | _STRUCTURE | {"format"}, (
-            f"the case schema now uses `{key}`, which schemacheck.py reports as case.invalid: "
-            "add tests/invalid/case/case.invalid.yaml and remove case.invalid from UNREACHABLE"
+            f"the {name} schema now uses `{key}`, which schemacheck.py reports as {name}.invalid: "
+            f"add a fixture and remove the code from UNREACHABLE"
         )
         if key == "format":
-            assert value == "date", f"format `{value}` is reported as case.invalid"
+            assert value == "date", f"format `{value}` is reported as {name}.invalid"
+        if name == "case":
+            assert key != "uniqueItems", "the case schema now uses uniqueItems: add a case.duplicate-entry fixture"
 
 
 # --------------------------------------------------------------------------------------------------

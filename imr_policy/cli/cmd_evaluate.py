@@ -1,0 +1,53 @@
+"""`imr-policy evaluate CASE`: decide every request of a case."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from imr_policy import load, parse_case_text
+from imr_policy.cli import render
+from imr_policy.cli.common import read_text, report_invalid
+from imr_policy.errors import CaseError, EngineError, PolicyError
+
+EXIT_OK, EXIT_INVALID = 0, 1
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser("evaluate", help="decide every request of a case")
+    p.add_argument("case", help="a case file (YAML or JSON), or - for standard input")
+    p.add_argument("--format", choices=("text", "json", "yaml"), default="text")
+    p.add_argument("--policies", type=Path, help="a directory of rule packs (default: the shipped packs)")
+    p.add_argument(
+        "--engine",
+        choices=("durable", "reference"),
+        default="durable",
+        help="durable_rules (default) or the pure-Python reference evaluator",
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        text, name = read_text(args.case)
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"imr-policy: cannot read `{args.case}`: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        engine = load(args.policies, engine=args.engine)
+        determination = engine.evaluate(parse_case_text(text, file=name))
+    except (CaseError, PolicyError) as exc:
+        report_invalid(exc)
+        return EXIT_INVALID
+    except EngineError as exc:
+        print(f"imr-policy: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    if args.format == "json":
+        sys.stdout.write(render.to_json(determination.to_dict()))
+    elif args.format == "yaml":
+        sys.stdout.write(render.to_yaml(determination.to_dict()))
+    else:
+        sys.stdout.write(render.determination_text(determination) + "\n")
+    return EXIT_OK

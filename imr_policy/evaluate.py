@@ -7,6 +7,7 @@ reference evaluator) which rules hold in each edition, and apply the first rule 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
@@ -32,7 +33,7 @@ from imr_policy.model import (
 )
 from imr_policy.reference import ReferenceMatcher
 from imr_policy.resources import policies_dir
-from imr_policy.sequence import PROFILES, Step
+from imr_policy.sequence import Profile, Step
 from imr_policy.validate import LoadResult, load_editions
 
 try:
@@ -75,8 +76,15 @@ class EditionResult:
 class Engine:
     """A loaded, validated and compiled policy set. Safe to share between threads."""
 
-    def __init__(self, editions: tuple[Edition, ...], policy_set: PolicySetInfo, matcher: Matcher) -> None:
+    def __init__(
+        self,
+        editions: tuple[Edition, ...],
+        policy_set: PolicySetInfo,
+        matcher: Matcher,
+        profiles: tuple[Profile, ...] = (),
+    ) -> None:
         self._editions = editions
+        self._profiles = {p.jurisdiction: p for p in profiles}
         self._policy_set = policy_set
         self._matcher = matcher
         # the reference evaluator checks every durable_rules answer; it need not check itself
@@ -89,6 +97,10 @@ class Engine:
     @property
     def policy_set(self) -> PolicySetInfo:
         return self._policy_set
+
+    @property
+    def profiles(self) -> tuple[Profile, ...]:
+        return tuple(self._profiles.values())
 
     @property
     def backend(self) -> str:
@@ -109,18 +121,45 @@ class Engine:
     def _decide(self, case: Case, index: int, request: Request) -> ItemDetermination:
         facts = request_facts(case, request)
         service = request.service
-        profile = PROFILES[case.jurisdiction]
+        profile = self._profiles.get(case.jurisdiction)
         in_force = tuple(
             e for e in self._editions if case.jurisdiction in e.jurisdictions and e.in_force(request.date_of_service)
         )
         search: list[SearchStep] = []
         trace: list[TraceEntry] = []
+        caps: list[EditionResult] = []
         decisive: list[EditionResult] = []
         supporting: list[EditionResult] = []
         blocked: str | None = None  # why no decision can be made, when a needed guideline is missing
+        if profile is None:
+            blocked = (
+                f"This policy set has no jurisdiction profile for {case.jurisdiction}; the request is not decided."
+            )
+        steps = profile.steps if profile else ()
+        first_decider = profile.first_decider.label if profile else ""
 
-        for step in profile.steps:
+        for step in steps:
             editions = [e for e in in_force if _in_step(e, step)]
+            if step.role == "cap":
+                # A statute limits whatever the guidelines approve; it never approves anything itself.
+                for e in editions:
+                    coverage = e.coverage(service)
+                    if coverage != "rules":
+                        search.append(_coverage_step(step, e, coverage, service, quiet=True))
+                        continue
+                    res = self._edition(e, facts, case, index)
+                    trace.extend(res.trace)
+                    caps.append(res)
+                    search.append(
+                        SearchStep(
+                            step.tier,
+                            e.guideline_id,
+                            e.edition_id,
+                            "pend" if res.kind == "pend" else "decided",
+                            "a statute outranks every guideline",
+                        )
+                    )
+                continue
             if step.role == "fallback" and (decisive or blocked):
                 # A higher tier decided (or could not): lower tiers can only be supporting evidence, and
                 # are consulted when the higher tier did not support the full request (as IMR does).
@@ -137,7 +176,7 @@ class Engine:
                                 e.guideline_id,
                                 e.edition_id,
                                 "not_consulted",
-                                f"not consulted: the {profile.steps[0].label} {why}",
+                                f"not consulted: the {first_decider} {why}",
                             )
                         )
                     else:
@@ -151,8 +190,7 @@ class Engine:
                                     e.guideline_id,
                                     e.edition_id,
                                     "supporting",
-                                    f"consulted as supporting evidence; the {profile.steps[0].label} "
-                                    "is presumed correct",
+                                    f"consulted as supporting evidence; the {first_decider} is presumed correct",
                                 )
                             )
                         else:
@@ -166,6 +204,8 @@ class Engine:
                                 )
                             )
                 continue
+            if decisive or blocked:
+                continue  # an earlier deciding step already decided (or could not)
             if step.required and not editions:
                 blocked = (
                     f"No {step.label} edition in this policy set is in force in {case.jurisdiction} on "
@@ -204,6 +244,7 @@ class Engine:
             facts=facts,
             decisive=tuple(decisive),
             supporting=tuple(supporting),
+            caps=tuple(caps),
             search=tuple(search),
             trace=tuple(trace),
             in_force=in_force,
@@ -288,8 +329,12 @@ class Engine:
         )
 
 
-def _coverage_step(step: Step, edition: Edition, coverage: str, service: str) -> SearchStep:
+def _coverage_step(step: Step, edition: Edition, coverage: str, service: str, *, quiet: bool = False) -> SearchStep:
     readable = service.replace("_", " ")
+    if quiet:  # a statute that does not limit this service: nothing to say beyond that
+        return SearchStep(
+            step.tier, edition.guideline_id, edition.edition_id, "not_addressed", f"does not limit {readable}"
+        )
     if coverage == "silent":
         cite = edition.citation(edition.silence(service).citation)
         return SearchStep(
@@ -363,7 +408,16 @@ def load(path: str | Path | None = None, *, engine: Literal["durable", "referenc
     """
     root = Path(path) if path is not None else policies_dir()
     result = load_editions([root], display_root=root if root.is_dir() else root.parent)
-    return engine_from(result, policy_set_id=_policy_set_id(path, root), engine=engine)
+    return engine_from(with_shipped_profiles(result), policy_set_id=_policy_set_id(path, root), engine=engine)
+
+
+def with_shipped_profiles(result: LoadResult) -> LoadResult:
+    """Jurisdiction profiles are law, not guideline content: a policy set without its own profile for a
+    jurisdiction uses the shipped one (and its hash becomes part of the content hash)."""
+    have = {p.jurisdiction for p in result.profiles}
+    shipped = load_editions([policies_dir() / "jurisdictions"])
+    extra = tuple(p for p in shipped.profiles if p.jurisdiction not in have)
+    return dataclasses.replace(result, profiles=result.profiles + extra) if extra else result
 
 
 def _policy_set_id(path: str | Path | None, root: Path) -> str:
@@ -377,13 +431,13 @@ def engine_from(
         raise PolicyError("the rule files are not valid", result.diagnostics)
     info = PolicySetInfo(policy_set_id, result.content_hash)
     if engine == "reference":
-        return Engine(result.editions, info, ReferenceMatcher(result.editions))
+        return Engine(result.editions, info, ReferenceMatcher(result.editions), result.profiles)
     if engine != "durable":
         raise ValueError(f"unknown engine {engine!r}; expected 'durable' or 'reference'")
     # imported here so that engine="reference" works where durable_rules cannot be built (Python 3.13)
     from imr_policy.compile import DurableMatcher  # noqa: PLC0415
 
-    return Engine(result.editions, info, DurableMatcher(result.editions))
+    return Engine(result.editions, info, DurableMatcher(result.editions), result.profiles)
 
 
 __all__ = ["Engine", "load"]

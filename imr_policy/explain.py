@@ -79,6 +79,8 @@ def _pages(pages: str | None) -> str:
 
 
 def _family(edition: Edition) -> str:
+    if edition.tier == "statute":
+        return "Statute"
     return "MTUS" if edition.tier == "mtus" else edition.family
 
 
@@ -117,8 +119,9 @@ def arithmetic(res: EditionResult, facts: Mapping[str, Any]) -> str:
     lim = e.limit(limit_id)
     total = completed + quantity
     where = "above" if total > lim.value else "at" if total == lim.value else "within"
+    owner = "statutory" if e.tier == "statute" else _family(e)
     text = (
-        f"{completed} completed + {quantity} requested = {total}, {where} the {_family(e)} maximum of "
+        f"{completed} completed + {quantity} requested = {total}, {where} the {owner} maximum of "
         f"{lim.value} {_unit(lim.unit, lim.value)} ({lim.description}"
         + (f"; stated as {lim.stated}" if lim.range else "")
         + f") [{lim.provenance}]"
@@ -161,6 +164,8 @@ def edition_paragraph(res: EditionResult, facts: Mapping[str, Any], *, role: str
     assert res.rule is not None
     citation = e.citation(res.rule.citation)
     head = f"{_family(e)}" + (" (consulted as supporting evidence)" if role == "supporting" else "")
+    if role == "statute":
+        head = "Statute (outranks every guideline)"
     sentence = (
         f"{head}: {e.edition_title}, {citation.section}{_pages(citation.pages)} "
         f"[{res.rule.provenance or citation.provenance}]: {res.rule.outcome.reason}."
@@ -171,6 +176,14 @@ def edition_paragraph(res: EditionResult, facts: Mapping[str, Any], *, role: str
     exc = exceptions_text(res)
     if exc:
         sentence += f" {exc}."
+    if role == "statute":
+        verdict = {
+            "certify": "allows the full request",
+            "modify": f"allows {res.approved} of {facts['quantity']}",
+            "non_certify": "allows none of the request",
+            "pend": "cannot be applied without " + ", ".join(res.missing or ("further facts",)),
+        }[res.kind]
+        return sentence + f" The statute {verdict}."
     verdict = {
         "certify": "supports the full request",
         "modify": f"supports {res.approved} of {facts['quantity']}",
@@ -188,25 +201,32 @@ def item(
     facts: Mapping[str, Any],
     decisive: tuple[EditionResult, ...],
     supporting: tuple[EditionResult, ...],
+    caps: tuple[EditionResult, ...],
     search: tuple[SearchStep, ...],
     trace: tuple[TraceEntry, ...],
     in_force: tuple[Edition, ...],
-    profile: Profile,
+    profile: Profile | None,
     blocked: str | None = None,
 ) -> ItemDetermination:
     """Assemble one item's determination from the search sequence's results."""
     quantity = request.quantity
+    service = request.service
     paragraphs: list[str] = [_request_line(request, facts)]
+    first_tier = profile.first_decider.tier if profile else None
     for step in search:
-        if step.result == "not_addressed" and (step.tier == profile.steps[0].tier or not decisive):
-            e = next(x for x in in_force if x.guideline_id == step.guideline and x.edition_id == step.edition)
-            cite = e.citation(e.silence(request.service).citation)
-            paragraphs.append(
-                f"{_family(e)}: {e.edition_title} does not address {request.service.replace('_', ' ')} "
-                f'("{_short(cite.quote)}" [{cite.provenance}]).'
-            )
+        if step.result != "not_addressed" or not (step.tier == first_tier or not decisive):
+            continue
+        e = next(x for x in in_force if x.guideline_id == step.guideline and x.edition_id == step.edition)
+        if e.coverage(service) != "silent":
+            continue
+        cite = e.citation(e.silence(service).citation)
+        paragraphs.append(
+            f"{_family(e)}: {e.edition_title} does not address {service.replace('_', ' ')} "
+            f'("{_short(cite.quote)}" [{cite.provenance}]).'
+        )
     missing: list[str] = []
     kind: Literal["certify", "modify", "non_certify", "pend"]
+    limiting: list[EditionResult] = []
     if blocked is not None:
         kind, approved = "pend", 0
         paragraphs.append(blocked)
@@ -220,7 +240,7 @@ def item(
         else:
             paragraphs.append(
                 f"No guideline edition in force on {request.date_of_service.isoformat()} addresses "
-                f"{request.service.replace('_', ' ')}. Treatment may not be denied solely because the MTUS does "
+                f"{service.replace('_', ' ')}. Treatment may not be denied solely because the MTUS does "
                 "not address it (8 CCR 9792.21(d)); a reviewer must apply the next standard of Labor Code "
                 "4610.5(c)(2)."
             )
@@ -232,7 +252,7 @@ def item(
             kind, approved = "pend", 0
         else:
             approved = min(r.approved for r in decisive)
-            kind = "certify" if approved >= quantity else "modify" if approved > 0 else "non_certify"
+            kind = _kind(approved, quantity)
         for res in supporting:
             paragraphs.append(edition_paragraph(res, facts, role="supporting"))
             if res.approved > approved:
@@ -241,19 +261,29 @@ def item(
                     "MTUS requires rebutting its presumption of correctness by a preponderance of scientific "
                     "medical evidence (Labor Code 4604.5), which is for the reviewer."
                 )
+        for res in caps:
+            paragraphs.append(edition_paragraph(res, facts, role="statute"))
+            missing.extend(m for m in res.missing if m not in missing)
+            if res.kind == "pend":
+                kind, approved = "pend", 0
+            elif kind != "pend" and res.approved < approved:
+                limiting.append(res)
+                paragraphs.append(
+                    f"The statute outranks the guidelines: {approved} supported by the guidelines, "
+                    f"{res.approved} allowed by the statute."
+                )
+                approved = res.approved
+                kind = _kind(approved, quantity)
     medically_necessary = kind == "certify"
     paragraphs.append(_conclusion(kind, approved, quantity, missing))
     imr_outcome, ur_text = _imr(case, request, kind, medically_necessary, approved)
     if ur_text:
         paragraphs.append(ur_text)
 
-    basis = []
+    basis = [basis_entry(res, "decisive" if res in limiting else "supporting") for res in caps if res.rule]
     if decisive:
-        floor = (
-            min(r.approved for r in decisive if r.status == "decided")
-            if any(r.status == "decided" for r in decisive)
-            else 0
-        )
+        decided = [r for r in decisive if r.status == "decided"]
+        floor = min(r.approved for r in decided) if decided else 0
         for res in decisive:
             if res.rule is not None:
                 basis.append(basis_entry(res, "decisive" if res.approved == floor or kind == "pend" else "supporting"))
@@ -261,7 +291,7 @@ def item(
 
     return ItemDetermination(
         request=request.id,
-        service=request.service,
+        service=service,
         requested_quantity=quantity,
         determination=kind,
         approved_quantity=approved,
@@ -273,6 +303,12 @@ def item(
         trace=trace,
         missing_facts=tuple(missing),
     )
+
+
+def _kind(approved: int, quantity: int) -> Literal["certify", "modify", "non_certify"]:
+    if approved >= quantity:
+        return "certify"
+    return "modify" if approved > 0 else "non_certify"
 
 
 def _request_line(request: Request, facts: Mapping[str, Any]) -> str:

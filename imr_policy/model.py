@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Provenance = Literal["V-seed", "V", "V-2nd", "UNVERIFIED"]
-Tier = Literal["mtus", "non_mtus"]
+Tier = Literal["statute", "mtus", "non_mtus"]
 DecisionKind = Literal["certify", "modify", "non_certify", "pend"]
 Literal_ = int | str | bool
 

@@ -26,6 +26,7 @@ from imr_policy.diagnostics import Diagnostic, Severity, did_you_mean, has_error
 from imr_policy.facts import FACTS, ORDERED_OPS, PRESENCE_OPS, SET_OPS, FactType
 from imr_policy.model import Citation, Condition, Edition, Limit, Outcome, Rule, RuleException, Silence
 from imr_policy.schemacheck import float_diagnostics, schema_diagnostics
+from imr_policy.sequence import Profile, check_profile_text
 from imr_policy.yamlsrc import SourceMap, load_text
 
 # durable_rules limits (docs/architecture.md): 256 rules may end on one shared node, 64 alpha nodes may
@@ -40,6 +41,7 @@ class LoadResult:
     editions: tuple[Edition, ...]
     diagnostics: tuple[Diagnostic, ...]
     files: tuple[str, ...]
+    profiles: tuple[Profile, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -48,13 +50,15 @@ class LoadResult:
     @property
     def content_hash(self) -> str:
         digest = hashlib.sha256()
-        for sha in sorted(e.sha256 for e in self.editions):
+        for sha in sorted([*(e.sha256 for e in self.editions), *(p.sha256 for p in self.profiles)]):
             digest.update(sha.encode())
         return "sha256:" + digest.hexdigest()
 
 
 def discover(paths: list[Path]) -> list[Path]:
-    """Rule files under `paths` (files or directories). `tests/` folders hold policy tests, not rules."""
+    """Rule files under `paths` (files or directories), jurisdiction profiles included.
+
+    `tests/` folders hold policy tests, not rules."""
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
@@ -75,6 +79,7 @@ def load_editions(paths: list[Path], *, display_root: Path | None = None) -> Loa
     files = discover(paths)
     diagnostics: list[Diagnostic] = []
     editions: list[Edition] = []
+    profiles: list[Profile] = []
     maps: dict[str, SourceMap] = {}
     if not files:
         where = ", ".join(f"`{p}`" for p in paths)
@@ -111,13 +116,31 @@ def load_editions(paths: list[Path], *, display_root: Path | None = None) -> Loa
                 )
             )
             continue
-        edition, problems, smap = check_text(text, file=shown, sha256=hashlib.sha256(raw).hexdigest())
+        sha = hashlib.sha256(raw).hexdigest()
+        if _is_profile(file, text):
+            profile, found = check_profile_text(text, file=shown, sha256=sha)
+            diagnostics.extend(found)
+            if profile is not None:
+                profiles.append(profile)
+            continue
+        edition, problems, smap = check_text(text, file=shown, sha256=sha)
         diagnostics.extend(problems)
         maps[shown] = smap
         if edition is not None:
             editions.append(edition)
     diagnostics.extend(_check_set(editions, maps))
-    return LoadResult(tuple(editions), sort_and_cap(diagnostics), tuple(_display(f, display_root) for f in files))
+    return LoadResult(
+        tuple(editions),
+        sort_and_cap(diagnostics),
+        tuple(_display(f, display_root) for f in files),
+        tuple(profiles),
+    )
+
+
+def _is_profile(file: Path, text: str) -> bool:
+    """Jurisdiction profiles live in `jurisdictions/` or declare their schema for editors."""
+    head = text[:2000]
+    return file.parent.name == "jurisdictions" or "schemas/jurisdiction.schema.json" in head
 
 
 def _display(file: Path, root: Path | None) -> str:

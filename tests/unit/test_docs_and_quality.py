@@ -20,7 +20,8 @@ def test_every_rule_file_declares_its_schema_for_editors() -> None:
         if "tests" in path.parts:
             continue
         first = path.read_text(encoding="utf-8").splitlines()[0]
-        assert first == "# yaml-language-server: $schema=../../schemas/policy.schema.json", path
+        schema = "jurisdiction" if path.parent.name == "jurisdictions" else "policy"
+        assert first == f"# yaml-language-server: $schema=../../schemas/{schema}.schema.json", path
 
 
 def test_readme_quickstart_has_exactly_the_two_commands_ci_runs() -> None:

@@ -109,7 +109,7 @@ class _LyingMatcher:
 
 
 def test_a_matcher_that_disagrees_with_the_reference_is_an_error_not_a_decision(engine: Engine) -> None:
-    liar = Engine(engine.editions, engine.policy_set, _LyingMatcher(engine.editions))
+    liar = Engine(engine.editions, engine.policy_set, _LyingMatcher(engine.editions), engine.profiles)
     with pytest.raises(imr_policy.EngineError, match="disagree"):
         liar.evaluate(psych_case(16, 6, "not_documented", "moderate", "CA", "2015-07-10"))
 

@@ -77,6 +77,7 @@ EXPECTED_CODES = frozenset(
         "policy.unknown-value",
         "policy.outcome-shape",
         "policy.silent-but-decided",
+        "policy.profile-without-decider",
         "policy.duplicate-edition",
         "policy.overlapping-editions",
         "policy.inconsistent-guideline",

@@ -188,6 +188,8 @@ def _build(data: dict[str, Any]) -> Case:
                 frequency=r.get("frequency"),
                 postsurgical="postsurgical" in r,
                 employer_authorized_beyond_cap=r.get("employer_authorized_beyond_cap", False),
+                postsurgical_procedure=r["postsurgical"]["procedure"] if "postsurgical" in r else None,
+                surgery_date=dt.date.fromisoformat(r["postsurgical"]["surgery_date"]) if "postsurgical" in r else None,
             )
             for r in data["requests"]
         ),

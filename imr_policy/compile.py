@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import hashlib
 import itertools
 import threading
 from collections.abc import Callable, Mapping
@@ -30,7 +31,9 @@ import durable_rules_engine
 from durable import engine as durable_engine
 
 from imr_policy.errors import EngineError
+from imr_policy.facts import PREDICATE_OPS
 from imr_policy.model import Condition, Edition
+from imr_policy.reference import holds
 
 _ANCHOR = {"kind": "imr-request"}
 _SID = "imr"
@@ -40,10 +43,18 @@ def _literal(value: Any) -> Any:
     return value.toordinal() if isinstance(value, dt.date) else value
 
 
+def predicate_name(cond: Condition) -> str:
+    """The message property that carries a text or code predicate's value (computed in Python)."""
+    digest = hashlib.sha256(repr((cond.fact, cond.op, cond.value)).encode()).hexdigest()[:16]
+    return f"pred_{digest}"
+
+
 def _condition(cond: Condition, edition: Edition) -> dict[str, Any]:
     value = edition.limit(cond.limit).value if cond.limit else _literal(cond.value)
     fact = cond.fact
     match cond.op:
+        case "prefix_in" | "contains_any":
+            return {predicate_name(cond): True}
         case "eq":
             return {fact: value}
         case "ne":
@@ -91,9 +102,22 @@ def compiled_rulesets(editions: tuple[Edition, ...]) -> dict[str, dict[str, Any]
     return {e.key: compile_edition(e) for e in editions}
 
 
-def engine_message(facts: Mapping[str, Any]) -> dict[str, Any]:
-    """Facts -> the message the engine sees: dates as day numbers, absent facts left out."""
-    return {k: _literal(v) for k, v in facts.items() if v is not None}
+def predicates(edition: Edition) -> tuple[Condition, ...]:
+    conds = [c for r in edition.rules for c in r.when] + [c for e in edition.exceptions for c in e.when]
+    unique = {predicate_name(c): c for c in conds if c.op in PREDICATE_OPS}
+    return tuple(unique.values())
+
+
+def engine_message(
+    facts: Mapping[str, Any], edition: Edition | None = None, preds: tuple[Condition, ...] = ()
+) -> dict[str, Any]:
+    """Facts -> the message the engine sees: dates as day numbers, absent facts and lists left out, and
+    one boolean per text or code predicate of `edition`, computed by the reference semantics."""
+    message = {k: _literal(v) for k, v in facts.items() if v is not None and not isinstance(v, tuple)}
+    if edition is not None:
+        for cond in preds or predicates(edition):
+            message[predicate_name(cond)] = holds(cond, facts, edition)
+    return message
 
 
 class _QuietHost(durable_engine.Host):  # type: ignore[misc]
@@ -137,12 +161,14 @@ class DurableMatcher:
             raise EngineError(f"durable_rules rejected the compiled rulesets: {exc}") from exc
         self._lock = threading.Lock()
         self._nonce = itertools.count(1)
+        self._predicates = {e.key: predicates(e) for e in editions}
 
     def match(self, edition: Edition, facts: Mapping[str, Any]) -> tuple[str, ...]:
         """Names (`rule:<id>`, `exception:<id>`) of everything that holds, in priority order."""
         with self._lock:
             nonce = next(self._nonce)
-            message = {"sid": _SID, **_ANCHOR, **engine_message(facts), "nonce": nonce}
+            body = engine_message(facts, edition, self._predicates.get(edition.key, ()))
+            message = {"sid": _SID, **_ANCHOR, **body, "nonce": nonce}
             try:
                 state = self._host.assert_fact(edition.key, message)
             except durable_engine.MessageNotHandledException:

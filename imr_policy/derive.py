@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from imr_policy.facts import SEVERITY_ORDER
@@ -21,9 +22,16 @@ def functional_improvement(case: Case, service: str) -> str:
     return "unknown"
 
 
+def whole_months(start: dt.date, end: dt.date) -> int:
+    """Completed calendar months from `start` to `end` (0 when `end` is in the first month)."""
+    months = (end.year - start.year) * 12 + (end.month - start.month)
+    return months - 1 if end.day < start.day else months
+
+
 def request_facts(case: Case, request: Request) -> dict[str, Any]:
     completed = sum(h.completed for h in case.history if h.service == request.service)
     severity = max((d.severity for d in case.diagnoses), key=SEVERITY_ORDER.index, default="unspecified")
+    codes = tuple(sorted({d.code for d in case.diagnoses if d.code}))
     return {
         "service": request.service,
         "modality": request.modality,
@@ -41,6 +49,11 @@ def request_facts(case: Case, request: Request) -> dict[str, Any]:
         "total": completed + request.quantity,
         "functional_improvement": functional_improvement(case, request.service),
         "severity": severity,
+        "diagnosis_codes": codes or None,
+        "postsurgical_procedure": request.postsurgical_procedure,
+        "months_since_surgery": whole_months(request.surgery_date, request.date_of_service)
+        if request.surgery_date
+        else None,
     }
 
 
@@ -58,6 +71,10 @@ def missing_case_fields(case: Case, request_index: int, fact: str) -> list[str]:
         return ["history[].completed"]
     if fact == "severity":
         return ["diagnoses[].severity"]
+    if fact == "diagnosis_codes":
+        return ["diagnoses[].code"]
+    if fact in ("postsurgical_procedure", "months_since_surgery"):
+        return [f"requests[{request_index}].postsurgical"]
     if fact in ("age", "sex"):
         return [f"claimant.{fact}"]
     if fact in ("date_of_injury", "jurisdiction"):

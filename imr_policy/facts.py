@@ -29,6 +29,7 @@ class FactType(StrEnum):
     ENUM = "enum"
     STRING = "string"
     BOOLEAN = "boolean"
+    CODES = "codes"  # a set of ICD-10-CM codes, tested by prefix
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +92,28 @@ FACTS: dict[str, Fact] = {
             ("female", "male", "other", "unknown"),
             always_present=False,
         ),
+        Fact(
+            "diagnosis_codes",
+            FactType.CODES,
+            "the ICD-10-CM codes of all diagnoses (absent when no diagnosis has a code); test with `prefix_in`",
+            "diagnoses[].code",
+            always_present=False,
+        ),
+        Fact(
+            "postsurgical_procedure",
+            FactType.STRING,
+            "the post-surgical request's procedure (free text); test with `contains_any`",
+            "requests[].postsurgical.procedure",
+            always_present=False,
+        ),
         # derived facts
+        Fact(
+            "months_since_surgery",
+            FactType.INTEGER,
+            "derived: whole months from requests[].postsurgical.surgery_date to the date of service",
+            "requests[].postsurgical.surgery_date",
+            always_present=False,
+        ),
         Fact(
             "completed",
             FactType.INTEGER,
@@ -120,4 +142,7 @@ FACTS: dict[str, Fact] = {
 ORDERED_OPS = frozenset({"lt", "lte", "gt", "gte"})
 SET_OPS = frozenset({"in", "not_in"})
 PRESENCE_OPS = frozenset({"present", "absent"})
-OPS = frozenset({"eq", "ne"}) | ORDERED_OPS | SET_OPS | PRESENCE_OPS
+# Text and code predicates are computed in Python (the engine sees one boolean per condition), so
+# durable_rules never has to match patterns on free text.
+PREDICATE_OPS = frozenset({"prefix_in", "contains_any"})
+OPS = frozenset({"eq", "ne"}) | ORDERED_OPS | SET_OPS | PRESENCE_OPS | PREDICATE_OPS

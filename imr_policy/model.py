@@ -177,6 +177,8 @@ class Request:
     frequency: str | None = None
     postsurgical: bool = False
     employer_authorized_beyond_cap: bool = False
+    postsurgical_procedure: str | None = None
+    surgery_date: dt.date | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,11 @@ def holds(cond: Condition, facts: Mapping[str, Any], edition: Edition) -> bool:
             return value in other
         case "not_in":
             return value not in other
+        case "prefix_in":
+            return any(code.startswith(prefix) for code in value for prefix in other)
+        case "contains_any":
+            text = str(value).casefold()
+            return any(str(word).casefold() in text for word in other)
     raise ValueError(f"unknown operator {cond.op!r}")  # pragma: no cover
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from imr_policy.diagnostics import Diagnostic, Severity, did_you_mean, has_errors, sort_and_cap
-from imr_policy.facts import FACTS, ORDERED_OPS, PRESENCE_OPS, SET_OPS, FactType
+from imr_policy.facts import FACTS, ORDERED_OPS, PREDICATE_OPS, PRESENCE_OPS, SET_OPS, FactType
 from imr_policy.model import Citation, Condition, Edition, Limit, Outcome, Rule, RuleException, Silence
 from imr_policy.schemacheck import float_diagnostics, schema_diagnostics
 from imr_policy.sequence import Profile, check_profile_text
@@ -476,6 +476,8 @@ class _Semantics:
                 return None
             return Condition(name, op, limit=c["limit"])
         value = c["value"]
+        if op in PREDICATE_OPS or fact.type is FactType.CODES:
+            return self._predicate(name, fact.type, op, value, path)
         if op in SET_OPS:
             if not isinstance(value, list) or not value:
                 self.report(
@@ -507,6 +509,37 @@ class _Semantics:
             return None
         literal = self._literal(fact, value, f"{path}.value")
         return None if literal is _BAD else Condition(name, op, literal)
+
+    def _predicate(self, name: str, kind: FactType, op: str, value: Any, path: str) -> Condition | None:
+        wanted = {"prefix_in": FactType.CODES, "contains_any": FactType.STRING}.get(op)
+        if wanted is not kind:
+            fix = "`prefix_in`" if kind is FactType.CODES else "`contains_any`" if kind is FactType.STRING else None
+            self.report(
+                "policy.type-mismatch",
+                f"`{op}` does not apply to `{name}`, which is {kind.value}",
+                f"{path}.op",
+                hint=f"use {fix} with `{name}`" if fix else "use `eq`, `ne`, `in` or an ordering operator",
+            )
+            return None
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+            self.report(
+                "policy.condition-operand",
+                f"`{op}` needs a non-empty list of non-empty strings as `value`",
+                f"{path}.value",
+                hint="e.g. `value: [M54.16, M54.17]` or `value: [meniscectomy]`",
+            )
+            return None
+        if op == "prefix_in":
+            bad = [v for v in value if not _ICD_PREFIX.fullmatch(v)]
+            if bad:
+                self.report(
+                    "policy.type-mismatch",
+                    f"`{bad[0]}` is not the start of an ICD-10-CM code",
+                    f"{path}.value[{value.index(bad[0])}]",
+                    hint="write code prefixes as printed, e.g. `M54.1` or `G90.5`",
+                )
+                return None
+        return Condition(name, op, tuple(value))
 
     def _literal(self, fact: Any, value: Any, path: str) -> Any:
         kind = fact.type
@@ -637,6 +670,7 @@ _TYPE_HINTS = {
     FactType.STRING: "write the value as text",
     FactType.ENUM: "write one of the fact's values",
 }
+_ICD_PREFIX = re.compile(r"[A-TV-Z][0-9][0-9AB]?(\.[0-9A-TV-Z]{0,4})?|[A-TV-Z][0-9]?")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 

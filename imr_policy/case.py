@@ -194,7 +194,13 @@ def _build(data: dict[str, Any]) -> Case:
             for r in data["requests"]
         ),
         history=tuple(
-            HistoryEntry(h["service"], h["completed"], h["functional_improvement"], h.get("modality"))
+            HistoryEntry(
+                h["service"],
+                h["completed"],
+                h["functional_improvement"],
+                h.get("modality"),
+                h.get("postsurgical", False),
+            )
             for h in data.get("history", [])
         ),
         utilization_review=tuple(

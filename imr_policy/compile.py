@@ -113,7 +113,9 @@ def engine_message(
 ) -> dict[str, Any]:
     """Facts -> the message the engine sees: dates as day numbers, absent facts and lists left out, and
     one boolean per text or code predicate of `edition`, computed by the reference semantics."""
-    message = {k: _literal(v) for k, v in facts.items() if v is not None and not isinstance(v, tuple)}
+    # a list-valued fact (diagnosis codes) reaches the engine as its length, enough for present/absent;
+    # every other test of it is a predicate computed below
+    message = {k: len(v) if isinstance(v, tuple) else _literal(v) for k, v in facts.items() if v is not None}
     if edition is not None:
         for cond in preds or predicates(edition):
             message[predicate_name(cond)] = holds(cond, facts, edition)

@@ -22,14 +22,17 @@ def functional_improvement(case: Case, service: str) -> str:
     return "unknown"
 
 
-def whole_months(start: dt.date, end: dt.date) -> int:
-    """Completed calendar months from `start` to `end` (0 when `end` is in the first month)."""
+def months_begun(start: dt.date, end: dt.date) -> int:
+    """Calendar months from `start` to `end`, counting a begun month as one: 6 on the six-month
+    anniversary itself, 7 from the day after. So `months_since_surgery lte 6` means "within 6 months"."""
     months = (end.year - start.year) * 12 + (end.month - start.month)
-    return months - 1 if end.day < start.day else months
+    # an earlier day of the month: the calendar difference already counts the begun month
+    return months if end.day <= start.day else months + 1
 
 
 def request_facts(case: Case, request: Request) -> dict[str, Any]:
     completed = sum(h.completed for h in case.history if h.service == request.service)
+    postsurgical = sum(h.completed for h in case.history if h.service == request.service and h.postsurgical)
     severity = max((d.severity for d in case.diagnoses), key=SEVERITY_ORDER.index, default="unspecified")
     codes = tuple(sorted({d.code for d in case.diagnoses if d.code}))
     return {
@@ -47,11 +50,13 @@ def request_facts(case: Case, request: Request) -> dict[str, Any]:
         "sex": case.sex,
         "completed": completed,
         "total": completed + request.quantity,
+        "completed_postsurgical": postsurgical,
+        "completed_toward_cap": completed - postsurgical,
         "functional_improvement": functional_improvement(case, request.service),
         "severity": severity,
         "diagnosis_codes": codes or None,
         "postsurgical_procedure": request.postsurgical_procedure,
-        "months_since_surgery": whole_months(request.surgery_date, request.date_of_service)
+        "months_since_surgery": months_begun(request.surgery_date, request.date_of_service)
         if request.surgery_date
         else None,
     }
@@ -67,7 +72,7 @@ def missing_case_fields(case: Case, request_index: int, fact: str) -> list[str]:
             if h.service == request.service and h.functional_improvement == "unknown"
         ]
         return unknown or ["history[].functional_improvement"]
-    if fact in ("completed", "total"):
+    if fact in ("completed", "total", "completed_postsurgical", "completed_toward_cap"):
         return ["history[].completed"]
     if fact == "severity":
         return ["diagnoses[].severity"]

@@ -42,7 +42,9 @@ except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare 
     ENGINE_VERSION = "0.0.0+checkout"
 
 
-SearchResult = Literal["decided", "supporting", "not_addressed", "not_encoded", "not_consulted", "pend"]
+SearchResult = Literal[
+    "decided", "supporting", "not_addressed", "not_encoded", "not_applicable", "not_consulted", "pend"
+]
 
 
 class Matcher(Protocol):
@@ -63,7 +65,7 @@ class EditionResult:
     """What one edition says about one request."""
 
     edition: Edition
-    status: Literal["decided", "gap"]
+    status: Literal["decided", "gap", "not_applicable"]
     rule: Rule | None = None
     exception: RuleException | None = None
     kind: Literal["certify", "modify", "non_certify", "pend"] = "pend"
@@ -149,6 +151,9 @@ class Engine:
                         continue
                     res = self._edition(e, facts, case, index)
                     trace.extend(res.trace)
+                    if res.status == "not_applicable":
+                        search.append(_not_applicable_step(step, res))
+                        continue
                     caps.append(res)
                     search.append(
                         SearchStep(
@@ -182,7 +187,9 @@ class Engine:
                     else:
                         res = self._edition(e, facts, case, index)
                         trace.extend(res.trace)
-                        if res.status == "decided" and res.kind != "pend":
+                        if res.status == "not_applicable":
+                            search.append(_not_applicable_step(step, res))
+                        elif res.status == "decided" and res.kind != "pend":
                             supporting.append(res)
                             search.append(
                                 SearchStep(
@@ -215,6 +222,7 @@ class Engine:
                 continue
             results: list[EditionResult] = []
             unencoded: list[Edition] = []
+            deferred: list[EditionResult] = []
             for e in editions:
                 coverage = e.coverage(service)
                 if coverage != "rules":
@@ -224,12 +232,27 @@ class Engine:
                     continue
                 res = self._edition(e, facts, case, index)
                 trace.extend(res.trace)
+                if res.status == "not_applicable":
+                    deferred.append(res)
+                    search.append(_not_applicable_step(step, res))
+                    continue
                 results.append(res)
                 search.append(
                     SearchStep(step.tier, e.guideline_id, e.edition_id, "pend" if res.kind == "pend" else "decided")
                 )
             if results:
                 decisive = results
+            elif deferred:
+                # the tier's guidelines say another guideline of the tier governs this request, and that
+                # guideline is not in force or not encoded: never a reason to fall back to a lower tier
+                reasons = "; ".join(
+                    f"{r.edition.edition_title}: {r.rule.outcome.reason if r.rule else 'not applicable'}"
+                    for r in deferred
+                )
+                blocked = (
+                    f"No {step.label} guideline in this policy set decides this request ({reasons}); "
+                    "lower-ranked guidelines cannot be consulted, so the request is not decided."
+                )
             elif unencoded:
                 names = "; ".join(e.edition_title for e in unencoded)
                 blocked = (
@@ -324,9 +347,16 @@ class Engine:
             return EditionResult(
                 edition, "gap", kind="pend", missing=gap_missing, exceptions=tuple(checks), trace=tuple(trace)
             )
+        if deciding.outcome.decision == "not_applicable":
+            return EditionResult(edition, "not_applicable", deciding, exceptions=tuple(checks), trace=tuple(trace))
         return EditionResult(
             edition, "decided", deciding, exception, kind, approved, missing, tuple(checks), tuple(trace)
         )
+
+
+def _not_applicable_step(step: Step, res: EditionResult) -> SearchStep:
+    reason = res.rule.outcome.reason if res.rule else "not applicable to this request"
+    return SearchStep(step.tier, res.edition.guideline_id, res.edition.edition_id, "not_applicable", reason)
 
 
 def _coverage_step(step: Step, edition: Edition, coverage: str, service: str, *, quiet: bool = False) -> SearchStep:
@@ -371,11 +401,11 @@ def _apply(
     if outcome.decision == "pend":
         missing = tuple(f for name in outcome.missing for f in missing_case_fields(case, index, name))
         return "pend", 0, missing
-    if outcome.decision == "non_certify":
+    if outcome.decision in ("non_certify", "not_applicable"):
         return "non_certify", 0, ()
     if outcome.up_to_total is not None:
         limit_id = exception.raises_total if exception else outcome.up_to_total
-        approved = max(0, min(quantity, edition.limit(limit_id).value - facts["completed"]))
+        approved = max(0, min(quantity, edition.limit(limit_id).value - facts[outcome.counts]))
     elif outcome.up_to_per_request is not None:
         approved = min(quantity, edition.limit(outcome.up_to_per_request).value)
     else:

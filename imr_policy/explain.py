@@ -35,6 +35,8 @@ _OPWORDS = {
     "gte": "at least",
     "in": "one of",
     "not_in": "outside",
+    "prefix_in": "starting with one of",
+    "contains_any": "containing one of",
 }
 
 
@@ -61,6 +63,8 @@ def describe_failure(cond: Condition, facts: Mapping[str, Any], edition: Edition
         expected += f" (`{cond.limit}`)"
     if cond.op == "eq":
         return f"`{cond.fact}` is {show(actual)}, not {expected}"
+    if cond.op in ("prefix_in", "contains_any"):
+        return f"`{cond.fact}` is {show(actual)}, none {_OPWORDS[cond.op].replace('one of', 'any of')} {expected}"
     return f"`{cond.fact}` is {show(actual)}, not {_OPWORDS[cond.op]} {expected}"
 
 
@@ -94,6 +98,13 @@ def _short(quote: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3].rsplit(" ", 1)[0] + "..."
 
 
+_COUNTED = {
+    "completed": "completed",
+    "completed_toward_cap": "counted toward the cap",
+    "completed_postsurgical": "post-surgical completed",
+}
+
+
 def _unit(unit: str, value: int) -> str:
     return unit[:-1] if value == 1 and unit.endswith("s") else unit
 
@@ -106,7 +117,8 @@ def arithmetic(res: EditionResult, facts: Mapping[str, Any]) -> str:
     """`16 completed + 6 requested = 22, above the ODG limit of 20 visits (...)`."""
     assert res.rule is not None
     e, outcome = res.edition, res.rule.outcome
-    completed, quantity = facts["completed"], facts["quantity"]
+    completed, quantity = facts[outcome.counts], facts["quantity"]
+    counted = _COUNTED[outcome.counts]
     if outcome.up_to_per_request:
         lim = e.limit(outcome.up_to_per_request)
         return (
@@ -121,7 +133,7 @@ def arithmetic(res: EditionResult, facts: Mapping[str, Any]) -> str:
     where = "above" if total > lim.value else "at" if total == lim.value else "within"
     owner = "statutory" if e.tier == "statute" else _family(e)
     text = (
-        f"{completed} completed + {quantity} requested = {total}, {where} the {owner} maximum of "
+        f"{completed} {counted} + {quantity} requested = {total}, {where} the {owner} maximum of "
         f"{lim.value} {_unit(lim.unit, lim.value)} ({lim.description}"
         + (f"; stated as {lim.stated}" if lim.range else "")
         + f") [{lim.provenance}]"
@@ -129,7 +141,7 @@ def arithmetic(res: EditionResult, facts: Mapping[str, Any]) -> str:
     if res.kind in ("modify",) and outcome.up_to_total:
         text += f"; {lim.value} - {completed} = {res.approved} remain"
     elif res.kind == "non_certify" and outcome.up_to_total and completed >= lim.value:
-        text += f"; the {completed} completed already reach it"
+        text += f"; the {completed} {counted} already reach it"
     return text
 
 
@@ -224,6 +236,10 @@ def item(
             f"{_family(e)}: {e.edition_title} does not address {service.replace('_', ' ')} "
             f'("{_short(cite.quote)}" [{cite.provenance}]).'
         )
+    for step in search:
+        if step.result == "not_applicable" and step.tier == first_tier:
+            e = next(x for x in in_force if x.guideline_id == step.guideline and x.edition_id == step.edition)
+            paragraphs.append(f"{_family(e)}: {e.edition_title} does not govern this request: {step.note}.")
     missing: list[str] = []
     kind: Literal["certify", "modify", "non_certify", "pend"]
     limiting: list[EditionResult] = []

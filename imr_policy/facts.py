@@ -110,7 +110,7 @@ FACTS: dict[str, Fact] = {
         Fact(
             "months_since_surgery",
             FactType.INTEGER,
-            "derived: whole months from requests[].postsurgical.surgery_date to the date of service",
+            "derived: months from requests[].postsurgical.surgery_date to the date of service, a begun month counting as one (6 on the six-month anniversary, 7 the day after)",
             "requests[].postsurgical.surgery_date",
             always_present=False,
         ),
@@ -121,6 +121,18 @@ FACTS: dict[str, Fact] = {
             "history[].completed",
         ),
         Fact("total", FactType.INTEGER, "derived: completed + quantity", "history[].completed"),
+        Fact(
+            "completed_postsurgical",
+            FactType.INTEGER,
+            "derived: visits of the same service marked `postsurgical` in history[]",
+            "history[].postsurgical",
+        ),
+        Fact(
+            "completed_toward_cap",
+            FactType.INTEGER,
+            "derived: completed minus completed_postsurgical (the visits a statutory cap counts)",
+            "history[].completed",
+        ),
         Fact(
             "functional_improvement",
             FactType.ENUM,

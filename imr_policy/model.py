@@ -63,12 +63,13 @@ class Condition:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    decision: Literal["certify", "non_certify", "pend"]
+    decision: Literal["certify", "non_certify", "pend", "not_applicable"]
     reason: str
     up_to_total: str | None = None
     up_to_per_request: str | None = None
     ceiling: str | None = None
     missing: tuple[str, ...] = ()
+    counts: str = "completed"  # the count of prior visits a total limit is measured against
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +188,7 @@ class HistoryEntry:
     completed: int
     functional_improvement: str
     modality: str | None = None
+    postsurgical: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,7 +261,7 @@ class SearchStep:
     tier: str
     guideline: str
     edition: str
-    result: Literal["decided", "supporting", "not_addressed", "not_encoded", "not_consulted", "pend"]
+    result: Literal["decided", "supporting", "not_addressed", "not_encoded", "not_applicable", "not_consulted", "pend"]
     note: str = ""
 
     def to_dict(self) -> dict[str, Any]:

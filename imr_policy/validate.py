@@ -590,7 +590,9 @@ class _Semantics:
     def _outcome(self, o: dict[str, Any], base: str, limit_ref: Any) -> Outcome:
         decision = o["decision"]
         up_to = o.get("up_to", {})
-        allowed = {"certify": {"up_to"}, "non_certify": {"ceiling"}, "pend": {"missing"}}[decision]
+        allowed = {"certify": {"up_to"}, "non_certify": {"ceiling"}, "pend": {"missing"}, "not_applicable": set()}[
+            decision
+        ]
         for key in ("up_to", "ceiling", "missing"):
             if key in o and key not in allowed:
                 self.report(
@@ -603,13 +605,6 @@ class _Semantics:
                         "missing": "only pend lists missing facts",
                     }[key],
                 )
-        if decision == "pend" and "missing" not in o:
-            self.report(
-                "policy.outcome-shape",
-                "a `pend` outcome must list the `missing` facts",
-                base,
-                hint="add `missing: [functional_improvement]` (the facts a reviewer must supply)",
-            )
         missing: list[str] = []
         for i, name in enumerate(o.get("missing", [])):
             if name not in FACTS:
@@ -630,6 +625,7 @@ class _Semantics:
             up_to_per_request=up_to.get("per_request"),
             ceiling=o.get("ceiling"),
             missing=tuple(missing),
+            counts=o.get("counts", "completed"),
         )
 
     def _engine_limits(self, rules: list[Rule], exceptions: list[RuleException]) -> None:

@@ -23,7 +23,15 @@ EXPECTED = {
     ],
     "overturned-psychotherapy-trial-denied.yaml": [("cbt-start", "certify", 3, "overturned", ())],
     "texas-odg-psychotherapy.yaml": [("cbt-tx", "certify", 6, None, ())],
-    "pend-not-encoded-acupuncture.yaml": [("acu", "pend", 0, None, ())],
+    "pend-not-encoded-office-visit.yaml": [("follow-up", "pend", 0, None, ())],
+    "physical-therapy-myalgia-2016.yaml": [("pt", "modify", 4, "upheld", ())],
+    "physical-therapy-aquatic-radiculitis.yaml": [("aquatic", "modify", 6, None, ())],
+    "occupational-therapy-statute-cap.yaml": [("ot", "modify", 2, "upheld", ())],
+    "physical-therapy-postsurgical-meniscectomy.yaml": [("post-op-pt", "certify", 12, "overturned", ())],
+    "chiropractic-manipulation-2016.yaml": [("chiro", "certify", 8, None, ())],
+    "acupuncture-low-back-2019.yaml": [("acu", "modify", 6, "upheld", ())],
+    "texas-office-visits.yaml": [("visits", "modify", 2, None, ())],
+    "texas-psychotherapy-2019-severe.yaml": [("cbt", "certify", 10, None, ())],
 }
 
 
@@ -52,19 +60,22 @@ def test_modify_notes_that_odg_would_allow_more(engine: imr_policy.Engine) -> No
 
 
 def test_a_service_the_packs_do_not_encode_pends_instead_of_falling_back(engine: imr_policy.Engine) -> None:
-    item = engine.evaluate(load_example("pend-not-encoded-acupuncture.yaml")).items[0]
+    item = engine.evaluate(load_example("pend-not-encoded-office-visit.yaml")).items[0]
     assert "does not encode whether" in item.rationale
     assert item.basis == ()
-    assert {s.result for s in item.search} == {"not_encoded"}
-    assert {s.tier for s in item.search} == {"mtus", "non_mtus"}
+    assert {s.result for s in item.search if s.tier == "mtus"} == {"not_encoded"}
+    # ODG does address office visits, but a lower tier never decides because the MTUS is not encoded
+    assert ("odg-treatment", "not_consulted") in {(s.guideline, s.result) for s in item.search if s.tier == "non_mtus"}
+    assert not [s for s in item.search if s.result in ("decided", "supporting")]
 
 
 @pytest.mark.parametrize(
     ("jurisdiction", "day", "expected"),
     [
         ("CA", "2009-07-17", "No MTUS edition in this policy set is in force in CA on 2009-07-17"),
-        ("CA", "2017-12-01", "No MTUS edition in this policy set is in force in CA on 2017-12-01"),
-        ("TX", "2015-02-28", "No ODG edition in this policy set is in force in TX on 2015-02-28"),
+        ("CA", "2017-12-01", "does not encode whether"),
+        ("TX", "2007-04-30", "No ODG edition in this policy set is in force in TX on 2007-04-30"),
+        ("TX", "2015-02-28", "does not encode whether"),
     ],
 )
 def test_no_edition_in_force_pends_with_an_explanation(
@@ -72,7 +83,7 @@ def test_no_edition_in_force_pends_with_an_explanation(
 ) -> None:
     case = load_example("certify-psychotherapy-initial-trial.yaml")
     case["jurisdiction"] = jurisdiction
-    case["date_of_injury"] = "2008-01-01"
+    case["date_of_injury"] = "2006-01-01"
     case["requests"][0]["date_of_service"] = day
     item = engine.evaluate(case).items[0]
     assert (item.determination, item.approved_quantity, item.basis) == ("pend", 0, ())
@@ -92,5 +103,5 @@ def test_cpmtg_edition_boundaries(engine: imr_policy.Engine, day: str, decides: 
 
 def test_texas_uses_only_odg(engine: imr_policy.Engine) -> None:
     item = engine.evaluate(load_example("texas-odg-psychotherapy.yaml")).items[0]
-    assert {s.guideline for s in item.search} == {"odg-mental-illness-stress"}
+    assert {s.guideline for s in item.search} == {"odg-mental-illness-stress", "odg-treatment"}
     assert [b.guideline for b in item.basis] == ["odg-mental-illness-stress"]

@@ -49,7 +49,8 @@ def test_unknown_key_and_type_error_reported_together(tmp_path: Path) -> None:
         in done.stderr
     )
     assert f"2009.yaml:{priority_line}:5: error[policy.schema.unknown-field] unknown field `priority`" in done.stderr
-    assert "(at $.limits[1].value)" in done.stderr
+    limits_before = text[: text.index('    value: "10"')].split("\nlimits:\n")[1].count("  - id: ")
+    assert f"(at $.limits[{limits_before - 1}].value)" in done.stderr
     assert "2 errors" in done.stdout
 
 

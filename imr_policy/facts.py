@@ -110,7 +110,8 @@ FACTS: dict[str, Fact] = {
         Fact(
             "months_since_surgery",
             FactType.INTEGER,
-            "derived: months from requests[].postsurgical.surgery_date to the date of service, a begun month counting as one (6 on the six-month anniversary, 7 the day after)",
+            "derived: months from requests[].postsurgical.surgery_date to the date of service, a begun month "
+            "counting as one (6 on the six-month anniversary, 7 the day after)",
             "requests[].postsurgical.surgery_date",
             always_present=False,
         ),

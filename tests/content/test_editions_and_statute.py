@@ -22,11 +22,23 @@ def in_force(item: imr_policy.ItemDetermination) -> set[str]:
         ("psychotherapy", "CA", "2009-07-17", "2009-07-18", None, "mtus-cpmtg@2009"),
         ("psychotherapy", "CA", "2017-11-30", "2017-12-01", "mtus-cpmtg@2009", None),
         ("acupuncture", "CA", "2017-11-30", "2017-12-01", None, "acoem-mtus-low-back@2017-12-01"),
-        ("acupuncture", "CA", "2021-11-22", "2021-11-23", "acoem-mtus-low-back@2017-12-01",
-         "acoem-mtus-low-back@2021-11-23"),
+        (
+            "acupuncture",
+            "CA",
+            "2021-11-22",
+            "2021-11-23",
+            "acoem-mtus-low-back@2017-12-01",
+            "acoem-mtus-low-back@2021-11-23",
+        ),
         ("psychotherapy", "TX", "2015-02-28", "2015-03-01", None, "odg-mental-illness-stress@2015-03"),
-        ("psychotherapy", "TX", "2017-12-31", "2018-01-01", "odg-mental-illness-stress@2015-03",
-         "odg-mental-illness-stress@2018-01"),
+        (
+            "psychotherapy",
+            "TX",
+            "2017-12-31",
+            "2018-01-01",
+            "odg-mental-illness-stress@2015-03",
+            "odg-mental-illness-stress@2018-01",
+        ),
         ("chiropractic", "TX", "2007-04-30", "2007-05-01", None, "odg-treatment@2007-05"),
         ("chiropractic", "TX", "2017-12-31", "2018-01-01", "odg-treatment@2007-05", None),
     ],
@@ -80,14 +92,15 @@ def generous_engine(tmp_path_factory: pytest.TempPathFactory) -> imr_policy.Engi
     shutil.copytree(ROOT / "policies", root / "policies")
     pack = root / "policies" / "mtus-cpmtg" / "2009.yaml"
     text = pack.read_text(encoding="utf-8")
-    text = text.replace("  - id: physical-medicine.crps\n    value: 24\n", "  - id: physical-medicine.crps\n    value: 30\n")
+    text = text.replace(
+        "  - id: physical-medicine.crps\n    value: 24\n", "  - id: physical-medicine.crps\n    value: 30\n"
+    )
     pack.write_text(text, encoding="utf-8")
     return imr_policy.load(root / "policies")
 
 
 def _crps(**kwargs: object) -> dict[str, object]:
-    data = case("physical_therapy", completed=20, quantity=8, codes=("G90.50",), **kwargs)  # type: ignore[arg-type]
-    return data
+    return case("physical_therapy", completed=20, quantity=8, codes=("G90.50",), **kwargs)  # type: ignore[arg-type]
 
 
 def test_cap_binds_above_24(generous_engine: imr_policy.Engine) -> None:
@@ -116,8 +129,15 @@ def test_injuries_before_2004_are_not_capped(generous_engine: imr_policy.Engine)
 
 
 def test_postsurgical_visits_are_not_counted_against_the_cap() -> None:
-    base = case("physical_therapy", completed=20, quantity=12, fi="not_documented", codes=("S83.241A",),
-                day="2016-03-07", injury="2014-05-02")
+    base = case(
+        "physical_therapy",
+        completed=20,
+        quantity=12,
+        fi="not_documented",
+        codes=("S83.241A",),
+        day="2016-03-07",
+        injury="2014-05-02",
+    )
     base["requests"][0]["postsurgical"] = {"procedure": "Partial medial MENISCECTOMY", "surgery_date": "2016-02-22"}
     item = ENGINE.evaluate(base).items[0]
     assert (item.determination, item.approved_quantity) == ("certify", 12)

@@ -54,23 +54,61 @@ def decisive(item: imr_policy.ItemDetermination) -> set[str]:
 
 # (label, case kwargs, limit) for every total limit that a certify rule measures against, with FI documented
 TOTAL_LIMITS = [
-    ("cpmtg psychotherapy 6-10", {"service": "psychotherapy"}, 10, "mtus-cpmtg:psychotherapy.continued-with-improvement"),
+    (
+        "cpmtg psychotherapy 6-10",
+        {"service": "psychotherapy"},
+        10,
+        "mtus-cpmtg:psychotherapy.continued-with-improvement",
+    ),
     ("cpmtg manipulation 18", {"service": "chiropractic"}, 18, "mtus-cpmtg:manipulation.with-improvement"),
-    ("cpmtg myalgia 9-10", {"service": "physical_therapy", "codes": ("M79.1",)}, 10,
-     "mtus-cpmtg:physical-medicine.myalgia-myositis"),
-    ("cpmtg radiculitis 8-10", {"service": "physical_therapy", "codes": ("M54.16",)}, 10,
-     "mtus-cpmtg:physical-medicine.neuralgia-neuritis-radiculitis"),
-    ("cpmtg crps 24", {"service": "occupational_therapy", "codes": ("G90.511",)}, 24, "mtus-cpmtg:physical-medicine.crps"),
-    ("acoem low back acupuncture 12", {"service": "acupuncture", "day": "2019-02-01", "body_region": "lumbar"}, 12,
-     "acoem-mtus-low-back:acupuncture.with-improvement"),
-    ("odg 2015 psychotherapy 13-20", {"service": "psychotherapy", "jurisdiction": "TX"}, 20,
-     "odg-mental-illness-stress:psychotherapy.continued-with-progress"),
-    ("odg 2018 psychotherapy 13-20", {"service": "psychotherapy", "jurisdiction": "TX", "day": "2019-01-07"}, 20,
-     "odg-mental-illness-stress:psychotherapy.continued-with-progress"),
-    ("odg chiropractic severe 18", {"service": "chiropractic", "jurisdiction": "TX", "severity": "severe"}, 18,
-     "odg-treatment:chiropractic.severe-with-improvement"),
-    ("odg pt radiculitis 10-12", {"service": "physical_therapy", "jurisdiction": "TX", "codes": ("M54.17",)}, 12,
-     "odg-treatment:physical-therapy.lumbosacral-radiculitis"),
+    (
+        "cpmtg myalgia 9-10",
+        {"service": "physical_therapy", "codes": ("M79.1",)},
+        10,
+        "mtus-cpmtg:physical-medicine.myalgia-myositis",
+    ),
+    (
+        "cpmtg radiculitis 8-10",
+        {"service": "physical_therapy", "codes": ("M54.16",)},
+        10,
+        "mtus-cpmtg:physical-medicine.neuralgia-neuritis-radiculitis",
+    ),
+    (
+        "cpmtg crps 24",
+        {"service": "occupational_therapy", "codes": ("G90.511",)},
+        24,
+        "mtus-cpmtg:physical-medicine.crps",
+    ),
+    (
+        "acoem low back acupuncture 12",
+        {"service": "acupuncture", "day": "2019-02-01", "body_region": "lumbar"},
+        12,
+        "acoem-mtus-low-back:acupuncture.with-improvement",
+    ),
+    (
+        "odg 2015 psychotherapy 13-20",
+        {"service": "psychotherapy", "jurisdiction": "TX"},
+        20,
+        "odg-mental-illness-stress:psychotherapy.continued-with-progress",
+    ),
+    (
+        "odg 2018 psychotherapy 13-20",
+        {"service": "psychotherapy", "jurisdiction": "TX", "day": "2019-01-07"},
+        20,
+        "odg-mental-illness-stress:psychotherapy.continued-with-progress",
+    ),
+    (
+        "odg chiropractic severe 18",
+        {"service": "chiropractic", "jurisdiction": "TX", "severity": "severe"},
+        18,
+        "odg-treatment:chiropractic.severe-with-improvement",
+    ),
+    (
+        "odg pt radiculitis 10-12",
+        {"service": "physical_therapy", "jurisdiction": "TX", "codes": ("M54.17",)},
+        12,
+        "odg-treatment:physical-therapy.lumbosacral-radiculitis",
+    ),
     ("odg acupuncture 8-12", {"service": "acupuncture", "jurisdiction": "TX"}, 12, "odg-treatment:acupuncture.visits"),
     ("odg office visits 6", {"service": "office_visit", "jurisdiction": "TX"}, 6, "odg-treatment:office-visits.visits"),
 ]
@@ -101,14 +139,30 @@ def test_total_limit_boundaries(
 TRIALS = [
     ("cpmtg psychotherapy trial 3-4", {"service": "psychotherapy"}, 4, "mtus-cpmtg:psychotherapy.initial-trial"),
     ("cpmtg manipulation trial 6", {"service": "chiropractic"}, 6, "mtus-cpmtg:manipulation.trial"),
-    ("amtg acupuncture 3-6", {"service": "acupuncture", "body_region": "cervical"}, 6,
-     "mtus-acupuncture:acupuncture.initial-treatments"),
-    ("odg 2015 psychotherapy trial 4-6", {"service": "psychotherapy", "jurisdiction": "TX"}, 6,
-     "odg-mental-illness-stress:psychotherapy.initial-trial"),
-    ("odg 2018 psychotherapy trial 6", {"service": "psychotherapy", "jurisdiction": "TX", "day": "2019-01-07"}, 6,
-     "odg-mental-illness-stress:psychotherapy.initial-trial"),
-    ("odg chiropractic trial 6", {"service": "chiropractic", "jurisdiction": "TX", "severity": "severe"}, 6,
-     "odg-treatment:chiropractic.trial"),
+    (
+        "amtg acupuncture 3-6",
+        {"service": "acupuncture", "body_region": "cervical"},
+        6,
+        "mtus-acupuncture:acupuncture.initial-treatments",
+    ),
+    (
+        "odg 2015 psychotherapy trial 4-6",
+        {"service": "psychotherapy", "jurisdiction": "TX"},
+        6,
+        "odg-mental-illness-stress:psychotherapy.initial-trial",
+    ),
+    (
+        "odg 2018 psychotherapy trial 6",
+        {"service": "psychotherapy", "jurisdiction": "TX", "day": "2019-01-07"},
+        6,
+        "odg-mental-illness-stress:psychotherapy.initial-trial",
+    ),
+    (
+        "odg chiropractic trial 6",
+        {"service": "chiropractic", "jurisdiction": "TX", "severity": "severe"},
+        6,
+        "odg-treatment:chiropractic.trial",
+    ),
 ]
 
 
@@ -208,7 +262,9 @@ def test_cpmtg_physical_medicine_condition_not_encoded_pends() -> None:
     ],
 )
 def test_low_back_acupuncture_scope(region: str, severity: str, decider: str) -> None:
-    item = decide(case("acupuncture", completed=6, quantity=10, day="2019-02-01", body_region=region, severity=severity))
+    item = decide(
+        case("acupuncture", completed=6, quantity=10, day="2019-02-01", body_region=region, severity=severity)
+    )
     assert decider in {b.guideline for b in item.basis if b.role == "decisive"}, item.rationale
 
 

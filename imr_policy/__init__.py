@@ -12,6 +12,7 @@ from imr_policy.errors import CaseError, EngineError, ImrPolicyError, PolicyErro
 from imr_policy.evaluate import ENGINE_VERSION, Engine, load
 from imr_policy.model import BasisEntry, Case, Determination, ItemDetermination, SearchStep, TraceEntry
 from imr_policy.validate import LoadResult, load_editions
+from imr_policy.why import Explanation, explain_case
 
 __version__ = ENGINE_VERSION
 
@@ -23,6 +24,7 @@ __all__ = [
     "Diagnostic",
     "Engine",
     "EngineError",
+    "Explanation",
     "ImrPolicyError",
     "ItemDetermination",
     "LoadResult",
@@ -32,6 +34,7 @@ __all__ = [
     "TraceEntry",
     "__version__",
     "case_diagnostics",
+    "explain_case",
     "load",
     "load_editions",
     "parse_case_text",

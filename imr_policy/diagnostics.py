@@ -21,6 +21,7 @@ DEFAULT_CAP = 200
 class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
+    NOTE = "note"  # for information only (`imr-policy lint` shows them; `validate` does not)
 
 
 @dataclass(frozen=True, slots=True)

@@ -118,6 +118,11 @@ class Engine:
         items = tuple(self._decide(valid, i, r) for i, r in enumerate(valid.requests))
         return Determination(valid.case_id, ENGINE_VERSION, self._policy_set, items)
 
+    def edition_result(self, edition: Edition, case: Case, index: int) -> EditionResult:
+        """What one edition alone says about request `index` of a validated case (for `verify` and
+        explanations; ignores the search sequence and the edition's dates)."""
+        return self._edition(edition, request_facts(case, case.requests[index]), case, index)
+
     # ------------------------------------------------------------------ per request
 
     def _decide(self, case: Case, index: int, request: Request) -> ItemDetermination:

@@ -95,6 +95,20 @@ class RuleException:
 
 
 @dataclass(frozen=True, slots=True)
+class Invariant:
+    """A property every decision of the edition must keep (checked by `imr-policy verify`)."""
+
+    id: str
+    description: str
+    kind: Literal["max_total"]
+    services: tuple[str, ...]
+    max: int
+    citation: str
+    counts: str = "completed"
+    unless: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Silence:
     """A service the guideline is known not to address, with the citation that says so."""
 
@@ -123,6 +137,23 @@ class Edition:
     file: str
     sha256: str
     silent_on: tuple[Silence, ...] = ()
+    invariants: tuple[Invariant, ...] = ()
+    more_permissive_than_previous: bool = False
+    # lookup tables derived from the fields above, built once (every evaluation asks these questions)
+    _limits: dict[str, Limit] = field(init=False, repr=False, compare=False)
+    _citations: dict[str, Citation] = field(init=False, repr=False, compare=False)
+    _by_service: dict[str, tuple[Rule, ...]] = field(init=False, repr=False, compare=False)
+    _silent: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_service: dict[str, list[Rule]] = {}
+        for rule in self.rules:
+            for service in rule.services:
+                by_service.setdefault(service, []).append(rule)
+        object.__setattr__(self, "_limits", {lim.id: lim for lim in self.limits})
+        object.__setattr__(self, "_citations", {c.id: c for c in self.citations})
+        object.__setattr__(self, "_by_service", {k: tuple(v) for k, v in by_service.items()})
+        object.__setattr__(self, "_silent", frozenset(s.service for s in self.silent_on))
 
     @property
     def key(self) -> str:
@@ -133,16 +164,16 @@ class Edition:
         return self.effective_from <= day and (self.effective_to is None or day <= self.effective_to)
 
     def citation(self, citation_id: str) -> Citation:
-        return next(c for c in self.citations if c.id == citation_id)
+        return self._citations[citation_id]
 
     def limit(self, limit_id: str) -> Limit:
-        return next(lim for lim in self.limits if lim.id == limit_id)
+        return self._limits[limit_id]
 
     def rule(self, rule_id: str) -> Rule:
         return next(r for r in self.rules if r.id == rule_id)
 
     def addresses(self, service: str) -> bool:
-        return any(service in r.services for r in self.rules)
+        return service in self._by_service
 
     def silence(self, service: str) -> Silence:
         return next(s for s in self.silent_on if s.service == service)
@@ -150,14 +181,14 @@ class Edition:
     def coverage(self, service: str) -> Literal["rules", "silent", "not_encoded"]:
         """`rules`: this pack decides the service; `silent`: the guideline is cited as not addressing it;
         `not_encoded`: this pack says nothing either way, so the engine must not assume silence."""
-        if self.addresses(service):
+        if service in self._by_service:
             return "rules"
-        if any(s.service == service for s in self.silent_on):
+        if service in self._silent:
             return "silent"
         return "not_encoded"
 
     def rules_for(self, service: str) -> tuple[Rule, ...]:
-        return tuple(r for r in self.rules if service in r.services)
+        return self._by_service.get(service, ())
 
     def exceptions_for(self, service: str) -> tuple[RuleException, ...]:
         ids = {r.id for r in self.rules_for(service)}

@@ -241,13 +241,16 @@ def _translate(
     elif kind in ("minProperties", "maxProperties"):
         code = f"{prefix}.size"
         options = ", ".join(f"`{k}`" for k in schema.get("properties", {}))
-        message = (
-            f"expected exactly one of {options}"
-            if schema.get("maxProperties") == schema.get("minProperties") == 1
-            else f"expected between {schema.get('minProperties', 0)} and "
-            f"{schema.get('maxProperties', 'any number of')} fields"
-        )
-        hint = f"keep one of {options}"
+        if schema.get("maxProperties") == schema.get("minProperties") == 1:
+            message, hint = f"expected exactly one of {options}", f"keep one of {options}"
+        elif kind == "minProperties" and schema.get("minProperties") == 1 and "maxProperties" not in schema:
+            message, hint = "expected at least one field", f"add one of {options}"
+        else:
+            message = (
+                f"expected between {schema.get('minProperties', 0)} and "
+                f"{schema.get('maxProperties', 'any number of')} fields"
+            )
+            hint = f"keep one of {options}"
     elif kind == "uniqueItems":
         code = f"{prefix}.duplicate-entry"
         items: list[Any] = list(instance) if isinstance(instance, list) else []
@@ -266,6 +269,9 @@ def _translate(
         if path.endswith(".code"):
             message = f"{describe_value(instance)} is not an ICD-10-CM code"
             hint = "expected an ICD-10-CM code such as `F32.1`, or leave `code` out"
+        elif "@" in str(rule) and ":" in str(rule):
+            message = f"{describe_value(instance)} is not a rule reference"
+            hint = "write `rule-id`, `guideline:rule-id` or `guideline@edition:rule-id`, in lowercase"
         elif r"[a-z0-9]" in str(rule):
             message = f"{describe_value(instance)} is not a valid id"
             hint = "ids use lowercase letters, digits, `.`, `_` and `-`, and start with a letter or digit"

@@ -24,7 +24,17 @@ from typing import Any
 
 from imr_policy.diagnostics import Diagnostic, Severity, did_you_mean, has_errors, sort_and_cap
 from imr_policy.facts import FACTS, ORDERED_OPS, PREDICATE_OPS, PRESENCE_OPS, SET_OPS, FactType
-from imr_policy.model import Citation, Condition, Edition, Limit, Outcome, Rule, RuleException, Silence
+from imr_policy.model import (
+    Citation,
+    Condition,
+    Edition,
+    Invariant,
+    Limit,
+    Outcome,
+    Rule,
+    RuleException,
+    Silence,
+)
 from imr_policy.schemacheck import float_diagnostics, schema_diagnostics
 from imr_policy.sequence import Profile, check_profile_text
 from imr_policy.yamlsrc import SourceMap, load_text
@@ -361,6 +371,32 @@ class _Semantics:
             seen_silent.add(item["service"])
             silences.append(Silence(item["service"], item["citation"]))
 
+        invariants: list[Invariant] = []
+        exception_ids = [e["id"] for e in exceptions_raw]
+        for i, inv in enumerate(d.get("invariants", [])):
+            base = f"$.invariants[{i}]"
+            cite(inv["citation"], f"{base}.citation")
+            for j, name in enumerate(inv.get("unless", [])):
+                if name not in exception_ids:
+                    self.report(
+                        "policy.unknown-exception",
+                        f"exception `{name}` is not defined in this file",
+                        f"{base}.unless[{j}]",
+                        hint=did_you_mean(name, exception_ids) or "name an exception of this file under `exceptions:`",
+                    )
+            invariants.append(
+                Invariant(
+                    id=inv["id"],
+                    description=inv["description"],
+                    kind=inv["kind"],
+                    services=tuple(inv["services"]),
+                    max=inv["max"],
+                    citation=inv["citation"],
+                    counts=inv.get("counts", "completed"),
+                    unless=tuple(inv.get("unless", [])),
+                )
+            )
+
         for i, c in enumerate(d["citations"]):
             if c["id"] not in used_citations:
                 self.report(
@@ -414,6 +450,8 @@ class _Semantics:
             file=self.file,
             sha256=sha256,
             silent_on=tuple(silences),
+            invariants=tuple(invariants),
+            more_permissive_than_previous=ed.get("more_permissive_than_previous", False),
         )
 
     def _conditions(

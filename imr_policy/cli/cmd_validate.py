@@ -1,4 +1,7 @@
-"""`imr-policy validate [PATH ...]`: every problem in every rule file, with file:line:col."""
+"""`imr-policy validate [PATH ...]`: every problem in every rule file, with file:line:col.
+
+It runs the static analysis of `imr-policy lint` too, without its notes: a rule that can never hold is
+an error, a gap or a rule that never decides a warning."""
 
 from __future__ import annotations
 
@@ -8,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from imr_policy.cli import render
+from imr_policy.diagnostics import Severity, has_errors, sort_and_cap
+from imr_policy.lint import lint_paths
 from imr_policy.resources import policies_dir
-from imr_policy.validate import load_editions
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -29,19 +33,21 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         print(f"imr-policy: no such file or directory: {', '.join(map(str, missing))}", file=sys.stderr)
         return EXIT_USAGE
-    result = load_editions(list(paths), display_root=Path.cwd())
+    result, findings = lint_paths(list(paths), display_root=Path.cwd())
+    diagnostics = sort_and_cap([*result.diagnostics, *(d for d in findings if d.severity is not Severity.NOTE)])
+    ok = not has_errors(diagnostics)
     if args.format == "json":
         sys.stdout.write(
             render.to_json(
                 {
-                    "ok": result.ok,
+                    "ok": ok,
                     "files": list(result.files),
-                    "diagnostics": [d.to_dict() for d in result.diagnostics],
+                    "diagnostics": [d.to_dict() for d in diagnostics],
                 }
             )
         )
     else:
-        if result.diagnostics:
-            print(render.diagnostics_text(result.diagnostics), file=sys.stderr)
-        print(render.summary(result.diagnostics, len(result.files)))
-    return EXIT_OK if result.ok else EXIT_INVALID
+        if diagnostics:
+            print(render.diagnostics_text(diagnostics), file=sys.stderr)
+        print(render.summary(diagnostics, len(result.files)))
+    return EXIT_OK if ok else EXIT_INVALID

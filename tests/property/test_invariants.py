@@ -132,3 +132,13 @@ def test_invalid_input_never_yields_a_determination(case: dict[str, Any], which:
 
 def test_engine_fixture_types() -> None:
     assert isinstance(ENGINE, Engine) and ENGINE.backend == "durable"
+
+
+@given(st.lists(cases(), min_size=2, max_size=6))
+def test_interleaved_cases_never_see_each_others_facts(batch: list[dict[str, Any]]) -> None:
+    forward = [ENGINE.evaluate(c).to_dict() for c in batch]
+    backward = [ENGINE.evaluate(c).to_dict() for c in reversed(batch)][::-1]
+    isolated = [imr_policy.load(engine="reference").evaluate(c).to_dict() for c in batch[:1]] + [
+        REFERENCE.evaluate(c).to_dict() for c in batch[1:]
+    ]
+    assert forward == backward == isolated

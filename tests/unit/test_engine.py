@@ -90,6 +90,40 @@ def test_threads_get_the_answers_of_isolated_runs(engine: Engine) -> None:
     assert failures == []
 
 
+def test_engines_loaded_side_by_side_answer_independently_under_threads(engine: Engine, tmp_path: Any) -> None:
+    """What an embedder's reload does: a second Engine (a second durable_rules Host with rulesets of the
+    same names) is loaded while the first one still answers; threads use both at once, interleaved."""
+    import shutil
+
+    from imr_policy.resources import policies_dir
+
+    packs = tmp_path / "packs"
+    shutil.copytree(policies_dir(), packs, ignore=shutil.ignore_patterns("tests"))
+    with (packs / "mtus-cpmtg" / "2009.yaml").open("a", encoding="utf-8") as fh:
+        fh.write("# reloaded\n")
+    other = imr_policy.load(packs)
+    assert other.policy_set.content_hash != engine.policy_set.content_hash
+    cases = random.Random(9).sample(GRID, 200)
+    expected = {(id(e), c["case_id"]): e.evaluate(c).to_dict() for e in (engine, other) for c in cases}
+    failures: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def worker(seed: int) -> None:
+        rng = random.Random(seed)
+        order = [(rng.choice((engine, other)), c) for c in cases]
+        barrier.wait()
+        for e, case in order:
+            if e.evaluate(case).to_dict() != expected[(id(e), case["case_id"])]:
+                failures.append(case["case_id"])
+
+    threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+
+
 def test_state_never_leaks_between_consecutive_cases(engine: Engine) -> None:
     certify = psych_case(0, 3, None, "moderate", "CA", "2015-07-10")
     deny = psych_case(16, 6, "not_documented", "moderate", "CA", "2015-07-10")
@@ -139,6 +173,7 @@ def test_public_api_is_small_and_pinned() -> None:
         "Diagnostic",
         "Engine",
         "EngineError",
+        "Explanation",
         "ImrPolicyError",
         "ItemDetermination",
         "LoadResult",
@@ -148,6 +183,7 @@ def test_public_api_is_small_and_pinned() -> None:
         "TraceEntry",
         "__version__",
         "case_diagnostics",
+        "explain_case",
         "load",
         "load_editions",
         "parse_case_text",

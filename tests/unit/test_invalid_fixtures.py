@@ -26,6 +26,8 @@ import pytest
 
 import imr_policy
 from imr_policy.diagnostics import Diagnostic, Severity, sort_and_cap
+from imr_policy.lint import lint_paths
+from imr_policy.policytest import Runner
 from imr_policy.validate import load_editions
 
 if TYPE_CHECKING:
@@ -43,6 +45,40 @@ EXPECTED_CODES = frozenset(
     {
         # imr_policy/diagnostics.py
         "diagnostics.capped",
+        # imr_policy/policytest.py: policy test files (yamlsrc with code_prefix="policy-test", schemacheck with
+        # prefix="policy-test", then the checks of the tests themselves)
+        "policy-test.syntax",
+        "policy-test.duplicate-key",
+        "policy-test.unknown-field",
+        "policy-test.missing-field",
+        "policy-test.type",
+        "policy-test.enum",
+        "policy-test.date",
+        "policy-test.range",
+        "policy-test.size",
+        "policy-test.pattern",
+        "policy-test.invalid",
+        "policy-test.duplicate-entry",
+        "policy-test.unreadable",
+        "policy-test.no-files",
+        "policy-test.no-policies",
+        "policy-test.duplicate-name",
+        "policy-test.missing-case",
+        "policy-test.case-file",
+        "policy-test.ambiguous-request",
+        "policy-test.unknown-request",
+        "policy-test.unknown-rule",
+        "policy-test.ambiguous-rule",
+        "policy-test.contradiction",
+        "policy-test.rule-pack",
+        # imr_policy/lint.py: static analysis (imr-policy lint; validate shows all but the notes)
+        "lint.gap",
+        "lint.shadowed",
+        "lint.unsatisfiable",
+        "lint.overlap",
+        "lint.exception-never-applies",
+        "lint.edition-gap",
+        "lint.too-complex",
         # imr_policy/yamlsrc.py with code_prefix="policy"
         "policy.syntax",
         "policy.duplicate-key",
@@ -78,6 +114,7 @@ EXPECTED_CODES = frozenset(
         "policy.outcome-shape",
         "policy.silent-but-decided",
         "policy.profile-without-decider",
+        "policy.unknown-exception",
         "policy.duplicate-edition",
         "policy.overlapping-editions",
         "policy.inconsistent-guideline",
@@ -101,6 +138,8 @@ EXPECTED_CODES = frozenset(
         "case.unknown-request",
         "case.duplicate-review",
         "case.unexpected-field",
+        # imr_policy/corpus.py (corpora for `imr-policy batch` and `diff --impact`)
+        "case.unreadable",
     }
 )
 
@@ -109,6 +148,11 @@ DIRECT_TESTS = {
     "policy.no-files": "test_no_files",
     "policy.unreadable": "test_unreadable",
     "diagnostics.capped": "test_capped",
+    "policy-test.unreadable": "test_policy_test_unreadable",
+    "policy-test.no-files": "test_policy_test_no_files",
+    "policy-test.no-policies": "test_policy_test_no_policies",
+    "lint.too-complex": "test_lint_too_complex",
+    "case.unreadable": "test_case_unreadable",
 }
 
 # Codes the package contains but no input can produce today; the named test proves it and fails
@@ -117,9 +161,21 @@ UNREACHABLE = {
     "case.invalid": "test_schema_fallback_codes_are_unreachable",
     "policy.schema.invalid": "test_schema_fallback_codes_are_unreachable",
     "case.duplicate-entry": "test_schema_fallback_codes_are_unreachable",
+    "policy-test.invalid": "test_schema_fallback_codes_are_unreachable",
 }
 
-WARNING_CODES = frozenset({"policy.unused-citation", "policy.unused-limit", "diagnostics.capped"})
+WARNING_CODES = frozenset(
+    {
+        "policy.unused-citation",
+        "policy.unused-limit",
+        "diagnostics.capped",
+        "lint.gap",
+        "lint.shadowed",
+        "lint.exception-never-applies",
+        "lint.edition-gap",
+    }
+)
+NOTE_CODES = frozenset({"lint.overlap", "lint.too-complex"})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -158,14 +214,14 @@ class Expect:
 
 _EXPECT = re.compile(
     r"^# expect: code=(?P<code>\S+) line=(?P<line>\S+) column=(?P<column>\S+) path=(?P<path>\S+)"
-    r"(?: severity=(?P<severity>error|warning))? message~=(?P<message>.*?)(?: hint~=(?P<hint>.*))?$"
+    r"(?: severity=(?P<severity>error|warning|note))? message~=(?P<message>.*?)(?: hint~=(?P<hint>.*))?$"
 )
 
 
 @dataclass(frozen=True)
 class Fixture:
     path: Path  # a file, or a directory of rule files
-    kind: str  # "policy" or "case"
+    kind: str  # "policy", "case", "policy-test" or "lint"
     expects: tuple[Expect, ...]
     xfail: str | None
     xfail_style: str | None
@@ -231,6 +287,12 @@ def all_fixtures() -> list[Fixture]:
         _read_fixture(p, "policy") for p in sorted((INVALID / "policy").iterdir()) if p.suffix == ".yaml" or p.is_dir()
     ]
     found += [_read_fixture(p, "case") for p in sorted((INVALID / "case").glob("*.yaml"))]
+    # policy test files; case files they use live in policy-test/cases/
+    found += [_read_fixture(p, "policy-test") for p in sorted((INVALID / "policy-test").glob("*.yaml"))]
+    # rule packs with a finding of the static analysis (a directory for findings across editions)
+    found += [
+        _read_fixture(p, "lint") for p in sorted((INVALID / "lint").iterdir()) if p.suffix == ".yaml" or p.is_dir()
+    ]
     return found
 
 
@@ -241,12 +303,28 @@ def diagnostics_of(fixture: Fixture) -> tuple[Diagnostic, ...]:
     """Run the validator the way a user would: rule files through load_editions, cases through parse_case_text."""
     if fixture.kind == "policy":
         return load_editions([fixture.path], display_root=ROOT).diagnostics
+    if fixture.kind == "lint":
+        result, findings = lint_paths([fixture.path], display_root=ROOT)
+        return (*result.diagnostics, *findings)
+    if fixture.kind == "policy-test":
+        return policy_test_diagnostics(fixture.path)
     rel = fixture.path.relative_to(ROOT).as_posix()
     try:
         imr_policy.parse_case_text(fixture.path.read_text(encoding="utf-8"), file=rel)
     except imr_policy.CaseError as exc:
         return exc.diagnostics
     return ()
+
+
+_POLICY_TEST_RUNNER: list[Runner] = []
+
+
+def policy_test_diagnostics(path: Path) -> tuple[Diagnostic, ...]:
+    """Run a policy test file the way `imr-policy test --policies policies/` would, and collect every problem."""
+    if not _POLICY_TEST_RUNNER:
+        _POLICY_TEST_RUNNER.append(Runner(policies=ROOT / "policies", engine="reference", display_root=ROOT))
+    run = _POLICY_TEST_RUNNER[0].run([path])
+    return (*run.diagnostics, *(d for r in run.results for d in r.diagnostics))
 
 
 def _params(style: bool) -> Iterator[object]:
@@ -342,7 +420,13 @@ def test_fixture_names_and_codes() -> None:
         assert f.code in {e.code for e in f.expects}, f"{f.id}: no `# expect:` line with code `{f.code}`"
         assert f.code.startswith(f.kind + "."), f"{f.id}: a {f.kind} fixture for `{f.code}`"
         for e in f.expects:
-            want = Severity.WARNING if e.code in WARNING_CODES else Severity.ERROR
+            want = (
+                Severity.WARNING
+                if e.code in WARNING_CODES
+                else Severity.NOTE
+                if e.code in NOTE_CODES
+                else Severity.ERROR
+            )
             assert e.severity is want, f"{f.id}: `{e.code}` is a{'' if want is Severity.ERROR else ' '}{want.value}"
 
 
@@ -387,6 +471,95 @@ def test_unreadable_message_style(tmp_path: Path) -> None:
     latin1.write_bytes("format: 1\n# Gutachten für die IMR\n".encode("latin-1"))
     result = load_editions([latin1, tmp_path / "absent.yaml"])
     assert [p for d in result.diagnostics for p in style_problems(d)] == []
+
+
+def test_case_unreadable(tmp_path: Path) -> None:
+    """A corpus entry that is not UTF-8 (a JSON Lines line, or a case file): reported with its place, not skipped."""
+    from imr_policy import corpus
+    from imr_policy.errors import CaseError
+
+    lines = tmp_path / "cases.jsonl"
+    lines.write_bytes(b'{"case_id": "fine"}\n{"case_id": "r\xe9vision"}\n')
+    folder = tmp_path / "cases"
+    folder.mkdir()
+    (folder / "latin1.yaml").write_bytes("case_id: r\u00e9vision\n".encode("latin-1"))
+    entries = [*corpus.entries(lines), *corpus.entries(folder)]
+    assert len(entries) == 3
+    problems = [e.problem for e in entries if e.problem is not None]
+    assert [(d.code, d.file, d.line, d.severity) for d in problems] == [
+        ("case.unreadable", str(lines), 2, Severity.ERROR),
+        ("case.unreadable", str(folder / "latin1.yaml"), None, Severity.ERROR),
+    ]
+    assert problems[0].message == "cannot read the line: it is not UTF-8 text (byte 14)"
+    assert [p for d in problems for p in style_problems(d)] == []
+    with pytest.raises(CaseError) as caught:
+        corpus.parse(entries[1])
+    assert caught.value.diagnostics == (problems[0],)
+
+
+def test_policy_test_unreadable(tmp_path: Path) -> None:
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    latin1 = tests / "latin1.yaml"
+    latin1.write_bytes("format: 1\n# Prüfung\n".encode("latin-1"))
+    run = Runner(policies=ROOT / "policies", engine="reference").run([latin1, tests / "absent.yaml"])
+    got = [(d.code, d.file, d.severity) for d in run.diagnostics]
+    assert got == [
+        ("policy-test.unreadable", str(latin1), Severity.ERROR),
+        ("policy-test.unreadable", str(tests / "absent.yaml"), Severity.ERROR),
+    ]
+    assert run.diagnostics[0].message == "cannot read the file: it is not UTF-8 text (byte 14)"
+    assert run.diagnostics[1].message == "cannot read the file: no such file or directory"
+    assert [p for d in run.diagnostics for p in style_problems(d)] == []
+    assert not run.ok
+
+
+def test_policy_test_no_files(tmp_path: Path) -> None:
+    # rule packs without a tests/ folder, and YAML in a folder with another name: no policy tests
+    (tmp_path / "guideline").mkdir()
+    (tmp_path / "guideline" / "2009.yaml").write_text("format: 1\n", encoding="utf-8")
+    (tmp_path / "guideline" / "cases").mkdir()
+    (tmp_path / "guideline" / "cases" / "case.yaml").write_text("case_id: x\n", encoding="utf-8")
+    run = Runner(engine="reference").run([tmp_path])
+    assert [(d.code, d.severity, d.file, d.line) for d in run.diagnostics] == [
+        ("policy-test.no-files", Severity.ERROR, None, None)
+    ]
+    assert run.diagnostics[0].message == f"no policy test files found in `{tmp_path}`"
+    assert run.diagnostics[0].hint == "policy tests are YAML files in a `tests/` folder beside the rule packs"
+    assert not run.ok and run.results == ()
+
+
+def test_policy_test_no_policies(tmp_path: Path) -> None:
+    # a valid test file outside a tests/ folder: which rule packs it tests cannot be told without --policies
+    source = ROOT / "policies" / "acoem-2nd-ed" / "tests" / "medication-management.yaml"
+    loose = tmp_path / "loose.yaml"
+    loose.write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    run = Runner(engine="reference").run([loose])
+    assert [(d.code, d.file) for d in run.diagnostics] == [("policy-test.no-policies", str(loose))]
+    assert run.diagnostics[0].message == "cannot tell which rule packs this file tests"
+    assert {r.status for r in run.results} == {"error"}
+    assert [p for d in run.diagnostics for p in style_problems(d)] == []
+    # naming them makes the same file run
+    named = Runner(policies=ROOT / "policies", engine="reference").run([loose])
+    assert named.ok and named.results and all(r.passed for r in named.results)
+
+
+def test_lint_too_complex(monkeypatch: pytest.MonkeyPatch) -> None:
+    from imr_policy import lint
+
+    result = load_editions([ROOT / "policies" / "odg-mental-illness-stress" / "2015-03.yaml"], display_root=ROOT)
+    assert result.ok
+    assert [d for d in lint.lint(result.editions) if d.code == "lint.too-complex"] == []
+    monkeypatch.setattr(lint, "SEARCH_BUDGET", 3)
+    found = [d for d in lint.lint(result.editions) if d.code == "lint.too-complex"]
+    assert [(d.severity, d.path, d.file) for d in found] == [
+        (Severity.NOTE, "$.rules[0].id", "policies/odg-mental-illness-stress/2015-03.yaml")
+    ]
+    assert found[0].message == (
+        "the rules for psychotherapy combine too many conditions to analyse within 3 steps; gaps and overlaps "
+        "were not checked"
+    )
+    assert [p for d in found for p in style_problems(d)] == []
 
 
 def _many_bad_rules(count: int) -> str:
@@ -464,7 +637,7 @@ def _keywords(schema: object) -> Iterator[tuple[str, object]]:
                     yield from _keywords(sub)
 
 
-@pytest.mark.parametrize("name", ["case", "policy"])
+@pytest.mark.parametrize("name", ["case", "policy", "policy-test"])
 def test_schema_fallback_codes_are_unreachable(name: str) -> None:
     """`<prefix>.invalid` has no fixture because the schema uses no keyword that falls through to it,
     and `case.duplicate-entry` has none because the case schema has no `uniqueItems`."""
@@ -484,7 +657,7 @@ def test_schema_fallback_codes_are_unreachable(name: str) -> None:
 # the list of codes, from the source
 
 
-_CODE = re.compile(r"^(?:policy|case|diagnostics)(?:\.[a-z][a-z0-9-]*)+$")
+_CODE = re.compile(r"^(?:policy-test|policy|case|diagnostics|lint)(?:\.[a-z][a-z0-9-]*)+$")
 
 
 def emitted_codes() -> set[str]:

@@ -1,0 +1,511 @@
+"""The decision log: one record per determination, enough to replay it, identifying fields redacted.
+
+A record (one line of JSON Lines, or one row of SQLite) holds a decision id, the time, the engine
+version, the policy set (id and content hash), a sha256 of the input as received, each item's
+determination and basis, a sha256 of the whole determination, and the case with its identifying
+fields redacted. `replay` evaluates the logged case again and reports every record whose
+determination would differ.
+
+Redaction must never change what the case decides, or the log could not be replayed. So a field is
+redacted only when no fact that the answering policy set's rules read changes with it: the facts
+each request derives (`derive.request_facts`) are computed for the case as received and for the
+redacted case, and compared. A field some rule reads (today `claimant.age` and `claimant.sex` are
+such facts in the registry, although no shipped rule tests them) is kept, and the record says so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from imr_policy.case import validate_case
+from imr_policy.derive import request_facts
+from imr_policy.errors import CaseError, EngineError
+from imr_policy.model import Case
+
+if TYPE_CHECKING:
+    from imr_policy.evaluate import Engine
+    from imr_policy.model import Determination, Edition
+
+FORMAT = 1
+PLACEHOLDER = "redacted"
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+# ---------------------------------------------------------------------------------------- hashing
+
+
+def _default(value: object) -> str:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    raise TypeError(f"cannot write a {type(value).__name__} to the decision log")
+
+
+def canonical_json(data: object) -> bytes:
+    """The bytes that are hashed: keys sorted, no whitespace, UTF-8, dates as ISO 8601 text."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_default).encode()
+
+
+def sha256_of(data: object) -> str:
+    return "sha256:" + hashlib.sha256(canonical_json(data)).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------- redaction
+
+
+def facts_read(editions: Iterable[Edition]) -> frozenset[str]:
+    """Every fact a rule or an exception of `editions` tests, or names as missing."""
+    names: set[str] = set()
+    for edition in editions:
+        for rule in edition.rules:
+            names.update(c.fact for c in rule.when)
+            names.update(rule.outcome.missing)
+        for exc in edition.exceptions:
+            names.update(c.fact for c in exc.when)
+    return frozenset(names)
+
+
+def _drop_claimant(key: str) -> Callable[[dict[str, Any]], list[str]]:
+    def apply(case: dict[str, Any]) -> list[str]:
+        claimant = case.get("claimant")
+        if not isinstance(claimant, dict) or key not in claimant:
+            return []
+        del claimant[key]
+        if not claimant:
+            del case["claimant"]
+        return [f"$.claimant.{key}"]
+
+    return apply
+
+
+def _each(list_key: str, key: str, how: Callable[[dict[str, Any], dict[str, Any]], None]) -> Callable[..., list[str]]:
+    def apply(case: dict[str, Any]) -> list[str]:
+        done = []
+        for i, entry in enumerate(case.get(list_key, [])):
+            if key in entry:
+                how(entry, case)
+                done.append(f"$.{list_key}[{i}].{key}")
+        return done
+
+    return apply
+
+
+def _postsurgical(key: str, how: Callable[[dict[str, Any], dict[str, Any]], None]) -> Callable[..., list[str]]:
+    def apply(case: dict[str, Any]) -> list[str]:
+        done = []
+        for i, request in enumerate(case.get("requests", [])):
+            surgery = request.get("postsurgical")
+            if isinstance(surgery, dict) and key in surgery:
+                how(surgery, request)
+                done.append(f"$.requests[{i}].postsurgical.{key}")
+        return done
+
+    return apply
+
+
+def _placeholder(key: str) -> Callable[[dict[str, Any], dict[str, Any]], None]:
+    def how(entry: dict[str, Any], _: dict[str, Any]) -> None:
+        entry[key] = PLACEHOLDER
+
+    return how
+
+
+def _drop(key: str) -> Callable[[dict[str, Any], dict[str, Any]], None]:
+    def how(entry: dict[str, Any], _: dict[str, Any]) -> None:
+        del entry[key]
+
+    return how
+
+
+def _surgery_day(surgery: dict[str, Any], request: dict[str, Any]) -> None:
+    # a required date that must not follow the date of service: the date of service itself reveals nothing new
+    surgery["surgery_date"] = request["date_of_service"]
+
+
+# The identifying fields of the case contract (shared/spec/case-format.md), in the order they are tried.
+# Everything else is kept: dates, services, quantities, history counts and the UR decision are what
+# rules decide on, and case_id is the caller's key to the decision (callers should make it opaque).
+REDACTABLE: tuple[tuple[str, Callable[[dict[str, Any]], list[str]]], ...] = (
+    ("claimant.age", _drop_claimant("age")),
+    ("claimant.sex", _drop_claimant("sex")),
+    ("diagnoses[].description", _each("diagnoses", "description", _placeholder("description"))),
+    ("diagnoses[].code", _each("diagnoses", "code", _drop("code"))),
+    ("history[].progress_notes", _each("history", "progress_notes", _drop("progress_notes"))),
+    ("requests[].postsurgical.procedure", _postsurgical("procedure", _placeholder("procedure"))),
+    ("requests[].postsurgical.surgery_date", _postsurgical("surgery_date", _surgery_day)),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Redaction:
+    """A case as logged: `redacted` lists the JSON paths removed or replaced; `kept` the identifying
+    fields left in because a rule of the policy set reads a fact derived from them."""
+
+    case: dict[str, Any]
+    redacted: tuple[str, ...]
+    kept: tuple[str, ...]
+
+
+def _facts(case: Mapping[str, Any] | Case, reads: frozenset[str]) -> list[dict[str, Any]] | None:
+    try:
+        valid = case if isinstance(case, Case) else validate_case(case)
+    except CaseError:
+        return None
+    return [{k: v for k, v in request_facts(valid, r).items() if k in reads} for r in valid.requests]
+
+
+# A case with every identifying field set, to a value whose redaction changes every fact derived from it.
+_PROBE: dict[str, Any] = {
+    "case_id": "redaction-probe",
+    "date_of_injury": "2010-01-01",
+    "claimant": {"age": 40, "sex": "female"},
+    "diagnoses": [{"description": "probe", "code": "M54.5", "severity": "moderate"}],
+    "requests": [
+        {
+            "id": "r",
+            "service": "physical_therapy",
+            "quantity": 6,
+            "date_of_service": "2015-07-10",
+            "postsurgical": {"procedure": "knee arthroscopy", "surgery_date": "2015-03-01"},
+        }
+    ],
+    "history": [
+        {"service": "physical_therapy", "completed": 2, "functional_improvement": "documented", "progress_notes": "x"}
+    ],
+}
+
+
+class Redactor:
+    """Redacts, for one policy set, the identifying fields that no fact its rules read depends on.
+
+    Every redaction is checked: the facts the rules read are derived again from the redacted case and
+    must equal those of the case as received, or the field is kept. A field found to matter once is
+    remembered and kept from then on, so the common case costs one check, not one per field."""
+
+    def __init__(self, reads: frozenset[str]) -> None:
+        self.reads = reads
+        self._read_fields: set[str] = set()  # REDACTABLE names seen to change a fact the rules read
+        self.redact(_PROBE)  # learn them up front, so that every worker redacts the same fields
+
+    def redact(self, case: Mapping[str, Any], *, valid: Case | None = None) -> Redaction:
+        """`case` must be valid; pass `valid` (its Case) when you have it, to save validating it again."""
+        original = _facts(valid if valid is not None else case, self.reads)
+        if original is None:
+            raise ValueError("only a valid case can be redacted")
+        text = canonical_json(case)
+        trial = json.loads(text)
+        redacted = [p for name, apply in REDACTABLE if name not in self._read_fields for p in apply(trial)]
+        if _facts(trial, self.reads) == original:
+            kept: list[str] = []
+            if self._read_fields:
+                scratch = json.loads(text)
+                kept = [p for name, apply in REDACTABLE if name in self._read_fields for p in apply(scratch)]
+            return Redaction(trial, tuple(redacted), tuple(kept))
+        # a field not yet known to matter feeds a fact the rules read: try the fields one at a time
+        out, redacted, kept = json.loads(text), [], []
+        for name, apply in REDACTABLE:
+            attempt = json.loads(canonical_json(out))
+            paths = apply(attempt)
+            if not paths:
+                continue
+            if name not in self._read_fields and _facts(attempt, self.reads) == original:
+                out = attempt
+                redacted.extend(paths)
+            else:
+                self._read_fields.add(name)
+                kept.extend(paths)
+        return Redaction(out, tuple(redacted), tuple(kept))
+
+
+def redact(case: Mapping[str, Any], *, reads: frozenset[str]) -> Redaction:
+    """Remove or replace the identifying fields of a valid `case` that no fact in `reads` depends on."""
+    return Redactor(reads).redact(case)
+
+
+# ---------------------------------------------------------------------------------------- records
+
+
+def now() -> str:
+    """UTC, RFC 3339, milliseconds: `2015-07-10T16:04:05.123Z`."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+_SUMMARY = ("request", "service", "requested_quantity", "determination", "approved_quantity", "medically_necessary")
+_SUMMARY_OPTIONAL = ("imr_outcome",)
+_SUMMARY_LISTS = ("basis", "missing_facts")
+
+
+def _summary(item: Mapping[str, Any]) -> dict[str, Any]:
+    out = {k: item[k] for k in _SUMMARY}
+    out.update({k: item[k] for k in _SUMMARY_OPTIONAL if k in item})
+    out.update({k: item[k] for k in _SUMMARY_LISTS})
+    return out
+
+
+def _decision_hash(det: Mapping[str, Any]) -> str:
+    # engine_version and policy_set are left out: a decision replayed by a newer engine or under a
+    # policy set whose content changed elsewhere is the same decision if every item is the same
+    return sha256_of({"case_id": det["case_id"], "items": det["items"]})
+
+
+def decision_record(
+    case: Mapping[str, Any],
+    determination: Determination,
+    *,
+    redactor: Redactor | None,
+    valid: Case | None = None,
+    decision_id: str | None = None,
+    timestamp: str | None = None,
+) -> dict[str, Any]:
+    """The log record of one determination of `case` (a valid case, as received; `valid` its Case).
+
+    `redactor` None logs the case whole."""
+    text = canonical_json(case)
+    redaction = Redaction(json.loads(text), (), ()) if redactor is None else redactor.redact(case, valid=valid)
+    det = determination.to_dict()
+    return {
+        "format": FORMAT,
+        "decision_id": decision_id or str(uuid.uuid4()),
+        "timestamp": timestamp or now(),
+        "engine_version": det["engine_version"],
+        "policy_set": det["policy_set"],
+        "case_id": det["case_id"],
+        "input_hash": "sha256:" + hashlib.sha256(text).hexdigest(),
+        "items": [_summary(i) for i in det["items"]],
+        "decision_hash": _decision_hash(det),
+        "case": redaction.case,
+        "redaction": {
+            "applied": redactor is not None,
+            "fields": list(redaction.redacted),
+            "kept": list(redaction.kept),
+        },
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedDecision:
+    """One encoded record and the columns the SQLite log indexes."""
+
+    decision_id: str
+    timestamp: str
+    case_id: str
+    content_hash: str
+    line: bytes  # compact JSON, no newline
+
+    @classmethod
+    def of(cls, record: Mapping[str, Any]) -> LoggedDecision:
+        line = json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
+        return cls(
+            record["decision_id"], record["timestamp"], record["case_id"], record["policy_set"]["content_hash"], line
+        )
+
+
+# ---------------------------------------------------------------------------------------- logs
+
+
+class DecisionLog(Protocol):
+    path: Path
+
+    def append(self, entry: LoggedDecision) -> None: ...
+
+    def reopen(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class JsonLinesLog:
+    """Appends one line per decision and flushes it to the operating system before returning."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh = path.open("ab")
+
+    def append(self, entry: LoggedDecision) -> None:
+        self._fh.write(entry.line + b"\n")
+        self._fh.flush()
+
+    def reopen(self) -> None:
+        """After the file was moved away (log rotation): continue in a new file at `path`."""
+        self._fh.close()
+        self._fh = self.path.open("ab")
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+class SqliteLog:
+    """One row per decision, committed (and synced to disk) before returning."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS decisions (decision_id TEXT PRIMARY KEY, timestamp TEXT NOT NULL, "
+            "case_id TEXT NOT NULL, content_hash TEXT NOT NULL, record TEXT NOT NULL)"
+        )
+        return db
+
+    def append(self, entry: LoggedDecision) -> None:
+        self._db.execute(
+            "INSERT INTO decisions VALUES (?, ?, ?, ?, ?)",
+            (entry.decision_id, entry.timestamp, entry.case_id, entry.content_hash, entry.line.decode()),
+        )
+
+    def reopen(self) -> None:
+        self._db.close()
+        self._db = self._connect()
+
+    def close(self) -> None:
+        self._db.close()
+
+
+LogFormat = Literal["jsonl", "sqlite"]
+
+
+def log_format(path: Path) -> LogFormat:
+    """SQLite for `.sqlite`, `.sqlite3` and `.db` files, JSON Lines otherwise."""
+    return "sqlite" if path.suffix in (".sqlite", ".sqlite3", ".db") else "jsonl"
+
+
+def open_log(path: Path, *, kind: LogFormat | None = None) -> DecisionLog:
+    if (kind or log_format(path)) == "sqlite":
+        return SqliteLog(path)
+    return JsonLinesLog(path)
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    where: str  # `line 3` of a JSON Lines file, `row 3` of a SQLite log
+    record: dict[str, Any] | None
+    problem: str | None = None
+
+
+_REQUIRED: tuple[tuple[str, type], ...] = (
+    ("decision_id", str),
+    ("case_id", str),
+    ("policy_set", dict),
+    ("input_hash", str),
+    ("items", list),
+    ("decision_hash", str),
+    ("case", dict),
+    ("redaction", dict),
+)
+
+
+def _check(record: object) -> str | None:
+    if not isinstance(record, dict):
+        return "not a decision record: each line must be a JSON object"
+    if record.get("format") != FORMAT:
+        return f"not a decision record of format {FORMAT}: `format` is `{record.get('format')}`"
+    for key, kind in _REQUIRED:
+        if not isinstance(record.get(key), kind):
+            return f"not a decision record: `{key}` is missing or malformed"
+    return None
+
+
+def read_log(path: Path) -> Iterator[LogEntry]:
+    """Every record of a JSON Lines or SQLite decision log, with a problem for each unreadable one."""
+    with path.open("rb") as fh:
+        is_sqlite = fh.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC
+    if is_sqlite:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            rows = db.execute("SELECT rowid, record FROM decisions ORDER BY rowid").fetchall()
+        finally:
+            db.close()
+        for rowid, text in rows:
+            yield _entry(f"row {rowid}", text)
+        return
+    with path.open("rb") as fh:
+        for n, raw in enumerate(fh, 1):
+            if raw.strip():
+                yield _entry(f"line {n}", raw)
+
+
+def _entry(where: str, raw: str | bytes) -> LogEntry:
+    try:
+        record = json.loads(raw)
+    except (ValueError, RecursionError):
+        return LogEntry(where, None, "not valid JSON")
+    problem = _check(record)
+    return LogEntry(where, None if problem else record, problem)
+
+
+# ---------------------------------------------------------------------------------------- replay
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayResult:
+    where: str
+    decision_id: str | None
+    case_id: str | None
+    status: Literal["same", "differs", "unreplayable"]
+    recorded_policy_set: str | None  # the content hash that answered then
+    differences: tuple[str, ...] = ()
+
+
+def _show(value: object) -> str:
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    if isinstance(value, dict) and "rule" in value:
+        return f"{value.get('guideline')}@{value.get('edition')}:{value['rule']}"
+    return str(value)
+
+
+def _differences(old: list[Any], new: list[Mapping[str, Any]]) -> list[str]:
+    found: list[str] = []
+    old_ids = [i.get("request") for i in old if isinstance(i, dict)]
+    new_ids = [i["request"] for i in new]
+    if old_ids != new_ids:
+        return [f"items: requests `{', '.join(map(str, old_ids))}` -> `{', '.join(new_ids)}`"]
+    for before, after in zip(old, new, strict=True):
+        now_ = _summary(after)
+        for key in (*_SUMMARY, *_SUMMARY_OPTIONAL, *_SUMMARY_LISTS):
+            if before.get(key) != now_.get(key):
+                found.append(f"item `{after['request']}`: {key} `{_show(before.get(key))}` -> `{_show(now_.get(key))}`")
+    return found
+
+
+def replay_one(entry: LogEntry, engine: Engine) -> ReplayResult:
+    record = entry.record
+    if record is None:
+        return ReplayResult(entry.where, None, None, "unreplayable", None, (entry.problem or "unreadable",))
+    ident = (entry.where, record["decision_id"], record["case_id"])
+    answered = record["policy_set"].get("content_hash")
+    redaction = record["redaction"]
+    if not redaction.get("fields") and sha256_of(record["case"]) != record["input_hash"]:
+        return ReplayResult(*ident, "unreplayable", answered, ("the logged case does not match its input hash",))
+    try:
+        det = engine.evaluate(record["case"]).to_dict()
+    except CaseError as exc:
+        problems = tuple(f"the logged case is not valid: {d.message} (at {d.path})" for d in exc.diagnostics)
+        return ReplayResult(*ident, "unreplayable", answered, problems)
+    except EngineError as exc:
+        return ReplayResult(*ident, "unreplayable", answered, (f"the engine failed: {exc}",))
+    # both the logged items and the hash of the whole determination must match what is decided now
+    found = _differences(record["items"], det["items"])
+    if det["case_id"] != record["case_id"]:
+        found.insert(0, f"case_id `{record['case_id']}` -> `{det['case_id']}`")
+    if not found and _decision_hash(det) != record["decision_hash"]:
+        found = ["the explanation (rationale, evidence search or trace) differs; the decisions are the same"]
+    return ReplayResult(*ident, "differs" if found else "same", answered, tuple(found))
+
+
+def replay(entries: Iterable[LogEntry], engine: Engine) -> Iterator[ReplayResult]:
+    """Evaluate every logged case again with `engine` and compare with what was decided."""
+    for entry in entries:
+        yield replay_one(entry, engine)

@@ -1,0 +1,115 @@
+"""Batch evaluation: every entry of a corpus -> one output record, in input order.
+
+A record is one JSON object per line of the output:
+
+    {"index": 0, "source": "cases.jsonl:1", "status": "decided", "case_id": "...", "determination": {...}}
+    {"index": 1, "source": "cases.jsonl:2", "status": "invalid", "case_id": null, "diagnostics": [...]}
+    {"index": 2, "source": "cases.jsonl:3", "status": "error", "case_id": "...", "error": "..."}
+
+`decided` carries the determination exactly as `imr-policy evaluate --format json` prints it;
+`invalid` carries every diagnostic (code, message, file, line, JSON path, hint); `error` means the
+engine failed on that case (no determination, never an approval). No entry is ever dropped, so the
+output has exactly as many records as the corpus has entries.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from imr_policy.corpus import Entry, parse
+from imr_policy.errors import CaseError, EngineError
+from imr_policy.evaluate import Engine
+from imr_policy.sides import PackSource, load_pack
+
+Status = Literal["decided", "invalid", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    index: int
+    source: str
+    status: Status
+    case_id: str | None
+    line: str  # the output record as one line of JSON
+    problems: tuple[str, ...] = ()  # one line per problem, for the terminal
+    determinations: tuple[str, ...] = ()  # per item, for the summary
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluateJob:
+    """Evaluate each entry with the policy set `pack` (see imr_policy.runner.Job)."""
+
+    pack: PackSource
+    engine: Literal["durable", "reference"] = "durable"
+
+    @property
+    def cache_key(self) -> str:
+        return f"evaluate:{self.engine}:{self.pack.name}:{self.pack.content_hash}:{hash(self.pack.files)}"
+
+    def setup(self) -> Engine:
+        return load_pack(self.pack, engine=self.engine)
+
+    def run(self, state: Engine, entry: Entry) -> Record:
+        return evaluate_entry(state, entry)
+
+
+def _record(entry: Entry, status: Status, case_id: str | None, **extra: Any) -> str:
+    data = {"index": entry.index, "source": entry.source, "status": status, "case_id": case_id, **extra}
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def evaluate_entry(engine: Engine, entry: Entry) -> Record:
+    """One corpus entry -> its record. Never raises for bad input or an engine failure."""
+    try:
+        case = parse(entry)
+    except CaseError as exc:
+        problems = tuple(d.render().splitlines()[0] for d in exc.diagnostics)
+        line = _record(entry, "invalid", None, diagnostics=[d.to_dict() for d in exc.diagnostics])
+        return Record(entry.index, entry.source, "invalid", None, line, problems)
+    try:
+        determination = engine.evaluate(case)
+    except EngineError as exc:
+        message = str(exc)
+        line = _record(entry, "error", case.case_id, error=message)
+        return Record(
+            entry.index, entry.source, "error", case.case_id, line, (f"{entry.source}: engine error: {message}",)
+        )
+    line = _record(entry, "decided", case.case_id, determination=determination.to_dict())
+    kinds = tuple(i.determination for i in determination.items)
+    return Record(entry.index, entry.source, "decided", case.case_id, line, (), kinds)
+
+
+@dataclass
+class Totals:
+    """Counts over a batch: every entry lands in exactly one of decided / invalid / error."""
+
+    entries: int = 0
+    decided: int = 0
+    invalid: int = 0
+    errors: int = 0
+    items: Counter[str] = field(default_factory=Counter)
+
+    def add(self, record: Record) -> None:
+        self.entries += 1
+        if record.status == "decided":
+            self.decided += 1
+            self.items.update(record.determinations)
+        elif record.status == "invalid":
+            self.invalid += 1
+        else:
+            self.errors += 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "entries": self.entries,
+            "decided": self.decided,
+            "invalid": self.invalid,
+            "errors": self.errors,
+            "items": dict(sorted(self.items.items())),
+        }
+
+
+__all__ = ["EvaluateJob", "Record", "Totals", "evaluate_entry"]

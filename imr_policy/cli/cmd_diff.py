@@ -1,0 +1,157 @@
+"""`imr-policy diff OLD NEW`: what changed between two policy sets, and which decisions would change.
+
+Exit codes, like diff(1): 0 the sides are equivalent, 1 they differ, 2 trouble (usage, a side that
+cannot be read or is not valid).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from imr_policy import corpus, runner
+from imr_policy.cli import diff_report, html_report, render
+from imr_policy.cli.progress import Progress
+from imr_policy.diff import PolicyDiff, diff_policy_sets
+from imr_policy.errors import EngineError, PolicyError
+from imr_policy.impact import DEFAULT_PER_BUCKET, ImpactCollector, ImpactJob, ImpactReport, search_generated
+from imr_policy.sides import Side, SideError, load_pack, pack_sources, pinned, resolve
+
+EXIT_SAME, EXIT_DIFFERENT, EXIT_TROUBLE = 0, 1, 2
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "diff",
+        help="what changed between two policy sets, and which decisions would change",
+        description=(
+            "Compare two policy sets rule by rule. Each side is a rule file, a directory of packs, an edition "
+            "of the shipped packs (`<guideline>@<edition>`) or a git revision (`git:REV[:PATH]`, PATH relative "
+            "to the repository's top level, default `policies`). Exit 0 when equivalent, 1 when they differ, "
+            "2 on trouble."
+        ),
+    )
+    p.add_argument("old", help="the old side")
+    p.add_argument("new", help="the new side")
+    p.add_argument("--format", choices=("text", "markdown", "json", "html"), default="text")
+    p.add_argument("--out", type=Path, help="write the report to this file (default: standard output)")
+    p.add_argument(
+        "--impact",
+        metavar="CORPUS|generated",
+        help="evaluate a corpus (a directory of case files, or a JSON Lines file) under both sides, or search "
+        "generated cases around the changes with `generated`",
+    )
+    p.add_argument("--engine", choices=("durable", "reference"), default="durable", help="engine for --impact")
+    p.add_argument("--workers", type=int, help="worker processes for --impact CORPUS (default: every core)")
+    p.add_argument("--dask", metavar="ADDRESS", help="run --impact CORPUS on this Dask scheduler")
+    p.add_argument(
+        "--examples", type=int, default=DEFAULT_PER_BUCKET, help="examples kept per kind of change and cause"
+    )
+    p.add_argument("--generated-examples", type=int, default=400, help="cases to generate for --impact generated")
+    p.add_argument("--seed", type=int, help="seed for --impact generated (default: derandomized, repeatable)")
+    p.add_argument("--repo", type=Path, help="the git repository for `git:` sides (default: the current directory)")
+    p.add_argument(
+        "--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar (default: on a terminal)"
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.workers is not None and args.workers < 1:
+        print("imr-policy: --workers must be 1 or more", file=sys.stderr)
+        return EXIT_TROUBLE
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            old = resolve(args.old, scratch=Path(scratch), repo=args.repo)
+            new = resolve(args.new, scratch=Path(scratch), repo=args.repo)
+        except SideError as exc:
+            print(f"imr-policy: {exc}", file=sys.stderr)
+            return EXIT_TROUBLE
+        except PolicyError as exc:
+            print(render.diagnostics_text(exc.diagnostics), file=sys.stderr)
+            print(f"imr-policy: {str(exc).splitlines()[0]}; nothing was compared", file=sys.stderr)
+            return EXIT_TROUBLE
+        diff = diff_policy_sets(old.policy_set, new.policy_set)
+        impact: ImpactReport | None = None
+        if args.impact is not None:
+            try:
+                impact = _impact(args, old, new, diff)
+            except (PolicyError, EngineError) as exc:
+                print(f"imr-policy: {str(exc).splitlines()[0]}", file=sys.stderr)
+                return EXIT_TROUBLE
+            except _Usage as exc:
+                print(f"imr-policy: {exc}", file=sys.stderr)
+                return EXIT_TROUBLE
+        out = _render(args.format, diff, old.label, new.label, impact)
+    if args.out is not None:
+        args.out.write_text(out, encoding="utf-8")
+        print(f"imr-policy: report written to `{args.out}`", file=sys.stderr)
+    else:
+        sys.stdout.write(out)
+    return EXIT_SAME if diff.equivalent else EXIT_DIFFERENT
+
+
+class _Usage(Exception):
+    pass
+
+
+def _render(fmt: str, diff: PolicyDiff, old: str, new: str, impact: ImpactReport | None) -> str:
+    if fmt == "json":
+        return render.to_json(diff_report.json_document(diff, old=old, new=new, impact=impact))
+    if fmt == "markdown":
+        return diff_report.markdown(diff, old=old, new=new, impact=impact)
+    if fmt == "html":
+        return html_report.html(diff, old=old, new=new, impact=impact)
+    return diff_report.text(diff, old=old, new=new, impact=impact)
+
+
+def _impact(args: argparse.Namespace, old: Side, new: Side, diff: PolicyDiff) -> ImpactReport:
+    old_pack, new_pack = pack_sources(old, new)
+    notes = [
+        f"old side: {old_pack.note}" if old_pack.note else "",
+        f"new side: {new_pack.note}" if new_pack.note else "",
+    ]
+    if args.impact == "generated":
+        old_engine = load_pack(old_pack, engine=args.engine)
+        new_engine = load_pack(new_pack, engine=args.engine)
+        with Progress(args.generated_examples, enabled=args.progress, what="generated cases") as bar:
+            collector, region = search_generated(
+                old_engine,
+                new_engine,
+                diff,
+                examples=args.generated_examples,
+                seed=args.seed,
+                per_bucket=args.examples,
+                progress=bar.update,
+            )
+        if region.empty:
+            notes.append("no change affects decisions, so there was no region to search")
+        else:
+            notes.append(
+                f"searched services {', '.join(region.services)}; jurisdictions {', '.join(region.jurisdictions)}; "
+                f"thresholds {', '.join(map(str, region.thresholds))}; dates of service "
+                f"{', '.join(d.isoformat() for d in region.dates)}"
+            )
+        return collector.report(
+            mode="generated", corpus="generated", old=old.label, new=new.label, notes=notes, engine=args.engine
+        )
+    path = Path(args.impact)
+    if not path.exists():
+        raise _Usage(f"no such corpus: `{path}` (a directory of case files, a JSON Lines file, or `generated`)")
+    job = ImpactJob(pinned(old_pack), pinned(new_pack), args.engine)
+    collector = ImpactCollector(diff, per_bucket=args.examples)
+    try:
+        with Progress(corpus.count(path), enabled=args.progress) as bar:
+            for cmp in runner.run(job, corpus.entries(path), workers=args.workers, dask=args.dask):
+                collector.add(cmp)
+                for problem in cmp.problems:
+                    bar.write(problem)
+                bar.update()
+    except ImportError as exc:
+        raise _Usage(f"--dask needs the Dask extra: pip install 'imr-policy[dask]' ({exc.name} is missing)") from None
+    return collector.report(
+        mode="corpus", corpus=str(path), old=old.label, new=new.label, notes=notes, engine=args.engine
+    )

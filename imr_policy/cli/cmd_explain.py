@@ -1,0 +1,120 @@
+"""`imr-policy explain CASE`: why each rule considered did or did not decide, and what would change it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from imr_policy import load, parse_case_text
+from imr_policy.cli import render
+from imr_policy.cli.common import read_text, report_invalid
+from imr_policy.errors import CaseError, EngineError, PolicyError
+from imr_policy.why import Explanation, explain_case
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "explain",
+        help="show, rule by rule, why a case was decided as it was and what would have changed it",
+        description="For each rule and exception considered for each request: its conditions with the "
+        "case's values, and for one that did not decide, the smallest change of facts under which it "
+        "would (found by evaluating the changed facts again, never guessed).",
+    )
+    p.add_argument("case", help="a case file (YAML or JSON), or - for standard input")
+    p.add_argument("--request", metavar="ID", help="explain this request only")
+    p.add_argument(
+        "--rule", metavar="RULE", help="explain this rule only: rule-id, guideline:rule-id or guideline@edition:rule-id"
+    )
+    p.add_argument("--policies", type=Path, help="a directory of rule packs (default: the shipped packs)")
+    p.add_argument("--engine", choices=("durable", "reference"), default="durable")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        text, name = read_text(args.case)
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"imr-policy: cannot read `{args.case}`: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        engine = load(args.policies, engine=args.engine)
+        explanation = explain_case(engine, parse_case_text(text, file=name), request=args.request, rule=args.rule)
+    except (CaseError, PolicyError) as exc:
+        report_invalid(exc)
+        return EXIT_INVALID
+    except EngineError as exc:
+        print(f"imr-policy: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except ValueError as exc:
+        print(f"imr-policy: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.format == "json":
+        sys.stdout.write(render.to_json(explanation.to_dict()))
+    else:
+        sys.stdout.write(explanation_text(explanation))
+    return EXIT_OK
+
+
+def _wrap(text: str, indent: str, more: str = "  ") -> list[str]:
+    return textwrap.wrap(
+        text,
+        render.WIDTH,
+        initial_indent=indent,
+        subsequent_indent=indent + more,
+        break_on_hyphens=False,
+        break_long_words=False,
+    ) or [indent]
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "not given"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, tuple):
+        return ", ".join(_value(v) for v in value)
+    return str(value)
+
+
+def explanation_text(explanation: Explanation) -> str:
+    lines = [f"Case: {explanation.case_id}", ""]
+    for item in explanation.items:
+        decided = {
+            "certify": f"certify, {item.approved_quantity} of {item.requested_quantity}",
+            "modify": f"modify, {item.approved_quantity} of {item.requested_quantity} certified",
+            "non_certify": f"non-certify, 0 of {item.requested_quantity}",
+            "pend": "pend",
+        }.get(item.determination, item.determination)
+        lines.append(f"Request `{item.request}` ({item.service.replace('_', ' ')}): {decided}")
+        lines.extend(_wrap("facts: " + ", ".join(f"{k} {_value(v)}" for k, v in item.facts), "  "))
+        if not item.rules:
+            lines.append("  no rule was considered (see `imr-policy evaluate` for the evidence search)")
+        edition = ""
+        for r in item.rules:
+            key = f"{r.guideline}@{r.edition}"
+            if key != edition:
+                lines.append("")
+                lines.append(f"  {key}")
+                edition = key
+            state = "DECIDED" if r.decided else "held, did not decide" if r.held else "did not hold"
+            if r.kind == "exception":
+                state = "APPLIED" if r.decided else "held, not applied" if r.held else "did not hold"
+            lines.append(f"    {r.kind} `{r.rule}`: {state}")
+            if not r.conditions:
+                lines.append("      (no conditions: it holds for every request of its services)")
+            for c in r.conditions:
+                lines.extend(_wrap(("yes  " if c.held else "no   ") + c.text, "      ", "       "))
+            if r.note:
+                lines.extend(_wrap(r.note, "      "))
+            for cf in r.counterfactuals:
+                lines.extend(_wrap("-> " + cf.text, "      ", "   "))
+            if r.searched and not r.counterfactuals:
+                lines.extend(_wrap("-> no change of up to three facts makes it decide", "      ", "   "))
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,62 @@
+"""`imr-policy lint [PATH ...]`: static analysis of rule packs (gaps, overlaps, rules that never decide)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from imr_policy.cli import render
+from imr_policy.diagnostics import Diagnostic, Severity, has_errors, sort_and_cap
+from imr_policy.lint import lint_paths
+from imr_policy.resources import policies_dir
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "lint",
+        help="analyse rule packs: gaps, overlaps, rules that never decide, exceptions that never apply",
+        description="Validate the rule files under PATH (default: the shipped packs), then analyse every "
+        "valid edition: cases no rule decides (lint.gap), rules that never decide (lint.shadowed) or can "
+        "never hold (lint.unsatisfiable), exceptions that never apply, gaps between editions, and, as "
+        "notes, where rules with different outcomes overlap and the first one decides (lint.overlap).",
+    )
+    p.add_argument("paths", nargs="*", type=Path, help="rule files or directories (default: the shipped packs)")
+    p.add_argument("--no-notes", action="store_true", help="leave out notes (overlaps that the rule order settles)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    paths = args.paths or [policies_dir()]
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        print(f"imr-policy: no such file or directory: {', '.join(map(str, missing))}", file=sys.stderr)
+        return EXIT_USAGE
+    result, findings = lint_paths(list(paths), display_root=Path.cwd())
+    if args.no_notes:
+        findings = tuple(d for d in findings if d.severity is not Severity.NOTE)
+    everything = sort_and_cap([*result.diagnostics, *findings])
+    ok = not has_errors(everything)
+    if args.format == "json":
+        data = {"ok": ok, "files": list(result.files), "diagnostics": [d.to_dict() for d in everything]}
+        sys.stdout.write(render.to_json(data))
+    else:
+        if everything:
+            print(render.diagnostics_text(everything))
+        print(summary(everything, len(result.files)))
+    return EXIT_OK if ok else EXIT_INVALID
+
+
+def summary(diagnostics: tuple[Diagnostic, ...], files: int) -> str:
+    def count(severity: Severity, word: str) -> str:
+        n = sum(1 for d in diagnostics if d.severity is severity)
+        return f"{n} {word}{'s' if n != 1 else ''}"
+
+    return (
+        f"{files} file{'s' if files != 1 else ''} analysed: {count(Severity.ERROR, 'error')}, "
+        f"{count(Severity.WARNING, 'warning')}, {count(Severity.NOTE, 'note')}"
+    )

@@ -1,0 +1,468 @@
+"""Renderings of a policy diff and its impact: text (terminal), Markdown (review ticket), JSON (tools).
+
+The HTML report is in `html_report.py`; all of them read the same rows (`rows`), so they cannot
+disagree about what changed.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+from typing import Any
+
+from imr_policy.cli import render
+from imr_policy.diff import (
+    EditionDiff,
+    EntityChange,
+    PolicyDiff,
+    condition_text,
+    limit_users,
+    plain,
+    value_text,
+)
+from imr_policy.impact import Example, ImpactReport
+from imr_policy.model import Citation, Edition, Limit, Rule, RuleException, Silence
+
+FORMAT_VERSION = 1
+WIDTH = render.WIDTH
+EFFECT_WORDS = {"decision": "affects decisions", "basis": "changes the cited basis", "text": "wording only"}
+VERB = {"added": "added", "removed": "removed", "changed": "changed", "renamed": "renamed"}
+SIGN = {"added": "+", "removed": "-", "changed": "~", "renamed": ">"}
+ENTITY_ORDER = ("jurisdiction", "edition", "limit", "rule", "exception", "silence", "citation")
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One line of a change: a field, its old and new text (either may be None), or lines of a list diff."""
+
+    label: str
+    old: str | None = None
+    new: str | None = None
+    minus: tuple[str, ...] = ()
+    plus: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------------------------------------- rows
+
+
+def citation_text(edition: Edition | None, citation_id: str | None) -> str:
+    if edition is None or citation_id is None:
+        return "none"
+    try:
+        c = edition.citation(citation_id)
+    except StopIteration:
+        return f"`{citation_id}`"
+    pages = f", p. {c.pages}" if c.pages else ""
+    return f"{c.section}{pages} [{c.provenance}] (`{c.id}`)"
+
+
+def limit_text(limit: Limit) -> str:
+    stated = f" (stated {limit.stated})" if limit.range else ""
+    return f"{limit.value}{stated} {limit.unit}"
+
+
+def outcome_text(rule: Rule, edition: Edition | None) -> str:
+    o = rule.outcome
+
+    def lim(limit_id: str) -> str:
+        if edition is None:
+            return f"`{limit_id}`"
+        try:
+            return f"`{limit_id}` ({edition.limit(limit_id).value})"
+        except StopIteration:
+            return f"`{limit_id}`"
+
+    if o.decision == "certify":
+        if o.up_to_total:
+            return f"certify up to a total of {lim(o.up_to_total)}"
+        if o.up_to_per_request:
+            return f"certify up to {lim(o.up_to_per_request)} per request"
+        return "certify"
+    if o.decision == "pend":
+        return "pend, missing " + ", ".join(o.missing)
+    return "non-certify" + (f" (ceiling {lim(o.ceiling)})" if o.ceiling else "")
+
+
+def _entity_rows(value: Any, edition: Edition | None) -> list[Row]:
+    """What an added or removed entity is."""
+    if isinstance(value, Limit):
+        return [Row("value", new=limit_text(value)), Row("citation", new=citation_text(edition, value.citation))]
+    if isinstance(value, Rule):
+        return [
+            Row("services", new=", ".join(value.services)),
+            Row("when", new="; ".join(condition_text(c, edition) for c in value.when) or "always"),
+            Row("outcome", new=outcome_text(value, edition)),
+            Row("citation", new=citation_text(edition, value.citation)),
+        ]
+    if isinstance(value, RuleException):
+        return [
+            Row("rules", new=", ".join(value.rules)),
+            Row("when", new="; ".join(condition_text(c, edition) for c in value.when) or "always"),
+            Row("raises total to", new=f"`{value.raises_total}`"),
+            Row("citation", new=citation_text(edition, value.citation)),
+        ]
+    if isinstance(value, Citation):
+        return [Row("citation", new=citation_text(edition, value.id))]
+    if isinstance(value, Silence):
+        return [Row("not addressed, per", new=citation_text(edition, value.citation))]
+    return []
+
+
+def rows(change: EntityChange, pair: EditionDiff | None) -> list[Row]:
+    """The rows that show one change: what was added or removed, or each changed field, old and new."""
+    old_ed = pair.old if pair else None
+    new_ed = pair.new if pair else None
+    if change.kind in ("added", "removed"):
+        value = change.new if change.kind == "added" else change.old
+        out = _entity_rows(value, new_ed if change.kind == "added" else old_ed)
+        return [Row(r.label, old=r.new) if change.kind == "removed" else r for r in out]
+    out = []
+    if change.entity == "limit" and isinstance(change.old, Limit) and isinstance(change.new, Limit):
+        # a threshold: always old -> new with both citations, whatever else changed
+        out.append(Row("value", limit_text(change.old), limit_text(change.new)))
+        out.append(
+            Row("citation", citation_text(old_ed, change.old.citation), citation_text(new_ed, change.new.citation))
+        )
+        for f in change.fields:
+            if f.field not in ("value", "range", "unit", "citation"):
+                out.append(_field_row(f.field, f.old, f.new, old_ed, new_ed))
+        users = sorted(
+            {
+                *(limit_users(old_ed, change.old.id) if old_ed else ()),
+                *(limit_users(new_ed, change.new.id) if new_ed else ()),
+            }
+        )
+        if users:
+            out.append(Row("used by", new=", ".join(users)))
+        return out
+    return [_field_row(f.field, f.old, f.new, old_ed, new_ed) for f in change.fields]
+
+
+def _field_row(name: str, old: Any, new: Any, old_ed: Edition | None, new_ed: Edition | None) -> Row:
+    if name == "when":
+        return Row(
+            "when",
+            minus=tuple(condition_text(c, old_ed) for c in old if c not in new),
+            plus=tuple(condition_text(c, new_ed) for c in new if c not in old),
+        )
+    if name == "citation":
+        return Row("citation", citation_text(old_ed, old), citation_text(new_ed, new))
+    if name == "rule_order":
+        return Row("rule order (first that holds decides)", ", ".join(old), ", ".join(new))
+    if name == "effective_to":
+        return Row("effective to", value_text(old) if old else "open-ended", value_text(new) if new else "open-ended")
+    if name == "steps":
+        return Row("evidence search sequence", _steps(old), _steps(new))
+    return Row(name.replace("outcome.", "outcome ").replace("_", " "), value_text(old), value_text(new))
+
+
+def _steps(steps: Any) -> str:
+    try:
+        return " -> ".join(f"{s.label} ({s.role})" for s in steps)
+    except AttributeError:
+        return value_text(steps)
+
+
+def ordered(changes: tuple[EntityChange, ...]) -> list[EntityChange]:
+    return sorted(changes, key=lambda c: (ENTITY_ORDER.index(c.entity), ("decision", "basis", "text").index(c.effect)))
+
+
+def headline(change: EntityChange) -> str:
+    if change.kind == "renamed":
+        sim = f", {round((change.similarity or 0) * 100)}% similar" if change.similarity is not None else ""
+        return f"{change.entity} `{change.old_id}` renamed to `{change.new_id}`{sim}"
+    return f"{change.entity} `{change.id}` {VERB[change.kind]}"
+
+
+def pair_title(pair: EditionDiff) -> str:
+    if pair.relation == "added" and pair.new:
+        return f"{pair.new.key} ({pair.new.edition_title}): edition added"
+    if pair.relation == "removed" and pair.old:
+        return f"{pair.old.key} ({pair.old.edition_title}): edition removed"
+    assert pair.old and pair.new
+    extra = {"same": "", "paired": " (the only edition on each side)", "successor": " (successive editions)"}
+    return f"{pair.old.key} -> {pair.new.key}{extra[pair.relation]}"
+
+
+def summary_line(diff: PolicyDiff) -> str:
+    if diff.equivalent:
+        return f"No differences: the policy sets are equivalent ({len(diff.editions)} edition pairs compared)."
+    counts = diff.counts()
+    total = sum(counts.values())
+    added = sum(1 for p in diff.editions if p.relation == "added")
+    removed = sum(1 for p in diff.editions if p.relation == "removed")
+    editions = f"{len(diff.differing)} of {len(diff.editions)} edition entries"
+    if added or removed:
+        editions += f" ({added} added, {removed} removed)"
+    return (
+        f"{total} change{'s' if total != 1 else ''} in {editions}: {counts['decision']} affecting decisions, "
+        f"{counts['basis']} the cited basis, {counts['text']} wording only."
+    )
+
+
+# ---------------------------------------------------------------------------------------------- impact helpers
+
+
+def kind_text(kind: tuple[str, str, str]) -> str:
+    old, new, direction = kind
+    words = {"more": "more approved", "less": "less approved", "same": "same quantity"}
+    return f"{old} -> {new}" + (f" ({words[direction]})" if old == new or direction != "same" else "")
+
+
+def example_line(e: Example) -> str:
+    c = e.change
+    imr = ""
+    if c.old.imr_outcome != c.new.imr_outcome:
+        imr = f"; IMR {c.old.imr_outcome or 'none'} -> {c.new.imr_outcome or 'none'}"
+    return (
+        f"{e.source} (case `{e.case_id}`), request `{c.request}`, {c.requested} {c.service.replace('_', ' ')}: "
+        f"{c.old.determination} {c.old.approved} -> {c.new.determination} {c.new.approved}{imr}"
+    )
+
+
+def decisive_text(outcome: Any) -> str:
+    return "; ".join(outcome.to_dict()["decisive"]) or "no decisive rule"
+
+
+def case_yaml(e: Example) -> str:
+    return render.to_yaml(e.case) if e.case is not None else "(the case text is not available)\n"
+
+
+# ---------------------------------------------------------------------------------------------- text
+
+
+def text(diff: PolicyDiff, *, old: str, new: str, impact: ImpactReport | None = None) -> str:
+    out = ["imr-policy diff", f"  old: {old}", f"  new: {new}", ""]
+    for c in ordered(diff.jurisdictions):
+        out.append(f"{SIGN[c.kind]} jurisdiction profile {headline(c)} [{EFFECT_WORDS[c.effect]}]")
+        out.extend(_text_rows(rows(c, None), "    "))
+    for pair in diff.differing:
+        out.append(pair_title(pair))
+        if pair.relation in ("added", "removed"):
+            e = pair.new or pair.old
+            assert e is not None
+            dates = (
+                f"{e.effective_from.isoformat()} to {e.effective_to.isoformat() if e.effective_to else 'open-ended'}"
+            )
+            out.append(
+                f"  in force {dates}; {len(e.rules)} rules, {len(e.limits)} limits, {len(e.exceptions)} exceptions"
+            )
+        for c in ordered(pair.changes):
+            out.append(f"  {SIGN[c.kind]} {headline(c)} [{EFFECT_WORDS[c.effect]}]")
+            out.extend(_text_rows(rows(c, pair), "      "))
+        out.append("")
+    out.append(summary_line(diff))
+    if impact is not None:
+        out.append("")
+        out.extend(_impact_text(impact))
+    return "\n".join(out) + "\n"
+
+
+def _text_rows(items: list[Row], indent: str) -> list[str]:
+    out = []
+    for r in items:
+        if r.minus or r.plus:
+            out.append(f"{indent}{r.label}:")
+            out.extend(f"{indent}  - {m}" for m in r.minus)
+            out.extend(f"{indent}  + {p}" for p in r.plus)
+        elif r.old is not None and r.new is not None:
+            line = f"{r.label}: {r.old} -> {r.new}"
+            if len(indent) + len(line) <= WIDTH:
+                out.append(indent + line)
+            else:
+                out.extend(
+                    textwrap.wrap(
+                        f"{r.label} (old): {r.old}",
+                        WIDTH,
+                        initial_indent=indent,
+                        subsequent_indent=indent + "  ",
+                        break_on_hyphens=False,
+                    )
+                )
+                out.extend(
+                    textwrap.wrap(
+                        f"{r.label} (new): {r.new}",
+                        WIDTH,
+                        initial_indent=indent,
+                        subsequent_indent=indent + "  ",
+                        break_on_hyphens=False,
+                    )
+                )
+        else:
+            value = r.new if r.new is not None else r.old
+            out.extend(
+                textwrap.wrap(
+                    f"{r.label}: {value}",
+                    WIDTH,
+                    initial_indent=indent,
+                    subsequent_indent=indent + "  ",
+                    break_on_hyphens=False,
+                )
+            )
+    return out
+
+
+def _impact_text(r: ImpactReport) -> list[str]:
+    what = "generated cases (Hypothesis, over the changed region)" if r.mode == "generated" else f"`{r.corpus}`"
+    out = [f"Impact on {what}; engine {r.engine}"]
+    out.extend(f"  note: {n}" for n in r.notes)
+    out.append(f"  {r.entries:,} cases: {r.compared:,} compared, {r.invalid:,} invalid, {r.errors:,} engine errors")
+    out.append(
+        f"  changed: {r.changed_cases:,} cases, {r.changed_items:,} items (determination, approved quantity or IMR "
+        f"outcome); {r.basis_only_items:,} more items keep their decision but cite another rule or edition"
+    )
+    if r.changed_items:
+        out.append("  by service:")
+        out.extend(f"    {n:>8,}  {s}" for s, n in r.by_service)
+        out.append("  by kind of change:")
+        out.extend(f"    {n:>8,}  {kind_text(k)}" for k, n in r.by_kind)
+        if r.by_imr:
+            out.append("  by IMR outcome:")
+            out.extend(f"    {n:>8,}  {o} -> {w}" for (o, w), n in r.by_imr)
+        out.append("  by cause (the rule whose decision differs):")
+        for cause, n in r.by_cause:
+            out.append(f"    {n:>8,}  {cause.label}")
+            out.extend(f"              {note}" for note in cause.notes)
+        out.append("  examples:")
+        for e in r.examples:
+            out.extend(
+                textwrap.wrap(
+                    example_line(e), WIDTH, initial_indent="    ", subsequent_indent="      ", break_on_hyphens=False
+                )
+            )
+            out.append(f"      old basis: {decisive_text(e.change.old)}")
+            out.append(f"      new basis: {decisive_text(e.change.new)}")
+            out.append(f"      cause: {e.cause.label}")
+            if e.shrunk:
+                out.append("      shrunk case:")
+                out.extend("        " + line for line in case_yaml(e).splitlines())
+    if r.problems:
+        out.append("  problems (first ones):")
+        out.extend(f"    {p}" for p in r.problems)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- markdown
+
+
+def _md(value: str) -> str:
+    return value.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(diff: PolicyDiff, *, old: str, new: str, impact: ImpactReport | None = None) -> str:
+    out = ["# Policy diff", "", f"- **Old:** `{old}`", f"- **New:** `{new}`", f"- **Result:** {summary_line(diff)}", ""]
+    if diff.jurisdictions:
+        out += ["## Jurisdiction profiles", ""]
+        for c in ordered(diff.jurisdictions):
+            out += _md_change(c, None)
+    for pair in diff.differing:
+        out += [f"## {pair_title(pair)}", ""]
+        limits = [c for c in pair.changes if c.entity == "limit" and c.kind in ("changed", "renamed")]
+        if limits:
+            out += [
+                "### Changed thresholds",
+                "",
+                "| limit | old | new | old citation | new citation | used by |",
+                "|---|---|---|---|---|---|",
+            ]
+            for c in limits:
+                assert isinstance(c.old, Limit) and isinstance(c.new, Limit)
+                users = ", ".join(
+                    sorted(
+                        {
+                            *(limit_users(pair.old, c.old.id) if pair.old else ()),
+                            *(limit_users(pair.new, c.new.id) if pair.new else ()),
+                        }
+                    )
+                )
+                name = f"`{c.old_id}` -> `{c.new_id}`" if c.kind == "renamed" else f"`{c.id}`"
+                out.append(
+                    f"| {name} | {limit_text(c.old)} | {limit_text(c.new)} "
+                    f"| {_md(citation_text(pair.old, c.old.citation))} "
+                    f"| {_md(citation_text(pair.new, c.new.citation))} | {_md(users)} |"
+                )
+            out.append("")
+        others = [c for c in ordered(pair.changes) if c not in limits]
+        if others:
+            out += ["### Changes", ""]
+            for c in others:
+                out += _md_change(c, pair)
+        for c in limits:
+            extra = [r for r in rows(c, pair) if r.label not in ("value", "citation", "used by")]
+            if extra:
+                out += [f"- **{c.entity} `{c.id}`**, other fields:"]
+                out += _md_rows(extra)
+        out.append("")
+    if impact is not None:
+        out += _impact_md(impact)
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _md_change(c: EntityChange, pair: EditionDiff | None) -> list[str]:
+    return [f"- **{headline(c)}** ({EFFECT_WORDS[c.effect]})", *_md_rows(rows(c, pair))]
+
+
+def _md_rows(items: list[Row]) -> list[str]:
+    out = []
+    for r in items:
+        if r.minus or r.plus:
+            out.append(f"  - {r.label}:")
+            out += [f"    - removed: {m}" for m in r.minus]
+            out += [f"    - added: {p}" for p in r.plus]
+        elif r.old is not None and r.new is not None:
+            out.append(f"  - {r.label}: {r.old} → {r.new}")
+        else:
+            out.append(f"  - {r.label}: {r.new if r.new is not None else r.old}")
+    return out
+
+
+def _impact_md(r: ImpactReport) -> list[str]:
+    what = "generated cases (Hypothesis, over the changed region)" if r.mode == "generated" else f"`{r.corpus}`"
+    out = ["## Impact", "", f"Cases: {what}; engine `{r.engine}`.", ""]
+    out += [f"- note: {n}" for n in r.notes]
+    out += [
+        f"- {r.entries:,} cases: {r.compared:,} compared, {r.invalid:,} invalid, {r.errors:,} engine errors",
+        f"- changed: **{r.changed_cases:,} cases, {r.changed_items:,} items**; {r.basis_only_items:,} more items keep "
+        "their decision but cite another rule or edition",
+        "",
+    ]
+    if r.changed_items:
+        out += ["| service | kind of change | items |", "|---|---|---:|"]
+        out += [f"| {s} | {kind_text(k)} | {n:,} |" for s, k, n in r.by_service_kind]
+        out.append("")
+        if r.by_imr:
+            out += ["| IMR outcome | items |", "|---|---:|"]
+            out += [f"| {o} → {w} | {n:,} |" for (o, w), n in r.by_imr]
+            out.append("")
+        out += ["| cause | what changed in it | items |", "|---|---|---:|"]
+        out += [f"| {_md(c.label)} | {_md('; '.join(c.notes)) or '—'} | {n:,} |" for c, n in r.by_cause]
+        out += ["", "### Examples", ""]
+        for e in r.examples:
+            out += [
+                f"- {example_line(e)}" + (" (shrunk)" if e.shrunk else ""),
+                f"  - old basis: {decisive_text(e.change.old)}",
+                f"  - new basis: {decisive_text(e.change.new)}",
+                f"  - cause: {e.cause.label}",
+                "",
+                "  ```yaml",
+                *("  " + line for line in case_yaml(e).splitlines()),
+                "  ```",
+                "",
+            ]
+    if r.problems:
+        out += ["### Problems (first ones)", "", *(f"- `{p}`" for p in r.problems), ""]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- json
+
+
+def json_document(diff: PolicyDiff, *, old: str, new: str, impact: ImpactReport | None = None) -> dict[str, Any]:
+    doc: dict[str, Any] = {"format": FORMAT_VERSION, "old": old, "new": new, "summary": summary_line(diff)}
+    doc.update(diff.to_dict())
+    if impact is not None:
+        doc["impact"] = plain(impact.to_dict())
+    return doc
+
+
+__all__ = ["Row", "json_document", "markdown", "rows", "text"]

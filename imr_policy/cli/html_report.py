@@ -1,0 +1,168 @@
+"""One self-contained HTML report of a policy diff and its impact, to attach to a change request.
+
+No external assets: the style sheet is inline and the impact counts are an inline SVG bar chart, so
+the file renders the same offline, in a mail client's preview or in an archive years later. Every
+user value is escaped.
+"""
+
+from __future__ import annotations
+
+import re
+from html import escape
+
+from imr_policy.cli.diff_report import (
+    EFFECT_WORDS,
+    Row,
+    case_yaml,
+    decisive_text,
+    example_line,
+    headline,
+    kind_text,
+    ordered,
+    pair_title,
+    rows,
+    summary_line,
+)
+from imr_policy.diff import EntityChange, PolicyDiff
+from imr_policy.evaluate import ENGINE_VERSION
+from imr_policy.impact import ImpactReport
+
+_CODE = re.compile(r"`([^`<>]+)`")
+
+
+def _inline(text: str) -> str:
+    """Escaped text with `code` spans as <code> elements."""
+    return _CODE.sub(r"<code>\1</code>", escape(text))
+
+
+STYLE = """
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1d232a; margin: 2rem auto;
+       max-width: 68rem; padding: 0 1rem; }
+h1 { font-size: 1.6rem; margin-bottom: .2rem; } h2 { font-size: 1.25rem; margin-top: 2rem;
+     border-bottom: 1px solid #d6dbe0; padding-bottom: .2rem; } h3 { font-size: 1.05rem; }
+code { background: #f1f3f5; padding: 0 .2em; border-radius: 3px; }
+table { border-collapse: collapse; width: 100%; margin: .4rem 0 1rem; }
+th, td { border: 1px solid #d6dbe0; padding: .3rem .5rem; text-align: left; vertical-align: top; }
+th { background: #f5f7f9; } td.old { background: #fff1f0; } td.new { background: #effaf1; }
+.effect { font-size: .8rem; padding: .05rem .4rem; border-radius: 1rem; margin-left: .4rem; }
+.effect-decision { background: #ffe2c6; } .effect-basis { background: #dde9ff; } .effect-text { background: #eceff1; }
+.summary { font-weight: 600; } .meta { color: #59636e; }
+pre.case { background: #f6f8fa; border: 1px solid #d6dbe0; padding: .6rem; overflow-x: auto; font-size: .85rem; }
+svg text { font: 12px system-ui, sans-serif; fill: #1d232a; } svg rect.bar { fill: #3f7fbf; }
+"""
+
+
+def _change_table(c: EntityChange, row_list: list[Row]) -> str:
+    cells = []
+    for r in row_list:
+        if r.minus or r.plus:
+            minus = "<br>".join(f"&minus; {_inline(m)}" for m in r.minus)
+            plus = "<br>".join(f"+ {_inline(p)}" for p in r.plus)
+            cells.append(f'<tr><th>{escape(r.label)}</th><td class="old">{minus}</td><td class="new">{plus}</td></tr>')
+        else:
+            old = _inline(r.old) if r.old is not None else ""
+            new = _inline(r.new) if r.new is not None else ""
+            cells.append(f'<tr><th>{escape(r.label)}</th><td class="old">{old}</td><td class="new">{new}</td></tr>')
+    effect = f'<span class="effect effect-{c.effect}">{escape(EFFECT_WORDS[c.effect])}</span>'
+    body = "".join(cells)
+    table = f"<table><tr><th>field</th><th>old</th><th>new</th></tr>{body}</table>" if cells else ""
+    return (
+        f'<div class="change" data-entity="{escape(c.entity)}" data-id="{escape(c.id)}" data-kind="{escape(c.kind)}">'
+        f"<h3>{_inline(headline(c))}{effect}</h3>{table}</div>"
+    )
+
+
+def bar_chart(title: str, bars: list[tuple[str, int]], *, chart_id: str) -> str:
+    """A horizontal bar chart as inline SVG; each bar carries its label and count as data attributes."""
+    if not bars:
+        return ""
+    label_w, bar_w, row_h = 330, 360, 24
+    top = max(n for _, n in bars) or 1
+    height = row_h * len(bars) + 30
+    parts = [
+        f'<svg id="{escape(chart_id)}" class="chart" xmlns="http://www.w3.org/2000/svg" role="img" '
+        f'width="{label_w + bar_w + 80}" height="{height}" viewBox="0 0 {label_w + bar_w + 80} {height}">',
+        f"<title>{escape(title)}</title>",
+        f'<text x="0" y="14" font-weight="600">{escape(title)}</text>',
+    ]
+    for i, (label, n) in enumerate(bars):
+        y = 24 + i * row_h
+        width = max(1, round(bar_w * n / top))
+        shown = label if len(label) <= 52 else label[:51] + "…"
+        parts.append(f'<text x="{label_w - 8}" y="{y + 15}" text-anchor="end">{escape(shown)}</text>')
+        parts.append(
+            f'<rect class="bar" x="{label_w}" y="{y + 3}" width="{width}" height="{row_h - 8}" '
+            f'data-label="{escape(label)}" data-count="{n}"><title>{escape(label)}: {n:,}</title></rect>'
+        )
+        parts.append(f'<text x="{label_w + width + 6}" y="{y + 15}">{n:,}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _impact(r: ImpactReport) -> str:
+    what = "generated cases (Hypothesis, over the changed region)" if r.mode == "generated" else r.corpus
+    notes = "".join(f"<li>{_inline(n)}</li>" for n in r.notes)
+    parts = [
+        '<section id="impact"><h2>Impact</h2>',
+        f'<p class="meta">Cases: <code>{escape(what)}</code>; engine <code>{escape(r.engine)}</code>.</p>',
+        f"<ul>{notes}" if notes else "<ul>",
+        f"<li>{r.entries:,} cases: {r.compared:,} compared, {r.invalid:,} invalid, {r.errors:,} engine errors</li>",
+        f'<li class="summary" id="impact-summary">changed: {r.changed_cases:,} cases, {r.changed_items:,} items</li>',
+        f"<li>{r.basis_only_items:,} more items keep their decision but cite another rule or edition</li></ul>",
+    ]
+    if r.changed_items:
+        parts.append(
+            bar_chart(
+                "Changed items by kind of change", [(kind_text(k), n) for k, n in r.by_kind], chart_id="chart-kind"
+            )
+        )
+        parts.append(bar_chart("Changed items by service", list(r.by_service), chart_id="chart-service"))
+        if r.by_imr:
+            parts.append(
+                bar_chart("IMR outcome changes", [(f"{o} → {w}", n) for (o, w), n in r.by_imr], chart_id="chart-imr")
+            )
+        parts.append("<h3>By cause</h3><table><tr><th>cause</th><th>what changed in it</th><th>items</th></tr>")
+        for c, n in r.by_cause:
+            notes_html = "<br>".join(_inline(x) for x in c.notes) or "—"
+            parts.append(f"<tr><td>{_inline(c.label)}</td><td>{notes_html}</td><td>{n:,}</td></tr>")
+        parts.append("</table><h3>Examples</h3>")
+        for e in r.examples:
+            shrunk = " (shrunk)" if e.shrunk else ""
+            parts.append(
+                f'<div class="example"><p><strong>{_inline(example_line(e))}{shrunk}</strong><br>'
+                f"old basis: {escape(decisive_text(e.change.old))}<br>new basis: {escape(decisive_text(e.change.new))}"
+                f'<br>cause: {escape(e.cause.label)}</p><pre class="case">{escape(case_yaml(e))}</pre></div>'
+            )
+    if r.problems:
+        items = "".join(f"<li><code>{escape(p)}</code></li>" for p in r.problems)
+        parts.append(f"<h3>Problems (first ones)</h3><ul>{items}</ul>")
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def html(diff: PolicyDiff, *, old: str, new: str, impact: ImpactReport | None = None) -> str:
+    body = [
+        "<h1>Policy diff</h1>",
+        f'<p class="meta">old: <code>{escape(old)}</code><br>new: <code>{escape(new)}</code><br>'
+        f"imr-policy {escape(ENGINE_VERSION)}</p>",
+        f'<p class="summary" id="diff-summary">{_inline(summary_line(diff))}</p>',
+        '<section id="diff">',
+    ]
+    if diff.jurisdictions:
+        body.append("<h2>Jurisdiction profiles</h2>")
+        body.extend(_change_table(c, rows(c, None)) for c in ordered(diff.jurisdictions))
+    for pair in diff.differing:
+        body.append(f'<h2 class="edition-pair">{_inline(pair_title(pair))}</h2>')
+        body.extend(_change_table(c, rows(c, pair)) for c in ordered(pair.changes))
+    body.append("</section>")
+    if impact is not None:
+        body.append(_impact(impact))
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>Policy diff: {escape(old)} → {escape(new)}</title><style>{STYLE}</style></head>"
+        f"<body>{''.join(body)}</body></html>\n"
+    )
+
+
+__all__ = ["bar_chart", "html"]

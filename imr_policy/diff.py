@@ -1,0 +1,684 @@
+"""A semantic diff of two policy sets: what changed between guideline editions, entity by entity.
+
+The diff works on the validated, immutable model (Edition, Rule, Limit, Citation, RuleException,
+Silence, and the jurisdiction profiles), never on YAML text, so reformatting, reordering citations or
+renaming a limit is not mistaken for a change of what a pack decides.
+
+Pairing editions (a compliance user names sides as whole policy sets, single rule files, or
+`<guideline>@<edition>`):
+
+* per guideline id; when each side holds exactly one edition of a guideline, the two are paired
+  whatever their edition ids (`odg@2015-03` against `odg@2016-01` is a comparison of successive
+  editions);
+* otherwise editions are paired by edition id; an edition only on the new side is `added`, and is
+  also compared with the edition it succeeds on the old side (the latest one of the same guideline
+  that starts before it), so adding the 2016 ODG edition next to the 2015 one shows what the 2016
+  edition changes; an edition only on the old side is `removed`.
+
+Within an edition pair, citations, limits, rules and exceptions are matched by id; what is left is
+matched by content (a rename), citations first, so that renamed citations and limits are followed
+through the rules that refer to them and reported once. Every field change is classed by its
+effect: `decision` (it can change what is decided: a limit's value, a condition, an outcome, the
+order of rules, effective dates), `basis` (it changes what a determination cites or says: citations,
+provenance, reasons) or `text` (descriptions, titles).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import difflib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from imr_policy.model import Citation, Condition, Edition, Limit, Rule, RuleException
+
+Effect = Literal["decision", "basis", "text"]
+Entity = Literal["jurisdiction", "edition", "citation", "limit", "rule", "exception", "silence"]
+ChangeKind = Literal["added", "removed", "changed", "renamed"]
+Relation = Literal["same", "paired", "successor", "added", "removed"]
+
+EFFECTS: tuple[Effect, ...] = ("decision", "basis", "text")
+RENAME_THRESHOLD = 0.75  # content similarity (0..1) above which an unmatched pair counts as a rename
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    """One field of one entity: `old` and `new` are model values (conditions, dates, tuples)."""
+
+    field: str
+    old: Any
+    new: Any
+    effect: Effect
+
+
+@dataclass(frozen=True, slots=True)
+class EntityChange:
+    """A citation, limit, rule, exception, silence, edition header or jurisdiction profile that differs.
+
+    `old`/`new` are the model objects on each side (None where the entity is absent on that side).
+    """
+
+    entity: Entity
+    kind: ChangeKind
+    old_id: str | None
+    new_id: str | None
+    fields: tuple[FieldChange, ...] = ()
+    old: Any = None
+    new: Any = None
+    similarity: float | None = None  # for renames
+
+    @property
+    def id(self) -> str:
+        return self.new_id if self.new_id is not None else str(self.old_id)
+
+    @property
+    def effect(self) -> Effect:
+        """The strongest effect of the change."""
+        if self.kind in ("added", "removed"):
+            return "decision" if self.entity in ("rule", "exception", "silence", "jurisdiction", "limit") else "basis"
+        effects = {f.effect for f in self.fields} or {"basis"}  # a bare rename changes what the trace names
+        return next(e for e in EFFECTS if e in effects)
+
+
+@dataclass(frozen=True, slots=True)
+class EditionDiff:
+    """What changed between two editions of one guideline (or one edition that exists on one side only)."""
+
+    guideline: str
+    relation: Relation
+    old: Edition | None
+    new: Edition | None
+    changes: tuple[EntityChange, ...] = ()
+
+    @property
+    def title(self) -> str:
+        old = self.old.key if self.old else "(none)"
+        new = self.new.key if self.new else "(none)"
+        return f"{old} -> {new}"
+
+    @property
+    def differs(self) -> bool:
+        return bool(self.changes) or self.relation in ("added", "removed")
+
+    def for_rule(self, rule_id: str, *, side: Literal["old", "new"]) -> tuple[EntityChange, ...]:
+        """The changes that bear on one rule: the rule itself, the limits and citation it uses, its exceptions."""
+        edition = self.new if side == "new" else self.old
+        out: list[EntityChange] = []
+        for change in self.changes:
+            rid = change.new_id if side == "new" else change.old_id
+            if (change.entity == "rule" and rid == rule_id) or (
+                edition is not None and change.entity == "limit" and rid in limits_of(edition, rule_id)
+            ):
+                out.append(change)
+            elif edition is not None and change.entity == "exception":
+                exc = change.new if side == "new" else change.old
+                if isinstance(exc, RuleException) and rule_id in exc.rules:
+                    out.append(change)
+        return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySet:
+    """What the diff compares: the editions and jurisdiction profiles of one side."""
+
+    editions: tuple[Edition, ...]
+    profiles: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyDiff:
+    editions: tuple[EditionDiff, ...]
+    jurisdictions: tuple[EntityChange, ...] = ()
+
+    @property
+    def equivalent(self) -> bool:
+        return not self.jurisdictions and not any(e.differs for e in self.editions)
+
+    @property
+    def differing(self) -> tuple[EditionDiff, ...]:
+        return tuple(e for e in self.editions if e.differs)
+
+    def counts(self) -> dict[str, int]:
+        """Changes by effect, over every edition pair and jurisdiction profile."""
+        counts: dict[str, int] = dict.fromkeys(EFFECTS, 0)
+        for change in (*self.jurisdictions, *(c for e in self.editions for c in e.changes)):
+            counts[change.effect] += 1
+        return counts
+
+    def edition_for(self, guideline: str, old_edition: str | None, new_edition: str | None) -> EditionDiff | None:
+        """The pair that compares these editions (or the closest one naming either of them)."""
+        best: EditionDiff | None = None
+        for e in self.editions:
+            if e.guideline != guideline:
+                continue
+            o = e.old.edition_id if e.old else None
+            n = e.new.edition_id if e.new else None
+            if (o, n) == (old_edition, new_edition):
+                return e
+            if best is None and (o == old_edition or n == new_edition):
+                best = e
+        return best
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data (the `--format json` contract)."""
+        return {
+            "equivalent": self.equivalent,
+            "counts": self.counts(),
+            "jurisdictions": [_change_dict(c) for c in self.jurisdictions],
+            "editions": [
+                {
+                    "guideline": e.guideline,
+                    "relation": e.relation,
+                    "old": _edition_ref(e.old),
+                    "new": _edition_ref(e.new),
+                    "changes": [_change_dict(c, e) for c in e.changes],
+                }
+                for e in self.editions
+            ],
+        }
+
+
+# ---------------------------------------------------------------------------------------------- pairing
+
+
+def diff_policy_sets(old: PolicySet, new: PolicySet) -> PolicyDiff:
+    """Every difference between two validated policy sets."""
+    pairs: list[EditionDiff] = []
+    guidelines = sorted({e.guideline_id for e in (*old.editions, *new.editions)})
+    for gid in guidelines:
+        olds = sorted((e for e in old.editions if e.guideline_id == gid), key=_start)
+        news = sorted((e for e in new.editions if e.guideline_id == gid), key=_start)
+        if len(olds) == 1 and len(news) == 1:
+            relation: Relation = "same" if olds[0].edition_id == news[0].edition_id else "paired"
+            pairs.append(diff_editions(olds[0], news[0], relation=relation))
+            continue
+        old_by_id = {e.edition_id: e for e in olds}
+        new_ids = {e.edition_id for e in news}
+        for e in olds:
+            if e.edition_id not in new_ids:
+                pairs.append(EditionDiff(gid, "removed", e, None))
+        for e in news:
+            if e.edition_id in old_by_id:
+                pairs.append(diff_editions(old_by_id[e.edition_id], e, relation="same"))
+                continue
+            pairs.append(EditionDiff(gid, "added", None, e))
+            before = [o for o in olds if o.effective_from < e.effective_from]
+            if before:
+                pairs.append(diff_editions(before[-1], e, relation="successor"))
+    return PolicyDiff(tuple(pairs), _diff_profiles(old.profiles, new.profiles))
+
+
+def _start(e: Edition) -> tuple[dt.date, str]:
+    return (e.effective_from, e.edition_id)
+
+
+def diff_editions(old: Edition, new: Edition, *, relation: Relation = "same") -> EditionDiff:
+    """Every difference between two editions of one guideline."""
+    changes: list[EntityChange] = []
+    header = _header_fields(old, new)
+
+    cite_pairs = _match(
+        old.citations, new.citations, key=lambda c: c.id, similarity=_citation_similarity, threshold=RENAME_THRESHOLD
+    )
+    cmap = {o.id: n.id for o, n in cite_pairs.matched}
+    changes += _entity_changes("citation", cite_pairs, _citation_fields)
+
+    limit_pairs = _match(
+        old.limits,
+        new.limits,
+        key=lambda lim: lim.id,
+        similarity=lambda o, n: _limit_similarity(o, n, cmap),
+        threshold=RENAME_THRESHOLD,
+    )
+    lmap = {o.id: n.id for o, n in limit_pairs.matched}
+    changes += _entity_changes("limit", limit_pairs, lambda o, n: _limit_fields(o, n, cmap))
+
+    rule_pairs = _match(
+        old.rules,
+        new.rules,
+        key=lambda r: r.id,
+        similarity=lambda o, n: _rule_similarity(o, n, cmap, lmap),
+        threshold=RENAME_THRESHOLD,
+    )
+    rmap = {o.id: n.id for o, n in rule_pairs.matched}
+    changes += _entity_changes("rule", rule_pairs, lambda o, n: _rule_fields(o, n, cmap, lmap))
+
+    exc_pairs = _match(
+        old.exceptions,
+        new.exceptions,
+        key=lambda x: x.id,
+        similarity=lambda o, n: _exception_similarity(o, n, cmap, lmap, rmap),
+        threshold=RENAME_THRESHOLD,
+    )
+    changes += _entity_changes("exception", exc_pairs, lambda o, n: _exception_fields(o, n, cmap, lmap, rmap))
+
+    silence_pairs = _match(old.silent_on, new.silent_on, key=lambda s: s.service, similarity=None, threshold=1.0)
+    changes += _entity_changes(
+        "silence", silence_pairs, lambda o, n: _fields((("citation", cmap.get(o.citation, o.citation), n.citation),))
+    )
+
+    old_order = [rmap[r.id] for r in old.rules if r.id in rmap]
+    new_order = [r.id for r in new.rules if r.id in set(rmap.values())]
+    if old_order != new_order:
+        header.append(FieldChange("rule_order", tuple(old_order), tuple(new_order), "decision"))
+    if header:
+        changes.insert(0, EntityChange("edition", "changed", old.key, new.key, tuple(header), old, new))
+    return EditionDiff(new.guideline_id, relation, old, new, tuple(changes))
+
+
+def _header_fields(old: Edition, new: Edition) -> list[FieldChange]:
+    return list(
+        _fields(
+            (
+                ("guideline_title", old.guideline_title, new.guideline_title, "text"),
+                ("family", old.family, new.family),
+                ("tier", old.tier, new.tier),
+                ("jurisdictions", old.jurisdictions, new.jurisdictions),
+                ("edition_id", old.edition_id, new.edition_id, "basis"),
+                ("edition_title", old.edition_title, new.edition_title, "basis"),
+                ("effective_from", old.effective_from, new.effective_from),
+                ("effective_to", old.effective_to, new.effective_to),
+                ("selected_by", old.selected_by, new.selected_by),
+            )
+        )
+    )
+
+
+# ---------------------------------------------------------------------------------------------- matching
+
+
+@dataclass(frozen=True, slots=True)
+class _Pairs:
+    matched: tuple[tuple[Any, Any], ...]  # by id, then renames
+    renamed: frozenset[tuple[str, str]]
+    similarity: Mapping[tuple[str, str], float]
+    removed: tuple[Any, ...]
+    added: tuple[Any, ...]
+    key: Callable[[Any], str]
+
+
+def _match(
+    old: Sequence[Any],
+    new: Sequence[Any],
+    *,
+    key: Callable[[Any], str],
+    similarity: Callable[[Any, Any], float] | None,
+    threshold: float,
+) -> _Pairs:
+    new_by_key = {key(n): n for n in new}
+    matched = [(o, new_by_key[key(o)]) for o in old if key(o) in new_by_key]
+    old_left = [o for o in old if key(o) not in new_by_key]
+    old_keys = {key(o) for o in old}
+    new_left = [n for n in new if key(n) not in old_keys]
+    renamed: set[tuple[str, str]] = set()
+    scores: dict[tuple[str, str], float] = {}
+    if similarity is not None and old_left and new_left:
+        candidates = sorted(
+            ((similarity(o, n), i, j) for i, o in enumerate(old_left) for j, n in enumerate(new_left)),
+            key=lambda t: (-t[0], t[1], t[2]),
+        )
+        used_old: set[int] = set()
+        used_new: set[int] = set()
+        for score, i, j in candidates:
+            if score < threshold:
+                break
+            if i in used_old or j in used_new:
+                continue
+            used_old.add(i)
+            used_new.add(j)
+            o, n = old_left[i], new_left[j]
+            matched.append((o, n))
+            renamed.add((key(o), key(n)))
+            scores[(key(o), key(n))] = round(score, 2)
+        old_left = [o for i, o in enumerate(old_left) if i not in used_old]
+        new_left = [n for j, n in enumerate(new_left) if j not in used_new]
+    return _Pairs(tuple(matched), frozenset(renamed), scores, tuple(old_left), tuple(new_left), key)
+
+
+def _entity_changes(
+    entity: Entity, pairs: _Pairs, fields: Callable[[Any, Any], tuple[FieldChange, ...]]
+) -> list[EntityChange]:
+    out: list[EntityChange] = []
+    for o, n in pairs.matched:
+        ko, kn = pairs.key(o), pairs.key(n)
+        changed = fields(o, n)
+        if (ko, kn) in pairs.renamed:
+            out.append(EntityChange(entity, "renamed", ko, kn, changed, o, n, pairs.similarity[(ko, kn)]))
+        elif changed:
+            out.append(EntityChange(entity, "changed", ko, kn, changed, o, n))
+    out += [EntityChange(entity, "removed", pairs.key(o), None, (), o, None) for o in pairs.removed]
+    out += [EntityChange(entity, "added", None, pairs.key(n), (), None, n) for n in pairs.added]
+    return out
+
+
+def _fields(spec: Iterable[tuple[Any, ...]]) -> tuple[FieldChange, ...]:
+    """(name, old, new[, effect]) -> the field changes where old != new (effect defaults to `decision`)."""
+    out = []
+    for item in spec:
+        name, old, new = item[0], item[1], item[2]
+        effect: Effect = item[3] if len(item) > 3 else "decision"
+        if old != new:
+            out.append(FieldChange(name, old, new, effect))
+    return tuple(out)
+
+
+def _ratio(a: str, b: str) -> float:
+    return 1.0 if a == b else difflib.SequenceMatcher(None, a, b).ratio()
+
+
+def _mean(values: Iterable[float]) -> float:
+    items = list(values)
+    return sum(items) / len(items)
+
+
+def _jaccard(a: Iterable[Any], b: Iterable[Any]) -> float:
+    sa, sb = set(a), set(b)
+    return 1.0 if not sa and not sb else len(sa & sb) / len(sa | sb)
+
+
+# ---------------------------------------------------------------------------------------------- entities
+
+
+def _citation_fields(o: Citation, n: Citation) -> tuple[FieldChange, ...]:
+    return _fields(
+        (
+            ("section", o.section, n.section, "basis"),
+            ("pages", o.pages, n.pages, "basis"),
+            ("quote", o.quote, n.quote, "basis"),
+            ("provenance", o.provenance, n.provenance, "basis"),
+            ("source", o.source, n.source, "basis"),
+        )
+    )
+
+
+def _citation_similarity(o: Citation, n: Citation) -> float:
+    return 0.5 * _ratio(o.quote, n.quote) + 0.3 * _ratio(o.section, n.section) + 0.2 * float(o.pages == n.pages)
+
+
+def _limit_fields(o: Limit, n: Limit, cmap: Mapping[str, str]) -> tuple[FieldChange, ...]:
+    return _fields(
+        (
+            ("value", o.value, n.value),
+            ("range", o.range, n.range, "basis"),
+            ("unit", o.unit, n.unit, "basis"),
+            ("citation", cmap.get(o.citation, o.citation), n.citation, "basis"),
+            ("provenance", o.provenance, n.provenance, "basis"),
+            ("description", o.description, n.description, "text"),
+        )
+    )
+
+
+def _limit_similarity(o: Limit, n: Limit, cmap: Mapping[str, str]) -> float:
+    same = (o.value == n.value, o.range == n.range, o.unit == n.unit, cmap.get(o.citation, o.citation) == n.citation)
+    return _mean((*map(float, same), _ratio(o.description, n.description)))
+
+
+def _conditions(conds: Iterable[Condition], lmap: Mapping[str, str]) -> tuple[Condition, ...]:
+    return tuple(dataclasses.replace(c, limit=lmap.get(c.limit, c.limit)) if c.limit else c for c in conds)
+
+
+def _rule_fields(o: Rule, n: Rule, cmap: Mapping[str, str], lmap: Mapping[str, str]) -> tuple[FieldChange, ...]:
+    oo, no = o.outcome, n.outcome
+
+    def lim(x: str | None) -> str | None:
+        return lmap.get(x, x) if x else x
+
+    old_when = _conditions(o.when, lmap)
+    return _fields(
+        (
+            ("services", n.services if set(o.services) == set(n.services) else o.services, n.services),
+            ("citation", cmap.get(o.citation, o.citation), n.citation, "basis"),
+            ("when", old_when if set(old_when) != set(n.when) else n.when, n.when),
+            ("outcome.decision", oo.decision, no.decision),
+            ("outcome.up_to_total", lim(oo.up_to_total), no.up_to_total),
+            ("outcome.up_to_per_request", lim(oo.up_to_per_request), no.up_to_per_request),
+            ("outcome.ceiling", lim(oo.ceiling), no.ceiling, "basis"),
+            ("outcome.missing", oo.missing, no.missing),
+            ("outcome.reason", oo.reason, no.reason, "basis"),
+            ("provenance", o.provenance, n.provenance, "basis"),
+            ("description", o.description, n.description, "text"),
+        )
+    )
+
+
+def _rule_similarity(o: Rule, n: Rule, cmap: Mapping[str, str], lmap: Mapping[str, str]) -> float:
+    if o.outcome.decision != n.outcome.decision or not set(o.services) & set(n.services):
+        return 0.0
+    oo, no = o.outcome, n.outcome
+    same_outcome = (
+        lmap.get(oo.up_to_total or "", oo.up_to_total) == no.up_to_total
+        and lmap.get(oo.up_to_per_request or "", oo.up_to_per_request) == no.up_to_per_request
+        and oo.missing == no.missing
+    )
+    return _mean(
+        (
+            _jaccard(_conditions(o.when, lmap), n.when),
+            float(same_outcome),
+            float(cmap.get(o.citation, o.citation) == n.citation),
+            _jaccard(o.services, n.services),
+            _ratio(oo.reason, no.reason),
+        )
+    )
+
+
+def _exception_fields(
+    o: RuleException, n: RuleException, cmap: Mapping[str, str], lmap: Mapping[str, str], rmap: Mapping[str, str]
+) -> tuple[FieldChange, ...]:
+    old_when = _conditions(o.when, lmap)
+    return _fields(
+        (
+            ("rules", tuple(rmap.get(r, r) for r in o.rules), n.rules),
+            ("citation", cmap.get(o.citation, o.citation), n.citation, "basis"),
+            ("when", old_when if set(old_when) != set(n.when) else n.when, n.when),
+            ("raises_total", lmap.get(o.raises_total, o.raises_total), n.raises_total),
+            ("provenance", o.provenance, n.provenance, "basis"),
+            ("description", o.description, n.description, "text"),
+        )
+    )
+
+
+def _exception_similarity(
+    o: RuleException, n: RuleException, cmap: Mapping[str, str], lmap: Mapping[str, str], rmap: Mapping[str, str]
+) -> float:
+    return _mean(
+        (
+            _jaccard((rmap.get(r, r) for r in o.rules), n.rules),
+            _jaccard(_conditions(o.when, lmap), n.when),
+            float(lmap.get(o.raises_total, o.raises_total) == n.raises_total),
+            float(cmap.get(o.citation, o.citation) == n.citation),
+        )
+    )
+
+
+def _diff_profiles(old: Sequence[Any], new: Sequence[Any]) -> tuple[EntityChange, ...]:
+    """Jurisdiction profiles (the evidence search sequence). A side that carries none (a single rule file)
+    is compared on its editions only."""
+    if not old or not new:
+        return ()
+    pairs = _match(old, new, key=lambda p: str(p.jurisdiction), similarity=None, threshold=1.0)
+
+    def fields(o: Any, n: Any) -> tuple[FieldChange, ...]:
+        names = [f.name for f in dataclasses.fields(o) if f.name not in ("jurisdiction", "file", "sha256")]
+        effects: dict[str, Effect] = {"title": "text", "authority": "basis", "source": "basis"}
+        return _fields((name, getattr(o, name), getattr(n, name), effects.get(name, "decision")) for name in names)
+
+    return tuple(_entity_changes("jurisdiction", pairs, fields))
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def limits_of(edition: Edition, rule_id: str) -> frozenset[str]:
+    """The limits a rule uses: in its conditions, its outcome, and through the exceptions that raise it."""
+    try:
+        rule = edition.rule(rule_id)
+    except StopIteration:
+        return frozenset()
+    used = {c.limit for c in rule.when if c.limit}
+    used |= {x for x in (rule.outcome.up_to_total, rule.outcome.up_to_per_request, rule.outcome.ceiling) if x}
+    for exc in edition.exceptions:
+        if rule_id in exc.rules:
+            used.add(exc.raises_total)
+            used |= {c.limit for c in exc.when if c.limit}
+    return frozenset(used)
+
+
+def limit_users(edition: Edition, limit_id: str) -> tuple[str, ...]:
+    """`rule <id>` / `exception <id>` for everything in `edition` that uses the limit, in file order."""
+    users = [f"rule {r.id}" for r in edition.rules if limit_id in limits_of(edition, r.id)]
+    users += [
+        f"exception {x.id}"
+        for x in edition.exceptions
+        if limit_id == x.raises_total or any(c.limit == limit_id for c in x.when)
+    ]
+    return tuple(dict.fromkeys(users))
+
+
+def condition_text(cond: Condition, edition: Edition | None = None) -> str:
+    """`completed < psychotherapy.trial-visits (6)`: a condition as a reviewer reads it."""
+    symbols = {"eq": "=", "ne": "!=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
+    if cond.op in ("present", "absent"):
+        return f"{cond.fact} is {'given' if cond.op == 'present' else 'not given'}"
+    if cond.limit:
+        value = ""
+        if edition is not None:
+            try:
+                value = f" ({edition.limit(cond.limit).value})"
+            except StopIteration:
+                value = ""
+        operand = f"{cond.limit}{value}"
+    elif isinstance(cond.value, tuple):
+        operand = "[" + ", ".join(value_text(v) for v in cond.value) + "]"
+    else:
+        operand = value_text(cond.value)
+    op = symbols.get(cond.op, cond.op.replace("_", " "))
+    return f"{cond.fact} {op} {operand}"
+
+
+_LONG_FIELDS = frozenset({"quote", "source", "description", "outcome.reason", "guideline_title", "edition_title"})
+
+
+def change_summary(c: EntityChange, pair: EditionDiff | None = None) -> str:
+    """One line of plain text: `limit `psychotherapy.max-visits`: value 20 -> 24, range 13-20 -> 13-24`."""
+    if c.kind == "added":
+        return f"{c.entity} `{c.new_id}` added"
+    if c.kind == "removed":
+        return f"{c.entity} `{c.old_id}` removed"
+    parts = [f"renamed from `{c.old_id}`"] if c.kind == "renamed" else []
+    for f in c.fields:
+        if f.field in _LONG_FIELDS:
+            parts.append(f"{f.field} reworded")
+        elif f.field == "when":
+            edition_old = pair.old if pair else None
+            edition_new = pair.new if pair else None
+            gone = [condition_text(x, edition_old) for x in f.old if x not in f.new]
+            came = [condition_text(x, edition_new) for x in f.new if x not in f.old]
+            parts.append("conditions " + "; ".join([*(f"- {g}" for g in gone), *(f"+ {n}" for n in came)]))
+        else:
+            parts.append(f"{f.field} {value_text(f.old)} -> {value_text(f.new)}")
+    return f"{c.entity} `{c.id}`: " + ", ".join(parts)
+
+
+def value_text(value: Any) -> str:
+    """A field value as text (dates ISO, booleans lowercase, tuples comma-separated, None as `none`)."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return f"{value[0]}-{value[1]}"
+    if isinstance(value, tuple | list | frozenset):
+        return ", ".join(value_text(v) for v in value) or "(none)"
+    return str(value)
+
+
+def plain(value: Any) -> Any:
+    """A model value as JSON-ready data."""
+    if isinstance(value, Condition):
+        out: dict[str, Any] = {"fact": value.fact, "op": value.op}
+        if value.limit:
+            out["limit"] = value.limit
+        elif value.op not in ("present", "absent"):
+            out["value"] = plain(value.value)
+        return out
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, frozenset):
+        return sorted(plain(v) for v in value)
+    if isinstance(value, tuple | list):
+        return [plain(v) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    return value
+
+
+def _edition_ref(e: Edition | None) -> dict[str, Any] | None:
+    if e is None:
+        return None
+    return {
+        "key": e.key,
+        "guideline": e.guideline_id,
+        "edition": e.edition_id,
+        "title": e.edition_title,
+        "effective_from": e.effective_from.isoformat(),
+        "effective_to": e.effective_to.isoformat() if e.effective_to else None,
+        "file": e.file,
+        "rules": len(e.rules),
+        "limits": len(e.limits),
+    }
+
+
+def _citation_dict(edition: Edition | None, citation_id: str | None) -> dict[str, Any] | None:
+    if edition is None or citation_id is None:
+        return None
+    try:
+        return plain(edition.citation(citation_id))  # type: ignore[no-any-return]
+    except StopIteration:
+        return None
+
+
+def _change_dict(c: EntityChange, e: EditionDiff | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "entity": c.entity,
+        "change": c.kind,
+        "id": c.id,
+        "old_id": c.old_id,
+        "new_id": c.new_id,
+        "effect": c.effect,
+        "fields": [{"field": f.field, "old": plain(f.old), "new": plain(f.new), "effect": f.effect} for f in c.fields],
+    }
+    if c.similarity is not None:
+        out["similarity"] = c.similarity
+    if c.kind in ("added", "removed"):
+        out["value"] = plain(c.new if c.kind == "added" else c.old)
+    if c.entity == "limit" and e is not None:
+        old_lim = c.old if isinstance(c.old, Limit) else None
+        new_lim = c.new if isinstance(c.new, Limit) else None
+        out["old_citation"] = _citation_dict(e.old, old_lim.citation if old_lim else None)
+        out["new_citation"] = _citation_dict(e.new, new_lim.citation if new_lim else None)
+        out["used_by"] = {
+            "old": list(limit_users(e.old, c.old_id)) if e.old and c.old_id else [],
+            "new": list(limit_users(e.new, c.new_id)) if e.new and c.new_id else [],
+        }
+    return out
+
+
+__all__ = [
+    "EditionDiff",
+    "EntityChange",
+    "FieldChange",
+    "PolicyDiff",
+    "PolicySet",
+    "change_summary",
+    "condition_text",
+    "diff_editions",
+    "diff_policy_sets",
+    "limit_users",
+    "limits_of",
+    "plain",
+    "value_text",
+]

@@ -1,0 +1,421 @@
+"""The ASGI application: `create_app(ServiceConfig(...))`, served by `imr-policy serve` (uvicorn).
+
+    POST /v1/determinations   a case -> its determination (written to the decision log first)
+    POST /v1/validate         a case -> its diagnostics
+    GET  /v1/policies         the policy set in use: editions, effective dates, content hash
+    POST /v1/admin/reload     load the rule files again; swap atomically when they are valid
+    GET  /healthz, /readyz    liveness; readiness (a policy set is loaded and a worker is live)
+    GET  /openapi.json        the OpenAPI document (openapi.py)
+
+Errors are RFC 9457 problem documents (problems.py). A determination is returned only after its
+record is in the decision log; if the log cannot be written, the answer is a 503 and no decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import shutil
+import signal
+import sqlite3
+import tempfile
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from imr_policy import audit
+from imr_policy.errors import PolicyError
+from imr_policy.evaluate import ENGINE_VERSION
+from imr_policy.service import openapi
+from imr_policy.service.policyset import Backend, Snapshot, remove, take_snapshot, validate_snapshot
+from imr_policy.service.pool import Overloaded, Pool, PoolSpec, Reply, StartError, WorkerFault
+from imr_policy.service.problems import MEDIA_TYPE, Problem, count, diagnostics_json
+from imr_policy.validate import LoadResult
+
+log = logging.getLogger("imr_policy.service")
+
+RETRY = {"Retry-After": "1"}
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    """Everything `imr-policy serve` can set. Times are in seconds, sizes in bytes."""
+
+    audit_log: Path
+    policies: Path | None = None  # default: the packs shipped with the package
+    backend: Backend = "durable"
+    workers: int = 2
+    timeout: float = 10.0  # one evaluation in a worker
+    queue_timeout: float = 10.0  # waiting for a free worker
+    max_queue: int = 1024
+    max_body_bytes: int = 1024 * 1024
+    audit_format: audit.LogFormat | None = None  # default: by the log's file name (audit.log_format)
+    redacted: bool = True
+    admin_token: str | None = None  # when set, POST /v1/admin/reload needs `Authorization: Bearer <token>`
+    reload_on_sighup: bool = False  # only where the server owns the main thread (imr-policy serve)
+
+
+@dataclass(frozen=True, slots=True)
+class _Generation:
+    """One policy set in use: its snapshot, what validation found, and the workers that load it."""
+
+    snapshot: Snapshot
+    result: LoadResult
+    pool: Pool
+    loaded_at: str
+
+    @property
+    def policy_set(self) -> dict[str, str]:
+        return {"id": self.snapshot.policy_set_id, "content_hash": self.result.content_hash}
+
+
+class Service:
+    """The state behind the routes: the generation in use, reloads, and the decision log."""
+
+    def __init__(self, config: ServiceConfig) -> None:
+        self.config = config
+        self.current: _Generation | None = None
+        self._tmp: Path | None = None
+        self._count = 0
+        self._reload_lock = asyncio.Lock()
+        self._log: audit.DecisionLog | None = None
+        self._log_thread = ThreadPoolExecutor(1, thread_name_prefix="imr-policy-log")
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        self._tmp = Path(tempfile.mkdtemp(suffix="-imr-policy"))
+        self._log = await self._in_log_thread(audit.open_log, self.config.audit_log, kind=self.config.audit_format)
+        snapshot, result = await self._prepare()
+        self.current = await self._generation(snapshot, result)
+        log.info(
+            "policy set %s (%s) loaded by %d workers",
+            snapshot.policy_set_id,
+            result.content_hash,
+            self.config.workers,
+        )
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.current is not None:
+            await self.current.pool.close(drain=True)
+            remove(self.current.snapshot)
+            self.current = None
+        if self._log is not None:
+            await self._in_log_thread(self._log.close)
+        self._log_thread.shutdown(wait=True)
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+
+    async def _in_log_thread(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._log_thread, lambda: fn(*args, **kwargs))
+
+    async def _prepare(self) -> tuple[Snapshot, LoadResult]:
+        """Copy and validate the rule files; raise PolicyError with every problem."""
+        assert self._tmp is not None
+        self._count += 1
+        into = self._tmp / str(self._count) / (self.config.policies.name if self.config.policies else "builtin")
+        snapshot = await asyncio.to_thread(take_snapshot, self.config.policies, into)
+        result = await asyncio.to_thread(validate_snapshot, snapshot)
+        if not result.ok:
+            remove(snapshot)
+            raise PolicyError("the rule files are not valid", result.diagnostics)
+        return snapshot, result
+
+    async def _generation(self, snapshot: Snapshot, result: LoadResult) -> _Generation:
+        c = self.config
+        spec = PoolSpec(
+            snapshot=snapshot,
+            content_hash=result.content_hash,
+            backend=c.backend,
+            size=c.workers,
+            timeout=c.timeout,
+            queue_timeout=c.queue_timeout,
+            max_queue=c.max_queue,
+            redacted=c.redacted,
+        )
+        pool = Pool(spec)
+        try:
+            await pool.start()
+        except StartError:
+            remove(snapshot)
+            raise
+        return _Generation(snapshot, result, pool, audit.now())
+
+    async def reload(self) -> dict[str, Any]:
+        """Load the rule files again and swap them in; the set in use stays when they are not valid.
+
+        Requests already given to the old workers are answered by them (with the old set); requests
+        that arrive after the swap go to the new ones. No request sees both."""
+        async with self._reload_lock:
+            # a reload is also when a rotated decision log is reopened (`mv log log.1; kill -HUP <pid>`),
+            # whether or not the new rule files are valid
+            await self._reopen_log()
+            old = self.current
+            assert old is not None
+            snapshot, result = await self._prepare()
+            if result.content_hash == old.result.content_hash:
+                remove(snapshot)
+                return {"changed": False, "policy_set": old.policy_set, "previous": old.policy_set}
+            new = await self._generation(snapshot, result)
+            self.current = new
+            self._background(self._retire(old))
+            log.info("policy set %s replaced %s", result.content_hash, old.result.content_hash)
+            return {"changed": True, "policy_set": new.policy_set, "previous": old.policy_set}
+
+    async def _retire(self, old: _Generation) -> None:
+        await old.pool.close(drain=True)
+        remove(old.snapshot)
+
+    async def _reopen_log(self) -> None:
+        if self._log is not None:
+            await self._in_log_thread(self._log.reopen)
+
+    def _background(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def reload_in_background(self) -> None:
+        """The SIGHUP handler: reload, and say in the log what happened."""
+        self._background(self._logged_reload())
+
+    async def _logged_reload(self) -> None:
+        try:
+            outcome = await self.reload()
+        except PolicyError as exc:
+            rendered = "\n".join(d.render() for d in exc.diagnostics)
+            log.error("reload refused; the policy set in use is unchanged:\n%s", rendered)
+        except (StartError, OSError) as exc:
+            log.error("reload failed; the policy set in use is unchanged: %s", exc)
+        else:
+            log.info("reload: %s", "new policy set in use" if outcome["changed"] else "the rule files are unchanged")
+
+    # ------------------------------------------------------------------ requests
+
+    def generation(self) -> _Generation:
+        if self.current is None:
+            raise Problem("not-ready", "no policy set is loaded yet", headers=RETRY)
+        return self.current
+
+    async def call(self, op: str, body: bytes) -> tuple[_Generation, Reply]:
+        generation = self.generation()
+        answered_by = {openapi.POLICY_SET: generation.result.content_hash}
+        try:
+            return generation, await generation.pool.call(op, body)
+        except Overloaded as exc:
+            raise Problem("overloaded", str(exc), headers={**RETRY, **answered_by}) from None
+        except WorkerFault as exc:
+            kind = "evaluation-timeout" if exc.kind == "timeout" else "worker-crashed"
+            detail = f"{exc}; the worker was replaced and no other request was affected"
+            raise Problem(kind, detail, headers={**RETRY, **answered_by}) from None
+
+    async def record(self, entry: audit.LoggedDecision) -> None:
+        try:
+            if isinstance(self._log, audit.JsonLinesLog):
+                self._log.append(entry)  # a buffered write and a flush: cheaper than a thread hop
+            else:
+                await self._in_log_thread(self._log.append if self._log else _no_log, entry)
+        except (OSError, sqlite3.Error, ValueError) as exc:
+            log.error("the decision log could not be written: %s", exc)
+            raise Problem("audit-unavailable", "the decision log could not be written", headers=RETRY) from None
+
+
+def _no_log(_: audit.LoggedDecision) -> None:
+    raise OSError("the decision log is not open")
+
+
+# ---------------------------------------------------------------------------------------- HTTP
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    kind = request.headers.get("content-type", "")
+    media, _, params = kind.partition(";")
+    media = media.strip().lower()
+    if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+        got = f"`{media}`" if media else "no content type"
+        raise Problem("unsupported-media-type", f"got {got}; send the case with `Content-Type: application/json`")
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        charset = value.strip().strip('"').lower()
+        if name.strip().lower() == "charset" and charset not in ("utf-8", "utf8"):
+            raise Problem("unsupported-media-type", f"got charset `{charset}`; JSON is UTF-8")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise Problem(
+            "body-too-large",
+            f"the body has {declared} bytes; the limit is {limit}",
+            headers={"Connection": "close"},
+        )
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Problem(
+                "body-too-large", f"the body is over the limit of {limit} bytes", headers={"Connection": "close"}
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _bad_input(reply: Reply) -> Problem | None:
+    header = reply.header
+    status = header.get("status")
+    errors = header.get("diagnostics", [])
+    if status == "malformed":
+        return Problem("malformed-json", "the request body is not a JSON document", errors)
+    if status == "invalid":
+        n = sum(1 for e in errors if e.get("severity") == "error")
+        return Problem("invalid-case", f"{count(n, 'problem')} in the case", errors)
+    if status == "engine-error":
+        return Problem("engine-error", str(header.get("message", "")))
+    if status != "ok":
+        return Problem("internal-error", f"the worker failed ({header.get('message', 'no detail')})")
+    return None
+
+
+def create_app(config: ServiceConfig) -> Starlette:
+    """The ASGI application. Its lifespan starts the workers, so serve it with lifespan events on."""
+    service = Service(config)
+
+    async def determinations(request: Request) -> Response:
+        body = await _body(request, config.max_body_bytes)
+        generation, reply = await service.call("evaluate", body)
+        answered_by = {openapi.POLICY_SET: generation.result.content_hash}
+        if (problem := _bad_input(reply)) is not None:
+            problem.headers.update(answered_by)
+            raise problem
+        header = reply.header
+        answer, line = reply.sections
+        entry = audit.LoggedDecision(
+            header["decision_id"], header["timestamp"], header["case_id"], header["content_hash"], line
+        )
+        await service.record(entry)
+        headers = {openapi.DECISION_ID: entry.decision_id, openapi.POLICY_SET: entry.content_hash}
+        return Response(answer, media_type="application/json", headers=headers)
+
+    async def validate(request: Request) -> Response:
+        body = await _body(request, config.max_body_bytes)
+        _, reply = await service.call("validate", body)
+        if (problem := _bad_input(reply)) is not None:
+            raise problem
+        return Response(reply.sections[0], media_type="application/json")
+
+    async def policies(_: Request) -> Response:
+        g = service.generation()
+        editions = [
+            {
+                "guideline": e.guideline_id,
+                "guideline_title": e.guideline_title,
+                "edition": e.edition_id,
+                "edition_title": e.edition_title,
+                "tier": e.tier,
+                "jurisdictions": list(e.jurisdictions),
+                "effective_from": e.effective_from.isoformat(),
+                "effective_to": e.effective_to.isoformat() if e.effective_to else None,
+                "file": e.file,
+                "sha256": e.sha256,
+            }
+            for e in g.result.editions
+        ]
+        return JSONResponse({"policy_set": g.policy_set, "loaded_at": g.loaded_at, "editions": editions})
+
+    async def reload(request: Request) -> Response:
+        if config.admin_token is not None:
+            given = request.headers.get("authorization", "").encode()
+            if not hmac.compare_digest(given, f"Bearer {config.admin_token}".encode()):
+                raise Problem(
+                    "unauthorized", "send `Authorization: Bearer <token>`", headers={"WWW-Authenticate": "Bearer"}
+                )
+        in_use = service.generation().policy_set
+        try:
+            outcome = await service.reload()
+        except PolicyError as exc:
+            n = sum(1 for d in exc.diagnostics if d.severity == "error")
+            raise Problem(
+                "invalid-policies",
+                f"{count(n, 'problem')} in the rule files; policy set {in_use['content_hash']} is still in use",
+                diagnostics_json(exc.diagnostics),
+            ) from None
+        except (StartError, OSError) as exc:
+            raise Problem("internal-error", f"the new policy set did not start ({exc}); nothing changed") from None
+        return JSONResponse(outcome)
+
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_: Request) -> Response:
+        g = service.generation()
+        live = g.pool.live_workers
+        if not live:
+            raise Problem("not-ready", "no worker is live; replacements are starting", headers=RETRY)
+        return JSONResponse(
+            {"status": "ready", "policy_set": g.policy_set, "workers": {"live": live, "size": config.workers}}
+        )
+
+    document = openapi.document(ENGINE_VERSION)
+
+    async def openapi_json(_: Request) -> Response:
+        return JSONResponse(document)
+
+    async def problem(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, HTTPException):
+            path = request.url.path
+            if exc.status_code == 404:
+                exc = Problem("not-found", f"`{path}` is not an endpoint of this service; see /openapi.json")
+            elif exc.status_code == 405:
+                exc = Problem(
+                    "method-not-allowed", f"`{request.method}` is not allowed on `{path}`", headers=exc.headers
+                )
+            else:
+                exc = Problem("internal-error", f"HTTP status {exc.status_code}", headers=exc.headers)
+        if not isinstance(exc, Problem):  # a defect: Starlette logs the traceback
+            exc = Problem("internal-error", "an unexpected error; no determination was made")
+        return Response(exc.body(), status_code=exc.status, media_type=MEDIA_TYPE, headers=exc.headers)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        try:
+            await service.start()
+        except BaseException:
+            await service.close()  # workers already started, the snapshot, the log
+            raise
+        loop = asyncio.get_running_loop()
+        if config.reload_on_sighup:
+            loop.add_signal_handler(signal.SIGHUP, service.reload_in_background)
+        try:
+            yield
+        finally:
+            if config.reload_on_sighup:
+                loop.remove_signal_handler(signal.SIGHUP)
+            await service.close()
+
+    app = Starlette(
+        routes=[
+            Route("/v1/determinations", determinations, methods=["POST"]),
+            Route("/v1/validate", validate, methods=["POST"]),
+            Route("/v1/policies", policies, methods=["GET"]),
+            Route("/v1/admin/reload", reload, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/openapi.json", openapi_json, methods=["GET"]),
+        ],
+        exception_handlers={Problem: problem, HTTPException: problem, Exception: problem},
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    return app

@@ -1,0 +1,280 @@
+"""The OpenAPI 3.1 document of the service, built from the JSON Schemas in `schemas/`.
+
+The request body of `/v1/determinations` and `/v1/validate` is `schemas/case.schema.json` and the
+answer of `/v1/determinations` is `schemas/decision.schema.json`, copied in at start-up (OpenAPI 3.1
+schemas are JSON Schema 2020-12), so the document cannot drift from what the service checks. Their
+`$defs` move to `components/schemas` (`Case.date`, `Determination.item`, ...) and the `$ref`s follow,
+because tools resolve `#/...` against the OpenAPI document, not against the embedded schema.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from imr_policy.resources import schema
+from imr_policy.service.problems import MEDIA_TYPE, TYPE_BASE, TYPES
+
+DECISION_ID = "Imr-Decision-Id"
+POLICY_SET = "Imr-Policy-Set"
+
+
+def _hoist(name: str, title: str, components: dict[str, Any]) -> None:
+    """Put schema `name` into `components` as `title`, its `$defs` as `title.<def>`."""
+    doc = copy.deepcopy(schema(name))
+    defs = doc.pop("$defs", {})
+    for key in ("$schema", "$id"):
+        doc.pop(key, None)
+
+    def fix(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {
+                k: (f"#/components/schemas/{title}.{v.removeprefix('#/$defs/')}" if k == "$ref" else fix(v))
+                for k, v in node.items()
+            }
+        if isinstance(node, list):
+            return [fix(v) for v in node]
+        return node
+
+    components[title] = fix(doc)
+    for key, sub in defs.items():
+        components[f"{title}.{key}"] = fix(sub)
+
+
+def _ref(title: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{title}"}
+
+
+_DIAGNOSTIC = {
+    "type": "object",
+    "description": "one problem: a stable code (docs/diagnostics.md), where it is and what to do",
+    "required": ["code", "severity", "message", "path", "pointer"],
+    "properties": {
+        "code": {"type": "string", "examples": ["case.type"]},
+        "severity": {"type": "string", "enum": ["error", "warning"]},
+        "message": {"type": "string"},
+        "path": {"type": "string", "description": "JSON path of the bad value", "examples": ["$.requests[0].quantity"]},
+        "pointer": {"type": "string", "description": "the same place as a JSON Pointer (RFC 6901)"},
+        "file": {"type": "string"},
+        "line": {"type": "integer", "minimum": 1},
+        "column": {"type": "integer", "minimum": 1},
+        "hint": {"type": "string"},
+    },
+}
+
+_PROBLEM = {
+    "type": "object",
+    "description": "RFC 9457 problem details; `type` names one of the problems in docs/service.md",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "enum": [TYPE_BASE + k for k in TYPES]},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {"type": "array", "items": _ref("Diagnostic")},
+    },
+}
+
+_POLICY_SET = {
+    "type": "object",
+    "required": ["id", "content_hash"],
+    "properties": {"id": {"type": "string"}, "content_hash": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"}},
+}
+
+_DATE = {"type": "string", "format": "date"}
+
+_POLICIES = {
+    "type": "object",
+    "required": ["policy_set", "loaded_at", "editions"],
+    "properties": {
+        "policy_set": _ref("PolicySet"),
+        "loaded_at": {"type": "string", "format": "date-time"},
+        "editions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": [
+                    "guideline",
+                    "guideline_title",
+                    "edition",
+                    "edition_title",
+                    "tier",
+                    "jurisdictions",
+                    "effective_from",
+                    "effective_to",
+                    "file",
+                    "sha256",
+                ],
+                "properties": {
+                    "guideline": {"type": "string"},
+                    "guideline_title": {"type": "string"},
+                    "edition": {"type": "string"},
+                    "edition_title": {"type": "string"},
+                    "tier": {"type": "string"},
+                    "jurisdictions": {"type": "array", "items": {"type": "string"}},
+                    "effective_from": _DATE,
+                    "effective_to": {"anyOf": [_DATE, {"type": "null"}]},
+                    "file": {"type": "string"},
+                    "sha256": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+_VALIDATION = {
+    "type": "object",
+    "required": ["valid", "diagnostics"],
+    "properties": {"valid": {"type": "boolean"}, "diagnostics": {"type": "array", "items": _ref("Diagnostic")}},
+}
+
+_HEALTH = {"type": "object", "required": ["status"], "properties": {"status": {"type": "string", "const": "ok"}}}
+
+_READY = {
+    "type": "object",
+    "required": ["status", "policy_set", "workers"],
+    "properties": {
+        "status": {"type": "string", "const": "ready"},
+        "policy_set": _ref("PolicySet"),
+        "workers": {
+            "type": "object",
+            "required": ["live", "size"],
+            "properties": {"live": {"type": "integer"}, "size": {"type": "integer"}},
+        },
+    },
+}
+
+_RELOAD = {
+    "type": "object",
+    "required": ["changed", "policy_set", "previous"],
+    "properties": {"changed": {"type": "boolean"}, "policy_set": _ref("PolicySet"), "previous": _ref("PolicySet")},
+}
+
+
+def _json(title: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(title)}}}
+
+
+def _problems(*kinds: str) -> dict[str, Any]:
+    by_status: dict[int, list[str]] = {}
+    for kind in kinds:
+        by_status.setdefault(TYPES[kind][0], []).append(kind)
+    out: dict[str, Any] = {}
+    for status, names in sorted(by_status.items()):
+        response: dict[str, Any] = {
+            "description": "; ".join(f"`{n}`: {TYPES[n][1]}" for n in names),
+            "content": {MEDIA_TYPE: {"schema": _ref("Problem")}},
+        }
+        if status == 503:
+            response["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
+        out[str(status)] = response
+    return out
+
+
+def _case_body(description: str) -> dict[str, Any]:
+    return {"required": True, "description": description, "content": {"application/json": {"schema": _ref("Case")}}}
+
+
+_BODY_PROBLEMS = ("malformed-json", "body-too-large", "unsupported-media-type")
+_WORKER_PROBLEMS = ("worker-crashed", "evaluation-timeout", "overloaded", "not-ready", "internal-error")
+
+
+def document(version: str) -> dict[str, Any]:
+    components: dict[str, Any] = {}
+    _hoist("case", "Case", components)
+    _hoist("decision", "Determination", components)
+    components.update(
+        Diagnostic=_DIAGNOSTIC,
+        Problem=_PROBLEM,
+        PolicySet=_POLICY_SET,
+        Policies=_POLICIES,
+        Validation=_VALIDATION,
+        Health=_HEALTH,
+        Readiness=_READY,
+        Reload=_RELOAD,
+    )
+    answered_by = {
+        POLICY_SET: {"description": "content hash of the policy set that answered", "schema": {"type": "string"}}
+    }
+    decided = _json("Determination", "the determination; it is in the decision log under the decision id")
+    decided["headers"] = {
+        DECISION_ID: {"description": "the id of this decision in the decision log", "schema": {"type": "string"}},
+        **answered_by,
+    }
+    paths = {
+        "/v1/determinations": {
+            "post": {
+                "operationId": "determine",
+                "summary": "decide every request of a case",
+                "requestBody": _case_body("a case per schemas/case.schema.json"),
+                "responses": {
+                    "200": decided,
+                    **_problems(
+                        *_BODY_PROBLEMS,
+                        "invalid-case",
+                        "engine-error",
+                        "audit-unavailable",
+                        *_WORKER_PROBLEMS,
+                    ),
+                },
+            }
+        },
+        "/v1/validate": {
+            "post": {
+                "operationId": "validate",
+                "summary": "every problem with a case, without deciding it",
+                # any JSON value is accepted: saying what is wrong with it is the point of this endpoint
+                "requestBody": {
+                    "required": True,
+                    "description": "a case per schemas/case.schema.json, or any other JSON value",
+                    "content": {"application/json": {"schema": {"description": "any JSON value, e.g. a Case"}}},
+                },
+                "responses": {
+                    "200": _json("Validation", "the diagnostics; `valid` when there is no error"),
+                    **_problems(*_BODY_PROBLEMS, *_WORKER_PROBLEMS),
+                },
+            }
+        },
+        "/v1/policies": {
+            "get": {
+                "operationId": "policies",
+                "summary": "the policy set in use: editions, effective dates, content hash",
+                "responses": {"200": _json("Policies", "the policy set in use"), **_problems("not-ready")},
+            }
+        },
+        "/v1/admin/reload": {
+            "post": {
+                "operationId": "reload",
+                "summary": "load the rule files again, validate them fully, and swap them in atomically",
+                "responses": {
+                    "200": _json("Reload", "the policy set now in use"),
+                    **_problems("unauthorized", "invalid-policies", "internal-error", "not-ready"),
+                },
+            }
+        },
+        "/healthz": {
+            "get": {
+                "operationId": "health",
+                "summary": "the server process answers",
+                "responses": {"200": _json("Health", "alive")},
+            }
+        },
+        "/readyz": {
+            "get": {
+                "operationId": "ready",
+                "summary": "a policy set is loaded and at least one worker is live",
+                "responses": {"200": _json("Readiness", "ready"), **_problems("not-ready")},
+            }
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "imr-policy",
+            "version": version,
+            "description": "Medical-necessity determinations for California UR/IMR (MTUS, ACOEM, ODG). "
+            "Errors are RFC 9457 problem documents; see docs/service.md.",
+        },
+        "paths": paths,
+        "components": {"schemas": components},
+    }

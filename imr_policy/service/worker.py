@@ -1,0 +1,264 @@
+"""One evaluation worker process, started by `pool.py`; not a command for people.
+
+    python -m imr_policy.service.worker --snapshot DIR --policy-set-id ID [--engine durable] [--unredacted]
+
+It loads the policy set once, says hello (`ready` and the content hash it loaded), then answers one
+frame at a time (wire.py): `evaluate` (JSON body -> determination and decision-log record) and
+`validate` (JSON body -> diagnostics). Everything that touches the untrusted body happens here, so a
+crash or a hang costs this process and the one request it holds, never the server.
+
+Test hook, off unless the environment has IMR_POLICY_TEST_FAULTS=1: a body whose `case_id` is
+`imr-policy-test-fault:crash` makes the worker kill itself with SIGSEGV (as durable_rules does past
+its limits), and `imr-policy-test-fault:hang` makes it sleep forever (as durable_rules does when a
+ruleset is too wide). tests/service/ uses them to prove that the server survives both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import dataclasses
+import gc
+import json
+import os
+import re
+import resource
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from imr_policy import audit
+from imr_policy.case import case_diagnostics, validate_case
+from imr_policy.diagnostics import Diagnostic, has_errors
+from imr_policy.errors import CaseError, EngineError, PolicyError
+from imr_policy.evaluate import Engine
+from imr_policy.service import wire
+from imr_policy.service.policyset import Snapshot, engine_for
+from imr_policy.service.problems import diagnostics_json
+from imr_policy.yamlsrc import load_text
+
+FAULTS_ENV = "IMR_POLICY_TEST_FAULTS"
+CRASH_CASE_ID = "imr-policy-test-fault:crash"
+HANG_CASE_ID = "imr-policy-test-fault:hang"
+
+_JSON_HINT = "send one JSON object with `Content-Type: application/json`"
+
+
+# ---------------------------------------------------------------------------------------- the body
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+class _NotJson(Exception):
+    pass
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def _constant(name: str) -> None:
+    raise _NotJson(name)
+
+
+def _syntax(message: str, line: int | None = None, column: int | None = None) -> tuple[Diagnostic, ...]:
+    return (Diagnostic("case.syntax", message, "$", None, line, column, _JSON_HINT),)
+
+
+def parse_body(body: bytes) -> tuple[Any, tuple[Diagnostic, ...]]:
+    """The JSON value of `body`, or the diagnostics that say why it is not one.
+
+    Stricter than `json.loads`: a repeated key is an error (JSON leaves its meaning open; a silently
+    dropped value could change a decision), and so are `NaN` and `Infinity`, which are not JSON."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, _syntax(f"the body is not UTF-8 text (byte {exc.start})")
+    try:
+        return json.loads(text, object_pairs_hook=_pairs, parse_constant=_constant), ()
+    except _DuplicateKey as exc:
+        return None, _duplicate(text, str(exc))
+    except _NotJson as exc:
+        return None, _syntax(f"`{exc}` is not a JSON value")
+    except json.JSONDecodeError as exc:
+        message = re.sub(r"'([^']*)'", r"`\1`", exc.msg)
+        return None, _syntax(f"not valid JSON: {message[:1].lower()}{message[1:]}", exc.lineno, exc.colno)
+    except ValueError:  # an integer longer than Python converts (4300 digits)
+        return None, _syntax("a number has too many digits")
+    except RecursionError:
+        return None, _syntax("the document is nested too deeply")
+
+
+def _duplicate(text: str, key: str) -> tuple[Diagnostic, ...]:
+    # The YAML loader (JSON is YAML) reports duplicate keys with their JSON path, line and column.
+    loaded = load_text(text, file=None, code_prefix="case")
+    hint = "JSON readers disagree on which value of a repeated key counts; remove or rename one of them"
+    found = tuple(dataclasses.replace(d, hint=hint) for d in loaded.diagnostics if d.code == "case.duplicate-key")
+    if found:
+        return found
+    return (Diagnostic("case.duplicate-key", f"duplicate key `{key}`", "$", hint=hint),)
+
+
+def _located(data: Any, text: bytes) -> tuple[Diagnostic, ...]:
+    """Every problem with `data` as a case, with line and column in the body where they can be found."""
+    try:
+        loaded = load_text(text.decode("utf-8"), file=None, code_prefix="case")
+    except RecursionError:
+        loaded = None
+    smap = loaded.source_map if loaded is not None and not loaded.diagnostics else None
+    try:
+        return tuple(case_diagnostics(data, source_map=smap))
+    except RecursionError:
+        return _syntax("the document is nested too deeply")
+
+
+# ---------------------------------------------------------------------------------------- requests
+
+
+class Handler:
+    """Answers the server's frames with one loaded Engine."""
+
+    def __init__(self, engine: Engine, *, redacted: bool = True, faults: bool = False) -> None:
+        self.engine = engine
+        self.redactor = audit.Redactor(audit.facts_read(engine.editions)) if redacted else None
+        self.faults = faults
+
+    def handle(self, header: dict[str, Any], body: bytes) -> bytes:
+        ident = header.get("id")
+        try:
+            if header.get("op") == "evaluate":
+                return self._evaluate(ident, body)
+            if header.get("op") == "validate":
+                return self._validate(ident, body)
+            return wire.encode({"id": ident, "status": "internal-error", "message": "unknown operation"})
+        except Exception as exc:  # a defect in this package: the server answers 500, the worker lives on
+            print(f"imr-policy worker {os.getpid()}: {type(exc).__name__} while answering", file=sys.stderr)
+            return wire.encode({"id": ident, "status": "internal-error", "message": type(exc).__name__})
+
+    def _bad(self, ident: object, status: str, diagnostics: tuple[Diagnostic, ...]) -> bytes:
+        return wire.encode({"id": ident, "status": status, "diagnostics": list(diagnostics_json(diagnostics))})
+
+    def _evaluate(self, ident: object, body: bytes) -> bytes:
+        data, problems = parse_body(body)
+        if problems:
+            return self._bad(ident, "malformed", problems)
+        self._fault(data)
+        try:
+            case = validate_case(data)
+        except CaseError:
+            return self._bad(ident, "invalid", _located(data, body))
+        except RecursionError:
+            return self._bad(ident, "invalid", _syntax("the document is nested too deeply"))
+        try:
+            determination = self.engine.evaluate(case)
+        except EngineError as exc:
+            return wire.encode({"id": ident, "status": "engine-error", "message": str(exc)})
+        record = audit.decision_record(data, determination, redactor=self.redactor, valid=case)
+        logged = audit.LoggedDecision.of(record)
+        answer = json.dumps(determination.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
+        header = {
+            "id": ident,
+            "status": "ok",
+            "decision_id": logged.decision_id,
+            "timestamp": logged.timestamp,
+            "case_id": logged.case_id,
+            "content_hash": logged.content_hash,
+        }
+        return wire.encode(header, answer, logged.line)
+
+    def _validate(self, ident: object, body: bytes) -> bytes:
+        data, problems = parse_body(body)
+        if problems:
+            return self._bad(ident, "malformed", problems)
+        self._fault(data)
+        try:
+            found = tuple(case_diagnostics(data))
+        except RecursionError:
+            found = _syntax("the document is nested too deeply")
+        if found:
+            found = _located(data, body)
+        answer = {"valid": not has_errors(found), "diagnostics": list(diagnostics_json(found))}
+        return wire.encode({"id": ident, "status": "ok"}, json.dumps(answer, ensure_ascii=False).encode())
+
+    def _fault(self, data: Any) -> None:
+        if not self.faults or not isinstance(data, dict):
+            return
+        if data.get("case_id") == CRASH_CASE_ID:
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no core file
+            os.kill(os.getpid(), signal.SIGSEGV)
+        if data.get("case_id") == HANG_CASE_ID:
+            while True:
+                time.sleep(3600)
+
+
+# ---------------------------------------------------------------------------------------- the process
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this worker when the server dies, even if the worker is stuck in C code."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: the server's stdin EOF still stops us
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _read_frame(stream: IO[bytes]) -> tuple[dict[str, Any], bytes] | None:
+    prefix = stream.read(wire.PREFIX)
+    if len(prefix) < wire.PREFIX:
+        return None
+    payload = stream.read(wire.length(prefix))
+    header, sections = wire.decode(payload)
+    return header, sections[0] if sections else b""
+
+
+def serve(engine: Engine, inp: IO[bytes], out: IO[bytes], *, redacted: bool, faults: bool) -> int:
+    handler = Handler(engine, redacted=redacted, faults=faults)
+    while (frame := _read_frame(inp)) is not None:
+        out.write(handler.handle(*frame))
+        out.flush()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="imr_policy.service.worker")
+    p.add_argument("--snapshot", type=Path, required=True)
+    p.add_argument("--policy-set-id", required=True)
+    p.add_argument("--engine", choices=("durable", "reference"), default="durable")
+    p.add_argument("--unredacted", action="store_true")
+    args = p.parse_args(argv)
+
+    # the server decides when a worker stops (it closes standard input); a Ctrl-C in the terminal or a
+    # SIGHUP meant for the server must not stop a worker in the middle of a request
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    _die_with_parent()
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # whatever a library prints goes to standard error, never into a frame
+    faults = os.environ.get(FAULTS_ENV) == "1"
+    if faults:
+        print(f"imr-policy worker {os.getpid()}: test faults are enabled ({FAULTS_ENV}=1)", file=sys.stderr)
+    try:
+        engine = engine_for(Snapshot(args.snapshot, args.policy_set_id), args.engine)
+    except PolicyError as exc:
+        out.write(wire.encode({"ready": False, "error": str(exc)}))
+        out.flush()
+        return 1
+    gc.freeze()  # the loaded policy set never becomes garbage; keep full collections cheap (docs/api.md)
+    hello = {"ready": True, "pid": os.getpid(), "content_hash": engine.policy_set.content_hash}
+    out.write(wire.encode(hello))
+    out.flush()
+    return serve(engine, sys.stdin.buffer, out, redacted=not args.unredacted, faults=faults)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,394 @@
+"""The HTTP service on loopback: answers, precise problem responses, load, worker faults, the decision log.
+
+Every determination the server returns is compared with an isolated in-process evaluation of the
+same case (`imr_policy.load().evaluate`), field for field.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+import imr_policy
+from imr_policy.cli.main import main
+from imr_policy.service.worker import CRASH_CASE_ID, HANG_CASE_ID
+from tests.conftest import EXAMPLES, load_example
+from tests.service.conftest import MAX_BODY, TIMEOUT, Server, read_records
+from tests.unit.test_engine import GRID
+
+PROBLEM = "application/problem+json"
+TYPE = "https://imr-policy.dev/problems/"
+JSON = {"content-type": "application/json"}
+
+
+def example() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(json.dumps(load_example("imr-2015-psych-example.yaml"), default=str))
+    return data
+
+
+def problem_of(r: httpx.Response, status: int, kind: str) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == PROBLEM
+    body: dict[str, Any] = r.json()
+    assert body["type"] == TYPE + kind
+    assert body["status"] == status
+    assert body["title"] and body["detail"]
+    return body
+
+
+# ---------------------------------------------------------------------------------------- answers
+
+
+def test_a_determination_is_the_in_process_one(server: Server, engine: imr_policy.Engine) -> None:
+    case = example()
+    r = server.post_case(case)
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/json"
+    assert r.json() == engine.evaluate(case).to_dict()
+    assert r.headers["imr-policy-set"] == engine.policy_set.content_hash
+    assert r.headers["imr-decision-id"]
+
+
+def test_every_example_case(server: Server, engine: imr_policy.Engine) -> None:
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        case = json.loads(json.dumps(yaml.safe_load(path.read_text(encoding="utf-8")), default=str))
+        r = server.post_case(case)
+        assert r.status_code == 200, (path.name, r.text)
+        assert r.json() == engine.evaluate(case).to_dict(), path.name
+
+
+def test_validate(server: Server) -> None:
+    assert server.post_case(example(), "/v1/validate").json() == {"valid": True, "diagnostics": []}
+    case = example()
+    case["requests"][1]["quantity"] = "6"
+    body = server.post_case(case, "/v1/validate").json()
+    assert body["valid"] is False
+    assert [(d["code"], d["path"], d["pointer"]) for d in body["diagnostics"]] == [
+        ("case.type", "$.requests[1].quantity", "/requests/1/quantity")
+    ]
+    # any JSON value can be validated: what is wrong with it is the answer
+    body = server.post_case([1, 2], "/v1/validate").json()
+    assert body["valid"] is False
+    assert body["diagnostics"][0]["code"] == "case.type"
+
+
+def test_policies_health_readiness_openapi(server: Server, engine: imr_policy.Engine) -> None:
+    with server.client() as c:
+        policies = c.get("/v1/policies").json()
+        assert policies["policy_set"] == {"id": engine.policy_set.id, "content_hash": engine.policy_set.content_hash}
+        got = {(e["guideline"], e["edition"], e["effective_from"], e["effective_to"]) for e in policies["editions"]}
+        want = {
+            (e.guideline_id, e.edition_id, e.effective_from.isoformat(), e.effective_to and e.effective_to.isoformat())
+            for e in engine.editions
+        }
+        assert got == want
+        assert c.get("/healthz").json() == {"status": "ok"}
+        ready = c.get("/readyz").json()
+        assert ready["status"] == "ready" and ready["workers"]["size"] == 2
+        document = c.get("/openapi.json").json()
+        assert document["openapi"] == "3.1.0"
+        assert set(document["paths"]) == {
+            "/v1/determinations",
+            "/v1/validate",
+            "/v1/policies",
+            "/v1/admin/reload",
+            "/healthz",
+            "/readyz",
+        }
+
+
+# ---------------------------------------------------------------------------------------- problems
+
+
+def test_malformed_json(server: Server) -> None:
+    with server.client() as c:
+        r = c.post("/v1/determinations", content=b'{"case_id": "x",\n  "requests": [}', headers=JSON)
+    body = problem_of(r, 400, "malformed-json")
+    assert body["errors"] == [
+        {
+            "code": "case.syntax",
+            "severity": "error",
+            "message": "not valid JSON: expecting value",
+            "path": "$",
+            "pointer": "",
+            "line": 2,
+            "column": 16,
+            "hint": "send one JSON object with `Content-Type: application/json`",
+        }
+    ]
+
+
+def test_json_that_python_would_accept_but_is_not_json(server: Server) -> None:
+    for text, message in (
+        ('{"case_id": NaN}', "`NaN` is not a JSON value"),
+        ('{"quantity": ' + "9" * 5000 + "}", "a number has too many digits"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ):
+        with server.client() as c:
+            r = c.post("/v1/determinations", content=text.encode()[: MAX_BODY - 1], headers=JSON)
+        if r.status_code == 413:  # the nesting case is cut to the body limit, so it is not JSON either
+            continue
+        body = problem_of(r, 400, "malformed-json")
+        assert message in body["errors"][0]["message"]
+
+
+def test_duplicate_key(server: Server) -> None:
+    text = '{\n  "case_id": "a",\n  "case_id": "b"\n}'
+    with server.client() as c:
+        body = problem_of(c.post("/v1/determinations", content=text, headers=JSON), 400, "malformed-json")
+    (error,) = body["errors"]
+    assert (error["code"], error["path"], error["line"], error["column"]) == ("case.duplicate-key", "$.case_id", 3, 3)
+
+
+def _at(text: str, needle: str) -> tuple[int, int]:
+    before = text[: text.index(needle)]
+    return before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
+
+
+def test_unknown_field(server: Server) -> None:
+    case = example()
+    case["requests"][0]["quantiti"] = 6
+    text = json.dumps(case, indent=2)
+    with server.client() as c:
+        body = problem_of(c.post("/v1/determinations", content=text, headers=JSON), 422, "invalid-case")
+    line, column = _at(text, '"quantiti"')
+    assert body["detail"] == "1 problem in the case"
+    assert body["errors"] == [
+        {
+            "code": "case.unknown-field",
+            "severity": "error",
+            "message": "unknown field `quantiti`",
+            "path": "$.requests[0].quantiti",
+            "pointer": "/requests/0/quantiti",
+            "line": line,
+            "column": column,
+            "hint": "did you mean `quantity`?",
+        }
+    ]
+
+
+def test_wrong_type(server: Server) -> None:
+    case = example()
+    case["requests"][1]["quantity"] = "6"
+    text = json.dumps(case, indent=2)
+    with server.client() as c:
+        body = problem_of(c.post("/v1/determinations", content=text, headers=JSON), 422, "invalid-case")
+    (error,) = body["errors"]
+    line, column = _at(text, '"6"')
+    assert error == {
+        "code": "case.type",
+        "severity": "error",
+        "message": "expected a whole number, got the string `6`",
+        "path": "$.requests[1].quantity",
+        "pointer": "/requests/1/quantity",
+        "line": line,
+        "column": column,
+        "hint": "remove the quotes",
+    }
+
+
+def test_every_problem_of_a_case_at_once(server: Server) -> None:
+    case = example()
+    del case["date_of_injury"]
+    case["jurisdiction"] = "NY"
+    case["requests"][0]["date_of_service"] = "2015-7-10"
+    body = problem_of(server.post_case(case), 422, "invalid-case")
+    assert sorted((e["code"], e["path"]) for e in body["errors"]) == [
+        ("case.date", "$.requests[0].date_of_service"),
+        ("case.enum", "$.jurisdiction"),
+        ("case.missing-field", "$"),
+    ]
+
+
+def test_oversized_body_with_a_length(server: Server) -> None:
+    case = example()
+    case["history"][0]["progress_notes"] = "x" * MAX_BODY
+    with server.client() as c:
+        r = c.post("/v1/determinations", content=json.dumps(case), headers=JSON)
+    body = problem_of(r, 413, "body-too-large")
+    assert body["detail"] == f"the body has {len(json.dumps(case))} bytes; the limit is {MAX_BODY}"
+
+
+def test_oversized_body_without_a_length(server: Server) -> None:
+    def chunks():  # type: ignore[no-untyped-def]
+        yield b'{"case_id": "' + b"x" * 4096
+        for _ in range(MAX_BODY // 4096 + 1):
+            yield b"x" * 4096
+        yield b'"}'
+
+    with server.client() as c:
+        r = c.post("/v1/determinations", content=chunks(), headers=JSON)
+    assert "content-length" not in r.request.headers
+    body = problem_of(r, 413, "body-too-large")
+    assert body["detail"] == f"the body is over the limit of {MAX_BODY} bytes"
+
+
+def test_not_json_media_type(server: Server) -> None:
+    with server.client() as c:
+        r = c.post("/v1/determinations", content=json.dumps(example()), headers={"content-type": "text/plain"})
+        body = problem_of(r, 415, "unsupported-media-type")
+        assert body["detail"] == "got `text/plain`; send the case with `Content-Type: application/json`"
+        r = c.post("/v1/determinations", content=b"{}", headers={"content-type": "application/json; charset=latin-1"})
+        problem_of(r, 415, "unsupported-media-type")
+
+
+def test_unknown_endpoint_and_method(server: Server) -> None:
+    with server.client() as c:
+        body = problem_of(c.get("/v1/determination"), 404, "not-found")
+        assert body["detail"] == "`/v1/determination` is not an endpoint of this service; see /openapi.json"
+        r = c.get("/v1/determinations")
+        problem_of(r, 405, "method-not-allowed")
+        assert r.headers["allow"] == "POST"
+
+
+# ---------------------------------------------------------------------------------------- load
+
+
+def _load_cases() -> list[dict[str, Any]]:
+    """GRID cases and the examples, each with identifying fields that must never reach the log."""
+    examples = [
+        json.loads(json.dumps(yaml.safe_load(p.read_text(encoding="utf-8")), default=str))
+        for p in sorted(EXAMPLES.glob("*.yaml"))
+    ]
+    cases = random.Random(11).sample(GRID, 120) + examples
+    for n, case in enumerate(cases):
+        case["claimant"] = {"age": 30 + n % 50, "sex": "female"}
+        case["diagnoses"] = [{**d, "description": f"secret diagnosis {n}"} for d in case["diagnoses"]]
+        for h in case.get("history", []):
+            h["progress_notes"] = f"secret note {n}"
+    return cases
+
+
+async def _clients(server: Server, plans: list[list[dict[str, Any]]], path: str) -> list[list[httpx.Response]]:
+    """One connection per client; each client sends its plan in order; everything bounded by 120 s."""
+
+    async def client(plan: list[dict[str, Any]]) -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=server.url, timeout=60.0) as c:
+            return [await c.post(path, content=json.dumps(case), headers=JSON) for case in plan]
+
+    return await asyncio.wait_for(asyncio.gather(*(client(p) for p in plans)), timeout=120)
+
+
+def test_under_load_every_answer_is_right_and_its_own(server: Server, engine: imr_policy.Engine) -> None:
+    """64 concurrent clients x 8 requests: each answer equals the isolated evaluation of its own case."""
+    base = _load_cases()
+    rng = random.Random(5)
+    plans: list[list[dict[str, Any]]] = []
+    for client in range(64):
+        plan = []
+        for n in range(8):
+            case = json.loads(json.dumps(rng.choice(base)))
+            case["case_id"] = f"load-{client}-{n}-{case['case_id']}"  # every request its own case_id
+            plan.append(case)
+        plans.append(plan)
+    expected = {c["case_id"]: engine.evaluate(c).to_dict() for plan in plans for c in plan}
+    assert len(expected) == 512
+
+    answers = asyncio.run(_clients(server, plans, "/v1/determinations"))
+
+    decision_ids = set()
+    for plan, responses in zip(plans, answers, strict=True):
+        for case, r in zip(plan, responses, strict=True):
+            assert r.status_code == 200, r.text
+            got = r.json()
+            assert got["case_id"] == case["case_id"]  # never another client's case
+            assert got == expected[case["case_id"]]
+            decision_ids.add(r.headers["imr-decision-id"])
+    assert len(decision_ids) == 512
+
+    # every decision is in the log, once, under its id, with what was answered and nothing identifying
+    records = {r["decision_id"]: r for r in read_records(server.audit_log)}
+    text = server.audit_log.read_text(encoding="utf-8")
+    assert "secret" not in text
+    for plan, responses in zip(plans, answers, strict=True):
+        for case, r in zip(plan, responses, strict=True):
+            record = records[r.headers["imr-decision-id"]]
+            assert record["case_id"] == case["case_id"]
+            assert record["policy_set"]["content_hash"] == r.headers["imr-policy-set"]
+            assert [i["determination"] for i in record["items"]] == [i["determination"] for i in r.json()["items"]]
+            assert "claimant" not in record["case"]
+
+
+def test_the_decision_log_replays_clean(server: Server, capsys: pytest.CaptureFixture[str]) -> None:
+    """Everything the session's server decided so far, the load test's 512 included, replays the same."""
+    records = read_records(server.audit_log)
+    assert len(records) >= 512
+    assert main(["replay", str(server.audit_log)]) == 0
+    out = capsys.readouterr().out
+    assert f": {len(records)} same, 0 differ, 0 cannot be replayed" in out
+
+
+def test_a_tampered_log_does_not_replay_clean(
+    server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = read_records(server.audit_log)[:3]
+    item = records[1]["items"][0]
+    item["approved_quantity"] += 1
+    log = tmp_path / "tampered.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in records) + "not json\n", encoding="utf-8")
+    assert main(["replay", str(log)]) == 1
+    out = capsys.readouterr().out
+    assert f"line 2: decision {records[1]['decision_id']} (case `{records[1]['case_id']}`) differs" in out
+    assert f"item `{item['request']}`: approved_quantity `{item['approved_quantity']}`" in out
+    assert "line 4: a record cannot be replayed\n  not valid JSON" in out
+    assert out.strip().endswith(
+        "4 decisions replayed with policy set imr-policy:builtin "
+        f"({records[0]['policy_set']['content_hash']}): 2 same, 1 differ, 1 cannot be replayed"
+    )
+
+
+# ---------------------------------------------------------------------------------------- faults
+
+
+def _fault_run(
+    server: Server, engine: imr_policy.Engine, marker: str
+) -> tuple[list[httpx.Response], list[httpx.Response], dict[str, Any]]:
+    """8 clients with 4 ordinary cases each, and one client that sends `marker` twice, all at once."""
+    base = random.Random(3).sample(GRID, 32)
+    plans = [[{**c, "case_id": f"{marker}-neighbour-{i}-{j}"} for j, c in enumerate(base[i * 4 : i * 4 + 4])]
+             for i in range(8)]  # fmt: skip
+    faulty = example()
+    faulty["case_id"] = marker
+    plans.append([faulty, faulty])
+    expected = {c["case_id"]: engine.evaluate(c).to_dict() for plan in plans[:-1] for c in plan}
+    answers = asyncio.run(_clients(server, plans, "/v1/determinations"))
+    neighbours = [r for responses in answers[:-1] for r in responses]
+    return neighbours, answers[-1], expected
+
+
+def test_a_crashed_worker_costs_only_the_request_it_held(server: Server, engine: imr_policy.Engine) -> None:
+    neighbours, crashed, expected = _fault_run(server, engine, CRASH_CASE_ID)
+    for r in crashed:
+        body = problem_of(r, 503, "worker-crashed")
+        assert "SIGSEGV" in body["detail"]
+        assert r.headers["retry-after"] == "1"
+        assert r.headers["imr-policy-set"] == engine.policy_set.content_hash
+    for r in neighbours:
+        assert r.status_code == 200, r.text
+        assert r.json() == expected[r.json()["case_id"]]
+    assert server.wait_ready(live=2)["workers"]["live"] == 2  # both crashed workers were replaced
+    assert server.post_case(example()).status_code == 200
+
+
+def test_a_hung_worker_is_killed_and_costs_only_its_request(server: Server, engine: imr_policy.Engine) -> None:
+    neighbours, hung, expected = _fault_run(server, engine, HANG_CASE_ID)
+    for r in hung:
+        body = problem_of(r, 503, "evaluation-timeout")
+        assert body["detail"].startswith(f"no answer within {TIMEOUT:g} s")
+    for r in neighbours:
+        assert r.status_code == 200, r.text
+        assert r.json() == expected[r.json()["case_id"]]
+    assert server.wait_ready(live=2)["workers"]["live"] == 2
+    assert server.post_case(example()).status_code == 200
+
+
+def test_faults_are_never_logged_as_decisions(server: Server) -> None:
+    cases = {r["case_id"] for r in read_records(server.audit_log)}
+    assert CRASH_CASE_ID not in cases and HANG_CASE_ID not in cases

@@ -1,0 +1,144 @@
+"""The decision log: records, redaction that never changes a decision, both log formats, replay."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import imr_policy
+from imr_policy import audit
+from tests.conftest import load_example
+from tests.property.strategies import cases
+
+
+def identifying(case: dict[str, Any], n: int) -> dict[str, Any]:
+    """`case` with every identifying field of the contract filled in with recognisable values."""
+    case = json.loads(json.dumps(case, default=str))
+    case["claimant"] = {"age": 20 + n % 60, "sex": "male"}
+    case["diagnoses"] = [
+        {**d, "description": f"secret description {n}-{i}", "code": "F32.1"} for i, d in enumerate(case["diagnoses"])
+    ] or [{"description": f"secret description {n}", "code": "F43.10"}]
+    for h in case.get("history", []):
+        h["progress_notes"] = f"secret note {n}"
+    for r in case["requests"]:
+        if r["service"] in ("physical_therapy", "occupational_therapy"):
+            r["postsurgical"] = {"procedure": f"secret procedure {n}", "surgery_date": r["date_of_service"]}
+    return case
+
+
+@settings(max_examples=60)
+@given(case=cases(), n=st.integers(0, 1000))
+def test_redaction_never_changes_a_decision(engine: imr_policy.Engine, case: dict[str, Any], n: int) -> None:
+    case = identifying(case, n)
+    reads = audit.facts_read(engine.editions)
+    redaction = audit.redact(case, reads=reads)
+    assert engine.evaluate(redaction.case).to_dict() == engine.evaluate(case).to_dict()
+    text = json.dumps(redaction.case)
+    # free text no rule can read is always gone; a field a rule reads is kept, and the record says so
+    assert "secret description" not in text and "secret note" not in text
+    assert ("secret procedure" in text) == any(p.endswith(".procedure") for p in redaction.kept)
+    for path in redaction.kept:
+        assert path.rsplit(".", 1)[-1] in ("age", "sex", "code", "procedure", "surgery_date")
+
+
+def test_redaction_keeps_exactly_what_rules_read() -> None:
+    case = identifying(load_example("imr-2015-psych-example.yaml"), 1)
+    everything = audit.redact(case, reads=frozenset())
+    assert everything.kept == ()
+    assert "claimant" not in everything.case
+    assert everything.case["diagnoses"] == [
+        {"description": "redacted", "severity": "moderate"},
+        {"description": "redacted"},
+    ]
+    assert "secret" not in json.dumps(everything.case)
+    age_read = audit.redact(case, reads=frozenset({"age", "diagnosis_codes"}))
+    assert age_read.case["claimant"] == {"age": case["claimant"]["age"]}
+    assert set(age_read.kept) == {"$.claimant.age", "$.diagnoses[0].code", "$.diagnoses[1].code"}
+    assert "$.claimant.sex" in age_read.redacted
+
+
+def test_a_record_carries_what_the_issue_asks(engine: imr_policy.Engine) -> None:
+    case = load_example("imr-2015-psych-example.yaml")
+    det = engine.evaluate(case)
+    record = audit.decision_record(case, det, redactor=audit.Redactor(audit.facts_read(engine.editions)))
+    assert set(record) == {
+        "format",
+        "decision_id",
+        "timestamp",
+        "engine_version",
+        "policy_set",
+        "case_id",
+        "input_hash",
+        "items",
+        "decision_hash",
+        "case",
+        "redaction",
+    }
+    assert record["policy_set"] == {"id": det.policy_set.id, "content_hash": det.policy_set.content_hash}
+    assert record["input_hash"] == audit.sha256_of(json.loads(json.dumps(case, default=str)))
+    assert record["timestamp"].endswith("Z")
+    assert [(i["request"], i["determination"], i["basis"]) for i in record["items"]] == [
+        (i.request, i.determination, [b.to_dict() for b in i.basis]) for i in det.items
+    ]
+    assert record["redaction"]["applied"] is True
+    assert "$.claimant.age" in record["redaction"]["fields"]
+
+
+def _log(tmp_path: Path, engine: imr_policy.Engine, name: str, *, redacted: bool = True) -> Path:
+    path = tmp_path / name
+    log = audit.open_log(path)
+    redactor = audit.Redactor(audit.facts_read(engine.editions)) if redacted else None
+    for n, file in enumerate(["imr-2015-psych-example.yaml", "certify-psychotherapy-initial-trial.yaml"]):
+        case = identifying(load_example(file), n)
+        record = audit.decision_record(case, engine.evaluate(case), redactor=redactor)
+        log.append(audit.LoggedDecision.of(record))
+    log.close()
+    return path
+
+
+def test_both_formats_replay_clean(tmp_path: Path, engine: imr_policy.Engine) -> None:
+    for name in ("log.jsonl", "log.sqlite"):
+        results = list(audit.replay(audit.read_log(_log(tmp_path, engine, name)), engine))
+        assert [r.status for r in results] == ["same", "same"], name
+        assert [r.where for r in results] == (["line 1", "line 2"] if name.endswith("jsonl") else ["row 1", "row 2"])
+    assert (tmp_path / "log.sqlite").read_bytes().startswith(b"SQLite format 3")
+
+
+def test_an_unredacted_record_must_match_its_input_hash(tmp_path: Path, engine: imr_policy.Engine) -> None:
+    path = _log(tmp_path, engine, "whole.jsonl", redacted=False)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    record = json.loads(lines[0])
+    assert "secret" in json.dumps(record["case"])  # --audit-unredacted logs the case whole
+    record["case"]["history"][0]["completed"] = 0
+    path.write_text(json.dumps(record) + "\n" + lines[1] + "\n", encoding="utf-8")
+    first, second = audit.replay(audit.read_log(path), engine)
+    assert (first.status, first.differences) == ("unreplayable", ("the logged case does not match its input hash",))
+    assert second.status == "same"
+
+
+def test_a_record_decided_differently_is_reported(tmp_path: Path, engine: imr_policy.Engine) -> None:
+    path = _log(tmp_path, engine, "log.jsonl")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    record = json.loads(lines[0])
+    record["items"][1]["determination"] = "certify"
+    record["items"][1]["basis"] = []
+    path.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    (result,) = audit.replay(audit.read_log(path), engine)
+    assert result.status == "differs"
+    assert result.differences[0] == "item `cbt`: determination `certify` -> `non_certify`"
+    assert result.differences[1].startswith("item `cbt`: basis `[]` -> `[mtus-cpmtg@2009:")
+
+
+def test_unreadable_records(tmp_path: Path, engine: imr_policy.Engine) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text('[]\n{"format": 2}\n{"format": 1}\n\n', encoding="utf-8")
+    got = [(r.where, r.status, r.differences) for r in audit.replay(audit.read_log(path), engine)]
+    assert got == [
+        ("line 1", "unreplayable", ("not a decision record: each line must be a JSON object",)),
+        ("line 2", "unreplayable", ("not a decision record of format 1: `format` is `2`",)),
+        ("line 3", "unreplayable", ("not a decision record: `decision_id` is missing or malformed",)),
+    ]

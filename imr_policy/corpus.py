@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from imr_policy.case import parse_case_text, validate_case
 from imr_policy.diagnostics import Diagnostic
 from imr_policy.errors import CaseError
 from imr_policy.model import Case
+from imr_policy.yamlsrc import StrictJsonError, strict_json
 
 CASE_SUFFIXES = (".yaml", ".yml", ".json")
 LINES_SUFFIXES = (".jsonl", ".ndjson")
@@ -116,23 +116,6 @@ def _unreadable(file: str, line: int | None, message: str, *, hint: str = "save 
 # ---------------------------------------------------------------------------------------------- parsing
 
 
-class _DuplicateKey(Exception):
-    def __init__(self, key: str) -> None:
-        self.key = key
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _DuplicateKey(key)
-        out[key] = value
-    return out
-
-
-_QUOTED = re.compile(r"'([^']*)'")
-
-
 def parse(entry: Entry) -> Case:
     """The validated case of one entry; raises CaseError with diagnostics naming its file and line."""
     if entry.problem is not None or entry.text is None:
@@ -141,32 +124,21 @@ def parse(entry: Entry) -> Case:
     if entry.line is None:
         return parse_case_text(entry.text, file=entry.file)
     try:
-        data = json.loads(entry.text, object_pairs_hook=_no_duplicates)
-    except json.JSONDecodeError as exc:
-        message = _QUOTED.sub(r"`\1`", exc.msg[:1].lower() + exc.msg[1:])
+        data = strict_json(entry.text)
+    except StrictJsonError as exc:
+        duplicate = exc.key is not None
         raise CaseError(
             "the case is not valid",
             [
                 Diagnostic(
-                    code="case.syntax",
-                    message=f"not valid JSON: {message}",
+                    code="case.duplicate-key" if duplicate else "case.syntax",
+                    message=exc.message,
                     file=entry.file,
                     line=entry.line,
-                    column=exc.colno,
-                    hint="each line of a JSON Lines corpus is one case, a JSON object on one line",
-                )
-            ],
-        ) from None
-    except _DuplicateKey as exc:
-        raise CaseError(
-            "the case is not valid",
-            [
-                Diagnostic(
-                    code="case.duplicate-key",
-                    message=f"duplicate key `{exc.key}`",
-                    file=entry.file,
-                    line=entry.line,
-                    hint="JSON readers would silently keep only the last value; remove or rename one of them",
+                    column=None if duplicate else exc.column,
+                    hint="JSON readers would silently keep only the last value; remove or rename one of them"
+                    if duplicate
+                    else "each line of a JSON Lines corpus is one case, a JSON object on one line",
                 )
             ],
         ) from None

@@ -8,6 +8,8 @@ silently converted `datetime.date` would hide a typo such as `2015-7-10`.
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,3 +160,46 @@ def _build(
     if node.tag == _TIMESTAMP:
         return node.value
     return _constructor.construct_object(node, deep=True)
+
+
+class StrictJsonError(ValueError):
+    """Text that strict JSON parsing refuses; `key` is set for a repeated key (code `duplicate-key`)."""
+
+    def __init__(self, message: str, *, key: str | None = None, line: int | None = None, column: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.key = key
+        self.line = line
+        self.column = column
+
+
+def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise StrictJsonError(f"duplicate key `{key}`", key=key)
+        out[key] = value
+    return out
+
+
+def _not_json(name: str) -> None:
+    raise StrictJsonError(f"`{name}` is not a JSON value")
+
+
+def strict_json(text: str) -> Any:
+    """`json.loads`, stricter: a repeated key (JSON leaves its meaning open, and a silently dropped value
+    could change a decision), `NaN` and `Infinity` (not JSON), integers too long to convert and nesting
+    too deep to walk are all StrictJsonError, with a message in the house style."""
+    try:
+        return json.loads(text, object_pairs_hook=_no_repeated_keys, parse_constant=_not_json)
+    except json.JSONDecodeError as exc:
+        message = re.sub(r"'([^']*)'", r"`\1`", exc.msg)
+        raise StrictJsonError(
+            f"not valid JSON: {message[:1].lower()}{message[1:]}", line=exc.lineno, column=exc.colno
+        ) from None
+    except RecursionError:
+        raise StrictJsonError("the document is nested too deeply") from None
+    except StrictJsonError:
+        raise
+    except ValueError:  # an integer longer than Python converts (4,300 digits)
+        raise StrictJsonError("a number has too many digits") from None

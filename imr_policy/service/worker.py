@@ -22,7 +22,6 @@ import dataclasses
 import gc
 import json
 import os
-import re
 import resource
 import signal
 import sys
@@ -38,7 +37,7 @@ from imr_policy.evaluate import Engine
 from imr_policy.service import wire
 from imr_policy.service.policyset import Snapshot, engine_for
 from imr_policy.service.problems import diagnostics_json
-from imr_policy.yamlsrc import load_text
+from imr_policy.yamlsrc import StrictJsonError, load_text, strict_json
 
 FAULTS_ENV = "IMR_POLICY_TEST_FAULTS"
 CRASH_CASE_ID = "imr-policy-test-fault:crash"
@@ -48,27 +47,6 @@ _JSON_HINT = "send one JSON object with `Content-Type: application/json`"
 
 
 # ---------------------------------------------------------------------------------------- the body
-
-
-class _DuplicateKey(Exception):
-    pass
-
-
-class _NotJson(Exception):
-    pass
-
-
-def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _DuplicateKey(key)
-        out[key] = value
-    return out
-
-
-def _constant(name: str) -> None:
-    raise _NotJson(name)
 
 
 def _syntax(message: str, line: int | None = None, column: int | None = None) -> tuple[Diagnostic, ...]:
@@ -85,18 +63,11 @@ def parse_body(body: bytes) -> tuple[Any, tuple[Diagnostic, ...]]:
     except UnicodeDecodeError as exc:
         return None, _syntax(f"the body is not UTF-8 text (byte {exc.start})")
     try:
-        return json.loads(text, object_pairs_hook=_pairs, parse_constant=_constant), ()
-    except _DuplicateKey as exc:
-        return None, _duplicate(text, str(exc))
-    except _NotJson as exc:
-        return None, _syntax(f"`{exc}` is not a JSON value")
-    except json.JSONDecodeError as exc:
-        message = re.sub(r"'([^']*)'", r"`\1`", exc.msg)
-        return None, _syntax(f"not valid JSON: {message[:1].lower()}{message[1:]}", exc.lineno, exc.colno)
-    except ValueError:  # an integer longer than Python converts (4300 digits)
-        return None, _syntax("a number has too many digits")
-    except RecursionError:
-        return None, _syntax("the document is nested too deeply")
+        return strict_json(text), ()
+    except StrictJsonError as exc:
+        if exc.key is not None:
+            return None, _duplicate(text, exc.key)
+        return None, _syntax(exc.message, exc.line, exc.column)
 
 
 def _duplicate(text: str, key: str) -> tuple[Diagnostic, ...]:

@@ -8,10 +8,9 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from imr_policy import load, parse_case_text
 from imr_policy.cli import render
-from imr_policy.cli.common import read_text, report_invalid
-from imr_policy.errors import CaseError, EngineError, PolicyError
+from imr_policy.cli.common import engine_and_case
+from imr_policy.errors import EngineError
 from imr_policy.why import Explanation, explain_case
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
@@ -37,17 +36,12 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    loaded = engine_and_case(args)
+    if isinstance(loaded, int):
+        return loaded
+    engine, case = loaded
     try:
-        text, name = read_text(args.case)
-    except (OSError, UnicodeDecodeError) as exc:
-        print(f"imr-policy: cannot read `{args.case}`: {exc}", file=sys.stderr)
-        return EXIT_INVALID
-    try:
-        engine = load(args.policies, engine=args.engine)
-        explanation = explain_case(engine, parse_case_text(text, file=name), request=args.request, rule=args.rule)
-    except (CaseError, PolicyError) as exc:
-        report_invalid(exc)
-        return EXIT_INVALID
+        explanation = explain_case(engine, case, request=args.request, rule=args.rule)
     except EngineError as exc:
         print(f"imr-policy: {exc}", file=sys.stderr)
         return EXIT_INVALID

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from imr_policy.cli import render
+from imr_policy.cli.common import rule_paths
 from imr_policy.diagnostics import Severity, has_errors, sort_and_cap
 from imr_policy.lint import lint_paths
-from imr_policy.resources import policies_dir
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -28,10 +28,8 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    paths = args.paths or [policies_dir()]
-    missing = [p for p in paths if not p.exists()]
-    if missing:
-        print(f"imr-policy: no such file or directory: {', '.join(map(str, missing))}", file=sys.stderr)
+    paths = rule_paths(args.paths)
+    if paths is None:
         return EXIT_USAGE
     result, findings = lint_paths(list(paths), display_root=Path.cwd())
     diagnostics = sort_and_cap([*result.diagnostics, *(d for d in findings if d.severity is not Severity.NOTE)])

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
+from imr_policy.case import parse_case_text
 from imr_policy.cli import render
-from imr_policy.errors import CaseError, PolicyError
+from imr_policy.errors import CaseError, EngineError, PolicyError
+from imr_policy.evaluate import Engine, load
+from imr_policy.model import Case
+from imr_policy.resources import policies_dir
 
 
 def read_text(path: str) -> tuple[str, str]:
@@ -20,3 +25,32 @@ def report_invalid(exc: CaseError | PolicyError) -> None:
     print(render.diagnostics_text(exc.diagnostics), file=sys.stderr)
     what = "the case is" if isinstance(exc, CaseError) else "the rule files are"
     print(f"imr-policy: {what} not valid; no determination was made", file=sys.stderr)
+
+
+def engine_and_case(args: argparse.Namespace) -> tuple[Engine, Case] | int:
+    """The engine (`--policies`, `--engine`) and the validated case (`args.case`) a subcommand works on,
+    or the exit code after reporting why there is none (1: unreadable or invalid input)."""
+    try:
+        text, name = read_text(args.case)
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"imr-policy: cannot read `{args.case}`: {exc}", file=sys.stderr)
+        return 1
+    try:
+        return load(args.policies, engine=args.engine), parse_case_text(text, file=name)
+    except (CaseError, PolicyError) as exc:
+        report_invalid(exc)
+        return 1
+    except EngineError as exc:
+        print(f"imr-policy: {exc}", file=sys.stderr)
+        return 1
+
+
+def rule_paths(paths: list[Path]) -> list[Path] | None:
+    """The rule files or folders a subcommand checks (default: the shipped packs), or None after reporting
+    the ones that do not exist."""
+    chosen = paths or [policies_dir()]
+    missing = [p for p in chosen if not p.exists()]
+    if missing:
+        print(f"imr-policy: no such file or directory: {', '.join(map(str, missing))}", file=sys.stderr)
+        return None
+    return chosen

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import imr_policy
+from imr_policy import generate
 from imr_policy.evaluate import Engine
 from tests.property.strategies import cases, counts
 
@@ -18,6 +19,10 @@ ENGINE = imr_policy.load()
 REFERENCE = imr_policy.load(engine="reference")
 ODG = "odg-mental-illness-stress"
 ODG_MAX = 20
+
+# cases focused on what the shipped editions test: their services, first and last days, every limit
+# minus one, at and plus one, the codes and text their conditions name (imr_policy.generate)
+FOCUSED = generate.cases(generate.Focus.of(ENGINE.editions))
 
 
 def completed(case: dict[str, Any], service: str) -> int:
@@ -35,7 +40,7 @@ def test_odg_never_certifies_more_than_20_psychotherapy_sessions_without_the_sev
             assert item.approved_quantity == 0 or completed(case, "psychotherapy") + item.approved_quantity <= ODG_MAX
 
 
-@given(cases())
+@given(st.one_of(FOCUSED, cases()))
 def test_approved_quantity_is_within_the_request_and_consistent(case: dict[str, Any]) -> None:
     det = ENGINE.evaluate(case)
     for request, item in zip(case["requests"], det.items, strict=True):
@@ -46,7 +51,7 @@ def test_approved_quantity_is_within_the_request_and_consistent(case: dict[str, 
             assert item.approved_quantity == 0 and item.imr_outcome is None
 
 
-@given(cases())
+@given(st.one_of(FOCUSED, cases()))
 def test_durable_rules_and_the_reference_evaluator_agree(case: dict[str, Any]) -> None:
     assert ENGINE.evaluate(case).to_dict() == REFERENCE.evaluate(case).to_dict()
 

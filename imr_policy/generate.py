@@ -107,4 +107,10 @@ def cases(draw: st.DrawFn, focus: Focus) -> dict[str, Any]:
         if draw(st.booleans()):
             entry["postsurgical"] = True
         case["history"] = [entry]
+    review = draw(st.sampled_from((None, "deny", "modify", "approve", "delay")))
+    if review == "modify" and quantity > 1:
+        approved = draw(st.integers(0, quantity - 1))
+        case["utilization_review"] = [{"request": "r1", "decision": "modify", "approved_quantity": approved}]
+    elif review is not None and review != "modify":
+        case["utilization_review"] = [{"request": "r1", "decision": review}]
     return case

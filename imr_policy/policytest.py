@@ -74,6 +74,7 @@ class Expectation:
     missing_facts: tuple[str, ...] | None = None
     decided_by: tuple[RuleRef, ...] = ()
     not_decided_by: tuple[RuleRef, ...] = ()
+    rationale_contains: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,6 +305,7 @@ def _expectation(raw: Mapping[str, Any], base: str) -> Expectation:
         not_decided_by=tuple(
             RuleRef.parse(t, f"{base}.not_decided_by[{j}]") for j, t in enumerate(raw.get("not_decided_by", []))
         ),
+        rationale_contains=tuple(raw.get("rationale_contains", [])),
     )
 
 
@@ -651,6 +653,9 @@ def mismatches(expect: Expectation, item: ItemDetermination, resolved: Mapping[s
         guidelines = resolved.get(ref.text, frozenset())
         if any(ref.matches(t.guideline, t.edition, t.rule, guidelines) for t in decided):
             out.append(Mismatch("not_decided_by", f"`{ref.text}` not to decide", deciders))
+    for text in expect.rationale_contains:
+        if text not in item.rationale:
+            out.append(Mismatch("rationale_contains", _show(text), "a rationale without it"))
     return out
 
 

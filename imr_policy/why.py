@@ -317,6 +317,11 @@ def _consistent(facts: Mapping[str, Any], edition: Edition) -> bool:
     for fact in ("completed_toward_cap", "completed_postsurgical"):
         if fact in facts and facts[fact] is not None and facts[fact] > facts.get("completed", 0):
             return False
+    surgery = facts.get("postsurgical")
+    if isinstance(surgery, bool) and any(
+        (facts.get(f) is not None) is not surgery for f in ("postsurgical_procedure", "months_since_surgery")
+    ):
+        return False  # a post-surgical request always has its procedure and surgery date, and no other has them
     quantity = facts.get("quantity")
     q_lo, q_hi = fact_bounds()["quantity"]
     if isinstance(quantity, int) and ((q_lo is not None and quantity < q_lo) or (q_hi is not None and quantity > q_hi)):

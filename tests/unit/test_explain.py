@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import imr_policy
+from imr_policy.model import Request
 from imr_policy.policytest import Runner
 from tests.conftest import EXAMPLES, ROOT, load_example
 
@@ -96,6 +97,9 @@ def test_to_dict_is_plain_json(letter: imr_policy.Explanation) -> None:
 # ------------------------------------------------------------------------------------- counterfactuals hold up
 
 
+_SEVERITIES = ["unspecified", "mild", "moderate", "severe"]
+
+
 def _apply(case: dict[str, Any], request_id: str, changes: list[Any]) -> dict[str, Any] | None:
     """The case with the changed facts written into its fields, or None when a fact has no single field."""
     out = copy.deepcopy(case)
@@ -122,10 +126,40 @@ def _apply(case: dict[str, Any], request_id: str, changes: list[Any]) -> dict[st
             ]
         elif fact == "date_of_service":
             request["date_of_service"] = value.isoformat() if isinstance(value, dt.date) else value
+        elif fact == "date_of_injury":
+            out["date_of_injury"] = value.isoformat()
+        elif fact in ("body_region", "employer_authorized_beyond_cap"):
+            request.pop(fact, None)
+            if value is not None:
+                request[fact] = value
+        elif fact == "diagnosis_codes":
+            severity = max((d["severity"] for d in out["diagnoses"]), key=_SEVERITIES.index, default="unspecified")
+            out["diagnoses"] = (
+                [{"description": "diagnosis", "severity": severity, "code": c} for c in value]
+                if value
+                else [{k: v for k, v in d.items() if k != "code"} for d in out["diagnoses"]]
+            )
+        elif fact in ("postsurgical", "postsurgical_procedure", "months_since_surgery"):
+            surgery = request.pop("postsurgical", None) or {"procedure": "surgery", "surgery_date": ""}
+            if fact == "postsurgical_procedure" and value is not None:
+                surgery["procedure"] = value
+            if fact == "months_since_surgery" and value is not None:
+                day = dt.date.fromisoformat(request["date_of_service"])
+                months = day.year * 12 + day.month - 1 - value
+                surgery["surgery_date"] = dt.date(months // 12, months % 12 + 1, day.day).isoformat()
+            if value not in (False, None):
+                request["postsurgical"] = surgery
         else:
             return None
+    surgery = request.get("postsurgical")
+    if surgery is not None and not surgery["surgery_date"]:
+        surgery["surgery_date"] = request["date_of_service"]
     if fi is None and completed:
         return None
+    if any(h.get("postsurgical") for h in history):
+        if any(c.fact in ("completed", "functional_improvement") for c in changes):
+            return None  # post-surgical and other visits: no single entry to change
+        return out
     out["history"] = others + (
         [{"service": service, "completed": completed, "functional_improvement": fi}] if fi else []
     )
@@ -170,12 +204,10 @@ def _case_dict(case: imr_policy.Case) -> dict[str, Any]:
             {"description": d.description, "severity": d.severity, **({"code": d.code} if d.code else {})}
             for d in case.diagnoses
         ],
-        "requests": [
-            {"id": r.id, "service": r.service, "quantity": r.quantity, "date_of_service": r.date_of_service.isoformat()}
-            for r in case.requests
-        ],
+        "requests": [_request_dict(r) for r in case.requests],
         "history": [
             {"service": h.service, "completed": h.completed, "functional_improvement": h.functional_improvement}
+            | ({"postsurgical": True} if h.postsurgical else {})
             for h in case.history
         ],
     }
@@ -185,6 +217,23 @@ def _case_dict(case: imr_policy.Case) -> dict[str, Any]:
             | ({"approved_quantity": u.approved_quantity} if u.approved_quantity is not None else {})
             for u in case.utilization_review
         ]
+    return out
+
+
+def _request_dict(r: Request) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": r.id,
+        "service": r.service,
+        "quantity": r.quantity,
+        "date_of_service": r.date_of_service.isoformat(),
+    }
+    for name in ("modality", "body_region", "frequency"):
+        if getattr(r, name) is not None:
+            out[name] = getattr(r, name)
+    if r.employer_authorized_beyond_cap:
+        out["employer_authorized_beyond_cap"] = True
+    if r.postsurgical and r.postsurgical_procedure is not None and r.surgery_date is not None:
+        out["postsurgical"] = {"procedure": r.postsurgical_procedure, "surgery_date": r.surgery_date.isoformat()}
     return out
 
 

@@ -24,16 +24,7 @@ POLICIES = ROOT / "policies"
 # issue 5 were written, and not yet given policy tests of their own. Each entry is a strict xfail below:
 # once tests cover it, the xfail fails and asks for the entry to be removed. A new pack that is not listed
 # and has no tests fails `test_every_shipped_rule_is_covered` and `test_every_limit_change_fails_a_policy_test`.
-AWAITING_TESTS: dict[str, tuple[str, ...] | None] = {
-    "acoem-mtus-low-back@2017-12-01": None,
-    "acoem-mtus-low-back@2021-11-23": None,
-    "ca-labor-code-4604.5@2004": None,
-    "mtus-acupuncture@2007": None,
-    "mtus-postsurgical@2009": None,
-    "odg-mental-illness-stress@2018-01": None,
-    "odg-treatment@2007-05": None,
-    "mtus-cpmtg@2009": ("physical-medicine.", "manipulation."),
-}
+AWAITING_TESTS: dict[str, tuple[str, ...] | None] = {}
 
 
 def awaiting(edition: str, rule: str) -> bool:

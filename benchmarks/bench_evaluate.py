@@ -351,7 +351,7 @@ def build_subjects(case: dict[str, Any], case_path: Path) -> tuple[list[Subject]
 
     # The same policy set behind a recording matcher: counts the round trips without touching the engine.
     recorder = RecordingMatcher(DurableMatcher(durable.editions))
-    counted = Engine(durable.editions, durable.policy_set, recorder)
+    counted = Engine(durable.editions, durable.policy_set, recorder, durable.profiles)
     if counted.evaluate(case) != expected:
         raise SystemExit("the recording engine gave a different determination; not benchmarking")
     consultations = [(edition, facts) for edition, facts, _ in recorder.calls]

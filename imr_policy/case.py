@@ -15,7 +15,7 @@ from imr_policy.diagnostics import Diagnostic, did_you_mean, sort_and_cap
 from imr_policy.errors import CaseError
 from imr_policy.model import Case, Diagnosis, HistoryEntry, Request, UtilizationReview
 from imr_policy.schemacheck import fast_validator, float_diagnostics, schema_diagnostics
-from imr_policy.yamlsrc import SourceMap, load_text
+from imr_policy.yamlsrc import SourceMap, load_text, located
 
 
 def parse_case_text(text: str, *, file: str | None = None) -> Case:
@@ -94,10 +94,7 @@ def _cross_field(data: dict[str, Any], file: str | None, smap: SourceMap | None)
     problems: list[Diagnostic] = []
 
     def report(code: str, message: str, path: str, hint: str | None = None) -> None:
-        where = smap.locate(path) if smap else None
-        problems.append(
-            Diagnostic(code, message, path, file, where[0] if where else None, where[1] if where else None, hint)
-        )
+        problems.append(located(code, message, path, file=file, source_map=smap, hint=hint))
 
     injury = dt.date.fromisoformat(data["date_of_injury"])
     ids: dict[str, int] = {}

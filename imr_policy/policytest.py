@@ -33,7 +33,7 @@ from imr_policy.evaluate import Engine, load
 from imr_policy.lint import always_decides
 from imr_policy.model import Case, Edition, ItemDetermination
 from imr_policy.schemacheck import float_diagnostics, schema_diagnostics
-from imr_policy.yamlsrc import SourceMap, load_text, parent_path
+from imr_policy.yamlsrc import SourceMap, load_text, located, parent_path
 
 # ---------------------------------------------------------------------------------------------- values
 
@@ -485,16 +485,7 @@ def _relocate(d: Diagnostic, layers: Sequence[_Layer], as_of_at: str | None, fil
 
 
 def _at(code: str, message: str, path: str, file: str, smap: SourceMap, *, hint: str) -> Diagnostic:
-    where = smap.locate(path)
-    return Diagnostic(
-        code=code,
-        message=message,
-        path=path,
-        file=file,
-        line=where[0] if where else None,
-        column=where[1] if where else None,
-        hint=hint,
-    )
+    return located(code, message, path, file=file, source_map=smap, hint=hint)
 
 
 # ---------------------------------------------------------------------------------------------- references

@@ -15,7 +15,7 @@ import jsonschema_rs
 
 from imr_policy import resources
 from imr_policy.diagnostics import Diagnostic, did_you_mean
-from imr_policy.yamlsrc import child_path
+from imr_policy.yamlsrc import child_path, located
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -293,13 +293,4 @@ def _at(
     hint: str | None = None,
     key: bool = False,
 ) -> Diagnostic:
-    where = source_map.locate(path, key=key) if source_map else None
-    return Diagnostic(
-        code=code,
-        message=message,
-        path=path,
-        file=file,
-        line=where[0] if where else None,
-        column=where[1] if where else None,
-        hint=hint,
-    )
+    return located(code, message, path, file=file, source_map=source_map, hint=hint, key=key)

@@ -37,7 +37,7 @@ from imr_policy.model import (
 )
 from imr_policy.schemacheck import float_diagnostics, schema_diagnostics
 from imr_policy.sequence import Profile, check_profile_text
-from imr_policy.yamlsrc import SourceMap, load_text
+from imr_policy.yamlsrc import SourceMap, load_text, located
 
 # durable_rules limits (docs/architecture.md): 256 rules may end on one shared node, 64 alpha nodes may
 # match one message. Staying well inside them keeps every shipped or authored pack loadable and safe.
@@ -202,18 +202,8 @@ class _Semantics:
         hint: str | None = None,
         severity: Severity = Severity.ERROR,
     ) -> None:
-        where = self.smap.locate(path)
         self.problems.append(
-            Diagnostic(
-                code=code,
-                message=message,
-                path=path,
-                file=self.file,
-                line=where[0] if where else None,
-                column=where[1] if where else None,
-                hint=hint,
-                severity=severity,
-            )
+            located(code, message, path, file=self.file, source_map=self.smap, hint=hint, severity=severity)
         )
 
     def _unique(self, items: list[dict[str, Any]], base: str, code: str, what: str) -> dict[str, int]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from imr_policy.diagnostics import Diagnostic
+from imr_policy.diagnostics import Diagnostic, Severity
 
 try:  # the C composer is much faster on large corpora; the pure-Python one behaves the same
     _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
@@ -203,3 +203,28 @@ def strict_json(text: str) -> Any:
         raise
     except ValueError:  # an integer longer than Python converts (4,300 digits)
         raise StrictJsonError("a number has too many digits") from None
+
+
+def located(
+    code: str,
+    message: str,
+    path: str,
+    *,
+    file: str | None,
+    source_map: SourceMap | None,
+    hint: str | None = None,
+    key: bool = False,
+    severity: Severity = Severity.ERROR,
+) -> Diagnostic:
+    """A Diagnostic at `path`, with the line and column the source map gives for it (or its nearest parent)."""
+    where = source_map.locate(path, key=key) if source_map else None
+    return Diagnostic(
+        code=code,
+        message=message,
+        path=path,
+        file=file,
+        line=where[0] if where else None,
+        column=where[1] if where else None,
+        hint=hint,
+        severity=severity,
+    )

@@ -109,7 +109,7 @@ def predicates(edition: Edition) -> tuple[Condition, ...]:
 
 
 def engine_message(
-    facts: Mapping[str, Any], edition: Edition | None = None, preds: tuple[Condition, ...] = ()
+    facts: Mapping[str, Any], edition: Edition | None = None, preds: tuple[Condition, ...] | None = None
 ) -> dict[str, Any]:
     """Facts -> the message the engine sees: dates as day numbers, absent facts and lists left out, and
     one boolean per text or code predicate of `edition`, computed by the reference semantics."""
@@ -117,7 +117,7 @@ def engine_message(
     # every other test of it is a predicate computed below
     message = {k: len(v) if isinstance(v, tuple) else _literal(v) for k, v in facts.items() if v is not None}
     if edition is not None:
-        for cond in preds or predicates(edition):
+        for cond in predicates(edition) if preds is None else preds:
             message[predicate_name(cond)] = holds(cond, facts, edition)
     return message
 

@@ -139,8 +139,8 @@ def _contains_float(data: Any) -> bool:
     return isinstance(data, float)
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
+def _plural(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n} {word if n == 1 else plural or word + 's'}"
 
 
 def _translate(
@@ -236,7 +236,7 @@ def _translate(
             message, hint = "expected at least one entry", "add an entry"
         else:
             word = "at least" if kind == "minItems" else "at most"
-            message = f"expected {word} {_plural(rule, 'entry').replace('entrys', 'entries')}, got {len(instance)}"
+            message = f"expected {word} {_plural(rule, 'entry', 'entries')}, got {len(instance)}"
             hint = "split the input" if kind == "maxItems" else "add entries"
     elif kind in ("minProperties", "maxProperties"):
         code = f"{prefix}.size"

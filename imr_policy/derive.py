@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from imr_policy.facts import SEVERITY_ORDER
+from imr_policy.facts import SEVERITY_ORDER, UNSTATED
 from imr_policy.model import Case, Request
 
 
@@ -85,3 +85,8 @@ def missing_case_fields(case: Case, request_index: int, fact: str) -> list[str]:
     if fact in ("date_of_injury", "jurisdiction"):
         return [fact]
     return [f"requests[{request_index}].{fact}"]
+
+
+def unstated_facts(facts: dict[str, Any] | Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The facts of one request that the records leave unstated, each with the values it can take."""
+    return tuple((f.name, f.readings) for f in UNSTATED if facts.get(f.name) == f.unstated)

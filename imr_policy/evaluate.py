@@ -8,23 +8,27 @@ reference evaluator) which rules hold in each edition, and apply the first rule 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from imr_policy import explain
 from imr_policy.case import validate_case
-from imr_policy.derive import missing_case_fields, request_facts
+from imr_policy.combine import MAX_READINGS, PROVENANCE_ORDER, Reading, Readings, combine, combine_readings, kind_of
+from imr_policy.derive import missing_case_fields, request_facts, unstated_facts
 from imr_policy.errors import EngineError, PolicyError
 from imr_policy.model import (
     Case,
     DecisionKind,
     Determination,
     Edition,
+    EditionResult,
+    ExceptionCheck,
     ItemDetermination,
     PolicySetInfo,
+    Provenance,
     Request,
     Rule,
     RuleException,
@@ -42,37 +46,10 @@ except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare 
     ENGINE_VERSION = "0.0.0+checkout"
 
 
-SearchResult = Literal[
-    "decided", "supporting", "not_addressed", "not_encoded", "not_applicable", "not_consulted", "pend"
-]
-
-
 class Matcher(Protocol):
     name: str
 
     def match(self, edition: Edition, facts: Mapping[str, Any]) -> tuple[str, ...]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class ExceptionCheck:
-    exception: RuleException
-    holds: bool
-    why_not: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class EditionResult:
-    """What one edition says about one request."""
-
-    edition: Edition
-    status: Literal["decided", "gap", "not_applicable"]
-    rule: Rule | None = None
-    exception: RuleException | None = None
-    kind: Literal["certify", "modify", "non_certify", "pend"] = "pend"
-    approved: int = 0
-    missing: tuple[str, ...] = ()
-    exceptions: tuple[ExceptionCheck, ...] = ()
-    trace: tuple[TraceEntry, ...] = ()
 
 
 class Engine:
@@ -108,14 +85,20 @@ class Engine:
     def backend(self) -> str:
         return self._matcher.name
 
-    def evaluate(self, case: Mapping[str, Any] | Case) -> Determination:
+    def evaluate(self, case: Mapping[str, Any] | Case, *, min_provenance: Provenance | None = None) -> Determination:
         """Decide every request of `case` (a dict per the case contract, or a validated Case).
 
+        `min_provenance`: the weakest grade a decision may rest on (`V`, `V-seed`, `V-2nd`, `UNVERIFIED`,
+        strongest first); a decision resting on a weaker number pends, saying so. Default: no floor.
         Raises CaseError (with every problem) for invalid input and EngineError when the engine fails;
         neither ever yields a determination.
         """
+        if min_provenance is not None and min_provenance not in PROVENANCE_ORDER:
+            raise ValueError(
+                f"unknown provenance grade {min_provenance!r}; expected one of {', '.join(PROVENANCE_ORDER)}"
+            )
         valid = case if isinstance(case, Case) else validate_case(case)
-        items = tuple(self._decide(valid, i, r) for i, r in enumerate(valid.requests))
+        items = tuple(self._decide(valid, i, r, min_provenance) for i, r in enumerate(valid.requests))
         return Determination(valid.case_id, ENGINE_VERSION, self._policy_set, items)
 
     def edition_result(self, edition: Edition, case: Case, index: int) -> EditionResult:
@@ -125,8 +108,58 @@ class Engine:
 
     # ------------------------------------------------------------------ per request
 
-    def _decide(self, case: Case, index: int, request: Request) -> ItemDetermination:
+    def _decide(self, case: Case, index: int, request: Request, floor: Provenance | None = None) -> ItemDetermination:
         facts = request_facts(case, request)
+        first = self._decide_with(case, index, request, facts, floor=floor)
+        if first.determination != "pend":
+            return first
+        unstated = unstated_facts(facts)
+        return self._branch(case, index, request, facts, unstated, first, floor) if unstated else first
+
+    def _branch(
+        self,
+        case: Case,
+        index: int,
+        request: Request,
+        facts: Mapping[str, Any],
+        unstated: tuple[tuple[str, tuple[str, ...]], ...],
+        first: ItemDetermination,
+        floor: Provenance | None,
+    ) -> ItemDetermination:
+        """Rule 7 of imr_policy.combine: decide a pending request under every reading of the facts the
+        records do not state. The readings are few and finite (at most MAX_READINGS); beyond that the
+        request pends as it is, saying so."""
+        names = tuple(name for name, _ in unstated)
+        combos = list(itertools.product(*(values for _, values in unstated)))
+        if len(combos) > MAX_READINGS:
+            return explain.too_many_readings(first, names, len(combos))
+        readings = tuple(
+            Reading(
+                tuple(zip(names, combo, strict=True)),
+                self._decide_with(
+                    case, index, request, {**facts, **dict(zip(names, combo, strict=True))}, facts, floor=floor
+                ),
+            )
+            for combo in combos
+        )
+        fields = {name: tuple(missing_case_fields(case, index, name)) for name in names}
+        summary = combine_readings(readings, fields)
+        assumed = dict(summary.representative.values) if summary.decided else {}
+        final = self._decide_with(case, index, request, {**facts, **assumed}, facts, summary, floor)
+        # the trace shows the evaluation on the records as they are, then each reading's
+        tagged = tuple(dataclasses.replace(t, reading=r.values) for r in readings for t in r.item.trace)
+        return dataclasses.replace(final, trace=first.trace + tagged)
+
+    def _decide_with(
+        self,
+        case: Case,
+        index: int,
+        request: Request,
+        facts: Mapping[str, Any],
+        stated: Mapping[str, Any] | None = None,
+        readings: Readings | None = None,
+        floor: Provenance | None = None,
+    ) -> ItemDetermination:
         service = request.service
         profile = self._profiles.get(case.jurisdiction)
         in_force = tuple(
@@ -173,7 +206,7 @@ class Engine:
             if step.role == "fallback" and (decisive or blocked):
                 # A higher tier decided (or could not): lower tiers can only be supporting evidence, and
                 # are consulted when the higher tier did not support the full request (as IMR does).
-                outcome = _combine_kind(decisive, request.quantity) if decisive else "pend"
+                outcome = combine_kind(decisive, request.quantity) if decisive else "pend"
                 for e in editions:
                     coverage = e.coverage(service)
                     if coverage != "rules":
@@ -265,11 +298,21 @@ class Engine:
                     f"until it does, lower-ranked guidelines cannot be consulted, so the request is not decided."
                 )
 
+        decided = combine(
+            quantity=request.quantity,
+            decisive=tuple(decisive),
+            supporting=tuple(supporting),
+            caps=tuple(caps),
+            blocked=blocked,
+            ur=case.ur_for(request.id),
+            readings=readings,
+            floor=floor,
+        )
         return explain.item(
             case=case,
-            index=index,
             request=request,
             facts=facts,
+            decided=decided,
             decisive=tuple(decisive),
             supporting=tuple(supporting),
             caps=tuple(caps),
@@ -277,7 +320,8 @@ class Engine:
             trace=tuple(trace),
             in_force=in_force,
             profile=profile,
-            blocked=blocked,
+            stated=stated,
+            readings=readings,
         )
 
     def _edition(self, edition: Edition, facts: Mapping[str, Any], case: Case, index: int) -> EditionResult:
@@ -415,19 +459,13 @@ def _apply(
         approved = min(quantity, edition.limit(outcome.up_to_per_request).value)
     else:
         approved = quantity
-    return _kind(approved, quantity), approved, ()
+    return kind_of(approved, quantity), approved, ()
 
 
-def _kind(approved: int, quantity: int) -> Literal["certify", "modify", "non_certify"]:
-    if approved >= quantity:
-        return "certify"
-    return "modify" if approved > 0 else "non_certify"
-
-
-def _combine_kind(results: list[EditionResult], quantity: int) -> str:
+def combine_kind(results: list[EditionResult], quantity: int) -> str:
     if any(r.kind == "pend" for r in results):
         return "pend"
-    return _kind(min(r.approved for r in results), quantity)
+    return kind_of(min(r.approved for r in results), quantity)
 
 
 # ---------------------------------------------------------------------- loading

@@ -7,15 +7,20 @@ determination, and the IMR outcome.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from imr_policy.combine import Combined, Readings, result_provenance
+from imr_policy.facts import FACTS
 from imr_policy.model import (
     BasisEntry,
     Case,
     Condition,
     Edition,
+    EditionResult,
     ItemDetermination,
+    ReadingOutcome,
     Request,
     SearchStep,
     TraceEntry,
@@ -23,7 +28,6 @@ from imr_policy.model import (
 from imr_policy.reference import holds, operand
 
 if TYPE_CHECKING:
-    from imr_policy.evaluate import EditionResult
     from imr_policy.sequence import Profile
 
 _OPWORDS = {
@@ -208,9 +212,9 @@ def edition_paragraph(res: EditionResult, facts: Mapping[str, Any], *, role: str
 def item(
     *,
     case: Case,
-    index: int,
     request: Request,
     facts: Mapping[str, Any],
+    decided: Combined,
     decisive: tuple[EditionResult, ...],
     supporting: tuple[EditionResult, ...],
     caps: tuple[EditionResult, ...],
@@ -218,113 +222,173 @@ def item(
     trace: tuple[TraceEntry, ...],
     in_force: tuple[Edition, ...],
     profile: Profile | None,
-    blocked: str | None = None,
+    stated: Mapping[str, Any] | None = None,
+    readings: Readings | None = None,
 ) -> ItemDetermination:
-    """Assemble one item's determination from the search sequence's results."""
+    """Put one request's combined decision into words (combine.combine made it).
+
+    `stated`: the facts as the case gives them, when `facts` carries values assumed for facts the
+    records do not state (the request line describes the records, not the assumption)."""
     quantity = request.quantity
-    service = request.service
-    paragraphs: list[str] = [_request_line(request, facts)]
+    paragraphs: list[str] = [_request_line(request, stated if stated is not None else facts)]
+    if readings is not None and readings.decided:
+        paragraphs.append(_readings_agree(readings))
+    paragraphs.extend(_first_tier_notes(request.service, search, in_force, profile, bool(decisive)))
+    if decided.blocked is not None:
+        paragraphs.append(decided.blocked)
+    elif not decisive:
+        paragraphs.append(_nothing_decides(case, request, in_force, profile))
+    else:
+        paragraphs.extend(edition_paragraph(res, facts, role="decisive") for res in decisive)
+        for res in supporting:
+            paragraphs.append(edition_paragraph(res, facts, role="supporting"))
+            if res.approved > decided.guideline_approved:
+                paragraphs.append(
+                    f"The {_family(res.edition)} would support {res.approved} of {quantity}; "
+                    + _sentence(profile, "departing_from_first_decider")
+                )
+        steps = {id(s.result): s for s in decided.cap_steps}
+        for res in caps:
+            paragraphs.append(edition_paragraph(res, facts, role="statute"))
+            step = steps.get(id(res))
+            if step is not None:
+                paragraphs.append(
+                    f"The statute outranks the guidelines: {step.before} supported by the guidelines, "
+                    f"{step.after} allowed by the statute."
+                )
+    if readings is not None and not readings.decided:
+        paragraphs.append(_readings_differ(readings))
+    if decided.floor is not None:
+        paragraphs.append(
+            f"The decision would rest on a number graded {decided.rests_on}, weaker than the provenance floor "
+            f"({decided.floor}) set for this evaluation, so it is pended for a reviewer."
+        )
+    paragraphs.append(_conclusion(decided.kind, decided.approved, quantity, list(decided.missing)))
+    ur_text = _imr_text(case, request, decided)
+    if ur_text:
+        paragraphs.append(ur_text)
+    return ItemDetermination(
+        request=request.id,
+        service=request.service,
+        requested_quantity=quantity,
+        determination=decided.kind,
+        approved_quantity=decided.approved,
+        medically_necessary=decided.medically_necessary,
+        imr_outcome=decided.imr_outcome,
+        basis=tuple(basis_entry(res, role) for res, role in decided.basis),
+        rationale="\n\n".join(paragraphs),
+        search=search,
+        trace=trace,
+        missing_facts=decided.missing,
+        provenance=decided.rests_on,
+        unstated_facts=tuple(f for _, fs in readings.fields for f in fs) if readings else (),
+        readings=tuple(
+            ReadingOutcome(r.values, r.item.determination, r.item.approved_quantity, r.item.imr_outcome)
+            for r in readings.readings
+        )
+        if readings
+        else (),
+    )
+
+
+def _outcome_words(item: ItemDetermination) -> str:
+    n, q = item.approved_quantity, item.requested_quantity
+    return {
+        "certify": f"certified, {n} of {q}",
+        "modify": f"modified, {n} of {q} certified",
+        "non_certify": "not certified",
+        "pend": "still pended" + (f" (for {', '.join(item.missing_facts)})" if item.missing_facts else ""),
+    }[item.determination]
+
+
+def _reading_label(values: tuple[tuple[str, str], ...]) -> str:
+    return " and ".join(dict(FACTS[fact].reading_words)[value] for fact, value in values)
+
+
+def _unstated_text(readings: Readings) -> str:
+    parts = [f"{FACTS[name].question} ({', '.join(fields)})" for name, fields in readings.fields]
+    return "; nor ".join(parts)
+
+
+def _readings_agree(readings: Readings) -> str:
+    rep = readings.representative
+    listed = "; ".join(f"{_reading_label(r.values)}: {_outcome_words(r.item)}" for r in readings.readings)
+    which = "least" if rep.item.determination == "certify" else "most"
+    return (
+        f"The records do not state {_unstated_text(readings)}. It cannot change the outcome ({listed}), so the "
+        f"request is decided without it; the reasoning below takes the reading {which} favourable to the "
+        f"request ({_reading_label(rep.values)})."
+    )
+
+
+def too_many_readings(item: ItemDetermination, names: tuple[str, ...], count: int) -> ItemDetermination:
+    """A pend whose unstated facts have too many readings to try: it stays pending, and says so."""
+    note = (
+        f"The records leave {', '.join(f'`{n}`' for n in names)} unstated: {count} readings are too many to "
+        "try one by one, so the request stays pending until the records state them."
+    )
+    paragraphs = item.rationale.split("\n\n")
+    return dataclasses.replace(item, rationale="\n\n".join([*paragraphs[:-1], note, paragraphs[-1]]))
+
+
+def _readings_differ(readings: Readings) -> str:
+    listed = "; ".join(f"{_reading_label(r.values)}: {_outcome_words(r.item)}" for r in readings.readings)
+    return f"The records do not state {_unstated_text(readings)}. What each reading would lead to: {listed}."
+
+
+def _first_tier_notes(
+    service: str,
+    search: tuple[SearchStep, ...],
+    in_force: tuple[Edition, ...],
+    profile: Profile | None,
+    decided: bool,
+) -> list[str]:
+    """What the first deciding tier says it does not address, or does not govern."""
+    out: list[str] = []
     first_tier = profile.first_decider.tier if profile else None
+    by_key = {(e.guideline_id, e.edition_id): e for e in in_force}
     for step in search:
-        if step.result != "not_addressed" or not (step.tier == first_tier or not decisive):
+        if step.result != "not_addressed" or not (step.tier == first_tier or not decided):
             continue
-        e = next(x for x in in_force if x.guideline_id == step.guideline and x.edition_id == step.edition)
+        e = by_key[(step.guideline, step.edition)]
         if e.coverage(service) != "silent":
             continue
         cite = e.citation(e.silence(service).citation)
-        paragraphs.append(
+        out.append(
             f"{_family(e)}: {e.edition_title} does not address {service.replace('_', ' ')} "
             f'("{_short(cite.quote)}" [{cite.provenance}]).'
         )
     for step in search:
         if step.result == "not_applicable" and step.tier == first_tier:
-            e = next(x for x in in_force if x.guideline_id == step.guideline and x.edition_id == step.edition)
-            paragraphs.append(f"{_family(e)}: {e.edition_title} does not govern this request: {step.note}.")
-    missing: list[str] = []
-    kind: Literal["certify", "modify", "non_certify", "pend"]
-    limiting: list[EditionResult] = []
-    if blocked is not None:
-        kind, approved = "pend", 0
-        paragraphs.append(blocked)
-    elif not decisive:
-        kind, approved = "pend", 0
-        if not in_force:
-            paragraphs.append(
-                f"No guideline edition in this policy set is in force in {case.jurisdiction} on "
-                f"{request.date_of_service.isoformat()}; the request cannot be decided without one."
-            )
-        else:
-            paragraphs.append(
-                f"No guideline edition in force on {request.date_of_service.isoformat()} addresses "
-                f"{service.replace('_', ' ')}. Treatment may not be denied solely because the MTUS does "
-                "not address it (8 CCR 9792.21(d)); a reviewer must apply the next standard of Labor Code "
-                "4610.5(c)(2)."
-            )
-    else:
-        for res in decisive:
-            paragraphs.append(edition_paragraph(res, facts, role="decisive"))
-            missing.extend(m for m in res.missing if m not in missing)
-        if any(r.kind == "pend" for r in decisive):
-            kind, approved = "pend", 0
-        else:
-            approved = min(r.approved for r in decisive)
-            kind = _kind(approved, quantity)
-        for res in supporting:
-            paragraphs.append(edition_paragraph(res, facts, role="supporting"))
-            if res.approved > approved:
-                paragraphs.append(
-                    f"The {_family(res.edition)} would support {res.approved} of {quantity}; departing from the "
-                    "MTUS requires rebutting its presumption of correctness by a preponderance of scientific "
-                    "medical evidence (Labor Code 4604.5), which is for the reviewer."
-                )
-        for res in caps:
-            paragraphs.append(edition_paragraph(res, facts, role="statute"))
-            missing.extend(m for m in res.missing if m not in missing)
-            if res.kind == "pend":
-                kind, approved = "pend", 0
-            elif kind != "pend" and res.approved < approved:
-                limiting.append(res)
-                paragraphs.append(
-                    f"The statute outranks the guidelines: {approved} supported by the guidelines, "
-                    f"{res.approved} allowed by the statute."
-                )
-                approved = res.approved
-                kind = _kind(approved, quantity)
-    medically_necessary = kind == "certify"
-    paragraphs.append(_conclusion(kind, approved, quantity, missing))
-    imr_outcome, ur_text = _imr(case, request, kind, medically_necessary, approved)
-    if ur_text:
-        paragraphs.append(ur_text)
+            e = by_key[(step.guideline, step.edition)]
+            out.append(f"{_family(e)}: {e.edition_title} does not govern this request: {step.note}.")
+    return out
 
-    basis = [basis_entry(res, "decisive" if res in limiting else "supporting") for res in caps if res.rule]
-    if decisive:
-        decided = [r for r in decisive if r.status == "decided"]
-        floor = min(r.approved for r in decided) if decided else 0
-        for res in decisive:
-            if res.rule is not None:
-                basis.append(basis_entry(res, "decisive" if res.approved == floor or kind == "pend" else "supporting"))
-    basis.extend(basis_entry(res, "supporting") for res in supporting)
 
-    return ItemDetermination(
-        request=request.id,
-        service=service,
-        requested_quantity=quantity,
-        determination=kind,
-        approved_quantity=approved,
-        medically_necessary=medically_necessary,
-        imr_outcome=imr_outcome,
-        basis=tuple(basis),
-        rationale="\n\n".join(paragraphs),
-        search=search,
-        trace=trace,
-        missing_facts=tuple(missing),
+def _nothing_decides(case: Case, request: Request, in_force: tuple[Edition, ...], profile: Profile | None) -> str:
+    day = request.date_of_service.isoformat()
+    if not in_force:
+        return (
+            f"No guideline edition in this policy set is in force in {case.jurisdiction} on {day}; "
+            "the request cannot be decided without one."
+        )
+    return f"No guideline edition in force on {day} addresses {request.service.replace('_', ' ')}. " + _sentence(
+        profile, "no_guideline_addresses"
     )
 
 
-def _kind(approved: int, quantity: int) -> Literal["certify", "modify", "non_certify"]:
-    if approved >= quantity:
-        return "certify"
-    return "modify" if approved > 0 else "non_certify"
+# What a rationale says about a jurisdiction's law comes from its profile (policies/jurisdictions/);
+# these neutral words stand in for a profile that does not say.
+_NEUTRAL = {
+    "no_guideline_addresses": "The request is not decided.",
+    "departing_from_first_decider": "the guideline consulted first governs, which is for the reviewer.",
+}
+
+
+def _sentence(profile: Profile | None, key: str) -> str:
+    if profile is not None and key in profile.sentences:
+        return profile.sentences[key]
+    return _NEUTRAL[key]
 
 
 def _request_line(request: Request, facts: Mapping[str, Any]) -> str:
@@ -361,12 +425,10 @@ def _conclusion(kind: str, approved: int, quantity: int, missing: list[str]) -> 
     return "Determination: pended; the request is not decided."
 
 
-def _imr(
-    case: Case, request: Request, kind: str, medically_necessary: bool, approved: int
-) -> tuple[Literal["upheld", "overturned"] | None, str]:
+def _imr_text(case: Case, request: Request, decided: Combined) -> str:
     ur = case.ur_for(request.id)
     if ur is None:
-        return None, ""
+        return ""
     did = {
         "approve": "approved the request",
         "modify": f"modified the request to {ur.approved_quantity}",
@@ -374,33 +436,25 @@ def _imr(
         "delay": "delayed the request",
     }[ur.decision]
     if ur.decision == "approve":
-        return None, (
+        return (
             f"Utilization review {did}; IMR reviews only modified, delayed or denied requests "
             "(Labor Code 4610.5), so there is no IMR outcome."
         )
-    if kind == "pend":
-        return None, f"Utilization review {did}; the IMR outcome waits for the missing facts."
-    if medically_necessary:
-        return "overturned", f"Utilization review {did}; the UR decision is overturned."
-    return "upheld", f"Utilization review {did}; the UR decision is upheld."
+    if decided.imr_outcome is None:
+        return f"Utilization review {did}; the IMR outcome waits for the missing facts."
+    if decided.kind == "pend":
+        return (
+            f"Utilization review {did}; every reading leads to the same IMR outcome, so the UR decision is "
+            f"{decided.imr_outcome} although the determination waits for the missing facts."
+        )
+    return f"Utilization review {did}; the UR decision is {decided.imr_outcome}."
 
 
 def basis_entry(res: EditionResult, role: Literal["decisive", "supporting"]) -> BasisEntry:
     assert res.rule is not None
     e = res.edition
     citation = e.citation(res.rule.citation)
-    provenance = res.rule.provenance or citation.provenance
-    if res.exception is not None:
-        # a number from the exception decided: its provenance is the weakest link
-        exc_cite = e.citation(res.exception.citation)
-        provenance = _weakest(provenance, res.exception.provenance or exc_cite.provenance)
-    for limit_id in (
-        res.rule.outcome.up_to_total,
-        res.rule.outcome.up_to_per_request,
-        res.rule.outcome.ceiling,
-    ):
-        if limit_id:
-            provenance = _weakest(provenance, e.limit(limit_id).provenance)
+    provenance = result_provenance(res)
     return BasisEntry(
         guideline=e.guideline_id,
         guideline_title=e.guideline_title,
@@ -414,10 +468,3 @@ def basis_entry(res: EditionResult, role: Literal["decisive", "supporting"]) -> 
         source=citation.source,
         exception=res.exception.id if res.exception else None,
     )
-
-
-_STRENGTH = ("V", "V-seed", "V-2nd", "UNVERIFIED")
-
-
-def _weakest(a: Any, b: Any) -> Any:
-    return max(a, b, key=_STRENGTH.index)

@@ -40,6 +40,13 @@ class Fact:
     case_field: str  # what a reviewer must supply when the fact is absent
     values: tuple[str, ...] = ()
     always_present: bool = True
+    # A fact the records may leave unstated: the value that means so, the values it can really take
+    # (most favourable to the request first), and the words for each in a rationale. A request that
+    # pends while such a fact is unstated is decided under every reading (imr_policy.combine, rule 7).
+    unstated: str | None = None
+    readings: tuple[str, ...] = ()
+    question: str = ""
+    reading_words: tuple[tuple[str, str], ...] = ()
 
 
 FACTS: dict[str, Fact] = {
@@ -141,6 +148,13 @@ FACTS: dict[str, Fact] = {
             "entry documents it, `not_documented` when any entry says so, else `unknown`",
             "history[].functional_improvement",
             FI_VALUES,
+            unstated="unknown",
+            readings=("documented", "not_documented"),
+            question="whether objective functional improvement from the prior treatment is documented",
+            reading_words=(
+                ("documented", "if objective functional improvement is documented"),
+                ("not_documented", "if it is not documented"),
+            ),
         ),
         Fact(
             "severity",
@@ -148,6 +162,14 @@ FACTS: dict[str, Fact] = {
             "derived: the highest diagnoses[].severity (`unspecified` without diagnoses)",
             "diagnoses[].severity",
             SEVERITY_ORDER,
+            unstated="unspecified",
+            readings=("severe", "moderate", "mild"),
+            question="the severity of the condition",
+            reading_words=(
+                ("severe", "if the condition is severe"),
+                ("moderate", "if moderate"),
+                ("mild", "if mild"),
+            ),
         ),
     )
 }
@@ -159,3 +181,6 @@ PRESENCE_OPS = frozenset({"present", "absent"})
 # durable_rules never has to match patterns on free text.
 PREDICATE_OPS = frozenset({"prefix_in", "contains_any"})
 OPS = frozenset({"eq", "ne"}) | ORDERED_OPS | SET_OPS | PRESENCE_OPS | PREDICATE_OPS
+
+
+UNSTATED: tuple[Fact, ...] = tuple(f for f in FACTS.values() if f.unstated is not None)

@@ -316,6 +316,7 @@ class TraceEntry:
     applied: bool
     decided: bool = False
     why_not: str | None = None
+    reading: tuple[tuple[str, str], ...] = ()  # the values assumed for unstated facts, when under a reading
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -328,6 +329,28 @@ class TraceEntry:
         }
         if self.why_not is not None:
             out["why_not"] = self.why_not
+        if self.reading:
+            out["reading"] = dict(self.reading)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingOutcome:
+    """What the request gets under one reading of the facts the records do not state."""
+
+    assumed: tuple[tuple[str, str], ...]  # (fact, value)
+    determination: DecisionKind
+    approved_quantity: int
+    imr_outcome: Literal["upheld", "overturned"] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "assumed": dict(self.assumed),
+            "determination": self.determination,
+            "approved_quantity": self.approved_quantity,
+        }
+        if self.imr_outcome is not None:
+            out["imr_outcome"] = self.imr_outcome
         return out
 
 
@@ -345,6 +368,9 @@ class ItemDetermination:
     search: tuple[SearchStep, ...]
     trace: tuple[TraceEntry, ...]
     missing_facts: tuple[str, ...] = ()
+    provenance: Provenance | None = None  # the weakest grade of the numbers the decision rests on
+    unstated_facts: tuple[str, ...] = ()  # case fields the records do not state (decided or not)
+    readings: tuple[ReadingOutcome, ...] = ()  # the outcome under each reading of them
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -362,7 +388,37 @@ class ItemDetermination:
         out["search"] = [s.to_dict() for s in self.search]
         out["trace"] = [t.to_dict() for t in self.trace]
         out["missing_facts"] = list(self.missing_facts)
+        if self.provenance is not None:
+            out["provenance"] = self.provenance
+        if self.readings:
+            out["unstated_facts"] = list(self.unstated_facts)
+            out["readings"] = [r.to_dict() for r in self.readings]
         return out
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+@dataclass(frozen=True, slots=True)
+class ExceptionCheck:
+    exception: RuleException
+    holds: bool
+    why_not: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EditionResult:
+    """What one edition says about one request."""
+
+    edition: Edition
+    status: Literal["decided", "gap", "not_applicable"]
+    rule: Rule | None = None
+    exception: RuleException | None = None
+    kind: DecisionKind = "pend"
+    approved: int = 0
+    missing: tuple[str, ...] = ()
+    exceptions: tuple[ExceptionCheck, ...] = ()
+    trace: tuple[TraceEntry, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -634,7 +634,8 @@ def mismatches(expect: Expectation, item: ItemDetermination, resolved: Mapping[s
         out.append(Mismatch("imr_outcome", _show(expect.imr_outcome), _show(item.imr_outcome)))
     if expect.missing_facts is not None and sorted(item.missing_facts) != sorted(expect.missing_facts):
         out.append(Mismatch("missing_facts", _show(sorted(expect.missing_facts)), _show(sorted(item.missing_facts))))
-    decided = [t for t in item.trace if t.decided]
+    # the evaluation on the records as they are; entries of a reading of unstated facts are its own
+    decided = [t for t in item.trace if t.decided and not t.reading]
     deciders = ", ".join(f"`{t.guideline}@{t.edition}:{t.rule}`" for t in decided) if decided else "nothing"
     for ref in expect.decided_by:
         guidelines = resolved.get(ref.text, frozenset())
@@ -878,6 +879,8 @@ def coverage(editions: Sequence[Edition], results: Iterable[TestResult]) -> Cove
             continue
         label = f"{r.test.file}::{r.test.name}"
         for t in r.item.trace:
+            if t.reading:
+                continue  # counted on the records as they are, not per reading of unstated facts
             (decided if t.decided else not_decided)[(t.guideline, t.edition, t.rule)].append(label)
         for step in r.item.search:
             if step.result == "not_addressed":

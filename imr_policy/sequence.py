@@ -8,7 +8,7 @@ A third jurisdiction is a new profile file, not new code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from imr_policy.diagnostics import Diagnostic
@@ -33,6 +33,8 @@ class Profile:
     authority: str
     file: str
     sha256: str
+    # what a rationale says about this jurisdiction's law, by situation (explain._NEUTRAL lists the keys)
+    sentences: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def first_decider(self) -> Step:
@@ -74,5 +76,7 @@ def check_profile_text(text: str, *, file: str, sha256: str) -> tuple[Profile | 
                 hint="add the tier whose guidelines decide, e.g. `{tier: mtus, role: decide, label: MTUS}`",
             )
         ]
-    profile = Profile(data["jurisdiction"], data["title"], steps, data["authority"], file, sha256)
+    profile = Profile(
+        data["jurisdiction"], data["title"], steps, data["authority"], file, sha256, dict(data.get("sentences", {}))
+    )
     return profile, []

@@ -22,10 +22,10 @@ from typing import Any, Literal
 
 from imr_policy.case import validate_case
 from imr_policy.derive import request_facts
-from imr_policy.evaluate import EditionResult, Engine
+from imr_policy.evaluate import Engine
 from imr_policy.facts import FACTS, FactType
 from imr_policy.lint import fact_bounds, fact_domain
-from imr_policy.model import Case, Condition, DecisionKind, Edition, Rule, RuleException, TraceEntry
+from imr_policy.model import Case, Condition, DecisionKind, Edition, EditionResult, Rule, RuleException, TraceEntry
 from imr_policy.reference import ReferenceMatcher, holds
 
 MAX_CHANGED_FACTS = 3

@@ -48,7 +48,49 @@ def test_approved_quantity_is_within_the_request_and_consistent(case: dict[str, 
         assert item.medically_necessary is (item.determination == "certify")
         assert (item.determination == "certify") is (item.approved_quantity == request["quantity"])
         if item.determination == "pend":
-            assert item.approved_quantity == 0 and item.imr_outcome is None
+            assert item.approved_quantity == 0
+            if item.imr_outcome is not None:
+                # only when every reading of the unstated facts decides, and on the same IMR outcome
+                assert item.readings and {r.imr_outcome for r in item.readings} == {item.imr_outcome}
+                assert all(r.determination != "pend" for r in item.readings)
+
+
+def _supply(case: dict[str, Any], service: str, assumed: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    """The case with the records stating `assumed` where they were silent."""
+    supplied = copy.deepcopy(case)
+    for fact, value in assumed:
+        if fact == "functional_improvement":
+            for h in supplied.get("history", []):
+                if h["service"] == service and h["functional_improvement"] == "unknown":
+                    h["functional_improvement"] = value
+        elif fact == "severity":
+            if not supplied["diagnoses"]:
+                supplied["diagnoses"] = [{"description": "the condition under review"}]
+            for d in supplied["diagnoses"]:
+                d["severity"] = value
+        else:  # pragma: no cover - a new unstated fact needs its line here
+            raise AssertionError(f"no way to supply {fact}")
+    return supplied
+
+
+@given(st.one_of(FOCUSED, cases()), st.data())
+def test_supplying_an_unstated_fact_never_changes_a_decided_outcome(case: dict[str, Any], data: st.DataObject) -> None:
+    det = ENGINE.evaluate(case)
+    for index, item in enumerate(det.items):
+        if not item.readings:
+            continue
+        reading = data.draw(st.sampled_from(item.readings))
+        after = ENGINE.evaluate(_supply(case, item.service, reading.assumed)).items[index]
+        # the reading predicted exactly what the supplied fact gives
+        assert (after.determination, after.approved_quantity, after.imr_outcome) == (
+            reading.determination,
+            reading.approved_quantity,
+            reading.imr_outcome,
+        )
+        if item.determination != "pend":
+            assert (after.determination, after.approved_quantity) == (item.determination, item.approved_quantity)
+        if item.imr_outcome is not None:
+            assert after.imr_outcome == item.imr_outcome
 
 
 @given(st.one_of(FOCUSED, cases()))
@@ -66,6 +108,7 @@ def test_order_of_requests_diagnoses_and_history_does_not_matter(case: dict[str,
     # missing_facts name history entries by index; compare everything else
     for item in (*before.values(), *after.values()):
         item["missing_facts"] = len(item["missing_facts"])
+        item["unstated_facts"] = len(item.get("unstated_facts", ()))
         item["rationale"] = ""
     assert before == after
 

@@ -19,7 +19,8 @@ EXPECTED = {
     "modify-psychotherapy-with-improvement.yaml": [("cbt-continued", "modify", 4, "upheld", ())],
     "non-certify-psychotherapy-without-improvement.yaml": [("more-cbt", "non_certify", 0, "upheld", ())],
     "pend-psychotherapy-improvement-unknown.yaml": [
-        ("cbt-more", "pend", 0, None, ("history[0].functional_improvement",))
+        # documented: 5 of 6; not documented: none; either way not medically necessary, so UR is upheld
+        ("cbt-more", "pend", 0, "upheld", ("history[0].functional_improvement",))
     ],
     "overturned-psychotherapy-trial-denied.yaml": [("cbt-start", "certify", 3, "overturned", ())],
     "texas-odg-psychotherapy.yaml": [("cbt-tx", "certify", 6, None, ())],

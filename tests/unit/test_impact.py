@@ -85,7 +85,10 @@ def test_impact_lists_flipped_cases_that_reproduce_on_their_own(
     assert {s["service"] for s in impact["by_service"]} == {"psychotherapy"}
 
     # attributed to the rule that decided, with what the diff says changed in it
-    [cause] = impact["by_cause"]
+    # most flips come from the raised limit; a pend whose readings of unstated functional improvement
+    # now differ in their IMR outcome is attributed to the pend rule that the readings resolve
+    cause, *others = impact["by_cause"]
+    assert {c["label"] for c in others} <= {"odg-mental-illness-stress: psychotherapy.progress-unknown"}
     assert cause["label"] == "odg-mental-illness-stress: psychotherapy.continued-with-progress"
     assert any("limit `psychotherapy.max-visits`: value 20 -> 24" in note for note in cause["changes"])
 
@@ -96,7 +99,10 @@ def test_impact_lists_flipped_cases_that_reproduce_on_their_own(
         assert before == _side(example, "old")
         assert after == _side(example, "new")
         assert before != after
-        assert example["new"]["decisive"] == ["odg-mental-illness-stress@2015-03 psychotherapy.continued-with-progress"]
+        assert example["new"]["decisive"] in (
+            ["odg-mental-illness-stress@2015-03 psychotherapy.continued-with-progress"],
+            ["odg-mental-illness-stress@2015-03 psychotherapy.progress-unknown"],  # a pend resolved by readings
+        )
     kinds = {(k["old"], k["new"]) for k in impact["by_kind"]}
     assert ("non_certify", "modify") in kinds
 

@@ -1,0 +1,55 @@
+"""The fidelity suite: real public decisions (README.md beside this file) decided by the real engine.
+
+The figures are pinned so that they cannot fall silently: a change that decides fewer real disputes,
+or decides one against its real outcome, fails here and must be looked at (and, if right, the pins
+moved in the same commit, with the reason in CHANGELOG.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import imr_policy
+from imr_policy.case import case_diagnostics
+from tests.fidelity import fidelity
+
+CASES: list[dict[str, Any]] = fidelity.load_cases()
+
+# pinned figures: raise them when the engine decides more; never lower them without a reason in CHANGELOG.md
+MIN_DECIDED = 3
+MAX_DISAGREEING = 0
+
+
+def test_the_suite_has_real_cases() -> None:
+    assert len(CASES) >= 4
+
+
+@pytest.mark.parametrize("doc", CASES, ids=[c["_file"] for c in CASES])
+def test_every_case_names_its_source_facts_and_assumptions(doc: dict[str, Any]) -> None:
+    assert doc["id"] == doc["_file"].removesuffix(".yaml") == doc["case"]["case_id"]
+    assert "http" in doc["source"]
+    assert doc["forum"] in ("TX-CCH", "CA-IMR", "CA-WCAB")
+    assert doc["facts"] and doc["assumptions"], "every case quotes its facts and writes down its assumptions"
+    assert case_diagnostics(doc["case"]) == []
+    requests = {r["id"] for r in doc["case"]["requests"]}
+    reviewed = {u["request"] for u in doc["case"].get("utilization_review", [])}
+    for request_id, truth in doc["expected"].items():
+        assert request_id in requests and request_id in reviewed, "an expected outcome is for a disputed request"
+        assert truth["imr_outcome"] in ("upheld", "overturned")
+        assert truth["medically_necessary"] is (truth["imr_outcome"] == "overturned")
+
+
+def test_pinned_figures(engine: imr_policy.Engine) -> None:
+    scored = fidelity.score(engine, CASES)
+    figures = fidelity.figures(scored)
+    wrong = [s for s in scored if s.got is not None and s.got != s.expected]
+    assert not wrong or len(wrong) <= MAX_DISAGREEING, wrong
+    assert figures.decided >= MIN_DECIDED, "\n".join(figures.lines())
+
+
+def test_the_durable_and_reference_engines_score_the_same(
+    engine: imr_policy.Engine, reference_engine: imr_policy.Engine
+) -> None:
+    assert fidelity.score(engine, CASES) == fidelity.score(reference_engine, CASES)

@@ -22,6 +22,7 @@ from typing import Any, Literal
 from imr_policy.corpus import Entry, parse
 from imr_policy.errors import CaseError, EngineError
 from imr_policy.evaluate import Engine
+from imr_policy.model import Provenance
 from imr_policy.sides import PackSource, load_pack
 
 Status = Literal["decided", "invalid", "error"]
@@ -44,6 +45,7 @@ class EvaluateJob:
 
     pack: PackSource
     engine: Literal["durable", "reference"] = "durable"
+    min_provenance: Provenance | None = None
 
     @property
     def cache_key(self) -> str:
@@ -53,7 +55,7 @@ class EvaluateJob:
         return load_pack(self.pack, engine=self.engine)
 
     def run(self, state: Engine, entry: Entry) -> Record:
-        return evaluate_entry(state, entry)
+        return evaluate_entry(state, entry, min_provenance=self.min_provenance)
 
 
 def _record(entry: Entry, status: Status, case_id: str | None, **extra: Any) -> str:
@@ -61,7 +63,7 @@ def _record(entry: Entry, status: Status, case_id: str | None, **extra: Any) -> 
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
-def evaluate_entry(engine: Engine, entry: Entry) -> Record:
+def evaluate_entry(engine: Engine, entry: Entry, *, min_provenance: Provenance | None = None) -> Record:
     """One corpus entry -> its record. Never raises for bad input or an engine failure."""
     try:
         case = parse(entry)
@@ -70,7 +72,7 @@ def evaluate_entry(engine: Engine, entry: Entry) -> Record:
         line = _record(entry, "invalid", None, diagnostics=[d.to_dict() for d in exc.diagnostics])
         return Record(entry.index, entry.source, "invalid", None, line, problems)
     try:
-        determination = engine.evaluate(case)
+        determination = engine.evaluate(case, min_provenance=min_provenance)
     except EngineError as exc:
         message = str(exc)
         line = _record(entry, "error", case.case_id, error=message)

@@ -17,6 +17,7 @@ from imr_policy import corpus, runner
 from imr_policy.batch import EvaluateJob, Totals
 from imr_policy.cli import render
 from imr_policy.cli.progress import Progress
+from imr_policy.combine import PROVENANCE_ORDER
 from imr_policy.errors import EngineError, PolicyError
 from imr_policy.sides import pack_of, pinned
 
@@ -34,6 +35,11 @@ def register(sub: Any) -> None:
         "--policies", type=Path, help="a directory of rule packs or one rule file (default: the shipped packs)"
     )
     p.add_argument("--engine", choices=("durable", "reference"), default="durable")
+    p.add_argument(
+        "--min-provenance",
+        choices=PROVENANCE_ORDER,
+        help="pend any decision that rests on a number graded weaker than this (V > V-seed > V-2nd > UNVERIFIED)",
+    )
     p.add_argument("--workers", type=int, help="worker processes (default: every core; 1 runs in this process)")
     p.add_argument("--dask", metavar="ADDRESS", help="run on this Dask scheduler, e.g. tcp://10.0.0.5:8786")
     p.add_argument("--chunk-size", type=int, default=runner.DEFAULT_CHUNK, help="cases per task")
@@ -54,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
         print("imr-policy: --workers and --chunk-size must be 1 or more", file=sys.stderr)
         return EXIT_USAGE
     try:
-        job = EvaluateJob(pinned(pack_of(args.policies, str(args.policies or "shipped packs"))), args.engine)
+        job = EvaluateJob(
+            pinned(pack_of(args.policies, str(args.policies or "shipped packs"))), args.engine, args.min_provenance
+        )
     except PolicyError as exc:
         print(render.diagnostics_text(exc.diagnostics), file=sys.stderr)
         print("imr-policy: the rule files are not valid; no case was evaluated", file=sys.stderr)

@@ -9,6 +9,7 @@ from typing import Any
 
 from imr_policy.cli import render
 from imr_policy.cli.common import engine_and_case
+from imr_policy.combine import PROVENANCE_ORDER
 from imr_policy.errors import EngineError
 
 EXIT_OK, EXIT_INVALID = 0, 1
@@ -25,6 +26,11 @@ def register(sub: Any) -> None:
         default="durable",
         help="durable_rules (default) or the pure-Python reference evaluator",
     )
+    p.add_argument(
+        "--min-provenance",
+        choices=PROVENANCE_ORDER,
+        help="pend any decision that rests on a number graded weaker than this (V > V-seed > V-2nd > UNVERIFIED)",
+    )
     p.set_defaults(func=run)
 
 
@@ -34,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         return loaded
     engine, case = loaded
     try:
-        determination = engine.evaluate(case)
+        determination = engine.evaluate(case, min_provenance=args.min_provenance)
     except EngineError as exc:
         print(f"imr-policy: {exc}", file=sys.stderr)
         return EXIT_INVALID

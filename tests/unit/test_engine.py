@@ -213,3 +213,34 @@ def test_loading_invalid_policies_raises_with_every_diagnostic(tmp_path: Any) ->
     with pytest.raises(imr_policy.PolicyError) as info:
         imr_policy.load(tmp_path)
     assert len(info.value.diagnostics) >= 4
+
+
+def test_each_item_reports_the_weakest_grade_it_rests_on(engine: Engine) -> None:
+    from tests.conftest import load_example
+
+    letter = engine.evaluate(load_example("imr-2015-psych-example.yaml"))
+    assert [i.provenance for i in letter.items] == ["V-seed", "V-seed"]
+    texas = engine.evaluate(load_example("texas-office-visits.yaml")).items[0]
+    assert (texas.determination, texas.provenance) == ("modify", "V-2nd")
+
+
+def test_a_provenance_floor_pends_decisions_resting_on_weaker_numbers(engine: Engine) -> None:
+    from tests.conftest import load_example
+
+    case = load_example("texas-office-visits.yaml")
+    assert engine.evaluate(case, min_provenance="V-2nd").items[0].determination == "modify"
+    floored = engine.evaluate(case, min_provenance="V-seed").items[0]
+    assert (floored.determination, floored.approved_quantity, floored.imr_outcome) == ("pend", 0, None)
+    assert "weaker than the provenance floor (V-seed)" in floored.rationale
+    # a floor at or below what the decision rests on changes nothing
+    letter = load_example("imr-2015-psych-example.yaml")
+    assert engine.evaluate(letter, min_provenance="V-seed").to_dict() == engine.evaluate(letter).to_dict()
+
+
+def test_an_unknown_provenance_grade_is_refused(engine: Engine) -> None:
+    import pytest
+
+    from tests.conftest import load_example
+
+    with pytest.raises(ValueError, match="unknown provenance grade 'verified'"):
+        engine.evaluate(load_example("texas-office-visits.yaml"), min_provenance="verified")  # type: ignore[arg-type]

@@ -67,7 +67,7 @@ class Figures:
     baseline_agreeing: int  # always-uphold
 
     def lines(self) -> list[str]:
-        pct = (lambda a, b: f"{100 * a / b:.0f}%" if b else "n/a")  # noqa: E731
+        pct = lambda a, b: f"{100 * a / b:.0f}%" if b else "n/a"  # noqa: E731
         return [
             f"disputed items:        {self.items}",
             f"decided:               {self.decided} ({pct(self.decided, self.items)})",
@@ -102,8 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.verbose:
         for s in scored:
             verdict = "pend" if s.got is None else ("agrees" if s.got == s.expected else "DISAGREES")
-            print(f"{s.file:32} {s.request:14} {s.service:22} real {s.expected:10} engine {s.determination:11} "
-                  f"{s.got or '-':10} {verdict}")
+            print(
+                f"{s.file:32} {s.request:14} {s.service:22} real {s.expected:10} engine {s.determination:11} "
+                f"{s.got or '-':10} {verdict}"
+            )
         print()
     print("\n".join(figures(scored).lines()))
     return 0

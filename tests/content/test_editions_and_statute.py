@@ -30,7 +30,15 @@ def in_force(item: imr_policy.ItemDetermination) -> set[str]:
             "acoem-mtus-low-back@2017-12-01",
             "acoem-mtus-low-back@2021-11-23",
         ),
-        ("psychotherapy", "TX", "2015-02-28", "2015-03-01", None, "odg-mental-illness-stress@2015-03"),
+        ("psychotherapy", "TX", "2007-04-30", "2007-05-01", None, "odg-mental-illness-stress@2007-05"),
+        (
+            "psychotherapy",
+            "TX",
+            "2015-02-28",
+            "2015-03-01",
+            "odg-mental-illness-stress@2007-05",
+            "odg-mental-illness-stress@2015-03",
+        ),
         (
             "psychotherapy",
             "TX",

@@ -75,7 +75,6 @@ def test_a_service_the_packs_do_not_encode_pends_instead_of_falling_back(engine:
         ("CA", "2009-07-17", "No MTUS edition in this policy set is in force in CA on 2009-07-17"),
         ("CA", "2017-12-01", "does not encode whether"),
         ("TX", "2007-04-30", "No ODG edition in this policy set is in force in TX on 2007-04-30"),
-        ("TX", "2015-02-28", "does not encode whether"),
     ],
 )
 def test_no_edition_in_force_pends_with_an_explanation(

@@ -193,14 +193,15 @@ def edition_paragraph(res: EditionResult, facts: Mapping[str, Any], *, role: str
             "certify": "allows the full request",
             "modify": f"allows {res.approved} of {facts['quantity']}",
             "non_certify": "allows none of the request",
-            "pend": "cannot be applied without " + ", ".join(res.missing or ("further facts",)),
+            "pend": "cannot be applied without " + ", ".join(res.missing) if res.missing else "is not applied",
         }[res.kind]
         return sentence + f" The statute {verdict}."
     verdict = {
         "certify": "supports the full request",
         "modify": f"supports {res.approved} of {facts['quantity']}",
         "non_certify": "does not support the request",
-        "pend": "cannot decide without " + ", ".join(res.missing or ("further facts",)),
+        # a pend without missing facts is a rule that leaves the request to the reviewer (its reason says why)
+        "pend": "cannot decide without " + ", ".join(res.missing) if res.missing else "does not decide the request",
     }[res.kind]
     return sentence + f" The {_family(e)} {verdict}."
 
@@ -292,7 +293,7 @@ def item(
                 kind = _kind(approved, quantity)
     medically_necessary = kind == "certify"
     paragraphs.append(_conclusion(kind, approved, quantity, missing))
-    imr_outcome, ur_text = _imr(case, request, kind, medically_necessary, approved)
+    imr_outcome, ur_text = _imr(case, request, kind, medically_necessary, approved, bool(missing))
     if ur_text:
         paragraphs.append(ur_text)
 
@@ -362,7 +363,7 @@ def _conclusion(kind: str, approved: int, quantity: int, missing: list[str]) -> 
 
 
 def _imr(
-    case: Case, request: Request, kind: str, medically_necessary: bool, approved: int
+    case: Case, request: Request, kind: str, medically_necessary: bool, approved: int, missing: bool
 ) -> tuple[Literal["upheld", "overturned"] | None, str]:
     ur = case.ur_for(request.id)
     if ur is None:
@@ -379,7 +380,8 @@ def _imr(
             "(Labor Code 4610.5), so there is no IMR outcome."
         )
     if kind == "pend":
-        return None, f"Utilization review {did}; the IMR outcome waits for the missing facts."
+        waits = "the missing facts" if missing else "a reviewer's determination"
+        return None, f"Utilization review {did}; the IMR outcome waits for {waits}."
     if medically_necessary:
         return "overturned", f"Utilization review {did}; the UR decision is overturned."
     return "upheld", f"Utilization review {did}; the UR decision is upheld."

@@ -197,14 +197,15 @@ def edition_paragraph(res: EditionResult, facts: Mapping[str, Any], *, role: str
             "certify": "allows the full request",
             "modify": f"allows {res.approved} of {facts['quantity']}",
             "non_certify": "allows none of the request",
-            "pend": "cannot be applied without " + ", ".join(res.missing or ("further facts",)),
+            "pend": "cannot be applied without " + ", ".join(res.missing) if res.missing else "is not applied",
         }[res.kind]
         return sentence + f" The statute {verdict}."
     verdict = {
         "certify": "supports the full request",
         "modify": f"supports {res.approved} of {facts['quantity']}",
         "non_certify": "does not support the request",
-        "pend": "cannot decide without " + ", ".join(res.missing or ("further facts",)),
+        # a pend without missing facts is a rule that leaves the request to the reviewer (its reason says why)
+        "pend": "cannot decide without " + ", ".join(res.missing) if res.missing else "does not decide the request",
     }[res.kind]
     return sentence + f" The {_family(e)} {verdict}."
 
@@ -441,7 +442,8 @@ def _imr_text(case: Case, request: Request, decided: Combined) -> str:
             "(Labor Code 4610.5), so there is no IMR outcome."
         )
     if decided.imr_outcome is None:
-        return f"Utilization review {did}; the IMR outcome waits for the missing facts."
+        waits = "the missing facts" if decided.missing else "a reviewer's determination"
+        return f"Utilization review {did}; the IMR outcome waits for {waits}."
     if decided.kind == "pend":
         return (
             f"Utilization review {did}; every reading leads to the same IMR outcome, so the UR decision is "

@@ -20,7 +20,9 @@ def in_force(item: imr_policy.ItemDetermination) -> set[str]:
     ("service", "jurisdiction", "before", "on", "old", "new"),
     [
         ("psychotherapy", "CA", "2009-07-17", "2009-07-18", None, "mtus-cpmtg@2009"),
-        ("psychotherapy", "CA", "2017-11-30", "2017-12-01", "mtus-cpmtg@2009", None),
+        ("psychotherapy", "CA", "2017-11-30", "2017-12-01", "mtus-cpmtg@2009", "mtus-acoem@2017-12-01"),
+        ("psychotherapy", "CA", "2019-04-17", "2019-04-18", "mtus-acoem@2017-12-01", "mtus-acoem@2019-04-18"),
+        ("chiropractic", "CA", "2021-11-22", "2021-11-23", "mtus-acoem@2021-07-19", "mtus-acoem@2021-11-23"),
         ("acupuncture", "CA", "2017-11-30", "2017-12-01", None, "acoem-mtus-low-back@2017-12-01"),
         (
             "acupuncture",
@@ -30,7 +32,15 @@ def in_force(item: imr_policy.ItemDetermination) -> set[str]:
             "acoem-mtus-low-back@2017-12-01",
             "acoem-mtus-low-back@2021-11-23",
         ),
-        ("psychotherapy", "TX", "2015-02-28", "2015-03-01", None, "odg-mental-illness-stress@2015-03"),
+        ("psychotherapy", "TX", "2007-04-30", "2007-05-01", None, "odg-mental-illness-stress@2007-05"),
+        (
+            "psychotherapy",
+            "TX",
+            "2015-02-28",
+            "2015-03-01",
+            "odg-mental-illness-stress@2007-05",
+            "odg-mental-illness-stress@2015-03",
+        ),
         (
             "psychotherapy",
             "TX",
@@ -60,10 +70,13 @@ def test_edition_boundaries(
         assert day_of.determination == "pend"
 
 
-def test_california_after_2017_pends_for_psychotherapy_until_the_acoem_mental_health_guidance_is_encoded() -> None:
+def test_california_after_2017_pends_for_psychotherapy_naming_the_acoem_based_mtus() -> None:
     item = decide(case("psychotherapy", completed=2, quantity=2, day="2018-03-01"))
-    assert item.determination == "pend"
-    assert "does not encode whether" in item.rationale
+    assert (item.determination, item.approved_quantity, item.missing_facts) == ("pend", 0, ())
+    assert "no ACOEM session numbers are encoded" in item.rationale
+    assert [(b.guideline, b.edition, b.role) for b in item.basis] == [("mtus-acoem", "2017-12-01", "decisive")]
+    # the MTUS addresses psychotherapy: ODG is never consulted in its place
+    assert {s.result for s in item.search if s.tier == "non_mtus"} <= {"not_consulted", "not_encoded"}
 
 
 # --------------------------------------------------------------------------------- the statute

@@ -74,9 +74,7 @@ def test_a_service_the_packs_do_not_encode_pends_instead_of_falling_back(engine:
     ("jurisdiction", "day", "expected"),
     [
         ("CA", "2009-07-17", "No MTUS edition in this policy set is in force in CA on 2009-07-17"),
-        ("CA", "2017-12-01", "does not encode whether"),
         ("TX", "2007-04-30", "No ODG edition in this policy set is in force in TX on 2007-04-30"),
-        ("TX", "2015-02-28", "does not encode whether"),
     ],
 )
 def test_no_edition_in_force_pends_with_an_explanation(
@@ -89,6 +87,19 @@ def test_no_edition_in_force_pends_with_an_explanation(
     item = engine.evaluate(case).items[0]
     assert (item.determination, item.approved_quantity, item.basis) == ("pend", 0, ())
     assert expected in item.rationale
+
+
+@pytest.mark.parametrize("day", ["2017-12-01", "2019-04-18", "2021-11-23"])
+def test_the_acoem_based_mtus_pends_and_never_falls_back_to_odg(engine: imr_policy.Engine, day: str) -> None:
+    case = load_example("certify-psychotherapy-initial-trial.yaml")
+    case["requests"][0]["date_of_service"] = day
+    case["utilization_review"] = [{"request": case["requests"][0]["id"], "decision": "deny"}]
+    item = engine.evaluate(case).items[0]
+    assert (item.determination, item.approved_quantity, item.imr_outcome) == ("pend", 0, None)
+    assert [(b.guideline, b.edition) for b in item.basis] == [("mtus-acoem", day)]
+    assert "The MTUS does not decide the request." in item.rationale
+    assert "the IMR outcome waits for a reviewer's determination" in item.rationale
+    assert ("odg-mental-illness-stress", "not_consulted") in {(s.guideline, s.result) for s in item.search}
 
 
 @pytest.mark.parametrize(

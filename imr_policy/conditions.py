@@ -38,7 +38,9 @@ ICD10_CODE = re.compile(r"[A-TV-Z][0-9][0-9AB](\.[0-9A-TV-Z]{1,4})?")
 ICD9_CODE = re.compile(r"[0-9]{3}(\.[0-9]{1,2})?|V[0-9]{2}(\.[0-9]{1,2})?|E[0-9]{3}(\.[0-9])?")
 # code prefixes as a rule pack writes them: the start of a code, as printed
 ICD10_PREFIX = re.compile(r"[A-TV-Z][0-9][0-9AB]?(\.[0-9A-TV-Z]{0,4})?|[A-TV-Z][0-9]?")
-ICD9_PREFIX = re.compile(r"[0-9]{1,3}|[0-9]{3}\.[0-9]{0,2}|V[0-9]{0,2}|V[0-9]{2}\.[0-9]{0,2}|E[0-9]{0,3}|E[0-9]{3}\.[0-9]?")
+ICD9_PREFIX = re.compile(
+    r"[0-9]{1,3}|[0-9]{3}\.[0-9]{0,2}|V[0-9]{0,2}|V[0-9]{2}\.[0-9]{0,2}|E[0-9]{0,3}|E[0-9]{3}\.[0-9]?"
+)
 
 
 def code_systems(code: str) -> tuple[CodeSystem, ...]:
@@ -55,7 +57,7 @@ def infer_code_system(code: str, stated: str | None, service_days: Iterable[dt.d
     """The code's system, or None when it cannot be told (the case validator reports why)."""
     fits = code_systems(code)
     if stated is not None:
-        return stated if stated in fits else None  # type: ignore[return-value]
+        return next((f for f in fits if f == stated), None)
     if len(fits) == 1:
         return fits[0]
     if not fits:

@@ -394,9 +394,7 @@ def _over_rows(edition: Edition, results: list[EditionResult], missing: list[str
     trace = tuple(t for i, r in enumerate(results) for t in tagged(r, deciding=agree and i == 0))
     if agree:
         return dataclasses.replace(results[0], trace=trace, alternatives=tuple(results))
-    return EditionResult(
-        edition, "gap", kind="pend", missing=tuple(missing), trace=trace, alternatives=tuple(results)
-    )
+    return EditionResult(edition, "gap", kind="pend", missing=tuple(missing), trace=trace, alternatives=tuple(results))
 
 
 def _not_applicable_step(step: Step, res: EditionResult) -> SearchStep:

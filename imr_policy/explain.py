@@ -214,9 +214,8 @@ def edition_paragraph(res: EditionResult, facts: Mapping[str, Any], *, role: str
     e = res.edition
     rows = condition_text(res, facts)
     if rows_disagree(res):
-        return (
-            f"{_family(e)}, {e.guideline_title}, {e.edition_title}: {rows}"
-            + (f" The case does not give {', '.join(res.missing)}." if res.missing else "")
+        return f"{_family(e)}, {e.guideline_title}, {e.edition_title}: {rows}" + (
+            f" The case does not give {', '.join(res.missing)}." if res.missing else ""
         )
     if res.status == "gap":
         return (

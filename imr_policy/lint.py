@@ -672,7 +672,7 @@ def _condition_overlaps(edition: Edition) -> list[_Finding]:
     Rows for disjoint body regions never meet."""
     out: list[_Finding] = []
     rows = edition.conditions
-    for (i, a), (j, b) in itertools.combinations(enumerate(rows), 2):
+    for (_, a), (j, b) in itertools.combinations(enumerate(rows), 2):
         if a.regions and b.regions and not set(a.regions) & set(b.regions):
             continue
         clash: str | None = None

@@ -467,7 +467,10 @@ class _Semantics:
                 seen[row["id"]] = i
             if row.get("citation") is not None:
                 cite(row["citation"], f"{base}.citation")
-            for key, form, example in (("icd9", ICD9_PREFIX, "`847.2` or `722.1`"), ("icd10", ICD10_PREFIX, "`M54.16`")):
+            for key, form, example in (
+                ("icd9", ICD9_PREFIX, "`847.2` or `722.1`"),
+                ("icd10", ICD10_PREFIX, "`M54.16`"),
+            ):
                 system = "ICD-9-CM" if key == "icd9" else "ICD-10-CM"
                 for j, prefix in enumerate(row.get(key, [])):
                     if not form.fullmatch(prefix):
@@ -666,7 +669,11 @@ class _Semantics:
                     f"`{value}` is not a row of this edition's `conditions:` table",
                     path,
                     hint=did_you_mean(value, ids)
-                    or ("expected one of: " + ", ".join(f"`{i}`" for i in ids) if ids else "add the row under `conditions:`"),
+                    or (
+                        "expected one of: " + ", ".join(f"`{i}`" for i in ids)
+                        if ids
+                        else "add the row under `conditions:`"
+                    ),
                 )
                 return _BAD
             return value

@@ -157,7 +157,13 @@ def test_diagnosis_words_never_reach_the_log(engine: imr_policy.Engine) -> None:
         "date_of_injury": "2010-03-15",
         "diagnoses": [{"description": "accepted lumbar sprain/strain after J. Doe fell at Acme"}],
         "requests": [
-            {"id": "pt", "service": "physical_therapy", "body_region": "lumbar", "quantity": 9, "date_of_service": "2010-09-01"}
+            {
+                "id": "pt",
+                "service": "physical_therapy",
+                "body_region": "lumbar",
+                "quantity": 9,
+                "date_of_service": "2010-09-01",
+            }
         ],
         "history": [{"service": "physical_therapy", "completed": 13, "functional_improvement": "unknown"}],
     }

@@ -61,7 +61,13 @@ def _case(**over: Any) -> dict[str, Any]:
         "date_of_injury": "2010-03-15",
         "diagnoses": [{"description": "accepted lumbar sprain/strain"}],
         "requests": [
-            {"id": "r", "service": "physical_therapy", "body_region": "lumbar", "quantity": 9, "date_of_service": "2010-09-01"}
+            {
+                "id": "r",
+                "service": "physical_therapy",
+                "body_region": "lumbar",
+                "quantity": 9,
+                "date_of_service": "2010-09-01",
+            }
         ],
     }
     case.update(over)
@@ -86,7 +92,17 @@ def test_rows_by_code_then_words_and_by_region(engine: imr_policy.Engine) -> Non
     coded = validate_case(_case(diagnoses=[{"description": "whatever", "code": "724.2"}]))
     assert [x.row.id for x in match_rows(odg.conditions, coded, coded.requests[0])] == ["lumbago"]
     knee = validate_case(
-        _case(requests=[{"id": "r", "service": "physical_therapy", "body_region": "knee", "quantity": 9, "date_of_service": "2010-09-01"}])
+        _case(
+            requests=[
+                {
+                    "id": "r",
+                    "service": "physical_therapy",
+                    "body_region": "knee",
+                    "quantity": 9,
+                    "date_of_service": "2010-09-01",
+                }
+            ]
+        )
     )
     assert match_rows(odg.conditions, knee, knee.requests[0]) == ()
 
@@ -94,7 +110,9 @@ def test_rows_by_code_then_words_and_by_region(engine: imr_policy.Engine) -> Non
 @pytest.mark.parametrize("backend", ["durable", "reference"])
 def test_engines_agree_on_condition(backend: str) -> None:
     engine = imr_policy.load(engine=backend)  # type: ignore[arg-type]
-    item = engine.evaluate(_case(history=[{"service": "physical_therapy", "completed": 13, "functional_improvement": "unknown"}])).items[0]
+    item = engine.evaluate(
+        _case(history=[{"service": "physical_therapy", "completed": 13, "functional_improvement": "unknown"}])
+    ).items[0]
     assert (item.determination, item.approved_quantity) == ("non_certify", 0)
     assert item.basis[0].condition is not None and item.basis[0].condition.id == "lumbar-sprain"
 
@@ -103,7 +121,15 @@ def test_rows_that_disagree_pend_and_say_what_each_would_give(engine: imr_policy
     item = engine.evaluate(
         _case(
             diagnoses=[{"description": "low back pain with lumbar strain"}],
-            requests=[{"id": "r", "service": "physical_therapy", "body_region": "lumbar", "quantity": 3, "date_of_service": "2010-09-01"}],
+            requests=[
+                {
+                    "id": "r",
+                    "service": "physical_therapy",
+                    "body_region": "lumbar",
+                    "quantity": 3,
+                    "date_of_service": "2010-09-01",
+                }
+            ],
             history=[{"service": "physical_therapy", "completed": 9, "functional_improvement": "documented"}],
         )
     ).items[0]

@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from imr_policy.case import validate_case
+from imr_policy.conditions import match_rows, phrase_matches
 from imr_policy.derive import request_facts
 from imr_policy.errors import CaseError, EngineError
-from imr_policy.model import Case
+from imr_policy.model import Case, ConditionRow
 
 if TYPE_CHECKING:
     from imr_policy.evaluate import Engine
@@ -70,6 +71,11 @@ def facts_read(editions: Iterable[Edition]) -> frozenset[str]:
         for exc in edition.exceptions:
             names.update(c.fact for c in exc.when)
     return frozenset(names)
+
+
+def condition_tables(editions: Iterable[Edition]) -> tuple[tuple[ConditionRow, ...], ...]:
+    """The tables by condition of `editions` (the rows the `condition` fact is matched against)."""
+    return tuple(e.conditions for e in editions if e.conditions)
 
 
 def _drop_claimant(key: str) -> Callable[[dict[str, Any]], list[str]]:
@@ -153,12 +159,40 @@ class Redaction:
     kept: tuple[str, ...]
 
 
-def _facts(case: Mapping[str, Any] | Case, reads: frozenset[str]) -> list[dict[str, Any]] | None:
+def _facts(
+    case: Mapping[str, Any] | Case, reads: frozenset[str], tables: tuple[tuple[ConditionRow, ...], ...] = ()
+) -> list[dict[str, Any]] | None:
     try:
         valid = case if isinstance(case, Case) else validate_case(case)
     except CaseError:
         return None
-    return [{k: v for k, v in request_facts(valid, r).items() if k in reads} for r in valid.requests]
+    out = [{k: v for k, v in request_facts(valid, r).items() if k in reads} for r in valid.requests]
+    if "condition" in reads:
+        # the rows each request's diagnoses match, and how (the code, or the row's phrase): the `condition`
+        # fact and the basis of every decision that tests it
+        for facts, request in zip(out, valid.requests, strict=True):
+            facts["condition"] = [
+                [(m.row.id, m.matched_by, m.diagnosis) for m in match_rows(rows, valid, request)] for rows in tables
+            ]
+    return out
+
+
+def _described_by_rows(tables: tuple[tuple[ConditionRow, ...], ...]) -> Callable[[dict[str, Any]], list[str]]:
+    """Replace each description by the phrases of the tables that it matches (policy words, never the
+    record's): a phrase matches the replacement exactly when it matches the description, so every row
+    matched by words is matched again, by the same phrase."""
+
+    def apply(case: dict[str, Any]) -> list[str]:
+        done = []
+        for i, entry in enumerate(case.get("diagnoses", [])):
+            if isinstance(entry, dict) and "description" in entry:
+                text = entry["description"]
+                phrases = [p for rows in tables for row in rows for p in row.words if phrase_matches(p, text)]
+                entry["description"] = "; ".join(dict.fromkeys(phrases)) or PLACEHOLDER
+                done.append(f"$.diagnoses[{i}].description")
+        return done
+
+    return apply
 
 
 # A case with every identifying field set, to a value whose redaction changes every fact derived from it.
@@ -189,33 +223,44 @@ class Redactor:
     must equal those of the case as received, or the field is kept. A field found to matter once is
     remembered and kept from then on, so the common case costs one check, not one per field."""
 
-    def __init__(self, reads: frozenset[str]) -> None:
+    def __init__(self, reads: frozenset[str], *, conditions: tuple[tuple[ConditionRow, ...], ...] = ()) -> None:
         self.reads = reads
+        self._tables = conditions if "condition" in reads else ()
+        # with tables by condition, a description is reduced to the tables' phrases it names rather than
+        # replaced, so the rows it names survive redaction and the record's words never reach the log
+        self._steps = tuple(
+            (name, _described_by_rows(self._tables) if name == "diagnoses[].description" and self._tables else apply)
+            for name, apply in REDACTABLE
+        )
         self._read_fields: set[str] = set()  # REDACTABLE names seen to change a fact the rules read
+        if "condition" in reads and not conditions:
+            # rules test the rows the diagnoses name, but the tables are not known here: the fields the rows
+            # are matched by cannot be checked, so they are kept (pass `conditions=condition_tables(...)`)
+            self._read_fields.update(("diagnoses[].description", "diagnoses[].code"))
         self.redact(_PROBE)  # learn them up front, so that every worker redacts the same fields
 
     def redact(self, case: Mapping[str, Any], *, valid: Case | None = None) -> Redaction:
         """`case` must be valid; pass `valid` (its Case) when you have it, to save validating it again."""
-        original = _facts(valid if valid is not None else case, self.reads)
+        original = _facts(valid if valid is not None else case, self.reads, self._tables)
         if original is None:
             raise ValueError("only a valid case can be redacted")
         text = canonical_json(case)
         trial = json.loads(text)
-        redacted = [p for name, apply in REDACTABLE if name not in self._read_fields for p in apply(trial)]
-        if _facts(trial, self.reads) == original:
+        redacted = [p for name, apply in self._steps if name not in self._read_fields for p in apply(trial)]
+        if _facts(trial, self.reads, self._tables) == original:
             kept: list[str] = []
             if self._read_fields:
                 scratch = json.loads(text)
-                kept = [p for name, apply in REDACTABLE if name in self._read_fields for p in apply(scratch)]
+                kept = [p for name, apply in self._steps if name in self._read_fields for p in apply(scratch)]
             return Redaction(trial, tuple(redacted), tuple(kept))
         # a field not yet known to matter feeds a fact the rules read: try the fields one at a time
         out, redacted, kept = json.loads(text), [], []
-        for name, apply in REDACTABLE:
+        for name, apply in self._steps:
             attempt = json.loads(canonical_json(out))
             paths = apply(attempt)
             if not paths:
                 continue
-            if name not in self._read_fields and _facts(attempt, self.reads) == original:
+            if name not in self._read_fields and _facts(attempt, self.reads, self._tables) == original:
                 out = attempt
                 redacted.extend(paths)
             else:
@@ -224,9 +269,12 @@ class Redactor:
         return Redaction(out, tuple(redacted), tuple(kept))
 
 
-def redact(case: Mapping[str, Any], *, reads: frozenset[str]) -> Redaction:
-    """Remove or replace the identifying fields of a valid `case` that no fact in `reads` depends on."""
-    return Redactor(reads).redact(case)
+def redact(
+    case: Mapping[str, Any], *, reads: frozenset[str], conditions: tuple[tuple[ConditionRow, ...], ...] = ()
+) -> Redaction:
+    """Remove or replace the identifying fields of a valid `case` that no fact in `reads` depends on
+    (`conditions`: the policy set's tables by condition, `condition_tables(editions)`)."""
+    return Redactor(reads, conditions=conditions).redact(case)
 
 
 # ---------------------------------------------------------------------------------------- records

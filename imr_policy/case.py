@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from imr_policy.conditions import ICD10_START, code_systems, infer_code_system
 from imr_policy.diagnostics import Diagnostic, did_you_mean, sort_and_cap
 from imr_policy.errors import CaseError
 from imr_policy.model import Case, Diagnosis, HistoryEntry, Request, UtilizationReview
@@ -126,6 +127,36 @@ def _cross_field(data: dict[str, Any], file: str | None, smap: SourceMap | None)
                 f"$.requests[{i}].postsurgical.surgery_date",
                 "post-surgical treatment follows the surgery; check both dates",
             )
+    days = [dt.date.fromisoformat(r["date_of_service"]) for r in data["requests"]]
+    for i, diagnosis in enumerate(data["diagnoses"]):
+        code, stated = diagnosis.get("code"), diagnosis.get("code_system")
+        if code is None:
+            if stated is not None:
+                report(
+                    "case.unexpected-field",
+                    "code_system is given without a code",
+                    f"$.diagnoses[{i}].code_system",
+                    "add the diagnosis code, or remove code_system",
+                )
+            continue
+        if infer_code_system(code, stated, days) is not None:
+            continue
+        fits = code_systems(code)
+        if stated is not None:
+            report(
+                "case.code-system",
+                f"the code does not have the form of an {stated} code; it has the form of an {fits[0]} code",
+                f"$.diagnoses[{i}].code",
+                f"check the code, or set code_system to `{fits[0]}`",
+            )
+        else:
+            report(
+                "case.code-system-ambiguous",
+                "the code has the form of both an ICD-9-CM and an ICD-10-CM code, and the requests' dates of "
+                f"service fall both before and from `{ICD10_START.isoformat()}`",
+                f"$.diagnoses[{i}].code",
+                "state the code's system: `code_system: ICD-9-CM` or `code_system: ICD-10-CM`",
+            )
     seen_ur: dict[str, int] = {}
     for i, ur in enumerate(data.get("utilization_review", [])):
         target = ur["request"]
@@ -167,12 +198,19 @@ def _cross_field(data: dict[str, Any], file: str | None, smap: SourceMap | None)
 
 def _build(data: dict[str, Any]) -> Case:
     claimant = data.get("claimant", {})
+    days = [dt.date.fromisoformat(r["date_of_service"]) for r in data["requests"]]
     return Case(
         case_id=data["case_id"],
         jurisdiction=data.get("jurisdiction", "CA"),
         date_of_injury=dt.date.fromisoformat(data["date_of_injury"]),
         diagnoses=tuple(
-            Diagnosis(d["description"], d.get("severity", "unspecified"), d.get("code")) for d in data["diagnoses"]
+            Diagnosis(
+                d["description"],
+                d.get("severity", "unspecified"),
+                d.get("code"),
+                infer_code_system(d["code"], d.get("code_system"), days) if "code" in d else None,
+            )
+            for d in data["diagnoses"]
         ),
         requests=tuple(
             Request(

@@ -34,7 +34,8 @@ def request_facts(case: Case, request: Request) -> dict[str, Any]:
     completed = sum(h.completed for h in case.history if h.service == request.service)
     postsurgical = sum(h.completed for h in case.history if h.service == request.service and h.postsurgical)
     severity = max((d.severity for d in case.diagnoses), key=SEVERITY_ORDER.index, default="unspecified")
-    codes = tuple(sorted({d.code for d in case.diagnoses if d.code}))
+    codes = tuple(sorted({d.code for d in case.diagnoses if d.code and d.code_system == "ICD-10-CM"}))
+    icd9 = tuple(sorted({d.code for d in case.diagnoses if d.code and d.code_system == "ICD-9-CM"}))
     return {
         "service": request.service,
         "modality": request.modality,
@@ -55,6 +56,7 @@ def request_facts(case: Case, request: Request) -> dict[str, Any]:
         "functional_improvement": functional_improvement(case, request.service),
         "severity": severity,
         "diagnosis_codes": codes or None,
+        "icd9_codes": icd9 or None,
         "postsurgical_procedure": request.postsurgical_procedure,
         "months_since_surgery": months_begun(request.surgery_date, request.date_of_service)
         if request.surgery_date
@@ -76,7 +78,7 @@ def missing_case_fields(case: Case, request_index: int, fact: str) -> list[str]:
         return ["history[].completed"]
     if fact == "severity":
         return ["diagnoses[].severity"]
-    if fact == "diagnosis_codes":
+    if fact in ("diagnosis_codes", "icd9_codes", "condition"):
         return ["diagnoses[].code"]
     if fact in ("postsurgical_procedure", "months_since_surgery"):
         return [f"requests[{request_index}].postsurgical"]

@@ -17,6 +17,7 @@ from typing import Any, Literal, Protocol
 from imr_policy import explain
 from imr_policy.case import validate_case
 from imr_policy.combine import MAX_READINGS, PROVENANCE_ORDER, Reading, Readings, combine, combine_readings, kind_of
+from imr_policy.conditions import match_rows
 from imr_policy.derive import missing_case_fields, request_facts, unstated_facts
 from imr_policy.errors import EngineError, PolicyError
 from imr_policy.model import (
@@ -325,6 +326,22 @@ class Engine:
         )
 
     def _edition(self, edition: Edition, facts: Mapping[str, Any], case: Case, index: int) -> EditionResult:
+        """One edition's answer. An edition with a table by condition is asked once per row the diagnoses
+        match (the `condition` fact); `facts` that already give `condition` (a counterfactual) are used as is."""
+        if not edition.conditions or "condition" in facts:
+            return self._edition_once(edition, facts, case, index)
+        matches = match_rows(edition.conditions, case, case.requests[index])
+        if not matches:
+            return self._edition_once(edition, {**facts, "condition": None}, case, index)
+        results = [
+            dataclasses.replace(self._edition_once(edition, {**facts, "condition": m.row.id}, case, index), condition=m)
+            for m in matches
+        ]
+        if len(results) == 1:
+            return results[0]
+        return _over_rows(edition, results, missing_case_fields(case, index, "condition"))
+
+    def _edition_once(self, edition: Edition, facts: Mapping[str, Any], case: Case, index: int) -> EditionResult:
         service = facts["service"]
         fired = set(self._matcher.match(edition, facts))
         if self._matcher is not self._reference:
@@ -401,6 +418,23 @@ class Engine:
         return EditionResult(
             edition, "decided", deciding, exception, kind, approved, missing, tuple(checks), tuple(trace)
         )
+
+
+def _over_rows(edition: Edition, results: list[EditionResult], missing: list[str]) -> EditionResult:
+    """The diagnoses match several rows: the edition decides only if every row gives the same answer.
+
+    Every row's trace is kept, each entry marked with its row; only the row whose answer is used counts
+    as deciding. When the rows disagree, nothing decides and the edition pends for the diagnosis code."""
+    agree = len({(r.status, r.kind, r.approved) for r in results}) == 1
+
+    def tagged(res: EditionResult, *, deciding: bool) -> tuple[TraceEntry, ...]:
+        row = res.condition.row.id if res.condition else None
+        return tuple(dataclasses.replace(t, condition=row, decided=t.decided and deciding) for t in res.trace)
+
+    trace = tuple(t for i, r in enumerate(results) for t in tagged(r, deciding=agree and i == 0))
+    if agree:
+        return dataclasses.replace(results[0], trace=trace, alternatives=tuple(results))
+    return EditionResult(edition, "gap", kind="pend", missing=tuple(missing), trace=trace, alternatives=tuple(results))
 
 
 def _not_applicable_step(step: Step, res: EditionResult) -> SearchStep:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from imr_policy.combine import Combined, Readings, result_provenance
 from imr_policy.facts import FACTS
 from imr_policy.model import (
+    BasisCondition,
     BasisEntry,
     Case,
     Condition,
@@ -169,13 +170,63 @@ def exceptions_text(res: EditionResult) -> str:
     return ". ".join(parts)
 
 
+def _row_verdict(res: EditionResult, quantity: int) -> str:
+    """`certify 4 of 9`, `non-certify`, `pend (history[].functional_improvement)`."""
+    if res.status == "not_applicable":
+        return "not applicable"
+    if res.kind in ("certify", "modify"):
+        return f"certify {res.approved} of {quantity}"
+    if res.kind == "non_certify":
+        return "non-certify"
+    return "pend" + (f" ({', '.join(res.missing)})" if res.missing else "")
+
+
+def rows_disagree(res: EditionResult) -> bool:
+    """The diagnoses match several rows of the edition's table, and the rows decide differently."""
+    return len({(r.status, r.kind, r.approved) for r in res.alternatives}) > 1
+
+
+def condition_text(res: EditionResult, facts: Mapping[str, Any]) -> str:
+    """How the diagnoses named the row(s) of the edition's table by condition, as sentences (or "")."""
+    e = res.edition
+    if res.alternatives:
+        rows = "; ".join(
+            f"{r.condition.row.title}: {_row_verdict(r, facts['quantity'])}" for r in res.alternatives if r.condition
+        )
+        n = len(res.alternatives)
+        if rows_disagree(res):
+            return (
+                f"The diagnoses match {n} rows of the {_family(e)} table by condition, which decide differently "
+                f"({rows}); the diagnosis code says which row applies."
+            )
+        return (
+            f"The diagnoses match {n} rows of the {_family(e)} table by condition ({rows}); every row gives the "
+            f"same result, so the {_family(e)} decides."
+        )
+    match = res.condition
+    if match is None:
+        return ""
+    how = (
+        f"by the {match.code_system} code {match.diagnosis}"
+        if match.matched_by == "code"
+        else f"by the described diagnosis '{match.description}' (the words '{match.diagnosis}')"
+    )
+    return f"Matched the {_family(e)} row '{match.row.title}' {how}."
+
+
 def edition_paragraph(res: EditionResult, facts: Mapping[str, Any], *, role: str) -> str:
     e = res.edition
+    rows = condition_text(res, facts)
+    if rows_disagree(res):
+        return f"{_family(e)}, {e.guideline_title}, {e.edition_title}: {rows}" + (
+            f" The case does not give {', '.join(res.missing)}." if res.missing else ""
+        )
     if res.status == "gap":
         return (
             f"{_family(e)}, {e.guideline_title}, {e.edition_title}: no rule decides this request"
             + (f"; the case does not give {', '.join(res.missing)}" if res.missing else "")
             + "."
+            + (f" {rows}" if rows else "")
         )
     assert res.rule is not None
     citation = e.citation(res.rule.citation)
@@ -186,6 +237,8 @@ def edition_paragraph(res: EditionResult, facts: Mapping[str, Any], *, role: str
         f"{head}: {e.edition_title}, {citation.section}{_pages(citation.pages)} "
         f"[{res.rule.provenance or citation.provenance}]: {res.rule.outcome.reason}."
     )
+    if rows:
+        sentence += f" {rows}"
     sums = arithmetic(res, facts)
     if sums:
         sentence += f" {sums[0].upper()}{sums[1:]}."
@@ -469,4 +522,9 @@ def basis_entry(res: EditionResult, role: Literal["decisive", "supporting"]) -> 
         role=role,
         source=citation.source,
         exception=res.exception.id if res.exception else None,
+        condition=BasisCondition(
+            res.condition.row.id, res.condition.row.title, res.condition.matched_by, res.condition.diagnosis
+        )
+        if res.condition is not None
+        else None,
     )

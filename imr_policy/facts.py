@@ -29,7 +29,7 @@ class FactType(StrEnum):
     ENUM = "enum"
     STRING = "string"
     BOOLEAN = "boolean"
-    CODES = "codes"  # a set of ICD-10-CM codes, tested by prefix
+    CODES = "codes"  # a set of ICD-10-CM (or ICD-9-CM) codes, tested by prefix
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +103,21 @@ FACTS: dict[str, Fact] = {
             "diagnosis_codes",
             FactType.CODES,
             "the ICD-10-CM codes of all diagnoses (absent when no diagnosis has a code); test with `prefix_in`",
+            "diagnoses[].code",
+            always_present=False,
+        ),
+        Fact(
+            "icd9_codes",
+            FactType.CODES,
+            "the ICD-9-CM codes of all diagnoses (absent when no diagnosis has one); test with `prefix_in`",
+            "diagnoses[].code",
+            always_present=False,
+        ),
+        Fact(
+            "condition",
+            FactType.ENUM,
+            "derived, per edition: the id of the row of the edition's `conditions:` table that the diagnoses "
+            "match (absent when none does; values: the edition's row ids)",
             "diagnoses[].code",
             always_present=False,
         ),

@@ -35,6 +35,7 @@ class Focus:
     codes: tuple[str, ...]
     regions: tuple[str, ...]
     procedures: tuple[str, ...]
+    words: tuple[str, ...] = ()  # phrases of the editions' tables by condition, used as diagnosis descriptions
 
     @classmethod
     def of(cls, editions: Iterable[Edition], *, jurisdictions: Iterable[str] | None = None) -> Focus:
@@ -48,7 +49,11 @@ class Focus:
             dates.update({e.effective_from, end, e.effective_from + (end - e.effective_from) / 2})
         conditions = [c for e in editions for r in e.rules for c in r.when]
         conditions += [c for e in editions for x in e.exceptions for c in x.when]
-        codes = sorted({v for c in conditions if c.op == "prefix_in" for v in c.value})
+        codes = sorted(
+            {v for c in conditions if c.op == "prefix_in" for v in c.value}
+            | {p for e in editions for row in e.conditions for p in (*row.icd9, *row.icd10)}
+        )
+        words = sorted({w for e in editions for row in e.conditions for w in row.words})
         texts = [c for c in conditions if c.op == "contains_any"]
         regions = sorted({v for c in texts if c.fact == "body_region" for v in c.value})
         procedures = sorted({v for c in texts if c.fact == "postsurgical_procedure" for v in c.value})
@@ -61,11 +66,13 @@ class Focus:
             codes=tuple(codes),
             regions=tuple(regions),
             procedures=tuple(procedures),
+            words=tuple(words),
         )
 
 
 def _code(code_prefix: str) -> str:
-    """A complete-looking ICD-10-CM code that starts with `code_prefix` (valid against the case schema)."""
+    """A complete-looking ICD-10-CM or ICD-9-CM code that starts with `code_prefix` (valid against the case
+    schema; ICD-9-CM prefixes are written in full, as the tables print them)."""
     return code_prefix if "." in code_prefix else code_prefix.ljust(3, "0") + ".0"
 
 
@@ -90,7 +97,8 @@ def cases(draw: st.DrawFn, focus: Focus) -> dict[str, Any]:
     if draw(st.booleans()):
         request["employer_authorized_beyond_cap"] = True
     injury = day - dt.timedelta(days=draw(st.sampled_from((30, 730, 5000))))
-    diagnosis: dict[str, Any] = {"description": "diagnosis", "severity": draw(st.sampled_from(SEVERITY_ORDER))}
+    description = draw(st.sampled_from(("diagnosis", *focus.words)))
+    diagnosis: dict[str, Any] = {"description": description, "severity": draw(st.sampled_from(SEVERITY_ORDER))}
     code = draw(st.one_of(st.none(), st.sampled_from(tuple(map(_code, focus.codes)) + _OTHER_CODES)))
     if code:
         diagnosis["code"] = code

@@ -12,7 +12,9 @@ with the "first rule that holds decides" policy, and the analysis answers, exact
                                   know where);
 - `lint.exception-never-applies`  which exceptions can never raise a limit;
 - `lint.edition-gap`              which days no edition of a guideline is in force (overlapping editions
-                                  are an error of validation, `policy.overlapping-editions`).
+                                  are an error of validation, `policy.overlapping-editions`);
+- `lint.condition-overlap`        which rows of an edition's table by condition one diagnosis can match
+                                  together (overlapping phrases or code prefixes).
 
 How facts are reasoned about:
 
@@ -44,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from imr_policy import resources
+from imr_policy.conditions import tokens
 from imr_policy.diagnostics import Diagnostic, Severity, sort_and_cap
 from imr_policy.facts import FACTS, FactType
 from imr_policy.model import Condition, Edition, Rule, RuleException
@@ -181,6 +184,8 @@ def _build_vars(conds: Sequence[Condition], edition: Edition, service: str) -> d
             values = (service,)
         elif first.fact == "jurisdiction":
             values = tuple(edition.jurisdictions)
+        elif first.fact == "condition":
+            values = tuple(r.id for r in edition.conditions)
         elif fact.type is FactType.ENUM:
             values = tuple(fact.values)
         else:  # text compared with literals: the literals, and anything else
@@ -656,7 +661,44 @@ def analyse(edition: Edition) -> list[_Finding]:
             )
         )
     findings.extend(_exceptions(edition, unsatisfiable))
+    findings.extend(_condition_overlaps(edition))
     return list(dict.fromkeys(findings))
+
+
+def _condition_overlaps(edition: Edition) -> list[_Finding]:
+    """Rows of the table by condition that one diagnosis can match together: a phrase of one row whose
+    words all occur in a phrase of another (the same phrase, or a wider one), or a code prefix of one row
+    that starts another row's prefix in the same system. Such a case is decided only if both rows agree.
+    Rows for disjoint body regions never meet."""
+    out: list[_Finding] = []
+    rows = edition.conditions
+    for (_, a), (j, b) in itertools.combinations(enumerate(rows), 2):
+        if a.regions and b.regions and not set(a.regions) & set(b.regions):
+            continue
+        clash: str | None = None
+        for pa, pb in itertools.product(a.words, b.words):
+            ta, tb = tokens(pa), tokens(pb)
+            if ta <= tb or tb <= ta:
+                clash = f"the phrases `{pa}` and `{pb}` match the same descriptions"
+                break
+        if clash is None:
+            for system, ca, cb in (("ICD-9-CM", a.icd9, b.icd9), ("ICD-10-CM", a.icd10, b.icd10)):
+                pair = next(((x, y) for x in ca for y in cb if x.startswith(y) or y.startswith(x)), None)
+                if pair:
+                    clash = f"the {system} prefixes `{pair[0]}` and `{pair[1]}` match the same codes"
+                    break
+        if clash:
+            out.append(
+                _Finding(
+                    "lint.condition-overlap",
+                    f"condition rows `{a.id}` and `{b.id}` overlap: {clash}",
+                    f"$.conditions[{j}].id",
+                    f"make the phrases or codes of `{b.id}` specific to it, or merge the rows; a diagnosis that "
+                    "matches both is decided only where both rows agree",
+                    Severity.WARNING,
+                )
+            )
+    return out
 
 
 def _too_complex(edition: Edition, service: str, rules: Sequence[Rule], index: Mapping[str, int]) -> _Finding:

@@ -117,6 +117,24 @@ class Silence:
 
 
 @dataclass(frozen=True, slots=True)
+class ConditionRow:
+    """One row of a guideline's table by condition (`conditions:`): what names the condition in a case.
+
+    `icd9` and `icd10` are code prefixes in their own system; `words` are phrases matched against the
+    diagnosis descriptions (imr_policy/conditions.py says how); `regions` restricts the row to requests
+    for those body regions (or with none)."""
+
+    id: str
+    title: str
+    regions: tuple[str, ...] = ()
+    icd9: tuple[str, ...] = ()
+    icd10: tuple[str, ...] = ()
+    words: tuple[str, ...] = ()
+    citation: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Edition:
     """One guideline edition, loaded from one rule file."""
 
@@ -139,6 +157,7 @@ class Edition:
     silent_on: tuple[Silence, ...] = ()
     invariants: tuple[Invariant, ...] = ()
     more_permissive_than_previous: bool = False
+    conditions: tuple[ConditionRow, ...] = ()
     # lookup tables derived from the fields above, built once (every evaluation asks these questions)
     _limits: dict[str, Limit] = field(init=False, repr=False, compare=False)
     _citations: dict[str, Citation] = field(init=False, repr=False, compare=False)
@@ -187,6 +206,9 @@ class Edition:
             return "silent"
         return "not_encoded"
 
+    def condition_row(self, row_id: str) -> ConditionRow:
+        return next(r for r in self.conditions if r.id == row_id)
+
     def rules_for(self, service: str) -> tuple[Rule, ...]:
         return self._by_service.get(service, ())
 
@@ -234,6 +256,7 @@ class Diagnosis:
     description: str
     severity: str = "unspecified"
     code: str | None = None
+    code_system: str | None = None  # `ICD-9-CM` or `ICD-10-CM`: as stated, or inferred (never None with a code)
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +279,19 @@ class Case:
 
 
 @dataclass(frozen=True, slots=True)
+class BasisCondition:
+    """The row of a guideline's table by condition that decided, and how the case named it."""
+
+    id: str
+    title: str
+    matched_by: Literal["code", "words"]
+    diagnosis: str  # the code matched, or the row's phrase found in the description (never the description)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "title": self.title, "matched_by": self.matched_by, "diagnosis": self.diagnosis}
+
+
+@dataclass(frozen=True, slots=True)
 class BasisEntry:
     guideline: str
     guideline_title: str
@@ -268,6 +304,7 @@ class BasisEntry:
     role: Literal["decisive", "supporting"]
     source: str
     exception: str | None = None
+    condition: BasisCondition | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -284,6 +321,8 @@ class BasisEntry:
         }
         if self.exception:
             out["exception"] = self.exception
+        if self.condition is not None:
+            out["condition"] = self.condition.to_dict()
         return out
 
 
@@ -317,6 +356,7 @@ class TraceEntry:
     decided: bool = False
     why_not: str | None = None
     reading: tuple[tuple[str, str], ...] = ()  # the values assumed for unstated facts, when under a reading
+    condition: str | None = None  # the condition row this entry was evaluated for, when the case names several
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -331,6 +371,8 @@ class TraceEntry:
             out["why_not"] = self.why_not
         if self.reading:
             out["reading"] = dict(self.reading)
+        if self.condition is not None:
+            out["condition"] = self.condition
         return out
 
 
@@ -407,6 +449,17 @@ class ExceptionCheck:
 
 
 @dataclass(frozen=True, slots=True)
+class ConditionMatch:
+    """One row of a table that the case's diagnoses name, and how it was matched."""
+
+    row: ConditionRow
+    matched_by: Literal["code", "words"]
+    diagnosis: str  # the code matched, or the row's phrase found in the description
+    description: str  # the diagnosis as the case describes it (for the rationale, never logged)
+    code_system: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class EditionResult:
     """What one edition says about one request."""
 
@@ -419,6 +472,10 @@ class EditionResult:
     missing: tuple[str, ...] = ()
     exceptions: tuple[ExceptionCheck, ...] = ()
     trace: tuple[TraceEntry, ...] = ()
+    # the row of the edition's table by condition the result was reached for (None without a table, or
+    # when the diagnoses match no row), and, when they match several, what the edition says for each
+    condition: ConditionMatch | None = None
+    alternatives: tuple[EditionResult, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -267,8 +267,8 @@ def _translate(
     elif kind == "pattern":
         code = f"{prefix}.pattern"
         if path.endswith(".code"):
-            message = f"{describe_value(instance)} is not an ICD-10-CM code"
-            hint = "expected an ICD-10-CM code such as `F32.1`, or leave `code` out"
+            message = f"{describe_value(instance)} is not an ICD-10-CM or ICD-9-CM code"
+            hint = "expected an ICD-10-CM code such as `F32.1` or an ICD-9-CM code such as `847.2`, or leave `code` out"
         elif "@" in str(rule) and ":" in str(rule):
             message = f"{describe_value(instance)} is not a rule reference"
             hint = "write `rule-id`, `guideline:rule-id` or `guideline@edition:rule-id`, in lowercase"

@@ -22,11 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from imr_policy.conditions import ICD9_PREFIX, ICD10_PREFIX, tokens
 from imr_policy.diagnostics import Diagnostic, Severity, did_you_mean, has_errors, sort_and_cap
 from imr_policy.facts import FACTS, ORDERED_OPS, PREDICATE_OPS, PRESENCE_OPS, SET_OPS, FactType
 from imr_policy.model import (
     Citation,
     Condition,
+    ConditionRow,
     Edition,
     Invariant,
     Limit,
@@ -192,6 +194,7 @@ class _Semantics:
         self.file = file
         self.smap = smap
         self.problems: list[Diagnostic] = []
+        self.condition_ids: list[str] = []  # the edition's condition rows: the values of the `condition` fact
 
     def report(
         self,
@@ -294,6 +297,8 @@ class _Semantics:
                     f"$.limits[{i}].value",
                     hint="`value` is the number rules use; it must be one of the range the guideline states",
                 )
+
+        condition_rows = self._condition_rows(d.get("conditions", []), cite)
 
         rules: list[Rule] = []
         for i, r in enumerate(rules_raw):
@@ -442,7 +447,69 @@ class _Semantics:
             silent_on=tuple(silences),
             invariants=tuple(invariants),
             more_permissive_than_previous=ed.get("more_permissive_than_previous", False),
+            conditions=condition_rows,
         )
+
+    def _condition_rows(self, raw: list[dict[str, Any]], cite: Any) -> tuple[ConditionRow, ...]:
+        """The `conditions:` table: unique ids, something to match by, code prefixes of the right form."""
+        rows: list[ConditionRow] = []
+        seen: dict[str, int] = {}
+        for i, row in enumerate(raw):
+            base = f"$.conditions[{i}]"
+            if row["id"] in seen:
+                self.report(
+                    "policy.duplicate-condition",
+                    f"duplicate condition row id `{row['id']}` (first at $.conditions[{seen[row['id']]}])",
+                    f"{base}.id",
+                    hint="each row of the table needs its own id",
+                )
+            else:
+                seen[row["id"]] = i
+            if row.get("citation") is not None:
+                cite(row["citation"], f"{base}.citation")
+            for key, form, example in (
+                ("icd9", ICD9_PREFIX, "`847.2` or `722.1`"),
+                ("icd10", ICD10_PREFIX, "`M54.16`"),
+            ):
+                system = "ICD-9-CM" if key == "icd9" else "ICD-10-CM"
+                for j, prefix in enumerate(row.get(key, [])):
+                    if not form.fullmatch(prefix):
+                        self.report(
+                            "policy.condition-code",
+                            f"`{prefix}` is not the start of an {system} code",
+                            f"{base}.{key}[{j}]",
+                            hint=f"write {system} code prefixes as printed, e.g. {example}",
+                        )
+            words = row.get("words", [])
+            for j, phrase in enumerate(words):
+                if not tokens(phrase):
+                    self.report(
+                        "policy.condition-without-match",
+                        f"the phrase `{phrase}` has no letters or digits, so it matches no description",
+                        f"{base}.words[{j}]",
+                        hint="write the words that name the condition, e.g. `lumbar sprain`",
+                    )
+            if not (row.get("icd9") or row.get("icd10") or words):
+                self.report(
+                    "policy.condition-without-match",
+                    f"condition row `{row['id']}` has no `icd9`, `icd10` or `words`, so no case can match it",
+                    f"{base}.id",
+                    hint="add the codes the guideline gives for it, or the phrases that name it in records",
+                )
+            rows.append(
+                ConditionRow(
+                    id=row["id"],
+                    title=" ".join(row["title"].split()),
+                    regions=tuple(r.casefold() for r in row.get("regions", [])),
+                    icd9=tuple(row.get("icd9", [])),
+                    icd10=tuple(row.get("icd10", [])),
+                    words=tuple(words),
+                    citation=row.get("citation"),
+                    note=" ".join(row.get("note", "").split()),
+                )
+            )
+        self.condition_ids = list(seen)
+        return tuple(rows)
 
     def _conditions(
         self, raw: list[dict[str, Any]], base: str, limits: dict[str, Any], limit_ref: Any
@@ -558,13 +625,15 @@ class _Semantics:
             )
             return None
         if op == "prefix_in":
-            bad = [v for v in value if not _ICD_PREFIX.fullmatch(v)]
+            icd9 = name == "icd9_codes"
+            bad = [v for v in value if not (ICD9_PREFIX if icd9 else ICD10_PREFIX).fullmatch(v)]
             if bad:
                 self.report(
                     "policy.type-mismatch",
-                    f"`{bad[0]}` is not the start of an ICD-10-CM code",
+                    f"`{bad[0]}` is not the start of an {'ICD-9-CM' if icd9 else 'ICD-10-CM'} code",
                     f"{path}.value[{value.index(bad[0])}]",
-                    hint="write code prefixes as printed, e.g. `M54.1` or `G90.5`",
+                    hint="write code prefixes as printed, e.g. "
+                    + ("`847.2` or `722.1`" if icd9 else "`M54.1` or `G90.5`"),
                 )
                 return None
         return Condition(name, op, tuple(value))
@@ -592,6 +661,22 @@ class _Semantics:
                 hint="durable_rules compares empty strings unreliably; test `absent` instead",
             )
             return _BAD
+        if fact.name == "condition":
+            if value not in self.condition_ids:
+                ids = self.condition_ids
+                self.report(
+                    "policy.unknown-condition",
+                    f"`{value}` is not a row of this edition's `conditions:` table",
+                    path,
+                    hint=did_you_mean(value, ids)
+                    or (
+                        "expected one of: " + ", ".join(f"`{i}`" for i in ids)
+                        if ids
+                        else "add the row under `conditions:`"
+                    ),
+                )
+                return _BAD
+            return value
         if kind is FactType.ENUM and value not in fact.values:
             self.report(
                 "policy.unknown-value",
@@ -694,7 +779,6 @@ _TYPE_HINTS = {
     FactType.STRING: "write the value as text",
     FactType.ENUM: "write one of the fact's values",
 }
-_ICD_PREFIX = re.compile(r"[A-TV-Z][0-9][0-9AB]?(\.[0-9A-TV-Z]{0,4})?|[A-TV-Z][0-9]?")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 

@@ -101,7 +101,11 @@ class Handler:
 
     def __init__(self, engine: Engine, *, redacted: bool = True, faults: bool = False) -> None:
         self.engine = engine
-        self.redactor = audit.Redactor(audit.facts_read(engine.editions)) if redacted else None
+        self.redactor = (
+            audit.Redactor(audit.facts_read(engine.editions), conditions=audit.condition_tables(engine.editions))
+            if redacted
+            else None
+        )
         self.faults = faults
 
     def handle(self, header: dict[str, Any], body: bytes) -> bytes:

@@ -45,7 +45,19 @@ def cases(draw: st.DrawFn, *, jurisdiction: str | None = None, service: str | No
         {"service": service or draw(services), "completed": draw(counts), "functional_improvement": draw(fi)}
         for _ in range(draw(st.integers(0, 3)))
     ]
-    diagnoses = [{"description": "diagnosis", "severity": draw(severity)} for _ in range(draw(st.integers(0, 3)))]
+    # descriptions and codes that name rows of ODG's table by condition (one row, two rows, none), so the
+    # differential test covers the `condition` fact
+    described = st.sampled_from(
+        ["diagnosis", "accepted lumbar sprain/strain", "low back pain with lumbar strain", "Tear of medial meniscus"]
+    )
+    coded = st.sampled_from([None, "847.2", "724.2", "836.0", "M54.16"])
+    diagnoses = []
+    for _ in range(draw(st.integers(0, 3))):
+        diagnosis: dict[str, Any] = {"description": draw(described), "severity": draw(severity)}
+        code = draw(coded)
+        if code:
+            diagnosis["code"] = code
+        diagnoses.append(diagnosis)
     case: dict[str, Any] = {
         "case_id": "generated",
         "jurisdiction": jurisdiction or draw(st.sampled_from(["CA", "TX"])),

@@ -15,6 +15,10 @@ from tests.conftest import load_example
 from tests.property.strategies import cases
 
 
+def redactor_for(engine: imr_policy.Engine) -> audit.Redactor:
+    return audit.Redactor(audit.facts_read(engine.editions), conditions=audit.condition_tables(engine.editions))
+
+
 def identifying(case: dict[str, Any], n: int) -> dict[str, Any]:
     """`case` with every identifying field of the contract filled in with recognisable values."""
     case = json.loads(json.dumps(case, default=str))
@@ -35,7 +39,7 @@ def identifying(case: dict[str, Any], n: int) -> dict[str, Any]:
 def test_redaction_never_changes_a_decision(engine: imr_policy.Engine, case: dict[str, Any], n: int) -> None:
     case = identifying(case, n)
     reads = audit.facts_read(engine.editions)
-    redaction = audit.redact(case, reads=reads)
+    redaction = audit.redact(case, reads=reads, conditions=audit.condition_tables(engine.editions))
     assert engine.evaluate(redaction.case).to_dict() == engine.evaluate(case).to_dict()
     text = json.dumps(redaction.case)
     # free text no rule can read is always gone; a field a rule reads is kept, and the record says so
@@ -64,7 +68,7 @@ def test_redaction_keeps_exactly_what_rules_read() -> None:
 def test_a_record_carries_what_the_issue_asks(engine: imr_policy.Engine) -> None:
     case = load_example("imr-2015-psych-example.yaml")
     det = engine.evaluate(case)
-    record = audit.decision_record(case, det, redactor=audit.Redactor(audit.facts_read(engine.editions)))
+    record = audit.decision_record(case, det, redactor=redactor_for(engine))
     assert set(record) == {
         "format",
         "decision_id",
@@ -91,7 +95,7 @@ def test_a_record_carries_what_the_issue_asks(engine: imr_policy.Engine) -> None
 def _log(tmp_path: Path, engine: imr_policy.Engine, name: str, *, redacted: bool = True) -> Path:
     path = tmp_path / name
     log = audit.open_log(path)
-    redactor = audit.Redactor(audit.facts_read(engine.editions)) if redacted else None
+    redactor = redactor_for(engine) if redacted else None
     for n, file in enumerate(["imr-2015-psych-example.yaml", "certify-psychotherapy-initial-trial.yaml"]):
         case = identifying(load_example(file), n)
         record = audit.decision_record(case, engine.evaluate(case), redactor=redactor)
@@ -142,3 +146,45 @@ def test_unreadable_records(tmp_path: Path, engine: imr_policy.Engine) -> None:
         ("line 2", "unreplayable", ("not a decision record of format 1: `format` is `2`",)),
         ("line 3", "unreplayable", ("not a decision record: `decision_id` is missing or malformed",)),
     ]
+
+
+def test_diagnosis_words_never_reach_the_log(engine: imr_policy.Engine) -> None:
+    """A description that names a row of ODG's table by words is logged as the table's phrases only, and
+    the logged case decides the same (same row, same phrase in the basis)."""
+    case = {
+        "case_id": "tx-lumbar-sprain",
+        "jurisdiction": "TX",
+        "date_of_injury": "2010-03-15",
+        "diagnoses": [{"description": "accepted lumbar sprain/strain after J. Doe fell at Acme"}],
+        "requests": [
+            {
+                "id": "pt",
+                "service": "physical_therapy",
+                "body_region": "lumbar",
+                "quantity": 9,
+                "date_of_service": "2010-09-01",
+            }
+        ],
+        "history": [{"service": "physical_therapy", "completed": 13, "functional_improvement": "unknown"}],
+    }
+    det = engine.evaluate(case)
+    record = audit.decision_record(case, det, redactor=redactor_for(engine))
+    text = json.dumps(record)
+    assert "Doe" not in text and "Acme" not in text and "accepted" not in text
+    assert record["case"]["diagnoses"][0]["description"] == "lumbar sprain; lumbar strain"
+    assert record["items"][0]["basis"][0]["condition"] == {
+        "id": "lumbar-sprain",
+        "title": "Lumbar sprains and strains",
+        "matched_by": "words",
+        "diagnosis": "lumbar sprain",
+    }
+    assert engine.evaluate(record["case"]).to_dict()["items"][0]["basis"] == det.to_dict()["items"][0]["basis"]
+
+
+def test_without_the_tables_the_matched_fields_are_kept(engine: imr_policy.Engine) -> None:
+    """Fail safe for replay: a redactor that cannot check the rows keeps what they are matched by."""
+    reads = audit.facts_read(engine.editions)
+    assert "condition" in reads
+    case = load_example("imr-2015-psych-example.yaml")
+    redaction = audit.Redactor(reads).redact(case)
+    assert any(p.endswith(".description") for p in redaction.kept)

@@ -78,6 +78,7 @@ EXPECTED_CODES = frozenset(
         "lint.overlap",
         "lint.exception-never-applies",
         "lint.edition-gap",
+        "lint.condition-overlap",
         "lint.too-complex",
         # imr_policy/yamlsrc.py with code_prefix="policy"
         "policy.syntax",
@@ -118,6 +119,10 @@ EXPECTED_CODES = frozenset(
         "policy.duplicate-edition",
         "policy.overlapping-editions",
         "policy.inconsistent-guideline",
+        "policy.unknown-condition",
+        "policy.duplicate-condition",
+        "policy.condition-without-match",
+        "policy.condition-code",
         # imr_policy/yamlsrc.py with code_prefix="case"
         "case.syntax",
         "case.duplicate-key",
@@ -138,6 +143,8 @@ EXPECTED_CODES = frozenset(
         "case.unknown-request",
         "case.duplicate-review",
         "case.unexpected-field",
+        "case.code-system",
+        "case.code-system-ambiguous",
         # imr_policy/corpus.py (corpora for `imr-policy batch` and `diff --impact`)
         "case.unreadable",
     }
@@ -173,6 +180,7 @@ WARNING_CODES = frozenset(
         "lint.shadowed",
         "lint.exception-never-applies",
         "lint.edition-gap",
+        "lint.condition-overlap",
     }
 )
 NOTE_CODES = frozenset({"lint.overlap", "lint.too-complex"})

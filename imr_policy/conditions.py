@@ -1,0 +1,138 @@
+"""Diagnosis codes and condition tables: which row of a guideline's table by condition a case names.
+
+Two questions, both answered before any rule is matched:
+
+* **Which code system is a diagnosis code in?** `code_systems` reads the code's form: ICD-9-CM is
+  three digits (`847.2`, `722.10`), `V` and two digits (`V58.81`) or `E` and three digits (`E880.9`);
+  ICD-10-CM is a letter, a digit and a digit or `A`/`B`, then a dot and up to four characters
+  (`M54.16`, `S83.241A`). Only one form fits both: `V`, two digits and at most two more digits
+  (`V58.81` is an ICD-9-CM supplementary code and an ICD-10-CM transport-accident code). Such a code
+  is read by the dates of service, since the United States switched on 2015-10-01 (`infer_code_system`).
+* **Which rows of an edition's `conditions:` table do the diagnoses match?** (`match_rows`) A
+  diagnosis with a code matches rows by code prefix in its own system (`icd9` for ICD-9-CM, `icd10`
+  for ICD-10-CM). A diagnosis without a code, or whose code matches no row, matches by its words: the
+  description and each row's phrases are casefolded, every run of characters other than letters and
+  digits becomes a space, and a word ending in `s` (longer than three letters) also counts without it;
+  a phrase matches when every one of its words occurs among the description's words, in any order
+  ("accepted lumbar sprain/strain" -> {accepted, lumbar, sprain, strain} contains "lumbar sprain" and
+  "lumbar strain"). Rows that list `regions` are kept only when the request has no body region or one
+  of them.
+
+Nothing here reads durable_rules; the evaluator turns the rows matched into the `condition` fact.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from typing import Literal
+
+from imr_policy.model import Case, ConditionMatch, ConditionRow, Diagnosis, Request
+
+CodeSystem = Literal["ICD-9-CM", "ICD-10-CM"]
+ICD10_START = dt.date(2015, 10, 1)  # services from this day are coded in ICD-10-CM
+
+ICD10_CODE = re.compile(r"[A-TV-Z][0-9][0-9AB](\.[0-9A-TV-Z]{1,4})?")
+ICD9_CODE = re.compile(r"[0-9]{3}(\.[0-9]{1,2})?|V[0-9]{2}(\.[0-9]{1,2})?|E[0-9]{3}(\.[0-9])?")
+# code prefixes as a rule pack writes them: the start of a code, as printed
+ICD10_PREFIX = re.compile(r"[A-TV-Z][0-9][0-9AB]?(\.[0-9A-TV-Z]{0,4})?|[A-TV-Z][0-9]?")
+ICD9_PREFIX = re.compile(
+    r"[0-9]{1,3}|[0-9]{3}\.[0-9]{0,2}|V[0-9]{0,2}|V[0-9]{2}\.[0-9]{0,2}|E[0-9]{0,3}|E[0-9]{3}\.[0-9]?"
+)
+
+
+def code_systems(code: str) -> tuple[CodeSystem, ...]:
+    """The systems whose form `code` fits: none, one, or both (`V` and two to four digits)."""
+    found: list[CodeSystem] = []
+    if ICD9_CODE.fullmatch(code):
+        found.append("ICD-9-CM")
+    if ICD10_CODE.fullmatch(code):
+        found.append("ICD-10-CM")
+    return tuple(found)
+
+
+def infer_code_system(code: str, stated: str | None, service_days: Iterable[dt.date]) -> CodeSystem | None:
+    """The code's system, or None when it cannot be told (the case validator reports why)."""
+    fits = code_systems(code)
+    if stated is not None:
+        return next((f for f in fits if f == stated), None)
+    if len(fits) == 1:
+        return fits[0]
+    if not fits:
+        return None
+    eras = {day >= ICD10_START for day in service_days}
+    if len(eras) != 1:
+        return None
+    return "ICD-10-CM" if eras.pop() else "ICD-9-CM"
+
+
+# ---------------------------------------------------------------------------------- words
+
+
+_NON_WORD = re.compile(r"[^0-9a-z]+")
+
+
+def _fold(word: str) -> str:
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
+def tokens(text: str) -> frozenset[str]:
+    """The words of `text`, casefolded, split at anything but letters and digits, plural `s` folded."""
+    return frozenset(_fold(w) for w in _NON_WORD.split(text.casefold()) if w)
+
+
+def phrase_matches(phrase: str, text: str) -> bool:
+    """Every word of `phrase` occurs among the words of `text` (order and other words do not matter)."""
+    want = tokens(phrase)
+    return bool(want) and want <= tokens(text)
+
+
+# ---------------------------------------------------------------------------------- rows
+
+
+def match_rows(rows: tuple[ConditionRow, ...], case: Case, request: Request) -> tuple[ConditionMatch, ...]:
+    """The distinct rows the diagnoses match, in table order, each with its first match."""
+    region = request.body_region
+    usable = [r for r in rows if not r.regions or region is None or region in r.regions]
+    found: dict[str, ConditionMatch] = {}
+    for diagnosis in case.diagnoses:
+        matches = _by_code(usable, diagnosis) if diagnosis.code else []
+        if not matches:
+            matches = _by_words(usable, diagnosis)
+        for m in matches:
+            found.setdefault(m.row.id, m)
+    order = {r.id: i for i, r in enumerate(rows)}
+    return tuple(sorted(found.values(), key=lambda m: order[m.row.id]))
+
+
+def _by_code(rows: list[ConditionRow], diagnosis: Diagnosis) -> list[ConditionMatch]:
+    code = diagnosis.code or ""
+    system = diagnosis.code_system
+    out = []
+    for row in rows:
+        prefixes = row.icd9 if system == "ICD-9-CM" else row.icd10 if system == "ICD-10-CM" else ()
+        if any(code.startswith(p) for p in prefixes):
+            out.append(ConditionMatch(row, "code", code, diagnosis.description, system))
+    return out
+
+
+def _by_words(rows: list[ConditionRow], diagnosis: Diagnosis) -> list[ConditionMatch]:
+    words = tokens(diagnosis.description)
+    out = []
+    for row in rows:
+        phrase = next((p for p in row.words if tokens(p) and tokens(p) <= words), None)
+        if phrase is not None:
+            out.append(ConditionMatch(row, "words", phrase, diagnosis.description))
+    return out
+
+
+__all__ = [
+    "ICD10_START",
+    "ConditionMatch",
+    "code_systems",
+    "infer_code_system",
+    "match_rows",
+    "phrase_matches",
+    "tokens",
+]

@@ -1,0 +1,140 @@
+"""Diagnosis code systems and condition tables: inference, matching by code and by words, rows that
+agree or disagree, and the durable_rules and reference engines agreeing on `condition`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+import imr_policy
+from imr_policy.case import validate_case
+from imr_policy.conditions import code_systems, infer_code_system, match_rows, phrase_matches, tokens
+from imr_policy.derive import request_facts
+
+BEFORE, AFTER = dt.date(2015, 9, 30), dt.date(2015, 10, 1)
+
+
+@pytest.mark.parametrize(
+    ("code", "systems"),
+    [
+        ("847.2", ("ICD-9-CM",)),
+        ("722.10", ("ICD-9-CM",)),
+        ("E880.9", ("ICD-9-CM",)),
+        ("V58.81", ("ICD-9-CM", "ICD-10-CM")),
+        ("V58", ("ICD-9-CM", "ICD-10-CM")),
+        ("V43.52XA", ("ICD-10-CM",)),
+        ("V58.812", ("ICD-10-CM",)),
+        ("E88.09", ("ICD-10-CM",)),
+        ("M54.16", ("ICD-10-CM",)),
+        ("296.222", ()),
+        ("8472", ()),
+    ],
+)
+def test_code_forms(code: str, systems: tuple[str, ...]) -> None:
+    assert code_systems(code) == systems
+
+
+def test_a_shared_form_is_read_by_the_dates_of_service() -> None:
+    assert infer_code_system("V58.81", None, [BEFORE]) == "ICD-9-CM"
+    assert infer_code_system("V58.81", None, [AFTER, AFTER]) == "ICD-10-CM"
+    assert infer_code_system("V58.81", None, [BEFORE, AFTER]) is None
+    assert infer_code_system("V58.81", "ICD-10-CM", [BEFORE]) == "ICD-10-CM"
+    assert infer_code_system("847.2", None, [AFTER]) == "ICD-9-CM"  # a legacy code keeps its form's system
+    assert infer_code_system("M54.16", "ICD-9-CM", [BEFORE]) is None
+
+
+def test_words_fold_case_punctuation_and_plurals() -> None:
+    assert tokens("Accepted LUMBAR sprain/strain") == {"accepted", "lumbar", "sprain", "strain"}
+    assert phrase_matches("lumbar sprain", "accepted lumbar sprain/strain")
+    assert phrase_matches("lumbar sprain", "Lumbar sprains and strains")
+    assert phrase_matches("low back pain", "pain in the low back")
+    assert not phrase_matches("lumbar sprain", "lumbar stenosis")
+    assert not phrase_matches("/", "anything")
+
+
+def _case(**over: Any) -> dict[str, Any]:
+    case: dict[str, Any] = {
+        "case_id": "c",
+        "jurisdiction": "TX",
+        "date_of_injury": "2010-03-15",
+        "diagnoses": [{"description": "accepted lumbar sprain/strain"}],
+        "requests": [
+            {
+                "id": "r",
+                "service": "physical_therapy",
+                "body_region": "lumbar",
+                "quantity": 9,
+                "date_of_service": "2010-09-01",
+            }
+        ],
+    }
+    case.update(over)
+    return case
+
+
+def test_facts_keep_icd10_and_icd9_apart() -> None:
+    valid = validate_case(
+        _case(diagnoses=[{"description": "a", "code": "847.2"}, {"description": "b", "code": "M54.16"}])
+    )
+    facts = request_facts(valid, valid.requests[0])
+    assert facts["diagnosis_codes"] == ("M54.16",)
+    assert facts["icd9_codes"] == ("847.2",)
+    assert valid.diagnoses[0].code_system == "ICD-9-CM"
+
+
+def test_rows_by_code_then_words_and_by_region(engine: imr_policy.Engine) -> None:
+    odg = next(e for e in engine.editions if e.conditions)
+    valid = validate_case(_case())
+    [m] = match_rows(odg.conditions, valid, valid.requests[0])
+    assert (m.row.id, m.matched_by, m.diagnosis) == ("lumbar-sprain", "words", "lumbar sprain")
+    coded = validate_case(_case(diagnoses=[{"description": "whatever", "code": "724.2"}]))
+    assert [x.row.id for x in match_rows(odg.conditions, coded, coded.requests[0])] == ["lumbago"]
+    knee = validate_case(
+        _case(
+            requests=[
+                {
+                    "id": "r",
+                    "service": "physical_therapy",
+                    "body_region": "knee",
+                    "quantity": 9,
+                    "date_of_service": "2010-09-01",
+                }
+            ]
+        )
+    )
+    assert match_rows(odg.conditions, knee, knee.requests[0]) == ()
+
+
+@pytest.mark.parametrize("backend", ["durable", "reference"])
+def test_engines_agree_on_condition(backend: str) -> None:
+    engine = imr_policy.load(engine=backend)  # type: ignore[arg-type]
+    item = engine.evaluate(
+        _case(history=[{"service": "physical_therapy", "completed": 13, "functional_improvement": "unknown"}])
+    ).items[0]
+    assert (item.determination, item.approved_quantity) == ("non_certify", 0)
+    assert item.basis[0].condition is not None and item.basis[0].condition.id == "lumbar-sprain"
+
+
+def test_rows_that_disagree_pend_and_say_what_each_would_give(engine: imr_policy.Engine) -> None:
+    item = engine.evaluate(
+        _case(
+            diagnoses=[{"description": "low back pain with lumbar strain"}],
+            requests=[
+                {
+                    "id": "r",
+                    "service": "physical_therapy",
+                    "body_region": "lumbar",
+                    "quantity": 3,
+                    "date_of_service": "2010-09-01",
+                }
+            ],
+            history=[{"service": "physical_therapy", "completed": 9, "functional_improvement": "documented"}],
+        )
+    ).items[0]
+    assert item.determination == "pend"
+    assert item.missing_facts == ("diagnoses[].code",)
+    assert "Lumbar sprains and strains: certify 1 of 3; Lumbago; backache: non-certify" in item.rationale
+    assert {t.condition for t in item.trace if t.guideline == "odg-treatment"} == {"lumbar-sprain", "lumbago"}
+    assert not any(t.decided for t in item.trace if t.guideline == "odg-treatment")

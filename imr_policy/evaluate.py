@@ -145,6 +145,8 @@ class Engine:
         )
         fields = {name: tuple(missing_case_fields(case, index, name)) for name in names}
         summary = combine_readings(readings, fields)
+        if not summary.decided and not summary.matters and summary.imr_outcome is None:
+            return first  # every reading pends alike: the unstated facts are not what it waits for
         assumed = dict(summary.representative.values) if summary.decided else {}
         final = self._decide_with(case, index, request, {**facts, **assumed}, facts, summary, floor)
         # the trace shows the evaluation on the records as they are, then each reading's

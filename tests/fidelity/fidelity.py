@@ -18,7 +18,10 @@ from typing import Any
 
 import yaml
 
-import imr_policy
+# run as a script from a checkout: the package beside this suite, not another installed copy
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import imr_policy  # noqa: E402
 
 CASES = Path(__file__).resolve().parent / "cases"
 

@@ -21,7 +21,7 @@ import yaml
 # run as a script from a checkout: the package beside this suite, not another installed copy
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import imr_policy  # noqa: E402
+import imr_policy
 
 CASES = Path(__file__).resolve().parent / "cases"
 

@@ -92,7 +92,9 @@ def phrase_matches(phrase: str, text: str) -> bool:
 
 
 def match_rows(rows: tuple[ConditionRow, ...], case: Case, request: Request) -> tuple[ConditionMatch, ...]:
-    """The distinct rows the diagnoses match, in table order, each with its first match."""
+    """The distinct rows the diagnoses match, in table order, each with its strongest match: by code
+    before by words, then the smallest (code, words, description), so the order of the case's diagnoses
+    never changes the answer."""
     region = request.body_region
     usable = [r for r in rows if not r.regions or region is None or region in r.regions]
     found: dict[str, ConditionMatch] = {}
@@ -101,9 +103,15 @@ def match_rows(rows: tuple[ConditionRow, ...], case: Case, request: Request) -> 
         if not matches:
             matches = _by_words(usable, diagnosis)
         for m in matches:
-            found.setdefault(m.row.id, m)
+            held = found.get(m.row.id)
+            if held is None or _strength(m) < _strength(held):
+                found[m.row.id] = m
     order = {r.id: i for i, r in enumerate(rows)}
     return tuple(sorted(found.values(), key=lambda m: order[m.row.id]))
+
+
+def _strength(m: ConditionMatch) -> tuple[int, str, str]:
+    return (0 if m.matched_by == "code" else 1, m.diagnosis, m.description)
 
 
 def _by_code(rows: list[ConditionRow], diagnosis: Diagnosis) -> list[ConditionMatch]:

@@ -132,6 +132,10 @@ def _apply(case: dict[str, Any], request_id: str, changes: list[Any]) -> dict[st
             request.pop(fact, None)
             if value is not None:
                 request[fact] = value
+        elif fact == "diagnosis_codes" and not value and any(d.get("code") for d in out["diagnoses"]):
+            # without its code a diagnosis is still named by its words, which condition tables match:
+            # `diagnosis_codes` alone has no single field (why.py does not yet vary `condition` with it)
+            return None
         elif fact == "diagnosis_codes":
             severity = max((d["severity"] for d in out["diagnoses"]), key=_SEVERITIES.index, default="unspecified")
             out["diagnoses"] = (

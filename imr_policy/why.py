@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from imr_policy.case import validate_case
+from imr_policy.conditions import match_rows
 from imr_policy.derive import request_facts
 from imr_policy.evaluate import Engine
 from imr_policy.facts import FACTS, FactType
@@ -293,6 +294,14 @@ def _candidates(fact: str, facts: Mapping[str, Any], edition: Edition, service: 
             out = list(_int_candidates(fact, current if isinstance(current, int) else 0, points, edition))
     elif spec.type is FactType.BOOLEAN:
         out = [not current] if isinstance(current, bool) else [True, False]
+    elif fact == "condition":
+        # the rows a diagnosis could name for this request (a row for another body region never matches)
+        region = facts.get("body_region")
+        out = [
+            r.id
+            for r in edition.conditions
+            if r.id != current and (not r.regions or region is None or str(region).casefold() in r.regions)
+        ]
     elif spec.type is FactType.ENUM:
         out = [v for v in spec.values if v != current]
     else:
@@ -472,6 +481,10 @@ def _entry(
     quantity: int,
 ) -> RuleExplanation:
     edition = next(e for e in engine.editions if e.guideline_id == t.guideline and e.edition_id == t.edition)
+    if edition.conditions and "condition" not in facts:
+        # the row this entry was evaluated for (or the first row the diagnoses name): a fact of the edition
+        rows = [m.row.id for m in match_rows(edition.conditions, case, case.requests[index])]
+        facts = {**facts, "condition": t.condition or (rows[0] if rows else None)}
     service = facts["service"]
     matcher = ReferenceMatcher((edition,))
     item: Rule | RuleException = (
@@ -488,6 +501,11 @@ def _entry(
                 note = f"it holds, but `{first.id}` comes first and decides"
     if t.decided:
         return RuleExplanation(t.guideline, t.edition, t.rule, t.kind, held, True, checks, note, (), False)
+    if t.condition is not None:
+        # the diagnoses name several rows and the edition decides only where they agree: a change that makes
+        # this rule decide for one row says nothing of what the edition would decide, so none is searched
+        note = f"considered for the row `{t.condition}`; the diagnoses name several rows of the table"
+        return RuleExplanation(t.guideline, t.edition, t.rule, t.kind, held, False, checks, note, (), False)
 
     rules = edition.rules_for(service)
     if isinstance(item, Rule):

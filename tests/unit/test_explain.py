@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 import json
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 import imr_policy
+from imr_policy.conditions import infer_code_system
 from imr_policy.model import Request
 from imr_policy.policytest import Runner
 from tests.conftest import EXAMPLES, ROOT, load_example
@@ -100,6 +102,18 @@ def test_to_dict_is_plain_json(letter: imr_policy.Explanation) -> None:
 _SEVERITIES = ["unspecified", "mild", "moderate", "severe"]
 
 
+def _system(diagnosis: dict[str, Any], request: dict[str, Any]) -> str | None:
+    if "code" not in diagnosis:
+        return None
+    day = dt.date.fromisoformat(str(request["date_of_service"]))
+    return infer_code_system(diagnosis["code"], diagnosis.get("code_system"), [day])
+
+
+@functools.cache
+def _condition_rows() -> dict[str, Any]:
+    return {r.id: r for e in imr_policy.load(engine="reference").editions for r in e.conditions}
+
+
 def _apply(case: dict[str, Any], request_id: str, changes: list[Any]) -> dict[str, Any] | None:
     """The case with the changed facts written into its fields, or None when a fact has no single field."""
     out = copy.deepcopy(case)
@@ -132,10 +146,13 @@ def _apply(case: dict[str, Any], request_id: str, changes: list[Any]) -> dict[st
             request.pop(fact, None)
             if value is not None:
                 request[fact] = value
-        elif fact == "diagnosis_codes" and not value and any(d.get("code") for d in out["diagnoses"]):
-            # without its code a diagnosis is still named by its words, which condition tables match:
-            # `diagnosis_codes` alone has no single field (why.py does not yet vary `condition` with it)
-            return None
+        elif fact == "icd9_codes":
+            severity = max((d["severity"] for d in out["diagnoses"]), key=_SEVERITIES.index, default="unspecified")
+            kept = [d for d in out["diagnoses"] if "code" in d and _system(d, request) == "ICD-10-CM"]
+            out["diagnoses"] = kept + [
+                {"description": "diagnosis", "severity": severity, "code": c, "code_system": "ICD-9-CM"}
+                for c in value or ()
+            ] or [{"description": "diagnosis", "severity": severity}]
         elif fact == "diagnosis_codes":
             severity = max((d["severity"] for d in out["diagnoses"]), key=_SEVERITIES.index, default="unspecified")
             out["diagnoses"] = (
@@ -143,6 +160,22 @@ def _apply(case: dict[str, Any], request_id: str, changes: list[Any]) -> dict[st
                 if value
                 else [{k: v for k, v in d.items() if k != "code"} for d in out["diagnoses"]]
             )
+        elif fact == "condition":
+            # a diagnosis described by the row's first phrase names that row (no code); none names no row
+            severity = max((d["severity"] for d in out["diagnoses"]), key=_SEVERITIES.index, default="unspecified")
+            if value is not None:
+                out["diagnoses"] = [{"description": _condition_rows()[value].words[0], "severity": severity}]
+            else:  # codes (where the case has them) that name no row, so the other facts stay as they were
+                nulls = {c.fact for c in changes if c.value is None}
+                systems = {_system(d, request) for d in out["diagnoses"]}
+                out["diagnoses"] = [
+                    {"description": "diagnosis", "severity": severity, "code": code}
+                    for code, fact_name, has in (
+                        ("999.9", "icd9_codes", "ICD-9-CM" in systems),
+                        ("Z99.89", "diagnosis_codes", "ICD-10-CM" in systems),
+                    )
+                    if has and fact_name not in nulls
+                ] or [{"description": "diagnosis", "severity": severity}]
         elif fact in ("postsurgical", "postsurgical_procedure", "months_since_surgery"):
             surgery = request.pop("postsurgical", None) or {"procedure": "surgery", "surgery_date": ""}
             if fact == "postsurgical_procedure" and value is not None:

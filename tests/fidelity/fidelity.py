@@ -6,6 +6,9 @@ For every disputed item (a request with a UR decision under dispute and a real o
 either decides it (gives an IMR outcome) or not; a decided item agrees when its IMR outcome is the real
 one. The always-uphold baseline decides every item as upheld: it agrees on every upheld item and catches
 no overturn.
+
+A second, separate set (tests/fidelity/decidability/*.yaml) holds real decisions whose facts are visible
+but whose outcome is not: they are reported only as "decided N of M", never as agreement.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import imr_policy
 
 CASES = Path(__file__).resolve().parent / "cases"
+DECIDABILITY = Path(__file__).resolve().parent / "decidability"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +41,43 @@ class Scored:
     rests_on: str | None = None
 
 
-def load_cases() -> list[dict[str, Any]]:
-    return [yaml.safe_load(p.read_text(encoding="utf-8")) | {"_file": p.name} for p in sorted(CASES.glob("*.yaml"))]
+def load_cases(folder: Path = CASES) -> list[dict[str, Any]]:
+    return [yaml.safe_load(p.read_text(encoding="utf-8")) | {"_file": p.name} for p in sorted(folder.glob("*.yaml"))]
+
+
+def load_decidability() -> list[dict[str, Any]]:
+    """Real decisions whose outcome is not visible: `disputed` lists the request ids, there is no `expected`."""
+    return load_cases(DECIDABILITY)
+
+
+@dataclass(frozen=True, slots=True)
+class Attempted:
+    file: str
+    request: str
+    service: str
+    got: str | None  # the engine's IMR outcome, None when it does not decide
+    determination: str
+    missing: tuple[str, ...]
+
+
+def attempt(engine: imr_policy.Engine, cases: list[dict[str, Any]], **options: Any) -> list[Attempted]:
+    out: list[Attempted] = []
+    for doc in cases:
+        determination = engine.evaluate(doc["case"], **options)
+        for request_id in doc["disputed"]:
+            item = determination.item(request_id)
+            out.append(
+                Attempted(
+                    doc["_file"], request_id, item.service, item.imr_outcome, item.determination, tuple(item.missing_facts)
+                )
+            )
+    return out
+
+
+def decidability_lines(attempted: list[Attempted]) -> list[str]:
+    decided = sum(1 for a in attempted if a.got is not None)
+    pct = f"{100 * decided / len(attempted):.0f}%" if attempted else "n/a"
+    return [f"decidability only (outcome not visible): decided {decided} of {len(attempted)} ({pct}); agreement not measured"]
 
 
 def score(engine: imr_policy.Engine, cases: list[dict[str, Any]], **options: Any) -> list[Scored]:
@@ -111,6 +150,14 @@ def main(argv: list[str] | None = None) -> int:
             )
         print()
     print("\n".join(figures(scored).lines()))
+    attempted = attempt(engine, load_decidability(), **options)
+    if args.verbose:
+        print()
+        for a in attempted:
+            note = "pend, missing " + ", ".join(a.missing) if a.got is None else f"{a.determination} -> {a.got}"
+            print(f"{a.file:32} {a.request:14} {a.service:22} {note}")
+    print()
+    print("\n".join(decidability_lines(attempted)))
     return 0
 
 

@@ -68,7 +68,12 @@ def attempt(engine: imr_policy.Engine, cases: list[dict[str, Any]], **options: A
             item = determination.item(request_id)
             out.append(
                 Attempted(
-                    doc["_file"], request_id, item.service, item.imr_outcome, item.determination, tuple(item.missing_facts)
+                    doc["_file"],
+                    request_id,
+                    item.service,
+                    item.imr_outcome,
+                    item.determination,
+                    tuple(item.missing_facts),
                 )
             )
     return out
@@ -77,7 +82,10 @@ def attempt(engine: imr_policy.Engine, cases: list[dict[str, Any]], **options: A
 def decidability_lines(attempted: list[Attempted]) -> list[str]:
     decided = sum(1 for a in attempted if a.got is not None)
     pct = f"{100 * decided / len(attempted):.0f}%" if attempted else "n/a"
-    return [f"decidability only (outcome not visible): decided {decided} of {len(attempted)} ({pct}); agreement not measured"]
+    return [
+        f"decidability only (outcome not visible): decided {decided} of {len(attempted)} ({pct}); "
+        "agreement not measured"
+    ]
 
 
 def score(engine: imr_policy.Engine, cases: list[dict[str, Any]], **options: Any) -> list[Scored]:

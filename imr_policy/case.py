@@ -55,6 +55,9 @@ def _dates_parse(data: dict[str, Any]) -> bool:
     for req in data.get("requests", []):
         values.append(req.get("date_of_service"))
         values.append((req.get("postsurgical") or {}).get("surgery_date"))
+        values.append(req.get("request_date"))
+    for ur in data.get("utilization_review", []):
+        values.append(ur.get("decision_date") if isinstance(ur, dict) else None)
     try:
         for value in values:
             if value is not None:
@@ -119,6 +122,13 @@ def _cross_field(data: dict[str, Any], file: str | None, smap: SourceMap | None)
                 f"$.requests[{i}].date_of_service",
                 "treatment for an industrial injury follows the injury; check both dates",
             )
+        if "request_date" in req and dt.date.fromisoformat(req["request_date"]) < injury:
+            report(
+                "case.date-order",
+                f"request_date `{req['request_date']}` is before the date of injury `{data['date_of_injury']}`",
+                f"$.requests[{i}].request_date",
+                "a request for authorization follows the injury; check both dates",
+            )
         surgery = req.get("postsurgical")
         if surgery and dt.date.fromisoformat(surgery["surgery_date"]) > service_day:
             report(
@@ -177,6 +187,23 @@ def _cross_field(data: dict[str, Any], file: str | None, smap: SourceMap | None)
                 "one UR decision per request",
             )
         seen_ur[target] = i
+        decided_on = dt.date.fromisoformat(ur["decision_date"]) if "decision_date" in ur else None
+        requested_on = data["requests"][ids[target]].get("request_date")
+        if decided_on is not None and decided_on < injury:
+            report(
+                "case.date-order",
+                f"decision_date `{ur['decision_date']}` is before the date of injury `{data['date_of_injury']}`",
+                f"$.utilization_review[{i}].decision_date",
+                "utilization review follows the injury; check both dates",
+            )
+        elif decided_on is not None and requested_on and dt.date.fromisoformat(requested_on) > decided_on:
+            report(
+                "case.date-order",
+                f"decision_date `{ur['decision_date']}` is before the request_date `{requested_on}` of "
+                f"request `{target}`",
+                f"$.utilization_review[{i}].decision_date",
+                "utilization review decides a request already made; check both dates",
+            )
         approved = ur.get("approved_quantity")
         if approved is not None and ur["decision"] != "modify":
             report(
@@ -225,6 +252,7 @@ def _build(data: dict[str, Any]) -> Case:
                 employer_authorized_beyond_cap=r.get("employer_authorized_beyond_cap", False),
                 postsurgical_procedure=r["postsurgical"]["procedure"] if "postsurgical" in r else None,
                 surgery_date=dt.date.fromisoformat(r["postsurgical"]["surgery_date"]) if "postsurgical" in r else None,
+                request_date=dt.date.fromisoformat(r["request_date"]) if "request_date" in r else None,
             )
             for r in data["requests"]
         ),
@@ -239,7 +267,13 @@ def _build(data: dict[str, Any]) -> Case:
             for h in data.get("history", [])
         ),
         utilization_review=tuple(
-            UtilizationReview(u["request"], u["decision"], u.get("approved_quantity"))
+            UtilizationReview(
+                u["request"],
+                u["decision"],
+                u.get("approved_quantity"),
+                dt.date.fromisoformat(u["decision_date"]) if "decision_date" in u else None,
+                u.get("review_type"),
+            )
             for u in data.get("utilization_review", [])
         ),
         age=claimant.get("age"),

@@ -24,6 +24,7 @@ what is decided here into words. The rules, in order (docs/architecture.md state
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
@@ -47,7 +48,10 @@ def weakest(*grades: Provenance) -> Provenance:
 
 
 def result_provenance(res: EditionResult) -> Provenance:
-    """The weakest grade among the numbers an edition's result used: its rule, its exception, its limits."""
+    """The weakest grade among the numbers an edition's result used: its rule, its exception, its limits;
+    where the open request date left several editions to agree, the weakest of theirs."""
+    if res.by_request_date:
+        return weakest(*(result_provenance(dataclasses.replace(r, by_request_date=())) for r in res.by_request_date))
     assert res.rule is not None
     e = res.edition
     provenance = res.rule.provenance or e.citation(res.rule.citation).provenance

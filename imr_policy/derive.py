@@ -43,6 +43,7 @@ def request_facts(case: Case, request: Request) -> dict[str, Any]:
         "frequency": request.frequency,
         "quantity": request.quantity,
         "date_of_service": request.date_of_service,
+        "request_date": request.request_date,
         "date_of_injury": case.date_of_injury,
         "jurisdiction": case.jurisdiction,
         "postsurgical": request.postsurgical,

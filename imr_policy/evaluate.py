@@ -8,6 +8,7 @@ reference evaluator) which rules hold in each edition, and apply the first rule 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import itertools
 from collections.abc import Mapping
 from importlib import metadata
@@ -165,9 +166,7 @@ class Engine:
     ) -> ItemDetermination:
         service = request.service
         profile = self._profiles.get(case.jurisdiction)
-        in_force = tuple(
-            e for e in self._editions if case.jurisdiction in e.jurisdictions and e.in_force(request.date_of_service)
-        )
+        in_force, undated = self._select(case, request)
         search: list[SearchStep] = []
         trace: list[TraceEntry] = []
         caps: list[EditionResult] = []
@@ -186,11 +185,11 @@ class Engine:
             if step.role == "cap":
                 # A statute limits whatever the guidelines approve; it never approves anything itself.
                 for e in editions:
-                    coverage = e.coverage(service)
+                    coverage = _coverage(e, undated, service)
                     if coverage != "rules":
                         search.append(_coverage_step(step, e, coverage, service, quiet=True))
                         continue
-                    res = self._edition(e, facts, case, index)
+                    res = self._consult(e, undated, facts, case, index)
                     trace.extend(res.trace)
                     if res.status == "not_applicable":
                         search.append(_not_applicable_step(step, res))
@@ -211,7 +210,7 @@ class Engine:
                 # are consulted when the higher tier did not support the full request (as IMR does).
                 outcome = combine_kind(decisive, request.quantity) if decisive else "pend"
                 for e in editions:
-                    coverage = e.coverage(service)
+                    coverage = _coverage(e, undated, service)
                     if coverage != "rules":
                         search.append(_coverage_step(step, e, coverage, service))
                     elif outcome not in ("modify", "non_certify"):
@@ -226,7 +225,7 @@ class Engine:
                             )
                         )
                     else:
-                        res = self._edition(e, facts, case, index)
+                        res = self._consult(e, undated, facts, case, index)
                         trace.extend(res.trace)
                         if res.status == "not_applicable":
                             search.append(_not_applicable_step(step, res))
@@ -265,13 +264,13 @@ class Engine:
             unencoded: list[Edition] = []
             deferred: list[EditionResult] = []
             for e in editions:
-                coverage = e.coverage(service)
+                coverage = _coverage(e, undated, service)
                 if coverage != "rules":
                     search.append(_coverage_step(step, e, coverage, service))
                     if coverage == "not_encoded":
                         unencoded.append(e)
                     continue
-                res = self._edition(e, facts, case, index)
+                res = self._consult(e, undated, facts, case, index)
                 trace.extend(res.trace)
                 if res.status == "not_applicable":
                     deferred.append(res)
@@ -325,6 +324,56 @@ class Engine:
             profile=profile,
             stated=stated,
             readings=readings,
+        )
+
+    def _select(self, case: Case, request: Request) -> tuple[tuple[Edition, ...], dict[str, Undated]]:
+        """The editions that govern the request. Where the records leave the request date open and it
+        selects between editions of one guideline, the guideline's first such edition stands for all of
+        them (consulted through `_consult`), keyed by its `key` in the second value."""
+        chosen: list[Edition] = []
+        open_: dict[str, list[Edition]] = {}
+        for e in self._editions:
+            if case.jurisdiction not in e.jurisdictions:
+                continue
+            selected = e.selected(request, case)
+            if selected is None:
+                if e.guideline_id not in open_:
+                    chosen.append(e)  # in the policy set's order, where the guideline's first edition is
+                open_.setdefault(e.guideline_id, []).append(e)
+            elif selected:
+                chosen.append(e)
+        undated = {}
+        for group in open_.values():
+            group.sort(key=lambda e: e.effective_from)
+            undated[group[0].key] = Undated(tuple(group), not _covers(group, request.request_window(case)))
+        return tuple(chosen), undated
+
+    def _consult(
+        self, edition: Edition, undated: Mapping[str, Undated], facts: Mapping[str, Any], case: Case, index: int
+    ) -> EditionResult:
+        """One edition's answer, or, where the request date is open, the answer of every edition it can
+        select: the guideline decides only if they all agree and cover every day the request can have been
+        made on; otherwise it pends for the request date."""
+        group = undated.get(edition.key)
+        if group is None:
+            return self._edition(edition, facts, case, index)
+        results = [self._edition(e, facts, case, index) for e in group.editions]
+        agree = not group.uncovered and len({(r.status, r.kind, r.approved) for r in results}) == 1
+        trace = tuple(
+            dataclasses.replace(t, decided=t.decided and agree and i == 0)
+            for i, r in enumerate(results)
+            for t in r.trace
+        )
+        if agree:
+            return dataclasses.replace(results[0], trace=trace, by_request_date=tuple(results))
+        return EditionResult(
+            edition,
+            "gap",
+            kind="pend",
+            missing=tuple(missing_case_fields(case, index, "request_date")),
+            trace=trace,
+            by_request_date=tuple(results),
+            request_date_uncovered=group.uncovered,
         )
 
     def _edition(self, edition: Edition, facts: Mapping[str, Any], case: Case, index: int) -> EditionResult:
@@ -467,6 +516,39 @@ def _coverage_step(step: Step, edition: Edition, coverage: str, service: str, *,
         "not_encoded",
         f"this policy set encodes no rules of this edition for {readable}",
     )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Undated:
+    """The editions of one guideline that the open request date can select, oldest first."""
+
+    editions: tuple[Edition, ...]
+    uncovered: bool  # some days the request can have been made on select none of them
+
+
+def _covers(group: list[Edition], window: tuple[dt.date, dt.date | None]) -> bool:
+    """Whether every day of `window` (the days the request can have been made on) selects one of `group`."""
+    day, last = window  # `day`: the first day not yet covered
+    for e in group:  # oldest first; editions of one guideline never overlap (validate.py)
+        start, end = e.request_date_bounds() or (None, None)
+        if start is not None and start > day:
+            return False  # a gap before this edition
+        if end is None:
+            return True
+        day = max(day, end + dt.timedelta(days=1))
+        if last is not None and day > last:
+            return True
+    return False
+
+
+def _coverage(edition: Edition, undated: Mapping[str, Undated], service: str) -> str:
+    """Whether the edition has rules for, is silent on, or does not encode the service; for an open
+    request date, the common answer of its editions (else `rules`, so that each is asked and they differ)."""
+    group = undated.get(edition.key)
+    if group is None:
+        return edition.coverage(service)
+    answers = {e.coverage(service) for e in group.editions}
+    return answers.pop() if len(answers) == 1 and not group.uncovered else "rules"
 
 
 def _in_step(edition: Edition, step: Step) -> bool:

@@ -214,7 +214,48 @@ def condition_text(res: EditionResult, facts: Mapping[str, Any]) -> str:
     return f"Matched the {_family(e)} row '{match.row.title}' {how}."
 
 
+def request_date_text(res: EditionResult, facts: Mapping[str, Any]) -> str:
+    """Why several editions of the guideline were consulted (the records leave the request date open), as a
+    sentence (or "")."""
+    if not res.by_request_date:
+        return ""
+
+    def made(e: Edition) -> str:
+        start, end = e.request_date_bounds() or (None, None)
+        if start and end:
+            return f"requests made from {start.isoformat()} to {end.isoformat()}"
+        if end:
+            return f"requests made up to {end.isoformat()}"
+        return f"requests made from {start.isoformat()}" if start else "any request"
+
+    each = "; ".join(f"{r.edition.edition_title}: {made(r.edition)}" for r in res.by_request_date)
+    head = (
+        f"The records do not state the date of the request for authorization, which selects the edition of "
+        f"the {_family(res.edition)} in force ({each})"
+    )
+    if res.status == "gap" and (res.request_date_uncovered or len(res.by_request_date) > 1):
+        verdicts = "; ".join(
+            f"{r.edition.edition_title}: {_row_verdict(r, facts['quantity'])}" for r in res.by_request_date
+        )
+        gap = (
+            "; on some of the days the request can have been made on, none of them is in force"
+            if res.request_date_uncovered
+            else ""
+        )
+        return f"{head}. They do not give one answer ({verdicts}){gap}; the request date says which governs."
+    return (
+        f"{head}. Every one of them gives this result, so the {_family(res.edition)} decides without the "
+        f"request date; the words here are those of {res.edition.edition_title}."
+    )
+
+
 def edition_paragraph(res: EditionResult, facts: Mapping[str, Any], *, role: str) -> str:
+    dated = request_date_text(res, facts)
+    text = _edition_paragraph(res, facts, role=role)
+    return f"{text} {dated}" if dated else text
+
+
+def _edition_paragraph(res: EditionResult, facts: Mapping[str, Any], *, role: str) -> str:
     e = res.edition
     rows = condition_text(res, facts)
     if rows_disagree(res):

@@ -76,6 +76,13 @@ FACTS: dict[str, Fact] = {
         ),
         Fact("quantity", FactType.INTEGER, "sessions or visits requested", "requests[].quantity"),
         Fact("date_of_service", FactType.DATE, "the requested date of service", "requests[].date_of_service"),
+        Fact(
+            "request_date",
+            FactType.DATE,
+            "the date of the request for authorization (absent when the records do not state it)",
+            "requests[].request_date",
+            always_present=False,
+        ),
         Fact("date_of_injury", FactType.DATE, "the date of injury", "date_of_injury"),
         Fact("jurisdiction", FactType.ENUM, "`CA` or `TX`", "jurisdiction", ("CA", "TX")),
         Fact(

@@ -36,6 +36,7 @@ class Focus:
     regions: tuple[str, ...]
     procedures: tuple[str, ...]
     words: tuple[str, ...] = ()  # phrases of the editions' tables by condition, used as diagnosis descriptions
+    request_dates: tuple[dt.date, ...] = ()  # the edges of the editions' windows on the request date
 
     @classmethod
     def of(cls, editions: Iterable[Edition], *, jurisdictions: Iterable[str] | None = None) -> Focus:
@@ -44,9 +45,16 @@ class Focus:
         limits = {lim.value for e in editions for lim in e.limits}
         counts = sorted({0, *(max(0, v + d) for v in limits for d in (-2, -1, 0, 1))})
         dates: set[dt.date] = set()
+        request_dates: set[dt.date] = set()
         for e in editions:
-            end = min(e.effective_to or TODAY_CAP, TODAY_CAP)
-            dates.update({e.effective_from, end, e.effective_from + (end - e.effective_from) / 2})
+            if e.selected_by == "date_of_service":
+                end = min(e.effective_to or TODAY_CAP, TODAY_CAP)
+                dates.update({e.effective_from, end, e.effective_from + (end - e.effective_from) / 2})
+            elif e.within is not None:  # selected by the request date: services within its second window
+                dates.update(d for d in e.within[1:] if d is not None)
+            bounds = e.request_date_bounds()
+            if bounds is not None:
+                request_dates.update(d for d in bounds if d is not None)
         conditions = [c for e in editions for r in e.rules for c in r.when]
         conditions += [c for e in editions for x in e.exceptions for c in x.when]
         codes = sorted(
@@ -67,6 +75,7 @@ class Focus:
             regions=tuple(regions),
             procedures=tuple(procedures),
             words=tuple(words),
+            request_dates=tuple(sorted(request_dates)),
         )
 
 
@@ -97,6 +106,11 @@ def cases(draw: st.DrawFn, focus: Focus) -> dict[str, Any]:
     if draw(st.booleans()):
         request["employer_authorized_beyond_cap"] = True
     injury = day - dt.timedelta(days=draw(st.sampled_from((30, 730, 5000))))
+    made: dt.date | None = (
+        draw(st.one_of(st.none(), st.sampled_from(focus.request_dates))) if focus.request_dates else None
+    )
+    if made is not None and made >= injury:
+        request["request_date"] = made.isoformat()
     description = draw(st.sampled_from(("diagnosis", *focus.words)))
     diagnosis: dict[str, Any] = {"description": description, "severity": draw(st.sampled_from(SEVERITY_ORDER))}
     code = draw(st.one_of(st.none(), st.sampled_from(tuple(map(_code, focus.codes)) + _OTHER_CODES)))

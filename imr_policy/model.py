@@ -158,6 +158,8 @@ class Edition:
     invariants: tuple[Invariant, ...] = ()
     more_permissive_than_previous: bool = False
     conditions: tuple[ConditionRow, ...] = ()
+    # a second window on the other case date (`effective.within`): (key, from, to)
+    within: tuple[str, dt.date | None, dt.date | None] | None = None
     # lookup tables derived from the fields above, built once (every evaluation asks these questions)
     _limits: dict[str, Limit] = field(init=False, repr=False, compare=False)
     _citations: dict[str, Citation] = field(init=False, repr=False, compare=False)
@@ -180,7 +182,40 @@ class Edition:
         return f"{self.guideline_id}@{self.edition_id}"
 
     def in_force(self, day: dt.date) -> bool:
+        """In force on `day` of its own key (`selected_by`), its second window aside."""
         return self.effective_from <= day and (self.effective_to is None or day <= self.effective_to)
+
+    def selected(self, request: Request, case: Case) -> bool | None:
+        """Whether this edition governs the request: True or False, or None when the records leave the
+        request date open and some of the days it could have been made on select this edition and some not."""
+        windows: list[tuple[str, dt.date | None, dt.date | None]] = [
+            (self.selected_by, self.effective_from, self.effective_to)
+        ]
+        if self.within is not None:
+            windows.append(self.within)
+        answer: bool | None = True
+        for key, start, end in windows:
+            lo: dt.date
+            hi: dt.date | None
+            if key == "date_of_service":
+                lo, hi = request.date_of_service, request.date_of_service
+            else:
+                lo, hi = request.request_window(case)
+            inside_start = start is None or start <= lo
+            inside_end = end is None or (hi is not None and hi <= end)
+            if (start is not None and hi is not None and hi < start) or (end is not None and lo > end):
+                return False
+            if not (inside_start and inside_end):
+                answer = None
+        return answer
+
+    def request_date_bounds(self) -> tuple[dt.date | None, dt.date | None] | None:
+        """The request dates this edition is selected by (None when the request date selects nothing)."""
+        if self.selected_by == "request_date":
+            return self.effective_from, self.effective_to
+        if self.within is not None and self.within[0] == "request_date":
+            return self.within[1], self.within[2]
+        return None
 
     def citation(self, citation_id: str) -> Citation:
         return self._citations[citation_id]
@@ -233,6 +268,19 @@ class Request:
     employer_authorized_beyond_cap: bool = False
     postsurgical_procedure: str | None = None
     surgery_date: dt.date | None = None
+    request_date: dt.date | None = None  # the request for authorization (RFA), when the records state it
+
+    def request_window(self, case: Case) -> tuple[dt.date, dt.date | None]:
+        """The days the request can have been made on: the stated request date, else from the date of
+        injury to the decision date of the utilization review of this request and, for a prospective
+        review, to the date of service (open-ended without either)."""
+        if self.request_date is not None:
+            return self.request_date, self.request_date
+        ur = case.ur_for(self.id)
+        bounds = [d for d in (ur.decision_date if ur else None,) if d is not None]
+        if ur is not None and ur.review_type == "prospective":
+            bounds.append(self.date_of_service)  # a prospective request comes before the service
+        return case.date_of_injury, min(bounds, default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +297,8 @@ class UtilizationReview:
     request: str
     decision: Literal["approve", "modify", "deny", "delay"]
     approved_quantity: int | None = None
+    decision_date: dt.date | None = None
+    review_type: Literal["prospective", "concurrent", "retrospective"] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -476,6 +526,11 @@ class EditionResult:
     # when the diagnoses match no row), and, when they match several, what the edition says for each
     condition: ConditionMatch | None = None
     alternatives: tuple[EditionResult, ...] = ()
+    # the records leave the request date open and it selects between editions of this guideline: what
+    # each of them says (this result is the first's when they agree), and whether some of the days the
+    # request can have been made on select none of them
+    by_request_date: tuple[EditionResult, ...] = ()
+    request_date_uncovered: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -196,6 +196,29 @@ class _Semantics:
         self.problems: list[Diagnostic] = []
         self.condition_ids: list[str] = []  # the edition's condition rows: the values of the `condition` fact
 
+    def _within(self, effective: dict[str, Any]) -> tuple[str, dt.date | None, dt.date | None] | None:
+        """The edition's second window (`effective.within`), checked; None without one."""
+        if "within" not in effective:
+            return None
+        ((key, window),) = effective["within"].items()
+        start = dt.date.fromisoformat(window["from"]) if "from" in window else None
+        end = dt.date.fromisoformat(window["to"]) if "to" in window else None
+        if key == effective["selected_by"]:
+            self.report(
+                "policy.within-same-key",
+                f"`within` gives a second window on `{key}`, the date the edition is already selected by",
+                f"$.edition.effective.within.{key}",
+                hint="put the days in `from`/`to`; `within` bounds the other date",
+            )
+        if start is not None and end is not None and end < start:
+            self.report(
+                "policy.effective-range",
+                f"the `within` window ends (`{window['to']}`) before it starts (`{window['from']}`)",
+                f"$.edition.effective.within.{key}.to",
+                hint="`from` and `to` are both inclusive; swap them or fix the year",
+            )
+        return key, start, end
+
     def report(
         self,
         code: str,
@@ -257,6 +280,7 @@ class _Semantics:
         effective = d["edition"]["effective"]
         start = dt.date.fromisoformat(effective["from"])
         end = dt.date.fromisoformat(effective["to"]) if effective["to"] else None
+        within = self._within(effective)
         if end is not None and end < start:
             self.report(
                 "policy.effective-range",
@@ -424,6 +448,7 @@ class _Semantics:
             effective_from=start,
             effective_to=end,
             selected_by=effective["selected_by"],
+            within=within,
             citations=tuple(
                 Citation(c["id"], c["section"], c["pages"], c["quote"].strip(), c["provenance"], c["source"])
                 for c in d["citations"]
@@ -823,7 +848,25 @@ def _check_set(editions: list[Edition], maps: dict[str, SourceMap]) -> list[Diag
                     )
                 )
             seen[e.edition_id] = e
-        for earlier, later in itertools.pairwise(group):
+        for earlier, later in itertools.combinations(group, 2):
+            if earlier.within or later.within or earlier.selected_by != later.selected_by:
+                both = _both_selected(earlier, later)
+                if both is not None:
+                    line, col = at(later, "$.edition.effective")
+                    problems.append(
+                        Diagnostic(
+                            code="policy.overlapping-editions",
+                            message=f"edition `{later.edition_id}` of `{gid}` and edition `{earlier.edition_id}` "
+                            f"(`{earlier.file}`) are both in force for {both}",
+                            path="$.edition.effective",
+                            file=later.file,
+                            line=line,
+                            column=col,
+                            hint="bound one of them with `to:`, `from:` or `within` so that every request "
+                            "selects at most one edition of a guideline",
+                        )
+                    )
+                continue
             if earlier.effective_to is None or later.effective_from <= earlier.effective_to:
                 line, col = at(later, "$.edition.effective.from")
                 ends = f"`{earlier.effective_to.isoformat()}`" if earlier.effective_to else "open-ended (`to: null`)"
@@ -856,3 +899,30 @@ def _check_set(editions: list[Edition], maps: dict[str, SourceMap]) -> list[Diag
                 )
             )
     return problems
+
+
+def _both_selected(a: Edition, b: Edition) -> str | None:
+    """Where two editions' windows (on the date of service and the request date) meet, in words; None
+    when no request selects both."""
+    spans: list[str] = []
+    for key, words in (("date_of_service", "dates of service"), ("request_date", "requests made")):
+        lo_a, hi_a = _window(a, key)
+        lo_b, hi_b = _window(b, key)
+        lo = max((d for d in (lo_a, lo_b) if d is not None), default=None)
+        hi = min((d for d in (hi_a, hi_b) if d is not None), default=None)
+        if lo is not None and hi is not None and lo > hi:
+            return None
+        if lo is not None or hi is not None:
+            spans.append(
+                f"{words} {'from ' + lo.isoformat() if lo else ''}{' ' if lo and hi else ''}"
+                f"{'to ' + hi.isoformat() if hi else ''}".rstrip()
+            )
+    return " and ".join(spans) or "every request"
+
+
+def _window(e: Edition, key: str) -> tuple[dt.date | None, dt.date | None]:
+    if e.selected_by == key:
+        return e.effective_from, e.effective_to
+    if e.within is not None and e.within[0] == key:
+        return e.within[1], e.within[2]
+    return None, None

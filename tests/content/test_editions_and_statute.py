@@ -103,12 +103,14 @@ def generous_engine(tmp_path_factory: pytest.TempPathFactory) -> imr_policy.Engi
     supports more than 24 visits of a capped service per injury, so only such a pack shows the cap at work."""
     root = tmp_path_factory.mktemp("policies")
     shutil.copytree(ROOT / "policies", root / "policies")
-    pack = root / "policies" / "mtus-cpmtg" / "2009.yaml"
-    text = pack.read_text(encoding="utf-8")
-    text = text.replace(
-        "  - id: physical-medicine.crps\n    value: 24\n", "  - id: physical-medicine.crps\n    value: 30\n"
-    )
-    pack.write_text(text, encoding="utf-8")
+    for edition in ("2009", "2016"):  # both CPMTG editions: a case may leave open which of them governs
+        pack = root / "policies" / "mtus-cpmtg" / f"{edition}.yaml"
+        text = pack.read_text(encoding="utf-8")
+        changed = text.replace(
+            "  - id: physical-medicine.crps\n    value: 24\n", "  - id: physical-medicine.crps\n    value: 30\n"
+        )
+        assert changed != text
+        pack.write_text(changed, encoding="utf-8")
     return imr_policy.load(root / "policies")
 
 

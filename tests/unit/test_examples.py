@@ -84,6 +84,11 @@ def test_no_edition_in_force_pends_with_an_explanation(
     case["jurisdiction"] = jurisdiction
     case["date_of_injury"] = "2006-01-01"
     case["requests"][0]["date_of_service"] = day
+    # a prospective review: the request was made before the service, so no later edition selected by the
+    # request date (the 2016 CPMTG, for requests from 2016-07-29) can govern it
+    case["utilization_review"] = [
+        {"request": case["requests"][0]["id"], "decision": "deny", "review_type": "prospective"}
+    ]
     item = engine.evaluate(case).items[0]
     assert (item.determination, item.approved_quantity, item.basis) == ("pend", 0, ())
     assert expected in item.rationale

@@ -118,6 +118,7 @@ EXPECTED_CODES = frozenset(
         "policy.unknown-exception",
         "policy.duplicate-edition",
         "policy.overlapping-editions",
+        "policy.within-same-key",
         "policy.inconsistent-guideline",
         "policy.unknown-condition",
         "policy.duplicate-condition",

@@ -258,7 +258,10 @@ def test_cli_json(tmp_path: Path) -> None:
     assert data["counts"]["fail"] > 0 and data["counts"]["error"] == 0
     failed = [t for t in data["tests"] if t["status"] == "fail"]
     assert failed[0]["item"]["trace"] and failed[0]["mismatches"][0]["field"] == "determination"
-    assert [e["guideline"] for e in data["coverage"]["editions"]] == ["mtus-cpmtg"]
+    assert [(e["guideline"], e["edition"]) for e in data["coverage"]["editions"]] == [
+        ("mtus-cpmtg", "2009"),
+        ("mtus-cpmtg", "2016"),
+    ]
 
 
 def test_cli_min_coverage(tmp_path: Path) -> None:
@@ -273,6 +276,7 @@ def test_cli_min_coverage(tmp_path: Path) -> None:
     text = tests.read_text(encoding="utf-8")
     cut = text.index("  - name: trial.three-completed.without-improvement")
     tests.write_text(text[:cut], encoding="utf-8")
+    (copy / "mtus-cpmtg" / "tests" / "2016-edition.yaml").unlink()  # it sees 2009's later rules decide too
     low = cli("test", "policies/mtus-cpmtg", "--min-coverage", "100", cwd=tmp_path)
     assert low.returncode == 1
     assert "MISS rule      psychotherapy.continued-with-improvement: never decided" in low.stdout

@@ -7,6 +7,7 @@ every error, with the context needed for a humane message.
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,8 @@ import jsonschema_rs
 
 from imr_policy import resources
 from imr_policy.diagnostics import Diagnostic, did_you_mean
-from imr_policy.yamlsrc import child_path, located
+from imr_policy.limits import for_prefix
+from imr_policy.yamlsrc import _capped, child_path, located
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -83,9 +85,15 @@ def schema_diagnostics(
 
     One problem gives one diagnostic: duplicates (a date failing both `format` and `pattern`) are
     merged, and an `enum` complaint about a value of the wrong type is dropped in favour of the type.
+    The work is bounded: errors are translated as the validator finds them, and after the limit
+    `max_errors` (imr_policy/limits.py) the validator is stopped and one `diagnostics.capped` says so.
     """
+    cap = for_prefix(prefix).max_errors
     found: list[Diagnostic] = []
     for error in full_validator(name).iter_errors(data):
+        if len(found) >= cap:
+            found.append(_capped(cap, file))
+            break
         found.extend(_translate(error, prefix=prefix, file=file, source_map=source_map))
     typed = {d.path for d in found if d.code == f"{prefix}.type"}
     unique: dict[tuple[str, str, str], Diagnostic] = {}
@@ -254,14 +262,22 @@ def _translate(
     elif kind == "uniqueItems":
         code = f"{prefix}.duplicate-entry"
         items: list[Any] = list(instance) if isinstance(instance, list) else []
+        # one pass, by canonical JSON text (a list may hold thousands of entries; `in` on each would be
+        # quadratic); at most ten repeats are named
+        first: dict[str, int] = {}
         dupes: list[Any] = []
+        positions: list[int] = []
         for i, v in enumerate(items):
-            if v in items[:i] and v not in dupes:
-                dupes.append(v)
-        if all(isinstance(d, (str, int, bool)) for d in dupes):
+            text = json.dumps(v, sort_keys=True, default=str)
+            if text not in first:
+                first[text] = i
+            elif len(positions) < 10:
+                positions.append(i)
+                if not any(d == v for d in dupes):
+                    dupes.append(v)
+        if all(isinstance(d, (str, int, bool)) and len(str(d)) <= 60 for d in dupes):
             message = f"the list repeats {', '.join(f'`{d}`' for d in dupes)}"
         else:
-            positions = [i for i, v in enumerate(items) if v in dupes and v in items[:i]]
             message = f"the list repeats an entry (at {', '.join(f'[{i}]' for i in positions)})"
         hint = "list each entry once"
     elif kind == "pattern":

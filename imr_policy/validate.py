@@ -39,6 +39,7 @@ from imr_policy.model import (
 )
 from imr_policy.schemacheck import float_diagnostics, schema_diagnostics
 from imr_policy.sequence import Profile, check_profile_text
+from imr_policy.limits import TooLarge, for_prefix, read_limited
 from imr_policy.yamlsrc import SourceMap, load_text, located
 
 # durable_rules limits (docs/architecture.md): 256 rules may end on one shared node, 64 alpha nodes may
@@ -105,8 +106,11 @@ def load_editions(paths: list[Path], *, display_root: Path | None = None) -> Loa
     for file in files:
         shown = _display(file, display_root)
         try:
-            raw = file.read_bytes()
+            raw = read_limited(file, for_prefix("policy"))
             text = raw.decode("utf-8")
+        except TooLarge as exc:
+            diagnostics.append(exc.refusal(prefix="policy", file=shown))
+            continue
         except UnicodeDecodeError as exc:
             diagnostics.append(
                 Diagnostic(

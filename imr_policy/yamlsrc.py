@@ -259,7 +259,7 @@ class _Builder:
         if replaying:
             self.expanded += 1
             if self.expanded > self.lim.max_alias_nodes:
-                what = f"YAML aliases expand to more than {self.lim.max_alias_nodes:,} values"
+                what = f"the aliases expand to more than {self.lim.max_alias_nodes:,} values"
                 raise self._refuse("max_alias_nodes", what, path, event)
 
     def _node(self, event: Any, pull: Any, path: str, depth: int, *, replaying: bool, record: bool = True) -> Any:
@@ -370,7 +370,7 @@ class _Builder:
             )
         return Diagnostic(
             "case.yaml-alias",
-            "YAML anchors and aliases (`&name`, `*name`) are not allowed in a case",
+            "anchors and aliases (`&name`, `*name`) are not allowed in a case",
             path,
             self.file,
             line,

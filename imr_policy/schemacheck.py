@@ -8,6 +8,7 @@ every error, with the context needed for a humane message.
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
     from imr_policy.yamlsrc import SourceMap
 
+_SPACE = re.compile(r"\s")
 _TYPE_NAMES = {
     "integer": "a whole number",
     "number": "a number",
@@ -46,7 +48,9 @@ def full_validator(name: str) -> jsonschema.protocols.Validator:
     return cls(resources.schema(name), format_checker=cls.FORMAT_CHECKER)
 
 
-def describe_value(value: object) -> str:
+def describe_value(value: object, *, private: bool = False) -> str:
+    """`value` as a message shows it. `private` (cases): text with spaces, which may be a clinical note
+    written in the wrong place, is never repeated."""
     if value is None:
         return "`null`"
     if isinstance(value, bool):
@@ -54,7 +58,9 @@ def describe_value(value: object) -> str:
     if isinstance(value, (int, float)):
         return f"the number `{value}`"
     if isinstance(value, str):
-        return f"the string `{value}`" if len(value) <= 60 else "a long string"
+        if len(value) > 60:
+            return "a long string"
+        return "a string of text" if private and _SPACE.search(value) else f"the string `{value}`"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):
@@ -160,6 +166,7 @@ def _translate(
     nullable: bool = False,
 ) -> Iterator[Diagnostic]:
     path = _path(error)
+    private = prefix == "case"  # a case may hold patient data; rule files and policy tests do not
     kind = str(error.validator)
     rule: Any = error.validator_value
     schema: dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
@@ -205,7 +212,7 @@ def _translate(
     hint: str | None
     if kind == "type":
         expected = _expected(schema) + (" or `null`" if nullable else "")
-        code, message = f"{prefix}.type", f"expected {expected}, got {describe_value(instance)}"
+        code, message = f"{prefix}.type", f"expected {expected}, got {describe_value(instance, private=private)}"
         if isinstance(instance, str) and instance.lstrip("-").isdigit() and "number" in expected:
             hint = "remove the quotes"
         elif isinstance(instance, (int, float, bool)) and "string" in expected:
@@ -215,7 +222,7 @@ def _translate(
     elif kind in ("enum", "const"):
         choices = [str(c) for c in (rule if kind == "enum" else [rule])]
         code = f"{prefix}.enum"
-        message = f"{describe_value(instance)} is not allowed here; expected one of: {', '.join(choices)}"
+        message = f"{describe_value(instance, private=private)} is not allowed here; expected one of: {', '.join(choices)}"
         hint = did_you_mean(instance, choices) or (
             "values are case-sensitive"
             if isinstance(instance, str) and instance.lower() in [c.lower() for c in choices]
@@ -223,12 +230,12 @@ def _translate(
         )
     elif kind in ("format", "pattern") and schema.get("format") == "date":
         code = f"{prefix}.date"
-        message = f"expected a calendar date as YYYY-MM-DD, got {describe_value(instance)}"
+        message = f"expected a calendar date as YYYY-MM-DD, got {describe_value(instance, private=private)}"
         hint = "write dates as ISO 8601, e.g. `2015-07-10`, and check that the day exists"
     elif kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         code = f"{prefix}.range"
         word = "at least" if kind.startswith(("min", "exclusiveMin")) else "at most"
-        message = f"expected a number {word} `{rule}`, got {describe_value(instance)}"
+        message = f"expected a number {word} `{rule}`, got {describe_value(instance, private=private)}"
         hint = f"use a value {word} {rule}"
     elif kind in ("minLength", "maxLength"):
         code = f"{prefix}.size"
@@ -283,16 +290,16 @@ def _translate(
     elif kind == "pattern":
         code = f"{prefix}.pattern"
         if path.endswith(".code"):
-            message = f"{describe_value(instance)} is not an ICD-10-CM or ICD-9-CM code"
+            message = f"{describe_value(instance, private=private)} is not an ICD-10-CM or ICD-9-CM code"
             hint = "expected an ICD-10-CM code such as `F32.1` or an ICD-9-CM code such as `847.2`, or leave `code` out"
         elif "@" in str(rule) and ":" in str(rule):
-            message = f"{describe_value(instance)} is not a rule reference"
+            message = f"{describe_value(instance, private=private)} is not a rule reference"
             hint = "write `rule-id`, `guideline:rule-id` or `guideline@edition:rule-id`, in lowercase"
         elif r"[a-z0-9]" in str(rule):
-            message = f"{describe_value(instance)} is not a valid id"
+            message = f"{describe_value(instance, private=private)} is not a valid id"
             hint = "ids use lowercase letters, digits, `.`, `_` and `-`, and start with a letter or digit"
         else:
-            message = f"{describe_value(instance)} does not have the expected form (`{rule}`)"
+            message = f"{describe_value(instance, private=private)} does not have the expected form (`{rule}`)"
             hint = "see the schema for the expected form"
     else:
         code, message, hint = f"{prefix}.invalid", error.message, "see the schema for what this field accepts"

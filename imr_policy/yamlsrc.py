@@ -198,6 +198,7 @@ class _Builder:
 
     def __init__(self, text: str, smap: SourceMap, lim: Limits, file: str | None, prefix: str) -> None:
         self.loader = _Loader(text)
+        self.get_event = self.loader.get_event
         self.smap = smap
         self.lim = lim
         self.file = file
@@ -216,9 +217,10 @@ class _Builder:
     # ------------------------------------------------------------------ events
 
     def _next(self) -> Any:
-        event = self.loader.get_event()
-        for recording in self.open:
-            recording.append(event)
+        event = self.get_event()
+        if self.open:
+            for recording in self.open:
+                recording.append(event)
         return event
 
     def document(self) -> Any:
@@ -321,8 +323,10 @@ class _Builder:
             self._count(key_event, sub, replaying)
             if key_event.anchor is not None and not replaying and self.lim.max_alias_nodes == 0:
                 raise _Refused(self._no_aliases(sub, key_event))
-            self._check_text(key, sub, key_event)
-            self._scalar_tag(key_event, sub)
+            if len(key) > self.lim.max_string_chars:
+                self._check_text(key, sub, key_event)
+            if key_event.tag is not None:  # a key keeps its text; only a tag it should not have matters
+                self._scalar_tag(key_event, sub)
             value_event = pull()
             if key in mapping:
                 first = self.smap.keys.get(sub) if record else None
@@ -412,8 +416,9 @@ class _Builder:
 
     def _scalar(self, event: Any, path: str) -> Any:
         value: str = event.value
-        self._check_text(value, path, event)
-        tag = self._scalar_tag(event, path)
+        if len(value) > self.lim.max_string_chars:
+            self._check_text(value, path, event)
+        tag = _STR if event.style and event.tag is None else self._scalar_tag(event, path)  # quoted: text
         if tag == _STR or tag == _TIMESTAMP or not tag:
             # Dates stay text (see the module docstring); a refused tag was reported, its value is dropped.
             return value if tag else None

@@ -17,6 +17,7 @@ Run from the repository root:  python benchmarks/hostile_memory.py [--n 20000] [
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import sys
@@ -71,10 +72,8 @@ def inputs() -> list[tuple[str, str, bytes]]:
 
 def run_one(kind: str, raw: bytes, handler: Handler, packs: Path) -> None:
     if kind == "case-text":
-        try:
+        with contextlib.suppress(imr_policy.CaseError):
             imr_policy.parse_case_text(raw.decode("utf-8", "replace"), file="hostile")
-        except imr_policy.CaseError:
-            pass
     elif kind == "http-body":
         frame = handler.handle({"id": 1, "op": "evaluate"}, raw)
         header, _ = wire.decode(frame[wire.PREFIX :])

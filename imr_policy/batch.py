@@ -150,7 +150,7 @@ class RecordWriter:
         self.records += 1
 
     def close(self) -> None:
-        if self._close:
+        if self._close and self._fd is not None:
             os.close(self._fd)
 
     def __enter__(self) -> RecordWriter:

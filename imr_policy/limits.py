@@ -45,7 +45,7 @@ class Limits:
         column: int | None = None,
     ) -> Diagnostic:
         """The diagnostic for input over the limit `name` (`what` says what was over it)."""
-        kind = "case" if prefix == "case" else "pack"
+        kind: Kind = "case" if prefix == "case" else "pack"
         return Diagnostic(
             code=f"{prefix}.limit",
             message=f"{what}; the limit `{kind}.{name}` is {getattr(self, name):,}",
@@ -107,9 +107,7 @@ def _from_env(kind: Kind, raw: tuple[tuple[str, str], ...]) -> Limits:
 
 def limits(kind: Kind) -> Limits:
     """The limits in force for `kind`: the defaults, changed by any IMR_POLICY_<KIND>_<NAME> variable."""
-    raw = tuple(
-        (f.name, os.environ[env]) for f in fields(Limits) if (env := env_name(kind, f.name)) in os.environ
-    )
+    raw = tuple((f.name, os.environ[env]) for f in fields(Limits) if (env := env_name(kind, f.name)) in os.environ)
     return _from_env(kind, raw) if raw else DEFAULTS[kind]
 
 

@@ -30,10 +30,10 @@ from imr_policy.case import case_diagnostics, validate_case
 from imr_policy.diagnostics import Diagnostic, did_you_mean, has_errors, sort_and_cap
 from imr_policy.errors import CaseError, EngineError, PolicyError
 from imr_policy.evaluate import Engine, load
+from imr_policy.limits import TooLarge, for_prefix, read_limited
 from imr_policy.lint import always_decides
 from imr_policy.model import Case, Edition, ItemDetermination
 from imr_policy.schemacheck import float_diagnostics, schema_diagnostics
-from imr_policy.limits import TooLarge, for_prefix, read_limited
 from imr_policy.yamlsrc import SourceMap, load_text, located, parent_path
 
 # ---------------------------------------------------------------------------------------------- values

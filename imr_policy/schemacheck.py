@@ -222,7 +222,9 @@ def _translate(
     elif kind in ("enum", "const"):
         choices = [str(c) for c in (rule if kind == "enum" else [rule])]
         code = f"{prefix}.enum"
-        message = f"{describe_value(instance, private=private)} is not allowed here; expected one of: {', '.join(choices)}"
+        message = (
+            f"{describe_value(instance, private=private)} is not allowed here; expected one of: {', '.join(choices)}"
+        )
         hint = did_you_mean(instance, choices) or (
             "values are case-sensitive"
             if isinstance(instance, str) and instance.lower() in [c.lower() for c in choices]

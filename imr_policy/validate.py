@@ -25,6 +25,7 @@ from typing import Any
 from imr_policy.conditions import ICD9_PREFIX, ICD10_PREFIX, tokens
 from imr_policy.diagnostics import Diagnostic, Severity, did_you_mean, has_errors, sort_and_cap
 from imr_policy.facts import FACTS, ORDERED_OPS, PREDICATE_OPS, PRESENCE_OPS, SET_OPS, FactType
+from imr_policy.limits import TooLarge, for_prefix, read_limited
 from imr_policy.model import (
     Citation,
     Condition,
@@ -39,7 +40,6 @@ from imr_policy.model import (
 )
 from imr_policy.schemacheck import float_diagnostics, schema_diagnostics
 from imr_policy.sequence import Profile, check_profile_text
-from imr_policy.limits import TooLarge, for_prefix, read_limited
 from imr_policy.yamlsrc import SourceMap, load_text, located
 
 # durable_rules limits (docs/architecture.md): 256 rules may end on one shared node, 64 alpha nodes may

@@ -57,6 +57,7 @@ class LazySourceMap(SourceMap):
     the YAML parse, and an invalid one is translated once, with its positions."""
 
     __slots__ = ("_pending",)
+    _pending: tuple[str | bytes, str] | None
 
     def __init__(self, text: str | bytes, *, code_prefix: str = "case") -> None:
         super().__init__({}, {})
@@ -198,7 +199,7 @@ class _Builder:
 
     def __init__(self, text: str, smap: SourceMap, lim: Limits, file: str | None, prefix: str) -> None:
         self.loader = _Loader(text)
-        self.get_event = self.loader.get_event
+        self.get_event: Any = self.loader.get_event
         self.smap = smap
         self.lim = lim
         self.file = file
@@ -228,7 +229,15 @@ class _Builder:
         event = self._next()
         if isinstance(event, yaml.StreamEndEvent):
             self.problems.append(
-                Diagnostic(f"{self.prefix}.syntax", "the document is empty", "$", self.file, 1, 1, "write a YAML or JSON mapping")
+                Diagnostic(
+                    f"{self.prefix}.syntax",
+                    "the document is empty",
+                    "$",
+                    self.file,
+                    1,
+                    1,
+                    "write a YAML or JSON mapping",
+                )
             )
             return None
         data = self._node(self._next(), self._next, "$", 1, replaying=False)
@@ -392,7 +401,7 @@ class _Builder:
     def _scalar_tag(self, event: Any, path: str) -> str:
         tag = event.tag
         if tag is None or tag == "!":
-            resolved: str = self.loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+            resolved: str = self.loader.resolve(yaml.ScalarNode, event.value, event.implicit)  # type: ignore[no-untyped-call]
             return resolved
         if tag in _SCALAR_TAGS:
             return str(tag)
@@ -419,7 +428,7 @@ class _Builder:
         if len(value) > self.lim.max_string_chars:
             self._check_text(value, path, event)
         tag = _STR if event.style and event.tag is None else self._scalar_tag(event, path)  # quoted: text
-        if tag == _STR or tag == _TIMESTAMP or not tag:
+        if tag in (_STR, _TIMESTAMP) or not tag:
             # Dates stay text (see the module docstring); a refused tag was reported, its value is dropped.
             return value if tag else None
         if tag == _INT:

@@ -34,10 +34,10 @@ from imr_policy.case import case_diagnostics, validate_case
 from imr_policy.diagnostics import Diagnostic, has_errors
 from imr_policy.errors import CaseError, EngineError, PolicyError
 from imr_policy.evaluate import Engine
+from imr_policy.limits import for_prefix
 from imr_policy.service import wire
 from imr_policy.service.policyset import Snapshot, engine_for
 from imr_policy.service.problems import diagnostics_json
-from imr_policy.limits import for_prefix
 from imr_policy.yamlsrc import LazySourceMap, StrictJsonError, load_text, shown_key, strict_json
 
 FAULTS_ENV = "IMR_POLICY_TEST_FAULTS"

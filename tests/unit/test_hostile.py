@@ -229,9 +229,11 @@ def test_batch_output_is_never_cut_mid_record(tmp_path: Path) -> None:
 
 # -------------------------------------------------------------------------------------- Hypothesis
 
-_YAML_LINES = EXAMPLE.read_text(encoding="utf-8").replace(
-    "Insomnia due to other mental disorder", "PLANTED-NOTE insomnia, Jane Roe"
-).splitlines()
+_YAML_LINES = (
+    EXAMPLE.read_text(encoding="utf-8")
+    .replace("Insomnia due to other mental disorder", "PLANTED-NOTE insomnia, Jane Roe")
+    .splitlines()
+)
 _SNIPPETS = [
     "&a x",
     "*a",
@@ -292,7 +294,7 @@ def test_any_json_body_gets_an_answer_not_a_500(value: Any, wrap: bool, worker: 
     body = json.dumps({"case_id": "x", "diagnoses": value} if wrap else value).encode()  # surrogates as \\udxxx
     for op in ("evaluate", "validate"):
         frame = worker.handle({"id": 1, "op": op}, body)
-        header, sections = wire.decode(frame[wire.PREFIX :])
+        header, _ = wire.decode(frame[wire.PREFIX :])
         assert header["status"] in ("malformed", "invalid", "ok"), header
         frame[wire.PREFIX :].decode("utf-8")
 

@@ -38,7 +38,9 @@ INVALID = ROOT / "tests" / "invalid"
 PACKAGE = ROOT / "imr_policy"
 DOCS = ROOT / "docs" / "diagnostics.md"
 EXAMPLE_CASE = ROOT / "examples" / "cases" / "imr-2015-psych-example.yaml"
-EXAMPLE_JSON = json.dumps(imr_policy.yamlsrc.load_text(EXAMPLE_CASE.read_text(encoding="utf-8"), file=None, code_prefix="case").data)
+EXAMPLE_JSON = json.dumps(
+    imr_policy.yamlsrc.load_text(EXAMPLE_CASE.read_text(encoding="utf-8"), file=None, code_prefix="case").data
+)
 
 # Every code the package can emit, written out so that a new code cannot slip in unnoticed:
 # test_expected_codes_match_the_source compares this list with what the source actually contains.

@@ -553,6 +553,9 @@ def check_data(
     located_at: list[str] = []
     name, what = _shape(data, lim, located_at) or found
     path = located_at[0] if located_at else "$"
+    if isinstance(source_map, LazySourceMap):
+        # not parsed yet: an input over a limit is not parsed a second time only to place the refusal
+        source_map = None
     if name == "text":
         return located(
             "case.text",

@@ -14,7 +14,10 @@ output has exactly as many records as the corpus has entries.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -60,11 +63,30 @@ class EvaluateJob:
 
 def _record(entry: Entry, status: Status, case_id: str | None, **extra: Any) -> str:
     data = {"index": entry.index, "source": entry.source, "status": status, "case_id": case_id, **extra}
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    line = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:  # a file name that is not UTF-8: escaped, so the record can still be written
+        line = json.dumps(data, separators=(",", ":"))
+    return line
 
 
 def evaluate_entry(engine: Engine, entry: Entry, *, min_provenance: Provenance | None = None) -> Record:
-    """One corpus entry -> its record. Never raises for bad input or an engine failure."""
+    """One corpus entry -> its record. Never raises for bad input or an engine failure, and a defect
+    of this package met on one entry becomes that entry's `error` record: the run goes on."""
+    try:
+        return _evaluate_entry(engine, entry, min_provenance)
+    except Exception as exc:  # a defect, not bad input: no determination for this entry, never an approval
+        message = f"internal error ({type(exc).__name__}); no determination was made"
+        line = _record(entry, "error", None, error=message)
+        return Record(entry.index, entry.source, "error", None, line, (f"{_shown(entry)}: {message}",))
+
+
+def _shown(entry: Entry) -> str:
+    return entry.source.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _evaluate_entry(engine: Engine, entry: Entry, min_provenance: Provenance | None) -> Record:
     try:
         case = parse(entry)
     except CaseError as exc:
@@ -82,6 +104,60 @@ def evaluate_entry(engine: Engine, entry: Entry, *, min_provenance: Provenance |
     line = _record(entry, "decided", case.case_id, determination=determination.to_dict())
     kinds = tuple(i.determination for i in determination.items)
     return Record(entry.index, entry.source, "decided", case.case_id, line, (), kinds)
+
+
+class RecordWriter:
+    """The output of a batch, written so that it never holds part of a record.
+
+    Each record is encoded whole and written with unbuffered `os.write` calls before the next one is
+    taken, so a run that stops (an exception, Ctrl-C, a signal) leaves only whole lines. A write that
+    fails (a full disk) is undone: the file is cut back to the end of the last whole record and the
+    error raised, so the records before it stay readable and count what was done."""
+
+    def __init__(self, fd: int | None, *, close: bool) -> None:
+        self._fd = fd  # None: standard output without a file descriptor (a test's capture)
+        self._close = close
+        self.written = 0  # bytes of whole records
+        self.records = 0
+
+    @classmethod
+    def open(cls, path: str) -> RecordWriter:
+        if path == "-":
+            sys.stdout.flush()
+            try:
+                return cls(sys.stdout.fileno(), close=False)
+            except (AttributeError, OSError, ValueError):
+                return cls(None, close=False)
+        return cls(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), close=True)
+
+    def write(self, line: str) -> None:
+        if self._fd is None:
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+            self.records += 1
+            return
+        data = memoryview((line + "\n").encode("utf-8"))
+        done = 0
+        try:
+            while done < len(data):
+                done += os.write(self._fd, data[done:])
+        except OSError:
+            if done and self._close:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, self.written)
+            raise
+        self.written += done
+        self.records += 1
+
+    def close(self) -> None:
+        if self._close and self._fd is not None:
+            os.close(self._fd)
+
+    def __enter__(self) -> RecordWriter:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 @dataclass
@@ -114,4 +190,4 @@ class Totals:
         }
 
 
-__all__ = ["EvaluateJob", "Record", "Totals", "evaluate_entry"]
+__all__ = ["EvaluateJob", "Record", "RecordWriter", "Totals", "evaluate_entry"]

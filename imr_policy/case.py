@@ -16,7 +16,7 @@ from imr_policy.diagnostics import Diagnostic, did_you_mean, sort_and_cap
 from imr_policy.errors import CaseError
 from imr_policy.model import Case, Diagnosis, HistoryEntry, Request, UtilizationReview
 from imr_policy.schemacheck import fast_validator, float_diagnostics, schema_diagnostics
-from imr_policy.yamlsrc import SourceMap, load_text, located
+from imr_policy.yamlsrc import SourceMap, check_data, load_text, located
 
 
 def parse_case_text(text: str, *, file: str | None = None) -> Case:
@@ -28,7 +28,11 @@ def parse_case_text(text: str, *, file: str | None = None) -> Case:
 
 
 def case_diagnostics(data: Any, *, file: str | None = None, source_map: SourceMap | None = None) -> list[Diagnostic]:
-    """Every problem with `data` as a case: schema first, then the checks a schema cannot express."""
+    """Every problem with `data` as a case: its shape within the case limits (imr_policy/limits.py) and
+    its strings Unicode text, then the schema, then the checks a schema cannot express."""
+    over = check_data(data, file=file, source_map=source_map)
+    if over is not None:
+        return [over]
     return _diagnostics(_normalise_dates(data), file, source_map)
 
 
@@ -69,6 +73,9 @@ def _dates_parse(data: dict[str, Any]) -> bool:
 
 def validate_case(data: Any, *, file: str | None = None, source_map: SourceMap | None = None) -> Case:
     """Validate `data` against the case contract and build a Case; raises CaseError."""
+    over = check_data(data, file=file, source_map=source_map)
+    if over is not None:
+        raise CaseError("the case is not valid", [over])
     data = _normalise_dates(data)
     problems = _diagnostics(data, file, source_map)
     if problems:

@@ -10,7 +10,6 @@ skipped: `parse` raises CaseError with diagnostics that name the file and line.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 from imr_policy.case import parse_case_text, validate_case
 from imr_policy.diagnostics import Diagnostic
 from imr_policy.errors import CaseError
+from imr_policy.limits import TooLarge, for_prefix, read_limited
 from imr_policy.model import Case
 from imr_policy.yamlsrc import StrictJsonError, strict_json
 
@@ -60,11 +60,17 @@ def entries(path: Path) -> Iterator[Entry]:
     for file in files(path):
         if file.suffix in LINES_SUFFIXES or (file == path and file.suffix not in CASE_SUFFIXES):
             for line_no, raw in _lines(file):
-                yield _decoded(index, str(file), line_no, raw)
+                if raw is None:
+                    over = TooLarge(for_prefix("case"), None).refusal(prefix="case", file=str(file), line=line_no)
+                    yield Entry(index, str(file), line_no, None, over)
+                else:
+                    yield _decoded(index, str(file), line_no, raw)
                 index += 1
         else:
             try:
-                raw = file.read_bytes()
+                raw = read_limited(file, for_prefix("case"))
+            except TooLarge as exc:
+                yield Entry(index, str(file), None, None, exc.refusal(prefix="case", file=str(file)))
             except OSError as exc:
                 reason = (exc.strerror or "unknown error").lower()
                 problem = _unreadable(
@@ -87,10 +93,19 @@ def count(path: Path) -> int:
     return total
 
 
-def _lines(file: Path) -> Iterator[tuple[int, bytes]]:
+def _lines(file: Path) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, bytes) of each non-blank line; None for a line over the case size limit, which is
+    skipped to its end in bounded reads rather than held in memory."""
+    limit = for_prefix("case").max_bytes
     with file.open("rb") as fh:
-        for line_no, raw in enumerate(fh, 1):
-            if raw.strip():
+        line_no = 0
+        while raw := fh.readline(limit + 2):  # the line, its newline, and one byte more
+            line_no += 1
+            if len(raw.rstrip(b"\r\n")) > limit:
+                while not raw.endswith(b"\n") and (raw := fh.readline(1024 * 1024)):
+                    pass
+                yield line_no, None
+            elif raw.strip():
                 yield line_no, raw
 
 
@@ -126,6 +141,9 @@ def parse(entry: Entry) -> Case:
     try:
         data = strict_json(entry.text)
     except StrictJsonError as exc:
+        if exc.limit is not None:
+            over = dataclasses.replace(exc.limit, file=entry.file, line=entry.line)
+            raise CaseError("the case is not valid", [over]) from None
         duplicate = exc.key is not None
         raise CaseError(
             "the case is not valid",
@@ -155,7 +173,7 @@ def raw_case(entry: Entry) -> Any:
         return None
     try:
         if entry.line is not None:
-            return json.loads(entry.text)
+            return strict_json(entry.text)
         from imr_policy.yamlsrc import load_text  # noqa: PLC0415 - only for examples
 
         return load_text(entry.text, file=entry.file, code_prefix="case").data

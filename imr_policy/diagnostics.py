@@ -81,14 +81,19 @@ def sort_and_cap(diagnostics: Iterable[Diagnostic], cap: int = DEFAULT_CAP) -> t
             d.path,
         ),
     )
+    # a `diagnostics.capped` already in the list says that a stage stopped looking (imr_policy/limits.py,
+    # `max_errors`): the count below is then a lower bound, and the message says so
+    stopped = [d for d in ordered if d.code == "diagnostics.capped"]
+    if stopped:
+        ordered = [d for d in ordered if d.code != "diagnostics.capped"]
     if len(ordered) <= cap:
-        return tuple(ordered)
+        return (*ordered, *stopped[:1])
     dropped = len(ordered) - cap
     return (
         *ordered[:cap],
         Diagnostic(
             code="diagnostics.capped",
-            message=f"{dropped} more problems not shown",
+            message=f"{dropped} more problems not shown" + (", and more were not looked for" if stopped else ""),
             hint="fix the problems above and run again",
             severity=Severity.WARNING,
         ),

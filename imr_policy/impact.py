@@ -409,11 +409,11 @@ class ImpactCollector:
 def _case_data(text: str | None) -> Any:
     if text is None:
         return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        from imr_policy.yamlsrc import load_text  # noqa: PLC0415
+    from imr_policy.yamlsrc import load_text, strict_json  # noqa: PLC0415
 
+    try:
+        return strict_json(text)  # bounded (docs/limits.md); StrictJsonError is a ValueError
+    except ValueError:
         return load_text(text, file=None, code_prefix="case").data
 
 

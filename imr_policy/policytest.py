@@ -30,6 +30,7 @@ from imr_policy.case import case_diagnostics, validate_case
 from imr_policy.diagnostics import Diagnostic, did_you_mean, has_errors, sort_and_cap
 from imr_policy.errors import CaseError, EngineError, PolicyError
 from imr_policy.evaluate import Engine, load
+from imr_policy.limits import TooLarge, for_prefix, read_limited
 from imr_policy.lint import always_decides
 from imr_policy.model import Case, Edition, ItemDetermination
 from imr_policy.schemacheck import float_diagnostics, schema_diagnostics
@@ -189,8 +190,10 @@ def load_test_file(source: Path, *, display: str | None = None) -> tuple[TestFil
     matched to the schema; problems of single tests are kept on those tests (`PolicyTest.problems`)."""
     shown = display or str(source)
     try:
-        raw = source.read_bytes()
+        raw = read_limited(source, for_prefix("policy-test"))
         text = raw.decode("utf-8")
+    except TooLarge as exc:
+        return None, (exc.refusal(prefix="policy-test", file=shown),)
     except UnicodeDecodeError as exc:
         return None, (
             Diagnostic(
@@ -425,7 +428,9 @@ def _load_case_file(name: str, at: str, file: str, smap: SourceMap, source: Path
     path = source.parent / name
     shown = str(Path(file).parent / name)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_limited(path, for_prefix("case")).decode("utf-8")
+    except TooLarge as exc:
+        return _CaseFile(None, shown, SourceMap(), (exc.refusal(prefix="case", file=shown),))
     except (OSError, UnicodeDecodeError) as exc:
         reason = "it is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else (exc.strerror or "error").lower()
         return _at(

@@ -21,7 +21,7 @@ import itertools
 import multiprocessing
 import os
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Protocol, TypeVar
@@ -42,16 +42,22 @@ class Job(Protocol[R_co]):
     def run(self, state: Any, entry: Entry) -> R_co: ...
 
 
-_STATES: dict[str, Any] = {}
+_STATES: OrderedDict[str, Any] = OrderedDict()
 _STATES_LOCK = threading.Lock()
+MAX_STATES = 4  # a long-lived worker (Dask) serving job after job keeps the engines of the last few only
 
 
 def _state(job: Job[Any]) -> Any:
-    """The job's per-process state, built once (Dask runs tasks in threads, hence the lock)."""
+    """The job's per-process state, built once (Dask runs tasks in threads, hence the lock) and kept in
+    a small LRU, so a process that runs many jobs does not keep every engine it ever loaded."""
     key = job.cache_key
     with _STATES_LOCK:
-        if key not in _STATES:
+        if key in _STATES:
+            _STATES.move_to_end(key)
+        else:
             _STATES[key] = job.setup()
+            while len(_STATES) > MAX_STATES:
+                _STATES.popitem(last=False)
         return _STATES[key]
 
 

@@ -7,6 +7,8 @@ every error, with the context needed for a humane message.
 
 from __future__ import annotations
 
+import json
+import re
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -15,13 +17,15 @@ import jsonschema_rs
 
 from imr_policy import resources
 from imr_policy.diagnostics import Diagnostic, did_you_mean
-from imr_policy.yamlsrc import child_path, located
+from imr_policy.limits import for_prefix
+from imr_policy.yamlsrc import _capped, child_path, located
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from imr_policy.yamlsrc import SourceMap
 
+_SPACE = re.compile(r"\s")
 _TYPE_NAMES = {
     "integer": "a whole number",
     "number": "a number",
@@ -44,7 +48,9 @@ def full_validator(name: str) -> jsonschema.protocols.Validator:
     return cls(resources.schema(name), format_checker=cls.FORMAT_CHECKER)
 
 
-def describe_value(value: object) -> str:
+def describe_value(value: object, *, private: bool = False) -> str:
+    """`value` as a message shows it. `private` (cases): text with spaces, which may be a clinical note
+    written in the wrong place, is never repeated."""
     if value is None:
         return "`null`"
     if isinstance(value, bool):
@@ -52,7 +58,9 @@ def describe_value(value: object) -> str:
     if isinstance(value, (int, float)):
         return f"the number `{value}`"
     if isinstance(value, str):
-        return f"the string `{value}`" if len(value) <= 60 else "a long string"
+        if len(value) > 60:
+            return "a long string"
+        return "a string of text" if private and _SPACE.search(value) else f"the string `{value}`"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):
@@ -83,9 +91,15 @@ def schema_diagnostics(
 
     One problem gives one diagnostic: duplicates (a date failing both `format` and `pattern`) are
     merged, and an `enum` complaint about a value of the wrong type is dropped in favour of the type.
+    The work is bounded: errors are translated as the validator finds them, and after the limit
+    `max_errors` (imr_policy/limits.py) the validator is stopped and one `diagnostics.capped` says so.
     """
+    cap = for_prefix(prefix).max_errors
     found: list[Diagnostic] = []
     for error in full_validator(name).iter_errors(data):
+        if len(found) >= cap:
+            found.append(_capped(cap, file))
+            break
         found.extend(_translate(error, prefix=prefix, file=file, source_map=source_map))
     typed = {d.path for d in found if d.code == f"{prefix}.type"}
     unique: dict[tuple[str, str, str], Diagnostic] = {}
@@ -152,6 +166,7 @@ def _translate(
     nullable: bool = False,
 ) -> Iterator[Diagnostic]:
     path = _path(error)
+    private = prefix == "case"  # a case may hold patient data; rule files and policy tests do not
     kind = str(error.validator)
     rule: Any = error.validator_value
     schema: dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
@@ -197,7 +212,7 @@ def _translate(
     hint: str | None
     if kind == "type":
         expected = _expected(schema) + (" or `null`" if nullable else "")
-        code, message = f"{prefix}.type", f"expected {expected}, got {describe_value(instance)}"
+        code, message = f"{prefix}.type", f"expected {expected}, got {describe_value(instance, private=private)}"
         if isinstance(instance, str) and instance.lstrip("-").isdigit() and "number" in expected:
             hint = "remove the quotes"
         elif isinstance(instance, (int, float, bool)) and "string" in expected:
@@ -207,7 +222,9 @@ def _translate(
     elif kind in ("enum", "const"):
         choices = [str(c) for c in (rule if kind == "enum" else [rule])]
         code = f"{prefix}.enum"
-        message = f"{describe_value(instance)} is not allowed here; expected one of: {', '.join(choices)}"
+        message = (
+            f"{describe_value(instance, private=private)} is not allowed here; expected one of: {', '.join(choices)}"
+        )
         hint = did_you_mean(instance, choices) or (
             "values are case-sensitive"
             if isinstance(instance, str) and instance.lower() in [c.lower() for c in choices]
@@ -215,12 +232,12 @@ def _translate(
         )
     elif kind in ("format", "pattern") and schema.get("format") == "date":
         code = f"{prefix}.date"
-        message = f"expected a calendar date as YYYY-MM-DD, got {describe_value(instance)}"
+        message = f"expected a calendar date as YYYY-MM-DD, got {describe_value(instance, private=private)}"
         hint = "write dates as ISO 8601, e.g. `2015-07-10`, and check that the day exists"
     elif kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         code = f"{prefix}.range"
         word = "at least" if kind.startswith(("min", "exclusiveMin")) else "at most"
-        message = f"expected a number {word} `{rule}`, got {describe_value(instance)}"
+        message = f"expected a number {word} `{rule}`, got {describe_value(instance, private=private)}"
         hint = f"use a value {word} {rule}"
     elif kind in ("minLength", "maxLength"):
         code = f"{prefix}.size"
@@ -254,29 +271,37 @@ def _translate(
     elif kind == "uniqueItems":
         code = f"{prefix}.duplicate-entry"
         items: list[Any] = list(instance) if isinstance(instance, list) else []
+        # one pass, by canonical JSON text (a list may hold thousands of entries; `in` on each would be
+        # quadratic); at most ten repeats are named
+        first: dict[str, int] = {}
         dupes: list[Any] = []
+        positions: list[int] = []
         for i, v in enumerate(items):
-            if v in items[:i] and v not in dupes:
-                dupes.append(v)
-        if all(isinstance(d, (str, int, bool)) for d in dupes):
+            text = json.dumps(v, sort_keys=True, default=str)
+            if text not in first:
+                first[text] = i
+            elif len(positions) < 10:
+                positions.append(i)
+                if not any(d == v for d in dupes):
+                    dupes.append(v)
+        if all(isinstance(d, (str, int, bool)) and len(str(d)) <= 60 for d in dupes):
             message = f"the list repeats {', '.join(f'`{d}`' for d in dupes)}"
         else:
-            positions = [i for i, v in enumerate(items) if v in dupes and v in items[:i]]
             message = f"the list repeats an entry (at {', '.join(f'[{i}]' for i in positions)})"
         hint = "list each entry once"
     elif kind == "pattern":
         code = f"{prefix}.pattern"
         if path.endswith(".code"):
-            message = f"{describe_value(instance)} is not an ICD-10-CM or ICD-9-CM code"
+            message = f"{describe_value(instance, private=private)} is not an ICD-10-CM or ICD-9-CM code"
             hint = "expected an ICD-10-CM code such as `F32.1` or an ICD-9-CM code such as `847.2`, or leave `code` out"
         elif "@" in str(rule) and ":" in str(rule):
-            message = f"{describe_value(instance)} is not a rule reference"
+            message = f"{describe_value(instance, private=private)} is not a rule reference"
             hint = "write `rule-id`, `guideline:rule-id` or `guideline@edition:rule-id`, in lowercase"
         elif r"[a-z0-9]" in str(rule):
-            message = f"{describe_value(instance)} is not a valid id"
+            message = f"{describe_value(instance, private=private)} is not a valid id"
             hint = "ids use lowercase letters, digits, `.`, `_` and `-`, and start with a letter or digit"
         else:
-            message = f"{describe_value(instance)} does not have the expected form (`{rule}`)"
+            message = f"{describe_value(instance, private=private)} does not have the expected form (`{rule}`)"
             hint = "see the schema for the expected form"
     else:
         code, message, hint = f"{prefix}.invalid", error.message, "see the schema for what this field accepts"

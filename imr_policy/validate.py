@@ -25,6 +25,7 @@ from typing import Any
 from imr_policy.conditions import ICD9_PREFIX, ICD10_PREFIX, tokens
 from imr_policy.diagnostics import Diagnostic, Severity, did_you_mean, has_errors, sort_and_cap
 from imr_policy.facts import FACTS, ORDERED_OPS, PREDICATE_OPS, PRESENCE_OPS, SET_OPS, FactType
+from imr_policy.limits import TooLarge, for_prefix, read_limited
 from imr_policy.model import (
     Citation,
     Condition,
@@ -105,8 +106,11 @@ def load_editions(paths: list[Path], *, display_root: Path | None = None) -> Loa
     for file in files:
         shown = _display(file, display_root)
         try:
-            raw = file.read_bytes()
+            raw = read_limited(file, for_prefix("policy"))
             text = raw.decode("utf-8")
+        except TooLarge as exc:
+            diagnostics.append(exc.refusal(prefix="policy", file=shown))
+            continue
         except UnicodeDecodeError as exc:
             diagnostics.append(
                 Diagnostic(

@@ -11,10 +11,10 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from imr_policy import corpus, runner
-from imr_policy.batch import EvaluateJob, Totals
+from imr_policy.batch import EvaluateJob, RecordWriter, Totals
 from imr_policy.cli import render
 from imr_policy.cli.progress import Progress
 from imr_policy.combine import PROVENANCE_ORDER
@@ -69,13 +69,17 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_UNDECIDED
     totals = Totals()
     started = time.perf_counter()
-    out: IO[str] = sys.stdout if args.out == "-" else Path(args.out).open("w", encoding="utf-8")  # noqa: SIM115
+    try:
+        out = RecordWriter.open(args.out)
+    except OSError as exc:
+        print(f"imr-policy: cannot write `{args.out}`: {(exc.strerror or 'error').lower()}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         with Progress(corpus.count(args.corpus), enabled=args.progress) as bar:
             for record in runner.run(
                 job, corpus.entries(args.corpus), workers=args.workers, dask=args.dask, chunk_size=args.chunk_size
             ):
-                out.write(record.line + "\n")
+                out.write(record.line)
                 totals.add(record)
                 for problem in record.problems:
                     bar.write(problem)
@@ -89,9 +93,15 @@ def run(args: argparse.Namespace) -> int:
     except EngineError as exc:
         print(f"imr-policy: {exc}", file=sys.stderr)
         return EXIT_UNDECIDED
+    except OSError as exc:  # the output could not be written: what it holds are whole records
+        print(
+            f"imr-policy: cannot write `{args.out}`: {(exc.strerror or 'error').lower()}; it holds the first "
+            f"{out.records:,} records, each whole",
+            file=sys.stderr,
+        )
+        return EXIT_UNDECIDED
     finally:
-        if out is not sys.stdout:
-            out.close()
+        out.close()
     elapsed = time.perf_counter() - started
     items = ", ".join(f"{k} {n:,}" for k, n in sorted(totals.items.items())) or "none"
     where = f"Dask at {args.dask}" if args.dask else f"{args.workers or runner.default_workers()} worker(s)"

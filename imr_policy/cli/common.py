@@ -10,15 +10,18 @@ from imr_policy.case import parse_case_text
 from imr_policy.cli import render
 from imr_policy.errors import CaseError, EngineError, PolicyError
 from imr_policy.evaluate import Engine, load
+from imr_policy.limits import TooLarge, for_prefix, read_limited
 from imr_policy.model import Case
 from imr_policy.resources import policies_dir
 
 
 def read_text(path: str) -> tuple[str, str]:
-    """The text of `path` (`-` is standard input) and the name to show in messages."""
+    """The text of `path` (`-` is standard input) and the name to show in messages, read within the case
+    size limit (imr_policy/limits.py: raises TooLarge past it, never reading a huge input whole)."""
+    limit = for_prefix("case")
     if path == "-":
-        return sys.stdin.read(), "<stdin>"
-    return Path(path).read_text(encoding="utf-8"), path
+        return read_limited(sys.stdin.buffer, limit).decode("utf-8"), "<stdin>"
+    return read_limited(path, limit).decode("utf-8"), path
 
 
 def report_invalid(exc: CaseError | PolicyError) -> None:
@@ -32,6 +35,9 @@ def engine_and_case(args: argparse.Namespace) -> tuple[Engine, Case] | int:
     or the exit code after reporting why there is none (1: unreadable or invalid input)."""
     try:
         text, name = read_text(args.case)
+    except TooLarge as exc:
+        report_invalid(CaseError("the case is not valid", [exc.refusal(prefix="case", file=args.case)]))
+        return 1
     except (OSError, UnicodeDecodeError) as exc:
         print(f"imr-policy: cannot read `{args.case}`: {exc}", file=sys.stderr)
         return 1

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from imr_policy.evaluate import ENGINE_VERSION
+from imr_policy.limits import check_environment
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -34,6 +35,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if (bad := check_environment()) is not None:
+        print(f"imr-policy: {bad} (docs/limits.md)", file=sys.stderr)
+        return EXIT_USAGE
     try:
         code: int = args.func(args)
     except KeyboardInterrupt:  # pragma: no cover

@@ -278,6 +278,8 @@ def _bad_input(reply: Reply) -> Problem | None:
     errors = header.get("diagnostics", [])
     if status == "malformed":
         return Problem("malformed-json", "the request body is not a JSON document", errors)
+    if status == "too-large":  # over the case parser's size limit (imr_policy/limits.py)
+        return Problem("body-too-large", "the body is over the case size limit", errors)
     if status == "invalid":
         n = sum(1 for e in errors if e.get("severity") == "error")
         return Problem("invalid-case", f"{count(n, 'problem')} in the case", errors)

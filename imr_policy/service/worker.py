@@ -34,10 +34,11 @@ from imr_policy.case import case_diagnostics, validate_case
 from imr_policy.diagnostics import Diagnostic, has_errors
 from imr_policy.errors import CaseError, EngineError, PolicyError
 from imr_policy.evaluate import Engine
+from imr_policy.limits import for_prefix
 from imr_policy.service import wire
 from imr_policy.service.policyset import Snapshot, engine_for
 from imr_policy.service.problems import diagnostics_json
-from imr_policy.yamlsrc import StrictJsonError, load_text, strict_json
+from imr_policy.yamlsrc import LazySourceMap, StrictJsonError, load_text, shown_key, strict_json
 
 FAULTS_ENV = "IMR_POLICY_TEST_FAULTS"
 CRASH_CASE_ID = "imr-policy-test-fault:crash"
@@ -65,6 +66,8 @@ def parse_body(body: bytes) -> tuple[Any, tuple[Diagnostic, ...]]:
     try:
         return strict_json(text), ()
     except StrictJsonError as exc:
+        if exc.limit is not None:
+            return None, (exc.limit,)
         if exc.key is not None:
             return None, _duplicate(text, exc.key)
         return None, _syntax(exc.message, exc.line, exc.column)
@@ -77,20 +80,16 @@ def _duplicate(text: str, key: str) -> tuple[Diagnostic, ...]:
     found = tuple(dataclasses.replace(d, hint=hint) for d in loaded.diagnostics if d.code == "case.duplicate-key")
     if found:
         return found
-    return (Diagnostic("case.duplicate-key", f"duplicate key `{key}`", "$", hint=hint),)
+    return (Diagnostic("case.duplicate-key", f"duplicate key `{shown_key(key)}`", "$", hint=hint),)
 
 
-def _located(data: Any, text: bytes) -> tuple[Diagnostic, ...]:
-    """Every problem with `data` as a case, with line and column in the body where they can be found."""
-    try:
-        loaded = load_text(text.decode("utf-8"), file=None, code_prefix="case")
-    except RecursionError:
-        loaded = None
-    smap = loaded.source_map if loaded is not None and not loaded.diagnostics else None
-    try:
-        return tuple(case_diagnostics(data, source_map=smap))
-    except RecursionError:
-        return _syntax("the document is nested too deeply")
+def _too_large(body: bytes) -> tuple[Diagnostic, ...]:
+    """The limit diagnostic when `body` is over the case size limit (the server's own body limit may be
+    set higher than the parser's), else nothing."""
+    limit = for_prefix("case")
+    if len(body) <= limit.max_bytes:
+        return ()
+    return (limit.exceeded("max_bytes", f"the body has {len(body):,} bytes", prefix="case"),)
 
 
 # ---------------------------------------------------------------------------------------- requests
@@ -123,17 +122,27 @@ class Handler:
     def _bad(self, ident: object, status: str, diagnostics: tuple[Diagnostic, ...]) -> bytes:
         return wire.encode({"id": ident, "status": status, "diagnostics": list(diagnostics_json(diagnostics))})
 
-    def _evaluate(self, ident: object, body: bytes) -> bytes:
+    def _parsed(self, ident: object, body: bytes) -> tuple[Any, bytes | None]:
+        """The body's JSON value, or the answer that refuses it (413 over the size limit, 422 over another
+        limit, 400 not JSON)."""
+        if over := _too_large(body):
+            return None, self._bad(ident, "too-large", over)
         data, problems = parse_body(body)
         if problems:
-            return self._bad(ident, "malformed", problems)
+            limited = all(d.code == "case.limit" for d in problems)
+            return None, self._bad(ident, "invalid" if limited else "malformed", problems)
+        return data, None
+
+    def _evaluate(self, ident: object, body: bytes) -> bytes:
+        data, refused = self._parsed(ident, body)
+        if refused is not None:
+            return refused
         self._fault(data)
         try:
-            case = validate_case(data)
-        except CaseError:
-            return self._bad(ident, "invalid", _located(data, body))
-        except RecursionError:
-            return self._bad(ident, "invalid", _syntax("the document is nested too deeply"))
+            # the body's source map is parsed only if the case is invalid, and its problems are found once
+            case = validate_case(data, source_map=LazySourceMap(body))
+        except CaseError as exc:
+            return self._bad(ident, "invalid", exc.diagnostics)
         try:
             determination = self.engine.evaluate(case)
         except EngineError as exc:
@@ -152,16 +161,16 @@ class Handler:
         return wire.encode(header, answer, logged.line)
 
     def _validate(self, ident: object, body: bytes) -> bytes:
+        if over := _too_large(body):
+            return self._bad(ident, "too-large", over)
         data, problems = parse_body(body)
-        if problems:
+        if problems and not all(d.code == "case.limit" for d in problems):
             return self._bad(ident, "malformed", problems)
-        self._fault(data)
-        try:
-            found = tuple(case_diagnostics(data))
-        except RecursionError:
-            found = _syntax("the document is nested too deeply")
-        if found:
-            found = _located(data, body)
+        if problems:  # JSON, but over a limit: that is what is wrong with it
+            found = problems
+        else:
+            self._fault(data)
+            found = tuple(case_diagnostics(data, source_map=LazySourceMap(body)))
         answer = {"valid": not has_errors(found), "diagnostics": list(diagnostics_json(found))}
         return wire.encode({"id": ident, "status": "ok"}, json.dumps(answer, ensure_ascii=False).encode())
 

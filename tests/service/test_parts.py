@@ -29,8 +29,21 @@ from imr_policy.service.worker import parse_body
         (b'{"a": NaN}', "case.syntax", "`NaN` is not a JSON value", None, None),
         (b'{"a": -Infinity}', "case.syntax", "`-Infinity` is not a JSON value", None, None),
         (b'{"a": "\xff"}', "case.syntax", "the body is not UTF-8 text (byte 7)", None, None),
-        (b"[" * 50_000 + b"]" * 50_000, "case.syntax", "the document is nested too deeply", None, None),
-        (b'{"a": ' + b"1" * 5000 + b"}", "case.syntax", "a number has too many digits", None, None),
+        # JSON over a limit of docs/limits.md (the worker answers these 422, not 400)
+        (
+            b"[" * 50_000 + b"]" * 50_000,
+            "case.limit",
+            "the document is nested too deeply; the limit `case.max_depth` is 32",
+            None,
+            None,
+        ),
+        (
+            b'{"a": ' + b"1" * 5000 + b"}",
+            "case.limit",
+            "a whole number has 5,000 digits; the limit `case.max_integer_digits` is 20",
+            None,
+            None,
+        ),
         (b'{"a": {"b": 1, "b": 2}}', "case.duplicate-key", "duplicate key `b` (first defined at line 1)", 1, 16),
     ],
 )

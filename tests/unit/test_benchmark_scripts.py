@@ -32,3 +32,9 @@ def test_bench_impact_small_runs() -> None:
 def test_bench_http_quick_runs() -> None:
     done = run("benchmarks/bench_http.py", "--quick")
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_hostile_memory_quick_runs() -> None:
+    done = run("benchmarks/hostile_memory.py", "--n", "200", "--every", "100")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert '"python_objects_growth_after_warmup"' in done.stdout

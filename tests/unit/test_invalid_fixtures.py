@@ -38,6 +38,9 @@ INVALID = ROOT / "tests" / "invalid"
 PACKAGE = ROOT / "imr_policy"
 DOCS = ROOT / "docs" / "diagnostics.md"
 EXAMPLE_CASE = ROOT / "examples" / "cases" / "imr-2015-psych-example.yaml"
+EXAMPLE_JSON = json.dumps(
+    imr_policy.yamlsrc.load_text(EXAMPLE_CASE.read_text(encoding="utf-8"), file=None, code_prefix="case").data
+)
 
 # Every code the package can emit, written out so that a new code cannot slip in unnoticed:
 # test_expected_codes_match_the_source compares this list with what the source actually contains.
@@ -49,6 +52,7 @@ EXPECTED_CODES = frozenset(
         # prefix="policy-test", then the checks of the tests themselves)
         "policy-test.syntax",
         "policy-test.duplicate-key",
+        "policy-test.yaml-tag",
         "policy-test.unknown-field",
         "policy-test.missing-field",
         "policy-test.type",
@@ -83,6 +87,11 @@ EXPECTED_CODES = frozenset(
         # imr_policy/yamlsrc.py with code_prefix="policy"
         "policy.syntax",
         "policy.duplicate-key",
+        "policy.yaml-tag",
+        # imr_policy/limits.py: input over a limit (docs/limits.md)
+        "policy.limit",
+        "policy-test.limit",
+        "case.limit",
         # imr_policy/schemacheck.py with prefix="policy.schema"
         "policy.schema.unknown-field",
         "policy.schema.missing-field",
@@ -127,6 +136,10 @@ EXPECTED_CODES = frozenset(
         # imr_policy/yamlsrc.py with code_prefix="case"
         "case.syntax",
         "case.duplicate-key",
+        "case.yaml-tag",
+        "case.yaml-alias",
+        # imr_policy/yamlsrc.py check_data: a string that is not Unicode text (JSON only: YAML refuses it as syntax)
+        "case.text",
         # imr_policy/schemacheck.py with prefix="case"
         "case.unknown-field",
         "case.missing-field",
@@ -161,6 +174,7 @@ DIRECT_TESTS = {
     "policy-test.no-policies": "test_policy_test_no_policies",
     "lint.too-complex": "test_lint_too_complex",
     "case.unreadable": "test_case_unreadable",
+    "case.text": "test_case_text",
 }
 
 # Codes the package contains but no input can produce today; the named test proves it and fails
@@ -504,6 +518,19 @@ def test_case_unreadable(tmp_path: Path) -> None:
     with pytest.raises(CaseError) as caught:
         corpus.parse(entries[1])
     assert caught.value.diagnostics == (problems[0],)
+
+
+def test_case_text() -> None:
+    """A lone surrogate escape can only come from JSON (YAML refuses it as `case.syntax`)."""
+    data = json.loads(EXAMPLE_JSON.replace('"Insomnia', '"\\ud800Insomnia'))
+    with pytest.raises(imr_policy.CaseError) as info:
+        imr_policy.validate_case(data)
+    (d,) = info.value.diagnostics
+    assert (d.code, d.path) == ("case.text", "$.diagnoses[1].description")
+    assert d.message == "a string is not Unicode text: it holds a lone surrogate escape (`\\ud800` to `\\udfff`)"
+    assert d.hint == "write the character itself, or both halves of its surrogate pair"
+    assert "Insomnia" not in d.render()
+    d.render().encode("utf-8")  # the message itself is Unicode text
 
 
 def test_policy_test_unreadable(tmp_path: Path) -> None:

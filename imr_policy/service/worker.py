@@ -31,6 +31,7 @@ from typing import IO, Any
 
 from imr_policy import audit
 from imr_policy.case import case_diagnostics, validate_case
+from imr_policy.combine import PROVENANCE_ORDER
 from imr_policy.diagnostics import Diagnostic, has_errors
 from imr_policy.errors import CaseError, EngineError, PolicyError
 from imr_policy.evaluate import Engine
@@ -112,7 +113,7 @@ class Handler:
         ident = header.get("id")
         try:
             if header.get("op") == "evaluate":
-                return self._evaluate(ident, body)
+                return self._evaluate(ident, body, header.get("min_provenance"), header.get("request"))
             if header.get("op") == "validate":
                 return self._validate(ident, body)
             return wire.encode({"id": ident, "status": "internal-error", "message": "unknown operation"})
@@ -123,7 +124,11 @@ class Handler:
     def _bad(self, ident: object, status: str, diagnostics: tuple[Diagnostic, ...]) -> bytes:
         return wire.encode({"id": ident, "status": status, "diagnostics": list(diagnostics_json(diagnostics))})
 
-    def _evaluate(self, ident: object, body: bytes) -> bytes:
+    def _evaluate(self, ident: object, body: bytes, floor: Any = None, request: Any = None) -> bytes:
+        if floor is not None and floor not in PROVENANCE_ORDER:  # the server checks it; a frame is not trusted
+            return wire.encode({"id": ident, "status": "internal-error", "message": "unknown provenance grade"})
+        if not isinstance(request, dict) or not all(isinstance(v, str) for v in request.values()):
+            request = None
         data, problems = parse_body(body)
         if problems:
             return self._bad(ident, "malformed", problems)
@@ -135,10 +140,12 @@ class Handler:
         except RecursionError:
             return self._bad(ident, "invalid", _syntax("the document is nested too deeply"))
         try:
-            determination = self.engine.evaluate(case)
+            determination = self.engine.evaluate(case, min_provenance=floor)
         except EngineError as exc:
             return wire.encode({"id": ident, "status": "engine-error", "message": str(exc)})
-        record = audit.decision_record(data, determination, redactor=self.redactor, valid=case)
+        record = audit.decision_record(
+            data, determination, redactor=self.redactor, valid=case, min_provenance=floor, request=request
+        )
         logged = audit.LoggedDecision.of(record)
         answer = json.dumps(determination.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
         header = {
@@ -148,6 +155,8 @@ class Handler:
             "timestamp": logged.timestamp,
             "case_id": logged.case_id,
             "content_hash": logged.content_hash,
+            # for the server's metrics: what was decided, never about whom
+            "determinations": [i.determination for i in determination.items],
         }
         return wire.encode(header, answer, logged.line)
 
@@ -214,8 +223,10 @@ def main(argv: list[str] | None = None) -> int:
 
     # the server decides when a worker stops (it closes standard input); a Ctrl-C in the terminal or a
     # SIGHUP meant for the server must not stop a worker in the middle of a request
+    # (and a SIGTERM sent to the whole process group, as systemd does, must let the server drain first)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _die_with_parent()
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # whatever a library prints goes to standard error, never into a frame
@@ -225,8 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         engine = engine_for(Snapshot(args.snapshot, args.policy_set_id), args.engine)
     except PolicyError as exc:
-        out.write(wire.encode({"ready": False, "error": str(exc)}))
-        out.flush()
+        with contextlib.suppress(BrokenPipeError):  # the server may have stopped meanwhile
+            out.write(wire.encode({"ready": False, "error": str(exc)}))
+            out.flush()
         return 1
     gc.freeze()  # the loaded policy set never becomes garbage; keep full collections cheap (docs/api.md)
     hello = {"ready": True, "pid": os.getpid(), "content_hash": engine.policy_set.content_hash}

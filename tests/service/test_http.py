@@ -101,6 +101,7 @@ def test_policies_health_readiness_openapi(server: Server, engine: imr_policy.En
             "/v1/admin/reload",
             "/healthz",
             "/readyz",
+            "/metrics",
         }
 
 

@@ -79,9 +79,11 @@ def test_a_record_carries_what_the_issue_asks(engine: imr_policy.Engine) -> None
         "input_hash",
         "items",
         "decision_hash",
+        "min_provenance",
         "case",
         "redaction",
     }
+    assert record["min_provenance"] is None  # no floor
     assert record["policy_set"] == {"id": det.policy_set.id, "content_hash": det.policy_set.content_hash}
     assert record["input_hash"] == audit.sha256_of(json.loads(json.dumps(case, default=str)))
     assert record["timestamp"].endswith("Z")

@@ -296,7 +296,7 @@ def document(version: str) -> dict[str, Any]:
         "/metrics": {
             "get": {
                 "operationId": "metrics",
-                "summary": "Prometheus metrics of the server (text exposition format 0.0.4)",
+                "summary": "Prometheus metrics of the server (text exposition format)",
                 "responses": {
                     "200": {
                         "description": "requests, latency, determinations, worker restarts, reloads, log writes",

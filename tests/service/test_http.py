@@ -430,9 +430,7 @@ def test_a_floor_that_is_not_a_grade(server: Server) -> None:
     assert not [x for x in read_records(server.audit_log) if x["case_id"] == example()["case_id"] and "strong" in x]
 
 
-def test_a_log_with_a_floor_replays_with_it(
-    server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_log_with_a_floor_replays_with_it(server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Decisions logged with floors replay with zero differences; the same record without its floor
     differs, so replay did decide with the floor (and the floor changed the outcome)."""
     ids = []
@@ -493,7 +491,11 @@ def test_request_id_and_traceparent(server: Server) -> None:
         r = c.post(
             "/v1/determinations",
             content=json.dumps(case),
-            headers={**JSON, "x-request-id": "a b" + "x" * 200, "traceparent": "00-" + "0" * 32 + "-00f067aa0ba902b7-01"},
+            headers={
+                **JSON,
+                "x-request-id": "a b" + "x" * 200,
+                "traceparent": "00-" + "0" * 32 + "-00f067aa0ba902b7-01",
+            },
         )
         assert r.status_code == 200
         assert r.headers["x-request-id"] != "a b" + "x" * 200 and len(r.headers["x-request-id"]) == 36

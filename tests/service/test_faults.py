@@ -27,7 +27,7 @@ import pytest
 
 from imr_policy.resources import policies_dir
 from tests.conftest import ROOT
-from tests.service.conftest import Server, read_records, start_server, stop_server
+from tests.service.conftest import Server, start_server, stop_server
 from tests.service.test_http import JSON, _metric, example, problem_of
 from tests.unit.test_engine import GRID
 
@@ -173,7 +173,9 @@ def test_sigterm_answers_what_it_holds_exits_0_and_leaves_nothing_behind(tmp_pat
 def _serve(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "imr_policy", "serve", "--port", "0", "--workers", "1", *args]
     environment = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path, env=environment)
+    return subprocess.run(
+        command, check=False, capture_output=True, text=True, timeout=120, cwd=tmp_path, env=environment
+    )
 
 
 def test_an_unwritable_log_path_is_refused_before_serving(tmp_path: Path) -> None:
@@ -191,7 +193,7 @@ def test_an_unwritable_log_path_is_refused_before_serving(tmp_path: Path) -> Non
 
 
 def test_listening_beyond_loopback_needs_a_token(tmp_path: Path) -> None:
-    done = _serve(tmp_path, "--host", "0.0.0.0", "--audit-log", str(tmp_path / "log.jsonl"))  # noqa: S104
+    done = _serve(tmp_path, "--host", "0.0.0.0", "--audit-log", str(tmp_path / "log.jsonl"))
     assert done.returncode == 2
     assert "serving on" not in done.stdout
     assert "refusing to listen on 0.0.0.0, which is not a loopback address, without an admin token" in done.stderr

@@ -9,8 +9,10 @@ crash or a hang costs this process and the one request it holds, never the serve
 
 Test hook, off unless the environment has IMR_POLICY_TEST_FAULTS=1: a body whose `case_id` is
 `imr-policy-test-fault:crash` makes the worker kill itself with SIGSEGV (as durable_rules does past
-its limits), and `imr-policy-test-fault:hang` makes it sleep forever (as durable_rules does when a
-ruleset is too wide). tests/service/ uses them to prove that the server survives both.
+its limits), `imr-policy-test-fault:hang` makes it sleep forever (as durable_rules does when a
+ruleset is too wide), and `imr-policy-test-fault:slow` makes it answer normally a second late (so a
+client can go away before its answer). tests/service/ uses them to prove that the server survives
+the first two and logs nothing for a client that left.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from imr_policy.yamlsrc import StrictJsonError, load_text, strict_json
 FAULTS_ENV = "IMR_POLICY_TEST_FAULTS"
 CRASH_CASE_ID = "imr-policy-test-fault:crash"
 HANG_CASE_ID = "imr-policy-test-fault:hang"
+SLOW_CASE_ID = "imr-policy-test-fault:slow"  # answered normally, one second late
 
 _JSON_HINT = "send one JSON object with `Content-Type: application/json`"
 
@@ -183,6 +186,8 @@ class Handler:
         if data.get("case_id") == HANG_CASE_ID:
             while True:
                 time.sleep(3600)
+        if data.get("case_id") == SLOW_CASE_ID:
+            time.sleep(1.0)
 
 
 # ---------------------------------------------------------------------------------------- the process

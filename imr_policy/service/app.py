@@ -268,10 +268,14 @@ class Service:
             if self.config.audit_sync == "always":
                 await self._in_log_thread(_append_and_sync, self._log, entry)
                 self.metrics.log_syncs.inc()
+            elif isinstance(self._log, audit.JsonLinesLog):
+                # one unbuffered write into the page cache: cheaper than a thread hop, and safe beside a
+                # reopen on the log thread (the log's lock); syncs stay on the log thread
+                self._log.append(entry)
             else:
                 await self._in_log_thread(self._log.append, entry)
-                if self.config.audit_sync == "interval":
-                    await self._group_commit()
+            if self.config.audit_sync == "interval":
+                await self._group_commit()
         except (OSError, sqlite3.Error, ValueError) as exc:
             self.metrics.log_failures.inc()
             log.error("the decision log could not be written: %s", exc)

@@ -28,8 +28,8 @@ import pytest
 
 from imr_policy import audit
 from imr_policy.resources import policies_dir
-from tests.conftest import ROOT
 from imr_policy.service.worker import SLOW_CASE_ID
+from tests.conftest import ROOT
 from tests.service.conftest import Server, read_records, start_server, stop_server
 from tests.service.test_http import JSON, _metric, example, problem_of
 from tests.unit.test_engine import GRID

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from imr_policy.combine import PROVENANCE_ORDER
 from imr_policy.resources import schema
 from imr_policy.service.problems import MEDIA_TYPE, TYPE_BASE, TYPES
 
@@ -20,8 +21,6 @@ POLICY_SET = "Imr-Policy-Set"
 MIN_PROVENANCE = "min_provenance"
 REQUEST_ID = "X-Request-Id"
 TRACEPARENT = "traceparent"
-
-_GRADES = ("V", "V-seed", "V-2nd", "UNVERIFIED")  # imr_policy.combine.PROVENANCE_ORDER (a test checks)
 
 
 def _hoist(name: str, title: str, components: dict[str, Any]) -> None:
@@ -214,7 +213,7 @@ def document(version: str) -> dict[str, Any]:
         "description": "the provenance floor: a decision resting on a number graded weaker than this pends, "
         "saying so (V > V-seed > V-2nd > UNVERIFIED). Absent: no floor. The decision log records it, and "
         "`imr-policy replay` decides again with it. Any other query parameter is a 400 `invalid-parameter`.",
-        "schema": {"type": "string", "enum": list(_GRADES)},
+        "schema": {"type": "string", "enum": list(PROVENANCE_ORDER)},
     }
     tracing = [
         {

@@ -94,8 +94,8 @@ class Service:
         self._count = 0
         self._reload_lock = asyncio.Lock()
         self._log: audit.DecisionLog | None = None
-        # every operation on the log (append, sync, reopen, close) runs on this one thread, in order:
-        # a reopen can never close the file under a write
+        # syncs, reopens, closes and SQLite writes run on this one thread, in order; JSON Lines appends
+        # (on the event loop, unless each is synced) take the log's lock: a reopen never meets a write
         self._log_thread = ThreadPoolExecutor(1, thread_name_prefix="imr-policy-log")
         self._commit: asyncio.Future[None] | None = None  # the next group commit (audit_sync="interval")
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -377,11 +377,14 @@ def _parameter_error(name: str, message: str, hint: str) -> dict[str, Any]:
     }
 
 
+_MAX_PARAMETERS = 20  # looked at; any past them are not reported (there is only one parameter)
+
+
 def _options(request: Request) -> dict[str, Any]:
     """The query parameters of `POST /v1/determinations`; unknown, repeated or bad ones are a 400."""
     errors = []
     seen: dict[str, str] = {}
-    for name, value in request.query_params.multi_items():
+    for name, value in request.query_params.multi_items()[:_MAX_PARAMETERS]:
         if name != openapi.MIN_PROVENANCE:
             errors.append(
                 _parameter_error(

@@ -427,6 +427,10 @@ def test_a_floor_that_is_not_a_grade(server: Server) -> None:
         r = c.post("/v1/determinations?min_provenance=V&min_provenance=V-2nd&floor=V", content=b"{}", headers=JSON)
         body = problem_of(r, 400, "invalid-parameter")
         assert sorted(e["parameter"] for e in body["errors"]) == ["floor", "min_provenance"]
+        # hostile: a thousand parameters get one bounded problem
+        many = "&".join(f"p{n}=1" for n in range(1000))
+        body = problem_of(c.post(f"/v1/determinations?{many}", content=b"{}", headers=JSON), 400, "invalid-parameter")
+        assert len(body["errors"]) == 20
     assert not [x for x in read_records(server.audit_log) if x["case_id"] == example()["case_id"] and "strong" in x]
 
 

@@ -129,10 +129,12 @@ async def closed_loop(
 # ---------------------------------------------------------------------------------------- the server
 
 
-def start_server(workdir: Path, workers: int | None) -> tuple[subprocess.Popen[str], int, int, Path]:
+def start_server(
+    workdir: Path, workers: int | None, fsync: str = "always"
+) -> tuple[subprocess.Popen[str], int, int, Path]:
     log = workdir / "decisions.jsonl"
     command = [sys.executable, "-m", "imr_policy", "serve", "--port", "0", "--audit-log", str(log)]
-    command += ["--no-access-log", "--log-level", "warning"]
+    command += ["--no-access-log", "--log-level", "warning", "--audit-fsync", fsync]
     if workers:
         command += ["--workers", str(workers)]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -225,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 3; 1 with --quick)")
     parser.add_argument("--seconds", type=float, help="seconds per client count per round (default 5; 1 with --quick)")
     parser.add_argument("--workers", type=int, help="the server's worker processes (default: its own default)")
+    parser.add_argument(
+        "--audit-fsync", default="always", help="the server's --audit-fsync: always (its default), never or <N>ms"
+    )
     parser.add_argument("--in-process-calls", type=int, default=3000, help="timed evaluations per round")
     parser.add_argument("--seed", type=int, default=20150710)
     args = parser.parse_args(argv)
@@ -239,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     start_load = loadavg()
 
     with tempfile.TemporaryDirectory(prefix="imr-policy-bench-") as tmp:
-        proc, port, workers, log = start_server(Path(tmp), args.workers)
+        proc, port, workers, log = start_server(Path(tmp), args.workers, args.audit_fsync)
         try:
             request = post(port, body)
 

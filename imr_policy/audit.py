@@ -15,10 +15,14 @@ such facts in the registry, although no shipped rule tests them) is kept, and th
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import errno
 import hashlib
 import json
+import os
 import sqlite3
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -26,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from imr_policy.case import validate_case
+from imr_policy.combine import PROVENANCE_ORDER
 from imr_policy.conditions import match_rows, phrase_matches
 from imr_policy.derive import request_facts
 from imr_policy.errors import CaseError, EngineError
@@ -311,10 +316,13 @@ def decision_record(
     valid: Case | None = None,
     decision_id: str | None = None,
     timestamp: str | None = None,
+    min_provenance: str | None = None,
+    request: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The log record of one determination of `case` (a valid case, as received; `valid` its Case).
 
-    `redactor` None logs the case whole."""
+    `redactor` None logs the case whole. `min_provenance`: the floor the determination was made with
+    (replay uses it again). `request`: the HTTP request's `request_id` and `traceparent`, when known."""
     text = canonical_json(case)
     redaction = Redaction(json.loads(text), (), ()) if redactor is None else redactor.redact(case, valid=valid)
     det = determination.to_dict()
@@ -328,6 +336,8 @@ def decision_record(
         "input_hash": "sha256:" + hashlib.sha256(text).hexdigest(),
         "items": [_summary(i) for i in det["items"]],
         "decision_hash": _decision_hash(det),
+        "min_provenance": min_provenance,
+        **({"request": dict(request)} if request else {}),
         "case": redaction.case,
         "redaction": {
             "applied": redactor is not None,
@@ -358,47 +368,117 @@ class LoggedDecision:
 # ---------------------------------------------------------------------------------------- logs
 
 
+Sync = Literal["always", "interval", "never"]
+
+
 class DecisionLog(Protocol):
+    """One writer (the service calls every method from one thread). `append` writes a whole record or
+    nothing; `sync` makes every record appended so far durable, and when it cannot, removes the records
+    appended since the last successful sync and raises."""
+
     path: Path
 
     def append(self, entry: LoggedDecision) -> None: ...
+
+    def sync(self) -> None: ...
 
     def reopen(self) -> None: ...
 
     def close(self) -> None: ...
 
 
-class JsonLinesLog:
-    """Appends one line per decision and flushes it to the operating system before returning."""
+Writer = Callable[[int, memoryview], int]
 
-    def __init__(self, path: Path) -> None:
+
+def _create(path: Path, flags: int) -> int:
+    # owner-only: the records are protected health information (an existing file keeps its mode)
+    return os.open(path, flags | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+
+
+class JsonLinesLog:
+    """Appends one line per decision with unbuffered writes to a file opened for appending.
+
+    A write that fails part-way (a full disk, a file size limit) is cut back, so the file never holds
+    a partial line, and the error is raised: the service answers 503 and logs nothing for that request.
+    `sync` is `fsync`; if it fails, every line written since the last successful sync is cut away too,
+    because whether the kernel kept them is then unknown (their requests are answered 503).
+
+    `write` is the test seam (docs/service.md): a function like `os.write(fd, data) -> int`."""
+
+    def __init__(self, path: Path, *, write: Writer = os.write) -> None:
         self.path = path
-        self._fh = path.open("ab")
+        self._write = write
+        self._lock = threading.Lock()
+        self._fd = _create(path, os.O_WRONLY | os.O_APPEND)
+        self._durable = os.fstat(self._fd).st_size  # everything before this offset has been synced (or was there)
 
     def append(self, entry: LoggedDecision) -> None:
-        self._fh.write(entry.line + b"\n")
-        self._fh.flush()
+        data = memoryview(entry.line + b"\n")
+        with self._lock:
+            start = os.fstat(self._fd).st_size  # one writer: the line goes here (O_APPEND)
+            try:
+                while data:
+                    n = self._write(self._fd, data)
+                    if n <= 0:
+                        raise OSError(errno.EIO, "the decision log accepted no bytes")
+                    data = data[n:]
+            except BaseException:
+                self._cut(start)
+                raise
+
+    def sync(self) -> None:
+        with self._lock:
+            try:
+                os.fsync(self._fd)
+            except OSError:
+                self._cut(self._durable)
+                raise
+            self._durable = os.fstat(self._fd).st_size
+
+    def _cut(self, size: int) -> None:
+        with contextlib.suppress(OSError):  # truncating needs no space; if even that fails, the raise says why
+            os.ftruncate(self._fd, size)
 
     def reopen(self) -> None:
-        """After the file was moved away (log rotation): continue in a new file at `path`."""
-        self._fh.close()
-        self._fh = self.path.open("ab")
+        """After the file was moved away (log rotation): continue in a new file at `path`. The old file
+        is synced and closed only once the new one is open, so no write ever meets a closed file; if the
+        new one cannot be opened, writing goes on in the old one and the error is raised."""
+        fd = _create(self.path, os.O_WRONLY | os.O_APPEND)
+        with self._lock:
+            old, self._fd = self._fd, fd
+            durable, self._durable = self._durable, os.fstat(fd).st_size
+        try:
+            os.fsync(old)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(old, durable)
+            raise
+        finally:
+            os.close(old)
 
     def close(self) -> None:
-        self._fh.close()
+        with self._lock:
+            os.close(self._fd)
 
 
 class SqliteLog:
-    """One row per decision, committed (and synced to disk) before returning."""
+    """One row per decision, each insert its own transaction (a failed one leaves no row).
 
-    def __init__(self, path: Path) -> None:
+    `durable` True: `synchronous=FULL`, every commit reaches the disk before `append` returns. False:
+    `synchronous=NORMAL` (the WAL is synced at checkpoints) and `sync` runs a checkpoint; if it fails,
+    the rows appended since the last successful sync are deleted and the error raised."""
+
+    def __init__(self, path: Path, *, durable: bool = True, fsync: bool = True) -> None:
         self.path = path
+        self._mode = "FULL" if durable else "NORMAL" if fsync else "OFF"
+        self._unsynced: list[str] = []
+        os.close(_create(path, os.O_RDWR))  # owner-only; SQLite gives its WAL files the same mode
         self._db = self._connect()
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
+        db.execute(f"PRAGMA synchronous={self._mode}")
         db.execute(
             "CREATE TABLE IF NOT EXISTS decisions (decision_id TEXT PRIMARY KEY, timestamp TEXT NOT NULL, "
             "case_id TEXT NOT NULL, content_hash TEXT NOT NULL, record TEXT NOT NULL)"
@@ -410,10 +490,25 @@ class SqliteLog:
             "INSERT INTO decisions VALUES (?, ?, ?, ?, ?)",
             (entry.decision_id, entry.timestamp, entry.case_id, entry.content_hash, entry.line.decode()),
         )
+        if self._mode == "NORMAL":
+            self._unsynced.append(entry.decision_id)
+
+    def sync(self) -> None:
+        if self._mode != "NORMAL" or not self._unsynced:
+            return
+        try:
+            self._db.execute("PRAGMA wal_checkpoint(FULL)").fetchall()
+        except sqlite3.Error:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.executemany("DELETE FROM decisions WHERE decision_id = ?", [(i,) for i in self._unsynced])
+            self._unsynced.clear()
+            raise
+        self._unsynced.clear()
 
     def reopen(self) -> None:
-        self._db.close()
-        self._db = self._connect()
+        db = self._connect()
+        old, self._db = self._db, db
+        old.close()
 
     def close(self) -> None:
         self._db.close()
@@ -427,10 +522,32 @@ def log_format(path: Path) -> LogFormat:
     return "sqlite" if path.suffix in (".sqlite", ".sqlite3", ".db") else "jsonl"
 
 
-def open_log(path: Path, *, kind: LogFormat | None = None) -> DecisionLog:
+def open_log(path: Path, *, kind: LogFormat | None = None, sync: Sync = "always") -> DecisionLog:
+    """The decision log at `path`, created owner-only (0600) if it does not exist.
+
+    `sync` is the fsync policy the caller will follow: for SQLite it sets `synchronous` (`always`:
+    FULL, each commit durable; `interval`: NORMAL, durable at `sync()`; `never`: OFF)."""
     if (kind or log_format(path)) == "sqlite":
-        return SqliteLog(path)
+        return SqliteLog(path, durable=sync == "always", fsync=sync != "never")
     return JsonLinesLog(path)
+
+
+def state_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where imr-policy keeps state: `$XDG_STATE_HOME/imr-policy`, else `~/.local/state/imr-policy`."""
+    env = os.environ if env is None else env
+    base = env.get("XDG_STATE_HOME", "")
+    root = Path(base) if base and Path(base).is_absolute() else Path(env.get("HOME") or Path.home()) / ".local/state"
+    return root / "imr-policy"
+
+
+def default_log_path(env: Mapping[str, str] | None = None) -> Path:
+    """The decision log of `imr-policy serve` when none is named; its directory is created owner-only
+    (0700) and the file owner-only (0600): the records are protected health information."""
+    directory = state_dir(env)
+    if not directory.is_dir():
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        directory.chmod(0o700)  # mkdir's mode is masked by the umask
+    return directory / "decisions.jsonl"
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,6 +577,9 @@ def _check(record: object) -> str | None:
     for key, kind in _REQUIRED:
         if not isinstance(record.get(key), kind):
             return f"not a decision record: `{key}` is missing or malformed"
+    floor = record.get("min_provenance")  # absent in records written before the floor was logged: no floor
+    if floor is not None and floor not in PROVENANCE_ORDER:
+        return f"not a decision record: `min_provenance` is `{floor}`, not one of {', '.join(PROVENANCE_ORDER)}"
     return None
 
 
@@ -538,7 +658,7 @@ def replay_one(entry: LogEntry, engine: Engine) -> ReplayResult:
     if not redaction.get("fields") and sha256_of(record["case"]) != record["input_hash"]:
         return ReplayResult(*ident, "unreplayable", answered, ("the logged case does not match its input hash",))
     try:
-        det = engine.evaluate(record["case"]).to_dict()
+        det = engine.evaluate(record["case"], min_provenance=record.get("min_provenance")).to_dict()
     except CaseError as exc:
         problems = tuple(f"the logged case is not valid: {d.message} (at {d.path})" for d in exc.diagnostics)
         return ReplayResult(*ident, "unreplayable", answered, problems)

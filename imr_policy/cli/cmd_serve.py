@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
+import re
+import signal
 import socket
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -44,10 +48,18 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--audit-log",
         type=Path,
-        default=Path("imr-policy-audit.jsonl"),
-        help="the decision log; SQLite for .sqlite/.sqlite3/.db, else JSON Lines (default: imr-policy-audit.jsonl)",
+        help="the decision log; SQLite for .sqlite/.sqlite3/.db, else JSON Lines (default: decisions.jsonl in "
+        "$XDG_STATE_HOME/imr-policy, else ~/.local/state/imr-policy, created owner-only)",
     )
     p.add_argument("--audit-format", choices=("jsonl", "sqlite"), help="override the format chosen by file name")
+    p.add_argument(
+        "--audit-fsync",
+        type=_fsync_policy,
+        default=("always", 0.0),
+        metavar="always|never|<N>ms",
+        help="when the decision log is synced to disk: before each answer (always, the default), by group "
+        "commit every N ms (the answer waits for it), or never (the operating system decides)",
+    )
     p.add_argument(
         "--audit-unredacted",
         action="store_true",
@@ -55,7 +67,53 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--no-access-log", action="store_true", help="do not log every HTTP request")
     p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
+    p.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="server messages as text or one JSON object a line (the access log is JSON either way)",
+    )
     p.set_defaults(func=run)
+
+
+def _fsync_policy(text: str) -> tuple[str, float]:
+    if text in ("always", "never"):
+        return text, 0.0
+    m = re.fullmatch(r"([1-9][0-9]{0,5})ms", text)
+    if m is None:
+        raise argparse.ArgumentTypeError(
+            f"expected `always`, `never` or a number of milliseconds like `20ms`, got {text!r}"
+        )
+    return "interval", int(m.group(1)) / 1000
+
+
+def _is_loopback(host: str) -> bool:
+    """True when every address `host` names is a loopback address."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:
+        found = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return bool(found) and all(ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_loopback for info in found)
+
+
+def _check_log(path: Path, kind: str | None, sync: str) -> str | None:
+    """Why the decision log cannot be written, or None: opened (and created) once, before anything starts."""
+    from imr_policy import audit  # noqa: PLC0415
+
+    try:
+        audit.open_log(path, kind=kind, sync=sync).close()  # type: ignore[arg-type]
+    except (OSError, sqlite3.Error) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return f"cannot write the decision log {path}: {reason}"
+    return None
+
+
+def _stop_quietly(signum: int, _: Any) -> None:
+    """SIGTERM/SIGINT after uvicorn has shut down cleanly (it raises the signal again): exit 0, not 143."""
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,8 +142,28 @@ def run(args: argparse.Namespace) -> int:
         print("imr-policy: the rule files are not valid; not serving", file=sys.stderr)
         return EXIT_INVALID
 
+    token = os.environ.get(TOKEN_ENV) or None
+    if token is None and not _is_loopback(args.host):
+        print(
+            f"imr-policy: refusing to listen on {args.host}, which is not a loopback address, without an admin "
+            f"token: set {TOKEN_ENV} (and put a reverse proxy with TLS and authentication in front)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    from imr_policy import audit  # noqa: PLC0415
+
+    try:
+        log_path = args.audit_log or audit.default_log_path()
+    except OSError as exc:
+        print(f"imr-policy: cannot create the decision log's directory: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    sync, interval = args.audit_fsync
+    if (problem := _check_log(log_path, args.audit_format, sync)) is not None:
+        print(f"imr-policy: {problem}; not serving", file=sys.stderr)
+        return EXIT_INVALID
+
     config = ServiceConfig(
-        audit_log=args.audit_log,
+        audit_log=log_path,
         policies=args.policies,
         backend=args.engine,
         workers=args.workers,
@@ -93,8 +171,11 @@ def run(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_bytes,
         audit_format=args.audit_format,
         redacted=not args.audit_unredacted,
-        admin_token=os.environ.get(TOKEN_ENV) or None,
+        admin_token=token,
         reload_on_sighup=True,
+        audit_sync=sync,
+        audit_sync_interval=interval or 0.05,
+        access_log=not args.no_access_log,
     )
     try:
         sock = socket.create_server(
@@ -104,19 +185,33 @@ def run(args: argparse.Namespace) -> int:
         print(f"imr-policy: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
     port = sock.getsockname()[1]
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    if args.log_format == "json":
+        from imr_policy.service.observe import JsonFormatter  # noqa: PLC0415
+
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=args.log_level.upper(), handlers=[handler], force=True)
+    logging.getLogger("imr_policy.access").setLevel(logging.INFO)  # asked for by leaving the access log on
+    host = f"[{args.host}]" if ":" in args.host else args.host
+
+    def started() -> None:  # the policy set is loaded, every worker is up and the log is open
+        print(f"imr-policy: serving on http://{host}:{port} with {args.workers} workers", flush=True)
+
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(config),
+            create_app(config, on_started=started),
             lifespan="on",
             log_level=args.log_level,
-            access_log=not args.no_access_log,
+            log_config=None,  # the handler above, for uvicorn's messages too
+            access_log=False,  # ours: JSON, with latency and decision id (imr_policy.access)
             timeout_graceful_shutdown=30,
         )
     )
-    host = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"imr-policy: serving on http://{host}:{port} with {args.workers} workers", flush=True)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _stop_quietly)  # uvicorn restores this handler before raising the signal again
+    if hasattr(signal, "SIGXFSZ"):
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file size limit: a write error (503), not death
     server.run(sockets=[sock])
     return EXIT_OK if server.started else EXIT_INVALID

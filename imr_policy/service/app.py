@@ -21,7 +21,7 @@ import shutil
 import signal
 import sqlite3
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,14 +29,16 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from imr_policy import audit
+from imr_policy.combine import PROVENANCE_ORDER
 from imr_policy.errors import PolicyError
 from imr_policy.evaluate import ENGINE_VERSION
-from imr_policy.service import openapi
+from imr_policy.service import observe, openapi
 from imr_policy.service.policyset import Backend, Snapshot, remove, take_snapshot, validate_snapshot
 from imr_policy.service.pool import Overloaded, Pool, PoolSpec, Reply, StartError, WorkerFault
 from imr_policy.service.problems import MEDIA_TYPE, Problem, count, diagnostics_json
@@ -61,8 +63,11 @@ class ServiceConfig:
     max_body_bytes: int = 1024 * 1024
     audit_format: audit.LogFormat | None = None  # default: by the log's file name (audit.log_format)
     redacted: bool = True
-    admin_token: str | None = None  # when set, POST /v1/admin/reload needs `Authorization: Bearer <token>`
+    admin_token: str | None = None  # POST /v1/admin/reload is off (403) unless set; then it needs the bearer token
     reload_on_sighup: bool = False  # only where the server owns the main thread (imr-policy serve)
+    audit_sync: audit.Sync = "always"  # fsync each record before answering; "interval": group commit; "never"
+    audit_sync_interval: float = 0.05  # seconds between group commits, with audit_sync="interval"
+    access_log: bool = True  # one JSON line per request on the `imr_policy.access` logger
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,14 +94,23 @@ class Service:
         self._count = 0
         self._reload_lock = asyncio.Lock()
         self._log: audit.DecisionLog | None = None
+        # syncs, reopens, closes and SQLite writes run on this one thread, in order; JSON Lines appends
+        # (on the event loop, unless each is synced) take the log's lock: a reopen never meets a write
         self._log_thread = ThreadPoolExecutor(1, thread_name_prefix="imr-policy-log")
+        self._commit: asyncio.Future[None] | None = None  # the next group commit (audit_sync="interval")
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.metrics = observe.Metrics()
+        self.metrics.watch(
+            lambda: self.current.pool.live_workers if self.current else 0,
+            lambda: self.current.pool.waiting if self.current else 0,
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
         self._tmp = Path(tempfile.mkdtemp(suffix="-imr-policy"))
-        self._log = await self._in_log_thread(audit.open_log, self.config.audit_log, kind=self.config.audit_format)
+        c = self.config
+        self._log = await self._in_log_thread(audit.open_log, c.audit_log, kind=c.audit_format, sync=c.audit_sync)
         snapshot, result = await self._prepare()
         self.current = await self._generation(snapshot, result)
         log.info(
@@ -107,18 +121,32 @@ class Service:
         )
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self.current is not None:
-            await self.current.pool.close(drain=True)
-            remove(self.current.snapshot)
-            self.current = None
-        if self._log is not None:
-            await self._in_log_thread(self._log.close)
-        self._log_thread.shutdown(wait=True)
-        if self._tmp is not None:
-            shutil.rmtree(self._tmp, ignore_errors=True)
+        """Stop everything; never raises, so a failure here cannot leave workers or the snapshot behind."""
+        try:
+            if self._commit is not None:  # records waiting for their group commit get it now
+                await self._sync_now()
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            if self.current is not None:
+                current, self.current = self.current, None
+                await current.pool.close(drain=True)
+                remove(current.snapshot)
+        except Exception:
+            log.exception("stopping the workers failed")
+        finally:
+            if self._log is not None:
+                try:
+                    if self.config.audit_sync != "never":
+                        await self._in_log_thread(self._log.sync)
+                    await self._in_log_thread(self._log.close)
+                except Exception as exc:  # the records were answered only after they were written
+                    log.error("closing the decision log failed: %s", exc)
+                self._log = None
+            self._log_thread.shutdown(wait=True)
+            if self._tmp is not None:
+                shutil.rmtree(self._tmp, ignore_errors=True)
+                self._tmp = None
 
     async def _in_log_thread(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
@@ -148,7 +176,7 @@ class Service:
             max_queue=c.max_queue,
             redacted=c.redacted,
         )
-        pool = Pool(spec)
+        pool = Pool(spec, on_restart=lambda reason: self.metrics.worker_restarts.labels(reason).inc())
         try:
             await pool.start()
         except StartError:
@@ -170,9 +198,11 @@ class Service:
             snapshot, result = await self._prepare()
             if result.content_hash == old.result.content_hash:
                 remove(snapshot)
+                self.metrics.reloads.labels("unchanged").inc()
                 return {"changed": False, "policy_set": old.policy_set, "previous": old.policy_set}
             new = await self._generation(snapshot, result)
             self.current = new
+            self.metrics.reloads.labels("changed").inc()
             self._background(self._retire(old))
             log.info("policy set %s replaced %s", result.content_hash, old.result.content_hash)
             return {"changed": True, "policy_set": new.policy_set, "previous": old.policy_set}
@@ -183,7 +213,10 @@ class Service:
 
     async def _reopen_log(self) -> None:
         if self._log is not None:
-            await self._in_log_thread(self._log.reopen)
+            try:
+                await self._in_log_thread(self._log.reopen)
+            except (OSError, sqlite3.Error) as exc:  # writing goes on in the file that is open
+                log.error("the decision log could not be reopened at %s: %s", self.config.audit_log, exc)
 
     def _background(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -198,9 +231,11 @@ class Service:
         try:
             outcome = await self.reload()
         except PolicyError as exc:
+            self.metrics.reloads.labels("refused").inc()
             rendered = "\n".join(d.render() for d in exc.diagnostics)
             log.error("reload refused; the policy set in use is unchanged:\n%s", rendered)
         except (StartError, OSError) as exc:
+            self.metrics.reloads.labels("failed").inc()
             log.error("reload failed; the policy set in use is unchanged: %s", exc)
         else:
             log.info("reload: %s", "new policy set in use" if outcome["changed"] else "the rule files are unchanged")
@@ -212,11 +247,11 @@ class Service:
             raise Problem("not-ready", "no policy set is loaded yet", headers=RETRY)
         return self.current
 
-    async def call(self, op: str, body: bytes) -> tuple[_Generation, Reply]:
+    async def call(self, op: str, body: bytes, options: dict[str, Any] | None = None) -> tuple[_Generation, Reply]:
         generation = self.generation()
         answered_by = {openapi.POLICY_SET: generation.result.content_hash}
         try:
-            return generation, await generation.pool.call(op, body)
+            return generation, await generation.pool.call(op, body, options)
         except Overloaded as exc:
             raise Problem("overloaded", str(exc), headers={**RETRY, **answered_by}) from None
         except WorkerFault as exc:
@@ -225,18 +260,60 @@ class Service:
             raise Problem(kind, detail, headers={**RETRY, **answered_by}) from None
 
     async def record(self, entry: audit.LoggedDecision) -> None:
+        """Write `entry` to the decision log, durably as `audit_sync` says; raise the 503 problem if it
+        cannot be written (the log then holds no part of it)."""
         try:
-            if isinstance(self._log, audit.JsonLinesLog):
-                self._log.append(entry)  # a buffered write and a flush: cheaper than a thread hop
+            if self._log is None:
+                raise OSError("the decision log is not open")
+            if self.config.audit_sync == "always":
+                await self._in_log_thread(_append_and_sync, self._log, entry)
+                self.metrics.log_syncs.inc()
+            elif isinstance(self._log, audit.JsonLinesLog):
+                # one unbuffered write into the page cache: cheaper than a thread hop, and safe beside a
+                # reopen on the log thread (the log's lock); syncs stay on the log thread
+                self._log.append(entry)
             else:
-                await self._in_log_thread(self._log.append if self._log else _no_log, entry)
+                await self._in_log_thread(self._log.append, entry)
+            if self.config.audit_sync == "interval":
+                await self._group_commit()
         except (OSError, sqlite3.Error, ValueError) as exc:
+            self.metrics.log_failures.inc()
             log.error("the decision log could not be written: %s", exc)
             raise Problem("audit-unavailable", "the decision log could not be written", headers=RETRY) from None
+        self.metrics.log_writes.inc()
+
+    async def _group_commit(self) -> None:
+        """Wait for the next sync, which covers every record appended before it starts (group commit)."""
+        if self._commit is None:
+            self._commit = asyncio.get_running_loop().create_future()
+            self._commit.add_done_callback(lambda f: f.cancelled() or f.exception())
+            self._background(self._sync_later())
+        await asyncio.shield(self._commit)
+
+    async def _sync_later(self) -> None:
+        await asyncio.sleep(self.config.audit_sync_interval)
+        await self._sync_now()
+
+    async def _sync_now(self) -> None:
+        commit, self._commit = self._commit, None
+        if commit is None:
+            return
+        try:
+            if self._log is None:
+                raise OSError("the decision log is not open")
+            await self._in_log_thread(self._log.sync)
+        except BaseException as exc:
+            commit.set_exception(exc if isinstance(exc, Exception) else OSError("the service is stopping"))
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            self.metrics.log_syncs.inc()
+            commit.set_result(None)
 
 
-def _no_log(_: audit.LoggedDecision) -> None:
-    raise OSError("the decision log is not open")
+def _append_and_sync(decisions: audit.DecisionLog, entry: audit.LoggedDecision) -> None:
+    decisions.append(entry)
+    decisions.sync()
 
 
 # ---------------------------------------------------------------------------------------- HTTP
@@ -290,13 +367,65 @@ def _bad_input(reply: Reply) -> Problem | None:
     return None
 
 
-def create_app(config: ServiceConfig) -> Starlette:
-    """The ASGI application. Its lifespan starts the workers, so serve it with lifespan events on."""
+def _parameter_error(name: str, message: str, hint: str) -> dict[str, Any]:
+    return {
+        "code": "request.parameter",
+        "severity": "error",
+        "message": message,
+        "path": "$",
+        "pointer": "",
+        "parameter": name,
+        "hint": hint,
+    }
+
+
+_MAX_PARAMETERS = 20  # looked at; any past them are not reported (there is only one parameter)
+
+
+def _options(request: Request) -> dict[str, Any]:
+    """The query parameters of `POST /v1/determinations`; unknown, repeated or bad ones are a 400."""
+    errors = []
+    seen: dict[str, str] = {}
+    for name, value in request.query_params.multi_items()[:_MAX_PARAMETERS]:
+        if name != openapi.MIN_PROVENANCE:
+            errors.append(
+                _parameter_error(
+                    name, f"unknown query parameter `{name[:64]}`", f"the only parameter is `{openapi.MIN_PROVENANCE}`"
+                )
+            )
+        elif name in seen:
+            errors.append(_parameter_error(name, f"`{name}` is given more than once", "give it once"))
+        else:
+            seen[name] = value
+    floor = seen.get(openapi.MIN_PROVENANCE)
+    grades = ", ".join(PROVENANCE_ORDER)
+    if floor is not None and floor not in PROVENANCE_ORDER:
+        shown = floor[:32].encode("ascii", "backslashreplace").decode()
+        errors.append(
+            _parameter_error(
+                openapi.MIN_PROVENANCE,
+                f"unknown provenance grade `{shown}`; expected one of {grades}",
+                f"one of {grades} (strongest first); leave it out for no floor",
+            )
+        )
+    if errors:
+        n = len(errors)
+        raise Problem("invalid-parameter", f"{count(n, 'problem')} in the query parameters", errors)
+    return {"min_provenance": floor} if floor is not None else {}
+
+
+def create_app(config: ServiceConfig, *, on_started: Callable[[], None] | None = None) -> Starlette:
+    """The ASGI application. Its lifespan starts the workers, so serve it with lifespan events on.
+
+    `on_started` is called once the policy set is loaded, every worker is up and the decision log is
+    open (`imr-policy serve` then says "serving on ...")."""
     service = Service(config)
 
     async def determinations(request: Request) -> Response:
+        options = _options(request)
         body = await _body(request, config.max_body_bytes)
-        generation, reply = await service.call("evaluate", body)
+        ctx = observe.context(request.scope)
+        generation, reply = await service.call("evaluate", body, {**options, "request": ctx.for_record()})
         answered_by = {openapi.POLICY_SET: generation.result.content_hash}
         if (problem := _bad_input(reply)) is not None:
             problem.headers.update(answered_by)
@@ -306,7 +435,13 @@ def create_app(config: ServiceConfig) -> Starlette:
         entry = audit.LoggedDecision(
             header["decision_id"], header["timestamp"], header["case_id"], header["content_hash"], line
         )
+        if await request.is_disconnected():
+            # nobody to answer: no record either (a record means an answer was sent)
+            log.info("request %s: the client went away before its answer; nothing logged", ctx.request_id)
+            return Response(status_code=499)
         await service.record(entry)
+        for kind in header.get("determinations", ()):
+            service.metrics.determinations.labels(str(kind)).inc()
         headers = {openapi.DECISION_ID: entry.decision_id, openapi.POLICY_SET: entry.content_hash}
         return Response(answer, media_type="application/json", headers=headers)
 
@@ -337,16 +472,22 @@ def create_app(config: ServiceConfig) -> Starlette:
         return JSONResponse({"policy_set": g.policy_set, "loaded_at": g.loaded_at, "editions": editions})
 
     async def reload(request: Request) -> Response:
-        if config.admin_token is not None:
-            given = request.headers.get("authorization", "").encode()
-            if not hmac.compare_digest(given, f"Bearer {config.admin_token}".encode()):
-                raise Problem(
-                    "unauthorized", "send `Authorization: Bearer <token>`", headers={"WWW-Authenticate": "Bearer"}
-                )
+        if config.admin_token is None:
+            raise Problem(
+                "admin-disabled",
+                "the admin endpoints are off; start the server with IMR_POLICY_ADMIN_TOKEN set to turn them on "
+                "(SIGHUP reloads without them)",
+            )
+        given = request.headers.get("authorization", "").encode()
+        if not hmac.compare_digest(given, f"Bearer {config.admin_token}".encode()):
+            raise Problem(
+                "unauthorized", "send `Authorization: Bearer <token>`", headers={"WWW-Authenticate": "Bearer"}
+            )
         in_use = service.generation().policy_set
         try:
             outcome = await service.reload()
         except PolicyError as exc:
+            service.metrics.reloads.labels("refused").inc()
             n = sum(1 for d in exc.diagnostics if d.severity == "error")
             raise Problem(
                 "invalid-policies",
@@ -354,6 +495,7 @@ def create_app(config: ServiceConfig) -> Starlette:
                 diagnostics_json(exc.diagnostics),
             ) from None
         except (StartError, OSError) as exc:
+            service.metrics.reloads.labels("failed").inc()
             raise Problem("internal-error", f"the new policy set did not start ({exc}); nothing changed") from None
         return JSONResponse(outcome)
 
@@ -374,6 +516,9 @@ def create_app(config: ServiceConfig) -> Starlette:
     async def openapi_json(_: Request) -> Response:
         return JSONResponse(document)
 
+    async def metrics(_: Request) -> Response:
+        return Response(service.metrics.exposition(), media_type=observe.CONTENT_TYPE)
+
     async def problem(request: Request, exc: Exception) -> Response:
         if isinstance(exc, HTTPException):
             path = request.url.path
@@ -387,6 +532,7 @@ def create_app(config: ServiceConfig) -> Starlette:
                 exc = Problem("internal-error", f"HTTP status {exc.status_code}", headers=exc.headers)
         if not isinstance(exc, Problem):  # a defect: Starlette logs the traceback
             exc = Problem("internal-error", "an unexpected error; no determination was made")
+        service.metrics.problems.labels(exc.kind).inc()
         return Response(exc.body(), status_code=exc.status, media_type=MEDIA_TYPE, headers=exc.headers)
 
     @contextlib.asynccontextmanager
@@ -399,6 +545,8 @@ def create_app(config: ServiceConfig) -> Starlette:
         loop = asyncio.get_running_loop()
         if config.reload_on_sighup:
             loop.add_signal_handler(signal.SIGHUP, service.reload_in_background)
+        if on_started is not None:
+            on_started()
         try:
             yield
         finally:
@@ -406,16 +554,25 @@ def create_app(config: ServiceConfig) -> Starlette:
                 loop.remove_signal_handler(signal.SIGHUP)
             await service.close()
 
+    routes = [
+        Route("/v1/determinations", determinations, methods=["POST"]),
+        Route("/v1/validate", validate, methods=["POST"]),
+        Route("/v1/policies", policies, methods=["GET"]),
+        Route("/v1/admin/reload", reload, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/openapi.json", openapi_json, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+    context = Middleware(
+        observe.RequestContext,
+        metrics=service.metrics,
+        routes=frozenset(r.path for r in routes),
+        log_requests=config.access_log,
+    )
     app = Starlette(
-        routes=[
-            Route("/v1/determinations", determinations, methods=["POST"]),
-            Route("/v1/validate", validate, methods=["POST"]),
-            Route("/v1/policies", policies, methods=["GET"]),
-            Route("/v1/admin/reload", reload, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/readyz", readyz, methods=["GET"]),
-            Route("/openapi.json", openapi_json, methods=["GET"]),
-        ],
+        routes=routes,
+        middleware=[context],
         exception_handlers={Problem: problem, HTTPException: problem, Exception: problem},
         lifespan=lifespan,
     )

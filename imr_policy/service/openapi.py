@@ -12,11 +12,15 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from imr_policy.combine import PROVENANCE_ORDER
 from imr_policy.resources import schema
 from imr_policy.service.problems import MEDIA_TYPE, TYPE_BASE, TYPES
 
 DECISION_ID = "Imr-Decision-Id"
 POLICY_SET = "Imr-Policy-Set"
+MIN_PROVENANCE = "min_provenance"
+REQUEST_ID = "X-Request-Id"
+TRACEPARENT = "traceparent"
 
 
 def _hoist(name: str, title: str, components: dict[str, Any]) -> None:
@@ -59,6 +63,7 @@ _DIAGNOSTIC = {
         "line": {"type": "integer", "minimum": 1},
         "column": {"type": "integer", "minimum": 1},
         "hint": {"type": "string"},
+        "parameter": {"type": "string", "description": "the query parameter at fault (`request.parameter`)"},
     },
 }
 
@@ -201,16 +206,44 @@ def document(version: str) -> dict[str, Any]:
         DECISION_ID: {"description": "the id of this decision in the decision log", "schema": {"type": "string"}},
         **answered_by,
     }
+    floor = {
+        "name": MIN_PROVENANCE,
+        "in": "query",
+        "required": False,
+        "description": "the provenance floor: a decision resting on a number graded weaker than this pends, "
+        "saying so (V > V-seed > V-2nd > UNVERIFIED). Absent: no floor. The decision log records it, and "
+        "`imr-policy replay` decides again with it. Any other query parameter is a 400 `invalid-parameter`.",
+        "schema": {"type": "string", "enum": list(PROVENANCE_ORDER)},
+    }
+    tracing = [
+        {
+            "name": REQUEST_ID,
+            "in": "header",
+            "required": False,
+            "description": "the caller's request id (1-128 of `A-Za-z0-9._:@/+=-`), echoed and logged with the "
+            "decision id; another value is replaced by a new UUID",
+            "schema": {"type": "string"},
+        },
+        {
+            "name": TRACEPARENT,
+            "in": "header",
+            "required": False,
+            "description": "W3C trace context; a valid one is echoed and logged (its trace id) with the decision id",
+            "schema": {"type": "string"},
+        },
+    ]
     paths = {
         "/v1/determinations": {
             "post": {
                 "operationId": "determine",
                 "summary": "decide every request of a case",
+                "parameters": [floor, *tracing],
                 "requestBody": _case_body("a case per schemas/case.schema.json"),
                 "responses": {
                     "200": decided,
                     **_problems(
                         *_BODY_PROBLEMS,
+                        "invalid-parameter",
                         "invalid-case",
                         "engine-error",
                         "audit-unavailable",
@@ -248,7 +281,7 @@ def document(version: str) -> dict[str, Any]:
                 "summary": "load the rule files again, validate them fully, and swap them in atomically",
                 "responses": {
                     "200": _json("Reload", "the policy set now in use"),
-                    **_problems("unauthorized", "invalid-policies", "internal-error", "not-ready"),
+                    **_problems("unauthorized", "admin-disabled", "invalid-policies", "internal-error", "not-ready"),
                 },
             }
         },
@@ -257,6 +290,18 @@ def document(version: str) -> dict[str, Any]:
                 "operationId": "health",
                 "summary": "the server process answers",
                 "responses": {"200": _json("Health", "alive")},
+            }
+        },
+        "/metrics": {
+            "get": {
+                "operationId": "metrics",
+                "summary": "Prometheus metrics of the server (text exposition format)",
+                "responses": {
+                    "200": {
+                        "description": "requests, latency, determinations, worker restarts, reloads, log writes",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
             }
         },
         "/readyz": {

@@ -20,6 +20,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,7 @@ class _Worker:
         self.proc = proc
         self.pid = proc.pid
         self.dead = False
+        self.timed_out = False
 
     async def exchange(self, frame: bytes) -> tuple[dict[str, Any], list[bytes]]:
         assert self.proc.stdin is not None and self.proc.stdout is not None
@@ -99,8 +101,9 @@ def _describe_exit(code: int | None) -> str:
 class Pool:
     """A fixed number of worker processes for one policy set."""
 
-    def __init__(self, spec: PoolSpec) -> None:
+    def __init__(self, spec: PoolSpec, *, on_restart: Callable[[str], None] | None = None) -> None:
         self.spec = spec
+        self._on_restart = on_restart  # called with "crashed" or "timeout" when a worker is to be replaced
         self._idle: asyncio.Queue[_Worker] = asyncio.Queue()
         self._workers: set[_Worker] = set()
         self._ids = itertools.count(1)
@@ -181,6 +184,8 @@ class Pool:
         if self._closing:
             return
         log.warning("worker %d %s; starting a new one", worker.pid, _describe_exit(code))
+        if self._on_restart is not None:
+            self._on_restart("timeout" if worker.timed_out else "crashed")
         await self._replace()
 
     async def _replace(self) -> None:
@@ -224,11 +229,16 @@ class Pool:
     # ------------------------------------------------------------------ requests
 
     @property
+    def waiting(self) -> int:
+        """Requests waiting for a free worker."""
+        return self._waiting
+
+    @property
     def live_workers(self) -> int:
         return sum(1 for w in self._workers if not w.dead)
 
-    async def call(self, op: str, body: bytes) -> Reply:
-        """Send one request to a free worker and return its reply.
+    async def call(self, op: str, body: bytes, options: dict[str, Any] | None = None) -> Reply:
+        """Send one request to a free worker and return its reply (`options` go into the frame's header).
 
         Raises Overloaded when no worker is free in time, WorkerFault when the worker died or hung."""
         if self._waiting >= self.spec.max_queue:
@@ -248,7 +258,7 @@ class Pool:
         self._waiting -= 1
         # The exchange owns the worker until the worker answers or is replaced, even if the client goes
         # away and this request is cancelled: a worker must never be handed on with an answer unread.
-        task = asyncio.ensure_future(self._exchange(worker, op, body))
+        task = asyncio.ensure_future(self._exchange(worker, op, body, options or {}))
         task.add_done_callback(self._released)
         return await asyncio.shield(task)
 
@@ -268,12 +278,13 @@ class Pool:
         if self._closing and not self._held and not self._waiting:
             self._drained.set()
 
-    async def _exchange(self, worker: _Worker, op: str, body: bytes) -> Reply:
+    async def _exchange(self, worker: _Worker, op: str, body: bytes, options: dict[str, Any]) -> Reply:
         ident = next(self._ids)
-        frame = wire.encode({"id": ident, "op": op}, body)
+        frame = wire.encode({**options, "id": ident, "op": op}, body)
         try:
             header, sections = await asyncio.wait_for(worker.exchange(frame), self.spec.timeout)
         except TimeoutError:
+            worker.timed_out = True
             worker.kill()
             log.warning("worker %d did not answer within %g s; killed", worker.pid, self.spec.timeout)
             raise WorkerFault("timeout", f"no answer within {self.spec.timeout:g} s") from None

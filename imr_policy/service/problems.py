@@ -20,7 +20,9 @@ TYPE_BASE = "https://imr-policy.dev/problems/"
 # type -> (status, title)
 TYPES: dict[str, tuple[int, str]] = {
     "malformed-json": (400, "the request body is not a JSON document"),
+    "invalid-parameter": (400, "a query parameter is unknown or has a value that is not allowed"),
     "unauthorized": (401, "this endpoint needs the admin token"),
+    "admin-disabled": (403, "the admin endpoints are off: no admin token is configured"),
     "not-found": (404, "no such endpoint"),
     "method-not-allowed": (405, "this endpoint does not accept this method"),
     "invalid-policies": (409, "the rule files are not valid; the policy set in use is unchanged"),

@@ -9,8 +9,10 @@ crash or a hang costs this process and the one request it holds, never the serve
 
 Test hook, off unless the environment has IMR_POLICY_TEST_FAULTS=1: a body whose `case_id` is
 `imr-policy-test-fault:crash` makes the worker kill itself with SIGSEGV (as durable_rules does past
-its limits), and `imr-policy-test-fault:hang` makes it sleep forever (as durable_rules does when a
-ruleset is too wide). tests/service/ uses them to prove that the server survives both.
+its limits), `imr-policy-test-fault:hang` makes it sleep forever (as durable_rules does when a
+ruleset is too wide), and `imr-policy-test-fault:slow` makes it answer normally a second late (so a
+client can go away before its answer). tests/service/ uses them to prove that the server survives
+the first two and logs nothing for a client that left.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import IO, Any
 
 from imr_policy import audit
 from imr_policy.case import case_diagnostics, validate_case
+from imr_policy.combine import PROVENANCE_ORDER
 from imr_policy.diagnostics import Diagnostic, has_errors
 from imr_policy.errors import CaseError, EngineError, PolicyError
 from imr_policy.evaluate import Engine
@@ -43,6 +46,7 @@ from imr_policy.yamlsrc import LazySourceMap, StrictJsonError, load_text, shown_
 FAULTS_ENV = "IMR_POLICY_TEST_FAULTS"
 CRASH_CASE_ID = "imr-policy-test-fault:crash"
 HANG_CASE_ID = "imr-policy-test-fault:hang"
+SLOW_CASE_ID = "imr-policy-test-fault:slow"  # answered normally, one second late
 
 _JSON_HINT = "send one JSON object with `Content-Type: application/json`"
 
@@ -111,7 +115,7 @@ class Handler:
         ident = header.get("id")
         try:
             if header.get("op") == "evaluate":
-                return self._evaluate(ident, body)
+                return self._evaluate(ident, body, header.get("min_provenance"), header.get("request"))
             if header.get("op") == "validate":
                 return self._validate(ident, body)
             return wire.encode({"id": ident, "status": "internal-error", "message": "unknown operation"})
@@ -133,7 +137,11 @@ class Handler:
             return None, self._bad(ident, "invalid" if limited else "malformed", problems)
         return data, None
 
-    def _evaluate(self, ident: object, body: bytes) -> bytes:
+    def _evaluate(self, ident: object, body: bytes, floor: Any = None, request: Any = None) -> bytes:
+        if floor is not None and floor not in PROVENANCE_ORDER:  # the server checks it; a frame is not trusted
+            return wire.encode({"id": ident, "status": "internal-error", "message": "unknown provenance grade"})
+        if not isinstance(request, dict) or not all(isinstance(v, str) for v in request.values()):
+            request = None
         data, refused = self._parsed(ident, body)
         if refused is not None:
             return refused
@@ -144,10 +152,12 @@ class Handler:
         except CaseError as exc:
             return self._bad(ident, "invalid", exc.diagnostics)
         try:
-            determination = self.engine.evaluate(case)
+            determination = self.engine.evaluate(case, min_provenance=floor)
         except EngineError as exc:
             return wire.encode({"id": ident, "status": "engine-error", "message": str(exc)})
-        record = audit.decision_record(data, determination, redactor=self.redactor, valid=case)
+        record = audit.decision_record(
+            data, determination, redactor=self.redactor, valid=case, min_provenance=floor, request=request
+        )
         logged = audit.LoggedDecision.of(record)
         answer = json.dumps(determination.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
         header = {
@@ -157,6 +167,8 @@ class Handler:
             "timestamp": logged.timestamp,
             "case_id": logged.case_id,
             "content_hash": logged.content_hash,
+            # for the server's metrics: what was decided, never about whom
+            "determinations": [i.determination for i in determination.items],
         }
         return wire.encode(header, answer, logged.line)
 
@@ -183,6 +195,8 @@ class Handler:
         if data.get("case_id") == HANG_CASE_ID:
             while True:
                 time.sleep(3600)
+        if data.get("case_id") == SLOW_CASE_ID:
+            time.sleep(1.0)
 
 
 # ---------------------------------------------------------------------------------------- the process
@@ -223,8 +237,10 @@ def main(argv: list[str] | None = None) -> int:
 
     # the server decides when a worker stops (it closes standard input); a Ctrl-C in the terminal or a
     # SIGHUP meant for the server must not stop a worker in the middle of a request
+    # (and a SIGTERM sent to the whole process group, as systemd does, must let the server drain first)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _die_with_parent()
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # whatever a library prints goes to standard error, never into a frame
@@ -234,8 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         engine = engine_for(Snapshot(args.snapshot, args.policy_set_id), args.engine)
     except PolicyError as exc:
-        out.write(wire.encode({"ready": False, "error": str(exc)}))
-        out.flush()
+        with contextlib.suppress(BrokenPipeError):  # the server may have stopped meanwhile
+            out.write(wire.encode({"ready": False, "error": str(exc)}))
+            out.flush()
         return 1
     gc.freeze()  # the loaded policy set never becomes garbage; keep full collections cheap (docs/api.md)
     hello = {"ready": True, "pid": os.getpid(), "content_hash": engine.policy_set.content_hash}

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,9 +63,19 @@ class Server:
         raise AssertionError(f"the server did not become ready: {last}\n{self.stderr.read_text()}")
 
 
-def start_server(workdir: Path, *args: str, env: dict[str, str] | None = None) -> Server:
+def start_server(
+    workdir: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    audit_log: Path | None = None,
+    access_log: bool = False,
+    preexec_fn: Callable[[], None] | None = None,
+) -> Server:
+    """`audit_log`: where the server is told to log (default `workdir/decisions.jsonl`); pass it with
+    `--audit-log` left out of `args` to check the default location, via `env`'s XDG_STATE_HOME."""
     workdir.mkdir(parents=True, exist_ok=True)
-    audit_log = workdir / "decisions.jsonl"
+    explicit = audit_log is None
+    audit_log = audit_log or workdir / "decisions.jsonl"
     stderr = workdir / "server.stderr"
     command = [
         sys.executable,
@@ -80,16 +90,23 @@ def start_server(workdir: Path, *args: str, env: dict[str, str] | None = None) -
         str(TIMEOUT),
         "--max-body-bytes",
         str(MAX_BODY),
-        "--audit-log",
-        str(audit_log),
-        "--no-access-log",
+        *(("--audit-log", str(audit_log)) if explicit else ()),
+        *(() if access_log else ("--no-access-log",)),
         "--log-level",
-        "warning",
+        "info" if access_log else "warning",
         *args,
     ]
     environment = {**os.environ, "IMR_POLICY_TEST_FAULTS": "1", "PYTHONPATH": str(ROOT), **(env or {})}
     with stderr.open("w") as err:
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True, cwd=workdir, env=environment)
+        proc = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            cwd=workdir,
+            env=environment,
+            preexec_fn=preexec_fn,  # noqa: PLW1509  (a resource limit, set in the child only)
+        )
     assert proc.stdout is not None
     line = proc.stdout.readline()  # the server prints its address once it listens (EOF if it fails first)
     found = re.search(r"serving on (http://127\.0\.0\.1:\d+)", line)
@@ -101,16 +118,18 @@ def start_server(workdir: Path, *args: str, env: dict[str, str] | None = None) -
     return server
 
 
-def stop_server(server: Server) -> None:
+def stop_server(server: Server) -> int:
+    """SIGTERM, and the exit status (bounded: 30 s)."""
     server.proc.send_signal(signal.SIGTERM)
     try:
-        server.proc.wait(timeout=30)
+        code = server.proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         server.proc.kill()
         server.proc.wait()
         raise AssertionError("the server did not stop within 30 s of SIGTERM") from None
     assert server.proc.stdout is not None
     server.proc.stdout.close()
+    return code
 
 
 @pytest.fixture(scope="session")

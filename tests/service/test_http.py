@@ -101,6 +101,7 @@ def test_policies_health_readiness_openapi(server: Server, engine: imr_policy.En
             "/v1/admin/reload",
             "/healthz",
             "/readyz",
+            "/metrics",
         }
 
 
@@ -395,3 +396,165 @@ def test_a_hung_worker_is_killed_and_costs_only_its_request(server: Server, engi
 def test_faults_are_never_logged_as_decisions(server: Server) -> None:
     cases = {r["case_id"] for r in read_records(server.audit_log)}
     assert CRASH_CASE_ID not in cases and HANG_CASE_ID not in cases
+
+
+# ---------------------------------------------------------------------------------------- the provenance floor
+
+
+def test_the_provenance_floor(server: Server, engine: imr_policy.Engine) -> None:
+    """`?min_provenance=V`: the answer is the in-process one with the same floor, and the floor changes it
+    (the example's numbers are graded V-seed); the log records the floor used."""
+    case = {**example(), "case_id": "floor-v"}
+    with server.client() as c:
+        r = c.post("/v1/determinations", params={"min_provenance": "V"}, content=json.dumps(case), headers=JSON)
+    assert r.status_code == 200, r.text
+    assert r.json() == engine.evaluate(case, min_provenance="V").to_dict()
+    assert [i["determination"] for i in r.json()["items"]] == ["pend", "pend"]
+    assert r.json()["items"] != engine.evaluate(case).to_dict()["items"]
+    (record,) = [x for x in read_records(server.audit_log) if x["decision_id"] == r.headers["imr-decision-id"]]
+    assert record["min_provenance"] == "V"
+    unfloored = server.post_case({**case, "case_id": "floor-none"})
+    (plain,) = [x for x in read_records(server.audit_log) if x["decision_id"] == unfloored.headers["imr-decision-id"]]
+    assert plain["min_provenance"] is None
+
+
+def test_a_floor_that_is_not_a_grade(server: Server) -> None:
+    with server.client() as c:
+        r = c.post("/v1/determinations?min_provenance=strong", content=json.dumps(example()), headers=JSON)
+        body = problem_of(r, 400, "invalid-parameter")
+        (error,) = body["errors"]
+        assert error["parameter"] == "min_provenance"
+        assert error["code"] == "request.parameter"
+        assert error["message"] == "unknown provenance grade `strong`; expected one of V, V-seed, V-2nd, UNVERIFIED"
+        # unknown and repeated parameters are refused too, all at once
+        r = c.post("/v1/determinations?min_provenance=V&min_provenance=V-2nd&floor=V", content=b"{}", headers=JSON)
+        body = problem_of(r, 400, "invalid-parameter")
+        assert sorted(e["parameter"] for e in body["errors"]) == ["floor", "min_provenance"]
+        # hostile: a thousand parameters get one bounded problem
+        many = "&".join(f"p{n}=1" for n in range(1000))
+        body = problem_of(c.post(f"/v1/determinations?{many}", content=b"{}", headers=JSON), 400, "invalid-parameter")
+        assert len(body["errors"]) == 20
+    assert not [x for x in read_records(server.audit_log) if x["case_id"] == example()["case_id"] and "strong" in x]
+
+
+def test_a_log_with_a_floor_replays_with_it(server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Decisions logged with floors replay with zero differences; the same record without its floor
+    differs, so replay did decide with the floor (and the floor changed the outcome)."""
+    ids = []
+    for n, floor in enumerate(("V", "V-seed", "V-2nd", "UNVERIFIED")):
+        for name in ("imr-2015-psych-example.yaml", "occupational-therapy-statute-cap.yaml"):
+            case = {**json.loads(json.dumps(load_example(name), default=str)), "case_id": f"floor-{n}-{name}"}
+            with server.client() as c:
+                r = c.post(f"/v1/determinations?min_provenance={floor}", content=json.dumps(case), headers=JSON)
+            assert r.status_code == 200, r.text
+            ids.append(r.headers["imr-decision-id"])
+    by_id = {x["decision_id"]: x for x in read_records(server.audit_log)}
+    records = [by_id[i] for i in ids]
+    log = tmp_path / "floors.jsonl"
+    log.write_text("".join(json.dumps(x) + "\n" for x in records), encoding="utf-8")
+    assert main(["replay", str(log)]) == 0
+    assert ": 8 same, 0 differ, 0 cannot be replayed" in capsys.readouterr().out
+
+    strict = records[0]  # the example under floor V: both items pend
+    assert strict["min_provenance"] == "V" and {i["determination"] for i in strict["items"]} == {"pend"}
+    log.write_text(json.dumps({**strict, "min_provenance": None}) + "\n", encoding="utf-8")
+    assert main(["replay", str(log)]) == 1
+    out = capsys.readouterr().out
+    assert "determination `pend` -> `modify`" in out
+    assert ": 0 same, 1 differ, 0 cannot be replayed" in out
+    log.write_text(json.dumps({**strict, "min_provenance": "strong"}) + "\n", encoding="utf-8")
+    assert main(["replay", str(log)]) == 1
+    assert "`min_provenance` is `strong`, not one of V, V-seed, V-2nd, UNVERIFIED" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------------- closed, observable
+
+
+def test_the_admin_endpoint_is_off_without_a_token(server: Server) -> None:
+    with server.client() as c:
+        body = problem_of(c.post("/v1/admin/reload"), 403, "admin-disabled")
+        assert "IMR_POLICY_ADMIN_TOKEN" in body["detail"]
+        # with any token at all: still off, nothing reloaded
+        problem_of(c.post("/v1/admin/reload", headers={"authorization": "Bearer x"}), 403, "admin-disabled")
+
+
+TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def test_request_id_and_traceparent(server: Server) -> None:
+    case = {**example(), "case_id": "traced"}
+    with server.client() as c:
+        r = c.post(
+            "/v1/determinations",
+            content=json.dumps(case),
+            headers={**JSON, "x-request-id": "req-42.a", "traceparent": TRACE},
+        )
+        assert r.status_code == 200
+        assert r.headers["x-request-id"] == "req-42.a"
+        assert r.headers["traceparent"] == TRACE
+        (record,) = [x for x in read_records(server.audit_log) if x["decision_id"] == r.headers["imr-decision-id"]]
+        assert record["request"] == {"request_id": "req-42.a", "traceparent": TRACE}
+        # an unusable id is replaced (never echoed); a malformed traceparent is dropped
+        r = c.post(
+            "/v1/determinations",
+            content=json.dumps(case),
+            headers={
+                **JSON,
+                "x-request-id": "a b" + "x" * 200,
+                "traceparent": "00-" + "0" * 32 + "-00f067aa0ba902b7-01",
+            },
+        )
+        assert r.status_code == 200
+        assert r.headers["x-request-id"] != "a b" + "x" * 200 and len(r.headers["x-request-id"]) == 36
+        assert "traceparent" not in r.headers
+        (record,) = [x for x in read_records(server.audit_log) if x["decision_id"] == r.headers["imr-decision-id"]]
+        assert record["request"] == {"request_id": r.headers["x-request-id"]}
+        # problems carry the id too
+        r = c.get("/v1/nothing", headers={"x-request-id": "req-43"})
+        assert r.status_code == 404 and r.headers["x-request-id"] == "req-43"
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    """The value of one sample of the Prometheus exposition `text` (0 when the series is absent)."""
+    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith("#") or not line.startswith(name):
+            continue
+        series, _, value = line.rpartition(" ")
+        head, _, rest = series.partition("{")
+        got = ",".join(sorted(rest.rstrip("}").split(","))) if rest else ""
+        if head == name and got == want:
+            return float(value)
+    return 0.0
+
+
+def test_metrics(server: Server, engine: imr_policy.Engine) -> None:
+    with server.client() as c:
+        before = c.get("/metrics")
+        assert before.status_code == 200
+        assert before.headers["content-type"].startswith("text/plain; version=")
+        case = {**example(), "case_id": "metrics"}
+        kinds = [i.determination for i in engine.evaluate(case).items]
+        assert server.post_case(case).status_code == 200
+        problem_of(c.get("/v1/scanning/for/admin.php"), 404, "not-found")
+        crash = {**example(), "case_id": CRASH_CASE_ID}
+        problem_of(server.post_case(crash), 503, "worker-crashed")
+        server.wait_ready(live=2)
+        after = c.get("/metrics").text
+
+    def grew(name: str, **labels: str) -> float:
+        return _metric(after, name, **labels) - _metric(before.text, name, **labels)
+
+    ok = {"method": "POST", "route": "/v1/determinations", "status": "200"}
+    assert grew("imr_policy_http_requests_total", **ok) == 1
+    assert grew("imr_policy_http_request_duration_seconds_count", route="/v1/determinations") == 2  # 200 and 503
+    for kind in set(kinds):
+        assert grew("imr_policy_determinations_total", determination=kind) == kinds.count(kind)
+    assert grew("imr_policy_decision_log_writes_total") == 1
+    assert grew("imr_policy_decision_log_syncs_total") == 1  # the default policy: one fsync per record
+    assert grew("imr_policy_worker_restarts_total", reason="crashed") == 1
+    assert grew("imr_policy_problems_total", type="worker-crashed") == 1
+    # an unknown path is counted under one label, never its own
+    assert grew("imr_policy_http_requests_total", method="GET", route="unmatched", status="404") == 1
+    assert "admin.php" not in after
+    assert _metric(after, "imr_policy_workers_live") == 2

@@ -14,7 +14,7 @@ import pytest
 import imr_policy
 from imr_policy.cli.main import main
 from imr_policy.resources import policies_dir, schema
-from imr_policy.service import openapi, wire
+from imr_policy.service import observe, openapi, wire
 from imr_policy.service.policyset import remove, take_snapshot, validate_snapshot
 from imr_policy.service.problems import TYPES, Problem, json_pointer
 from imr_policy.service.worker import parse_body
@@ -184,3 +184,31 @@ def test_replay_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     empty.write_text("", encoding="utf-8")
     assert main(["replay", str(empty), "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["records"] == 0
+
+
+def test_the_floor_parameter_in_the_document() -> None:
+    (floor, *_) = openapi.document("0")["paths"]["/v1/determinations"]["post"]["parameters"]
+    assert (floor["name"], floor["in"]) == ("min_provenance", "query")
+    assert floor["schema"]["enum"] == ["V", "V-seed", "V-2nd", "UNVERIFIED"]
+
+
+def test_request_ids_and_traceparents() -> None:
+    assert observe.request_id("abc-1.2:x") == "abc-1.2:x"
+    for bad in (None, "", "a b", "x" * 129, "é", 'a"b'):
+        made = observe.request_id(bad)
+        assert made != bad and len(made) == 36
+    good = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    assert observe.traceparent(good) == good
+    assert observe.trace_id(good) == "4bf92f3577b34da6a3ce929d0e0e4736"
+    # a later version may carry more fields; version ff, zero ids, version 00 with more fields, upper case: refused
+    assert observe.traceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra") is not None
+    for bad in (
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01",
+        "garbage",
+        None,
+    ):
+        assert observe.traceparent(bad) is None, bad

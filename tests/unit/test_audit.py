@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import stat
+import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -79,9 +84,11 @@ def test_a_record_carries_what_the_issue_asks(engine: imr_policy.Engine) -> None
         "input_hash",
         "items",
         "decision_hash",
+        "min_provenance",
         "case",
         "redaction",
     }
+    assert record["min_provenance"] is None  # no floor
     assert record["policy_set"] == {"id": det.policy_set.id, "content_hash": det.policy_set.content_hash}
     assert record["input_hash"] == audit.sha256_of(json.loads(json.dumps(case, default=str)))
     assert record["timestamp"].endswith("Z")
@@ -188,3 +195,101 @@ def test_without_the_tables_the_matched_fields_are_kept(engine: imr_policy.Engin
     case = load_example("imr-2015-psych-example.yaml")
     redaction = audit.Redactor(reads).redact(case)
     assert any(p.endswith(".description") for p in redaction.kept)
+
+
+# ---------------------------------------------------------------------------------------- the log under faults
+
+
+def _entry(n: int) -> audit.LoggedDecision:
+    record = {"decision_id": f"d{n}", "timestamp": "t", "case_id": f"c{n}", "policy_set": {"content_hash": "h"}}
+    return audit.LoggedDecision.of({**record, "pad": "x" * 300})
+
+
+def test_a_write_cut_short_by_a_full_disk_leaves_no_partial_record(tmp_path: Path) -> None:
+    """The test seam of JsonLinesLog (`write=`): the disk takes half the line, then is full."""
+    path = tmp_path / "log.jsonl"
+    good = audit.JsonLinesLog(path)
+    good.append(_entry(1))
+    good.sync()
+    good.close()
+    calls: list[int] = []
+
+    def full_disk(fd: int, data: memoryview) -> int:
+        calls.append(len(data))
+        if len(calls) > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return os.write(fd, data[: len(data) // 2])
+
+    log = audit.JsonLinesLog(path, write=full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        log.append(_entry(2))
+    assert len(calls) == 2  # half the line was written before the disk was full
+    log.close()
+    assert path.read_bytes() == _entry(1).line + b"\n"
+
+
+def test_a_failed_fsync_removes_what_it_did_not_make_durable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "log.jsonl"
+    log = audit.JsonLinesLog(path)
+    log.append(_entry(1))
+    log.sync()
+    log.append(_entry(2))
+    log.append(_entry(3))
+
+    def broken(_: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(audit.os, "fsync", broken)
+    with pytest.raises(OSError, match="Input/output"):
+        log.sync()
+    monkeypatch.undo()
+    log.append(_entry(4))
+    log.sync()
+    log.close()
+    assert [json.loads(line)["decision_id"] for line in path.read_text().splitlines()] == ["d1", "d4"]
+
+
+def test_reopen_never_meets_a_closed_file(tmp_path: Path) -> None:
+    """Writers on other threads while the log is reopened again and again: every record lands whole, once."""
+    path = tmp_path / "log.jsonl"
+    log = audit.JsonLinesLog(path)
+    errors: list[BaseException] = []
+
+    def writer(k: int) -> None:
+        try:
+            for n in range(300):
+                log.append(_entry(k * 1000 + n))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    rotated = []
+    for n in range(20):
+        moved = tmp_path / f"log.{n}.jsonl"
+        path.rename(moved)
+        rotated.append(moved)
+        log.reopen()
+    for t in threads:
+        t.join()
+    log.close()
+    assert errors == []
+    lines = [line for f in [*rotated, path] for line in f.read_text().splitlines()]
+    ids = [json.loads(line)["decision_id"] for line in lines]
+    assert sorted(ids) == sorted(f"d{k * 1000 + n}" for k in range(4) for n in range(300))
+
+
+def test_logs_are_created_owner_only(tmp_path: Path) -> None:
+    for name in ("log.jsonl", "log.sqlite"):
+        audit.open_log(tmp_path / name).close()
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600
+    state = tmp_path / "state"
+    path = audit.default_log_path({"XDG_STATE_HOME": str(state)})
+    assert path == state / "imr-policy" / "decisions.jsonl"
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    # a relative XDG_STATE_HOME is ignored, as the XDG specification says
+    home = tmp_path / "home"
+    assert audit.default_log_path({"XDG_STATE_HOME": "rel", "HOME": str(home)}) == (
+        home / ".local" / "state" / "imr-policy" / "decisions.jsonl"
+    )

@@ -852,40 +852,42 @@ def _check_set(editions: list[Edition], maps: dict[str, SourceMap]) -> list[Diag
                     )
                 )
             seen[e.edition_id] = e
+
+        def overlap(later: Edition, path: str, message: str, hint: str) -> None:
+            line, col = at(later, path)
+            problems.append(
+                Diagnostic(
+                    code="policy.overlapping-editions",
+                    message=message,
+                    path=path,
+                    file=later.file,
+                    line=line,
+                    column=col,
+                    hint=hint,
+                )
+            )
+
         for earlier, later in itertools.combinations(group, 2):
             if earlier.within or later.within or earlier.selected_by != later.selected_by:
                 both = _both_selected(earlier, later)
                 if both is not None:
-                    line, col = at(later, "$.edition.effective")
-                    problems.append(
-                        Diagnostic(
-                            code="policy.overlapping-editions",
-                            message=f"edition `{later.edition_id}` of `{gid}` and edition `{earlier.edition_id}` "
-                            f"(`{earlier.file}`) are both in force for {both}",
-                            path="$.edition.effective",
-                            file=later.file,
-                            line=line,
-                            column=col,
-                            hint="bound one of them with `to:`, `from:` or `within` so that every request "
-                            "selects at most one edition of a guideline",
-                        )
+                    overlap(
+                        later,
+                        "$.edition.effective",
+                        f"edition `{later.edition_id}` of `{gid}` and edition `{earlier.edition_id}` "
+                        f"(`{earlier.file}`) are both in force for {both}",
+                        "bound one of them with `to:`, `from:` or `within` so that every request "
+                        "selects at most one edition of a guideline",
                     )
-                continue
-            if earlier.effective_to is None or later.effective_from <= earlier.effective_to:
-                line, col = at(later, "$.edition.effective.from")
+            elif earlier.effective_to is None or later.effective_from <= earlier.effective_to:
                 ends = f"`{earlier.effective_to.isoformat()}`" if earlier.effective_to else "open-ended (`to: null`)"
                 day_before = (later.effective_from - dt.timedelta(days=1)).isoformat()
-                problems.append(
-                    Diagnostic(
-                        code="policy.overlapping-editions",
-                        message=f"edition `{later.edition_id}` of `{gid}` starts `{later.effective_from}` while "
-                        f"edition `{earlier.edition_id}` (`{earlier.file}`) is still in force (ends {ends})",
-                        path="$.edition.effective.from",
-                        file=later.file,
-                        line=line,
-                        column=col,
-                        hint=f"set `to:` of edition `{earlier.edition_id}` to `{day_before}`",
-                    )
+                overlap(
+                    later,
+                    "$.edition.effective.from",
+                    f"edition `{later.edition_id}` of `{gid}` starts `{later.effective_from}` while "
+                    f"edition `{earlier.edition_id}` (`{earlier.file}`) is still in force (ends {ends})",
+                    f"set `to:` of edition `{earlier.edition_id}` to `{day_before}`",
                 )
         titles = {(e.guideline_title, e.family, e.tier) for e in group}
         if len(titles) > 1:

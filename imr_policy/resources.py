@@ -29,6 +29,26 @@ def policies_dir() -> Path:
     return _data_dir("policies")
 
 
+def checkout_policies(start: Path | None = None) -> Path | None:
+    """The `policies/` directory of the checkout the working directory is in, or None outside one.
+
+    A checkout is the nearest of the working directory and its parents that holds a `policies/` directory
+    with at least one rule pack (`policies/<guideline>/<edition>.yaml`), as Cerbos and OPA read the
+    working directory: an author's edit is what the verbs read, never the installed copy. Bounded: at most
+    64 levels up, and one directory listing per level."""
+    here = (start or Path.cwd()).resolve()
+    for level, directory in enumerate((here, *here.parents)):
+        if level >= 64:
+            break
+        candidate = directory / "policies"
+        try:
+            if candidate.is_dir() and next(candidate.glob("*/*.yaml"), None) is not None:
+                return candidate
+        except OSError:
+            continue
+    return None
+
+
 def schemas_dir() -> Path:
     return _data_dir("schemas")
 

@@ -16,6 +16,7 @@ from typing import Any
 from imr_policy import corpus, runner
 from imr_policy.batch import EvaluateJob, RecordWriter, Totals
 from imr_policy.cli import render
+from imr_policy.cli.common import announce, policy_source
 from imr_policy.cli.progress import Progress
 from imr_policy.combine import PROVENANCE_ORDER
 from imr_policy.errors import EngineError, PolicyError
@@ -32,7 +33,9 @@ def register(sub: Any) -> None:
     p.add_argument("corpus", type=Path, help="a directory of case files (YAML or JSON), or a JSON Lines file")
     p.add_argument("--out", required=True, help="the output JSON Lines file, one record per case (- for stdout)")
     p.add_argument(
-        "--policies", type=Path, help="a directory of rule packs or one rule file (default: the shipped packs)"
+        "--policies",
+        type=Path,
+        help="a directory of rule packs or one rule file (default: the checkout's policies/, else the installed packs)",
     )
     p.add_argument("--engine", choices=("durable", "reference"), default="durable")
     p.add_argument(
@@ -59,10 +62,11 @@ def run(args: argparse.Namespace) -> int:
     if (args.workers is not None and args.workers < 1) or args.chunk_size < 1:
         print("imr-policy: --workers and --chunk-size must be 1 or more", file=sys.stderr)
         return EXIT_USAGE
+    source = policy_source(args.policies)
+    chosen = source.load_path
     try:
-        job = EvaluateJob(
-            pinned(pack_of(args.policies, str(args.policies or "shipped packs"))), args.engine, args.min_provenance
-        )
+        job = EvaluateJob(pinned(pack_of(chosen, str(chosen or "shipped packs"))), args.engine, args.min_provenance)
+        announce(source, job.pack.content_hash)
     except PolicyError as exc:
         print(render.diagnostics_text(exc.diagnostics), file=sys.stderr)
         print("imr-policy: the rule files are not valid; no case was evaluated", file=sys.stderr)

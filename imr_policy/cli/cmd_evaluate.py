@@ -19,7 +19,11 @@ def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser("evaluate", help="decide every request of a case")
     p.add_argument("case", help="a case file (YAML or JSON), or - for standard input")
     p.add_argument("--format", choices=("text", "json", "yaml"), default="text")
-    p.add_argument("--policies", type=Path, help="a directory of rule packs (default: the shipped packs)")
+    p.add_argument(
+        "--policies",
+        type=Path,
+        help="a directory of rule packs (default: the checkout's policies/, else the installed packs)",
+    )
     p.add_argument(
         "--engine",
         choices=("durable", "reference"),

@@ -29,7 +29,11 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--rule", metavar="RULE", help="explain this rule only: rule-id, guideline:rule-id or guideline@edition:rule-id"
     )
-    p.add_argument("--policies", type=Path, help="a directory of rule packs (default: the shipped packs)")
+    p.add_argument(
+        "--policies",
+        type=Path,
+        help="a directory of rule packs (default: the checkout's policies/, else the installed packs)",
+    )
     p.add_argument("--engine", choices=("durable", "reference"), default="durable")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=run)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from imr_policy.cli import render
-from imr_policy.cli.common import rule_paths
+from imr_policy.cli.common import announce, files_hash, rule_paths
 from imr_policy.diagnostics import Diagnostic, Severity, has_errors, sort_and_cap
 from imr_policy.lint import lint_paths
 
@@ -19,32 +19,45 @@ def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "lint",
         help="analyse rule packs: gaps, overlaps, rules that never decide, exceptions that never apply",
-        description="Validate the rule files under PATH (default: the shipped packs), then analyse every "
+        description="Validate the rule files under PATH (default: the checkout's policies/, else the "
+        "installed packs), then analyse every "
         "valid edition: cases no rule decides (lint.gap), rules that never decide (lint.shadowed) or can "
         "never hold (lint.unsatisfiable), exceptions that never apply, gaps between editions, and, as "
         "notes, where rules with different outcomes overlap and the first one decides (lint.overlap).",
     )
-    p.add_argument("paths", nargs="*", type=Path, help="rule files or directories (default: the shipped packs)")
+    p.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        help="rule files or directories (default: the checkout's policies/, else the installed packs)",
+    )
     p.add_argument("--no-notes", action="store_true", help="leave out notes (overlaps that the rule order settles)")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    paths = rule_paths(args.paths)
-    if paths is None:
+    source = rule_paths(args.paths)
+    if source is None:
         return EXIT_USAGE
-    result, findings = lint_paths(list(paths), display_root=Path.cwd())
+    content_hash = files_hash(source.paths)
+    result, findings = lint_paths(list(source.paths), display_root=Path.cwd())
     if args.no_notes:
         findings = tuple(d for d in findings if d.severity is not Severity.NOTE)
     everything = sort_and_cap([*result.diagnostics, *findings])
     ok = not has_errors(everything)
     if args.format == "json":
-        data = {"ok": ok, "files": list(result.files), "diagnostics": [d.to_dict() for d in everything]}
+        data = {
+            "ok": ok,
+            "files": list(result.files),
+            "policy_set": source.to_dict(content_hash),
+            "diagnostics": [d.to_dict() for d in everything],
+        }
         sys.stdout.write(render.to_json(data))
     else:
         if everything:
             print(render.diagnostics_text(everything))
+        announce(source, content_hash, sys.stdout)
         print(summary(everything, len(result.files)))
     return EXIT_OK if ok else EXIT_INVALID
 

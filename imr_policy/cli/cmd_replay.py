@@ -11,7 +11,7 @@ from typing import Any
 from imr_policy import load
 from imr_policy.audit import read_log, replay
 from imr_policy.cli import render
-from imr_policy.cli.common import report_invalid
+from imr_policy.cli.common import announce, policy_source, report_invalid
 from imr_policy.errors import PolicyError
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
@@ -25,7 +25,11 @@ def register(sub: Any) -> None:
         "cannot be replayed.",
     )
     p.add_argument("log", type=Path, help="a decision log written by `imr-policy serve` (JSON Lines or SQLite)")
-    p.add_argument("--policies", type=Path, help="a directory of rule packs (default: the shipped packs)")
+    p.add_argument(
+        "--policies",
+        type=Path,
+        help="a directory of rule packs (default: the checkout's policies/, else the installed packs)",
+    )
     p.add_argument("--engine", choices=("durable", "reference"), default="durable")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=run)
@@ -36,7 +40,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"imr-policy: no such file: {args.log}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        engine = load(args.policies, engine=args.engine)
+        source = policy_source(args.policies)
+        engine = load(source.load_path, engine=args.engine)
+        announce(source, engine.policy_set.content_hash)
     except PolicyError as exc:
         report_invalid(exc)
         return EXIT_INVALID

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from imr_policy.cli import render
+from imr_policy.cli.common import GIVEN, PolicySource, announce, policy_source
 from imr_policy.policytest import Coverage, Run, Runner, TestResult, coverage, editions_under
-from imr_policy.resources import policies_dir
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 WIDTH = render.WIDTH
@@ -20,7 +20,8 @@ def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "test",
         help="run policy tests: cases with the determination, quantity and deciding rules they must get",
-        description="Run the policy tests found in `tests/` folders under PATH (default: the shipped packs). "
+        description="Run the policy tests found in `tests/` folders under PATH (default: the "
+        "checkout's policies/, else the installed packs). "
         "Each test file tests the rule packs two folders up (policies/ for policies/<guideline>/tests/), "
         "unless --policies names them.",
     )
@@ -40,7 +41,8 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    paths: list[Path] = args.paths or [policies_dir()]
+    source = policy_source(args.paths)
+    paths: list[Path] = list(source.paths)
     missing = [p for p in paths if not p.exists()]
     if missing:
         print(f"imr-policy: no such file or directory: {', '.join(map(str, missing))}", file=sys.stderr)
@@ -58,9 +60,18 @@ def run(args: argparse.Namespace) -> int:
         else None
     )
     below = args.min_coverage is not None and cov is not None and cov.percent < args.min_coverage
+    used = [
+        PolicySource((root,), GIVEN if args.policies is not None else source.origin).to_dict(
+            engine.policy_set.content_hash
+        )
+        for root, engine in result.engines
+    ]
     if args.format == "json":
-        sys.stdout.write(render.to_json(to_dict(result, cov)))
+        sys.stdout.write(render.to_json({**to_dict(result, cov), "policy_sets": used}))
     else:
+        for root, engine in result.engines:
+            origin = GIVEN if args.policies is not None else source.origin
+            announce(PolicySource((root,), origin), engine.policy_set.content_hash)
         if result.diagnostics:
             print(render.diagnostics_text(result.diagnostics), file=sys.stderr)
         sys.stdout.write(report_text(result, quiet=args.quiet))

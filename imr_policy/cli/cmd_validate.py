@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from imr_policy.cli import render
-from imr_policy.cli.common import rule_paths
+from imr_policy.cli.common import announce, files_hash, rule_paths
 from imr_policy.diagnostics import Severity, has_errors, sort_and_cap
 from imr_policy.lint import lint_paths
 
@@ -22,16 +22,22 @@ def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "validate", help="check rule files and report every problem with file:line:col"
     )
-    p.add_argument("paths", nargs="*", type=Path, help="rule files or directories (default: the shipped packs)")
+    p.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        help="rule files or directories (default: the checkout's policies/, else the installed packs)",
+    )
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    paths = rule_paths(args.paths)
-    if paths is None:
+    source = rule_paths(args.paths)
+    if source is None:
         return EXIT_USAGE
-    result, findings = lint_paths(list(paths), display_root=Path.cwd())
+    content_hash = files_hash(source.paths)
+    result, findings = lint_paths(list(source.paths), display_root=Path.cwd())
     diagnostics = sort_and_cap([*result.diagnostics, *(d for d in findings if d.severity is not Severity.NOTE)])
     ok = not has_errors(diagnostics)
     if args.format == "json":
@@ -40,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
                 {
                     "ok": ok,
                     "files": list(result.files),
+                    "policy_set": source.to_dict(content_hash),
                     "diagnostics": [d.to_dict() for d in diagnostics],
                 }
             )
@@ -47,5 +54,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         if diagnostics:
             print(render.diagnostics_text(diagnostics), file=sys.stderr)
+        announce(source, content_hash, sys.stdout)
         print(render.summary(diagnostics, len(result.files)))
     return EXIT_OK if ok else EXIT_INVALID

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from imr_policy import load
-from imr_policy.cli.common import report_invalid
+from imr_policy.cli.common import announce, policy_source, report_invalid
 from imr_policy.errors import PolicyError
 from imr_policy.verify import verify
 
@@ -21,7 +21,12 @@ def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "verify", help="check the invariants the rule packs declare on generated cases (Hypothesis)"
     )
-    p.add_argument("path", nargs="?", type=Path, help="a directory of rule packs (default: the shipped packs)")
+    p.add_argument(
+        "path",
+        nargs="?",
+        type=Path,
+        help="a directory of rule packs (default: the checkout's policies/, else the installed packs)",
+    )
     p.add_argument("--examples", type=int, default=200, help="generated cases per check (default 200)")
     p.add_argument("--seed", type=int, help="a random seed; without one the search is derandomized (repeatable)")
     p.add_argument("--engine", choices=("durable", "reference"), default="durable")
@@ -31,10 +36,12 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        engine = load(args.path, engine=args.engine)
+        source = policy_source(args.path)
+        engine = load(source.load_path, engine=args.engine)
     except PolicyError as exc:
         report_invalid(exc)
         return EXIT_FAILED
+    announce(source, engine.policy_set.content_hash, sys.stdout)
     failed = 0
     total = 0
     known = {e.key for e in engine.editions}

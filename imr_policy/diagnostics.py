@@ -7,6 +7,7 @@ names, and "did you mean" where a near name exists. Each code is documented in d
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -48,8 +49,12 @@ class Diagnostic:
             where += f":{self.line}:{self.column or 1}"
         return where
 
-    def render(self) -> str:
+    def render(self, source_line: str | None = None) -> str:
+        """The diagnostic as text; with `source_line` (the text of line `line` of `file`), a code frame
+        under it: the line, and a caret under the column, as rustc and Cedar show."""
         text = f"{self.location}: {self.severity.value}[{self.code}] {self.message} (at {self.path})"
+        if source_line is not None and self.line is not None:
+            text += "\n" + code_frame(source_line, self.line, self.column or 1)
         if self.hint:
             text += f"\n  hint: {self.hint}"
         return text + f"\n  see: {DOCS_URL}#{self.code.replace('.', '')}"
@@ -66,6 +71,28 @@ class Diagnostic:
             if value is not None:
                 out[key] = value
         return out
+
+
+_TOKEN = re.compile(r"[^\s,\[\]{}]+")
+FRAME_WIDTH = 160  # a longer line is cut around the column
+
+
+def code_frame(source_line: str, line: int, column: int) -> str:
+    """`source_line` with its line number and carets under the token at `column` (1-based)."""
+    shown = source_line.rstrip("\r\n").expandtabs(1)
+    start = max(0, min(column - 1, len(shown)))
+    if len(shown) > FRAME_WIDTH:  # keep the column in view, never print a huge line
+        left = max(0, start - FRAME_WIDTH // 2)
+        shown, start = shown[left : left + FRAME_WIDTH], start - left
+    rest = shown[start:]
+    if rest[:1] in ('"', "'") and rest.find(rest[0], 1) > 0:
+        width = rest.find(rest[0], 1) + 1
+    else:
+        token = _TOKEN.match(rest)
+        width = len(token[0].rstrip(":")) if token else 1
+    number = str(line)
+    gutter = " " * len(number)
+    return f"{gutter} |\n{number} | {shown}\n{gutter} | {' ' * start}{'^' * max(1, width)}"
 
 
 def sort_and_cap(diagnostics: Iterable[Diagnostic], cap: int = DEFAULT_CAP) -> tuple[Diagnostic, ...]:

@@ -7,8 +7,10 @@ every error, with the context needed for a humane message.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
+from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -95,12 +97,19 @@ def schema_diagnostics(
     `max_errors` (imr_policy/limits.py) the validator is stopped and one `diagnostics.capped` says so.
     """
     cap = for_prefix(prefix).max_errors
-    found: list[Diagnostic] = []
+    errors: list[jsonschema.ValidationError] = []
+    stopped = False
     for error in full_validator(name).iter_errors(data):
-        if len(found) >= cap:
-            found.append(_capped(cap, file))
+        if len(errors) >= cap:
+            stopped = True
             break
-        found.extend(_translate(error, prefix=prefix, file=file, source_map=source_map))
+        errors.append(error)
+    fixes = _one_mistake(errors, resources.schema(name))
+    found: list[Diagnostic] = []
+    for error in errors:
+        found.extend(_translate(error, prefix=prefix, file=file, source_map=source_map, fixes=fixes))
+    if stopped:
+        found.append(_capped(cap, file))
     typed = {d.path for d in found if d.code == f"{prefix}.type"}
     unique: dict[tuple[str, str, str], Diagnostic] = {}
     for d in found:
@@ -153,6 +162,66 @@ def _contains_float(data: Any) -> bool:
     return isinstance(data, float)
 
 
+@dataclass(slots=True)
+class _Fixes:
+    """Errors that are one mistake: an unknown key that is a misspelt required field of its own mapping
+    (`citaton` for a missing `citation`), or a field of a child mapping written one level too far out
+    (a dedented `reason` beside `outcome`). Each is reported once, at the key, with the fix."""
+
+    renames: dict[tuple[str, str], str] = field(default_factory=dict)  # (mapping path, key) -> field
+    indents: dict[tuple[str, str], str] = field(default_factory=dict)  # (mapping path, key) -> child key
+    explained: set[tuple[str, str]] = field(default_factory=set)  # (mapping path, field) no longer missing
+
+
+def _resolve(schema: Any, root: dict[str, Any]) -> dict[str, Any]:
+    """A subschema with its local `$ref` followed (at most a few hops)."""
+    for _ in range(8):
+        if not isinstance(schema, dict):
+            return {}
+        ref = schema.get("$ref")
+        if not isinstance(ref, str) or not ref.startswith("#/"):
+            return schema
+        target: Any = root
+        for part in ref[2:].split("/"):
+            target = target.get(part, {}) if isinstance(target, dict) else {}
+        schema = target
+    return {}
+
+
+def _one_mistake(errors: list[jsonschema.ValidationError], root: dict[str, Any]) -> _Fixes:
+    fixes = _Fixes()
+    missing: dict[str, list[str]] = {}
+    unknown: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = []  # path, key, instance, schema
+    for error in errors:
+        instance, schema = error.instance, error.schema
+        if not isinstance(instance, dict) or not isinstance(schema, dict):
+            continue
+        if error.validator == "required":
+            required: Any = error.validator_value
+            missing.setdefault(_path(error), []).extend(
+                f for f in required if f not in instance and repr(f) in error.message
+            )
+        elif error.validator == "additionalProperties":
+            allowed = set(schema.get("properties", {}))
+            unknown.extend((_path(error), str(k), instance, schema) for k in sorted(set(instance) - allowed))
+    for path, key, instance, schema in unknown:
+        open_fields = [f for f in missing.get(path, []) if (path, f) not in fixes.explained]
+        close = difflib.get_close_matches(key, open_fields, n=1, cutoff=0.6)
+        if close:
+            fixes.renames[(path, key)] = close[0]
+            fixes.explained.add((path, close[0]))
+            continue
+        for child, value in instance.items():
+            if not isinstance(value, dict) or key in value:
+                continue
+            child_schema = _resolve(schema.get("properties", {}).get(child), root)
+            if key in child_schema.get("properties", {}):
+                fixes.indents[(path, key)] = str(child)
+                fixes.explained.add((child_path(path, child), key))
+                break
+    return fixes
+
+
 def _plural(n: int, word: str, plural: str | None = None) -> str:
     return f"{n} {word if n == 1 else plural or word + 's'}"
 
@@ -164,6 +233,7 @@ def _translate(
     file: str | None,
     source_map: SourceMap | None,
     nullable: bool = False,
+    fixes: _Fixes | None = None,
 ) -> Iterator[Diagnostic]:
     path = _path(error)
     private = prefix == "case"  # a case may hold patient data; rule files and policy tests do not
@@ -176,17 +246,31 @@ def _translate(
         useful = [e for e in error.context if not (e.validator == "type" and e.validator_value == "null")]
         for sub in useful or error.context:
             yield from _translate(
-                sub, prefix=prefix, file=file, source_map=source_map, nullable=len(useful) < len(error.context)
+                sub,
+                prefix=prefix,
+                file=file,
+                source_map=source_map,
+                nullable=len(useful) < len(error.context),
+                fixes=fixes,
             )
         return
     if kind == "additionalProperties":
         allowed = sorted(schema.get("properties", {}))
         extras = sorted(set(instance) - set(allowed)) if isinstance(instance, dict) else []
         for extra in extras:
+            text = f"unknown field `{extra}`"
             suggestion = did_you_mean(extra, allowed) or f"expected one of: {', '.join(allowed)}"
+            if fixes is not None and (path, extra) in fixes.renames:
+                wanted = fixes.renames[(path, extra)]
+                text += f"; did you mean `{wanted}`?"
+                suggestion = f"rename `{extra}` to `{wanted}`"
+            elif fixes is not None and (path, extra) in fixes.indents:
+                under = fixes.indents[(path, extra)]
+                text += f" here; indent it under `{under}`"
+                suggestion = f"`{extra}` is a field of `{under}`: indent it to line up with the fields of `{under}`"
             yield _at(
                 f"{prefix}.unknown-field",
-                f"unknown field `{extra}`",
+                text,
                 child_path(path, extra),
                 file,
                 source_map,
@@ -197,14 +281,16 @@ def _translate(
     if kind == "required":
         # jsonschema reports one error per missing field; its message names the field
         missing = [p for p in rule if isinstance(instance, dict) and p not in instance and repr(p) in error.message]
-        for field in missing:
+        for name in missing:
+            if fixes is not None and (path, name) in fixes.explained:
+                continue  # reported as the unknown key that was meant to be this field
             yield _at(
                 f"{prefix}.missing-field",
-                f"missing required field `{field}`",
+                f"missing required field `{name}`",
                 path,
                 file,
                 source_map,
-                hint=f"add `{field}` here",
+                hint=f"add `{name}` here",
             )
         return
     code: str

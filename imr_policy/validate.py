@@ -13,6 +13,7 @@ Nothing stops at the first problem: `load_editions` reports every diagnostic of 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import itertools
@@ -38,7 +39,7 @@ from imr_policy.model import (
     RuleException,
     Silence,
 )
-from imr_policy.schemacheck import float_diagnostics, schema_diagnostics
+from imr_policy.schemacheck import fast_validator, float_diagnostics, schema_diagnostics
 from imr_policy.sequence import Profile, check_profile_text
 from imr_policy.yamlsrc import SourceMap, load_text, located
 
@@ -94,6 +95,7 @@ def load_editions(paths: list[Path], *, display_root: Path | None = None) -> Loa
     editions: list[Edition] = []
     profiles: list[Profile] = []
     maps: dict[str, SourceMap] = {}
+    checkable: list[Edition] = []  # valid editions, and those whose valid parts the set checks can use
     if not files:
         where = ", ".join(f"`{p}`" for p in paths)
         diagnostics.append(
@@ -139,12 +141,14 @@ def load_editions(paths: list[Path], *, display_root: Path | None = None) -> Loa
             if profile is not None:
                 profiles.append(profile)
             continue
-        edition, problems, smap = check_text(text, file=shown, sha256=sha)
+        edition, partial, problems, smap = _check_text(text, file=shown, sha256=sha)
         diagnostics.extend(problems)
         maps[shown] = smap
         if edition is not None:
             editions.append(edition)
-    diagnostics.extend(_check_set(editions, maps))
+        if partial is not None:
+            checkable.append(partial)
+    diagnostics.extend(_check_set(checkable, maps))
     return LoadResult(
         tuple(editions),
         sort_and_cap(diagnostics),
@@ -170,10 +174,24 @@ def _display(file: Path, root: Path | None) -> str:
 
 def check_text(text: str, *, file: str, sha256: str = "") -> tuple[Edition | None, list[Diagnostic], SourceMap]:
     """Validate one rule file's text. Returns the Edition only when the file has no errors."""
+    edition, _, problems, smap = _check_text(text, file=file, sha256=sha256)
+    return edition, problems, smap
+
+
+def _check_text(
+    text: str, *, file: str, sha256: str = ""
+) -> tuple[Edition | None, Edition | None, list[Diagnostic], SourceMap]:
+    """(the Edition when the file has no errors, the Edition its valid parts describe for the checks across
+    files when its `guideline:` and `edition:` blocks are sound, every problem, the source map).
+
+    Every stage runs on whatever is valid enough: schema errors inside entries of the lists (a rule, a
+    limit, a citation, ...) leave those entries out, and the semantic checks run on the rest, so one
+    `validate` run reports every problem of the file (issue 14.2)."""
     loaded = load_text(text, file=file, code_prefix="policy")
     problems = list(loaded.diagnostics)
     if loaded.data is None or problems:
-        return None, problems, loaded.source_map
+        return None, None, problems, loaded.source_map
+    sha = sha256 or hashlib.sha256(text.encode()).hexdigest()
     schema_problems = schema_diagnostics(
         "policy", loaded.data, prefix="policy.schema", file=file, source_map=loaded.source_map
     )
@@ -184,10 +202,96 @@ def check_text(text: str, *, file: str, sha256: str = "") -> tuple[Edition | Non
         if d.path not in reported  # one problem, one diagnostic: the schema's message wins
     ]
     if schema_problems:
-        return None, schema_problems, loaded.source_map
+        partial = _valid_parts(loaded.data, schema_problems, file, loaded.source_map, sha)
+        if partial is None:
+            return None, None, schema_problems, loaded.source_map
+        edition, more = partial
+        return None, _set_checkable(edition, more), schema_problems + more, loaded.source_map
     checker = _Semantics(loaded.data, file, loaded.source_map)
-    edition = checker.run(sha256 or hashlib.sha256(text.encode()).hexdigest())
-    return (edition if not has_errors(checker.problems) else None), checker.problems, loaded.source_map
+    edition = checker.run(sha)
+    valid = edition if not has_errors(checker.problems) else None
+    return valid, _set_checkable(edition, checker.problems), checker.problems, loaded.source_map
+
+
+def _set_checkable(edition: Edition, problems: list[Diagnostic]) -> Edition | None:
+    """An edition whose dates are sound enough for the checks across files (overlaps, duplicates)."""
+    bad = any(d.severity is Severity.ERROR and d.path.startswith("$.edition") for d in problems)
+    return None if bad else edition
+
+
+_LISTS = ("citations", "limits", "conditions", "rules", "exceptions", "silent_on", "invariants")
+_ENTRY = re.compile(r"\$\.(" + "|".join(_LISTS) + r")\[(\d+)\]")
+# semantic codes that may only say that an entry left out for its schema errors is missing
+_REFERENCES = frozenset(
+    {
+        "policy.unknown-citation",
+        "policy.unknown-limit",
+        "policy.unknown-condition",
+        "policy.unknown-exception",
+        "policy.exception-unknown-rule",
+    }
+)
+_UNUSED = frozenset({"policy.unused-citation", "policy.unused-limit"})
+
+
+def _valid_parts(
+    data: dict[str, Any], schema_problems: list[Diagnostic], file: str, smap: SourceMap, sha256: str
+) -> tuple[Edition, list[Diagnostic]] | None:
+    """The semantic checks of the entries without schema errors: (the edition they describe, their
+    problems, at the paths and lines of the file as written). None when a schema error lies outside the
+    entries of the lists (the file's frame: `guideline:`, `edition:`, a list itself), or when leaving the
+    broken entries out does not give a schema-valid file."""
+    broken: dict[str, set[int]] = defaultdict(set)
+    for d in schema_problems:
+        found = _ENTRY.match(d.path)
+        if found is None or d.code == "diagnostics.capped":
+            return None
+        broken[found[1]].add(int(found[2]))
+    kept = dict(data)
+    keep: dict[str, list[int]] = {}
+    left_out: set[str] = set()
+    for section, bad in broken.items():
+        entries = data.get(section)
+        if not isinstance(entries, list):
+            return None
+        keep[section] = [i for i in range(len(entries)) if i not in bad]
+        kept[section] = [entries[i] for i in keep[section]]
+        left_out.update(
+            str(entries[i]["id"])
+            for i in bad
+            if i < len(entries) and isinstance(entries[i], dict) and "id" in entries[i]
+        )
+    if not fast_validator("policy").is_valid(kept) or float_diagnostics(kept, prefix="policy.schema"):
+        return None
+    forward = {section: {old: new for new, old in enumerate(olds)} for section, olds in keep.items()}
+
+    def to_kept(path: str) -> str | None:
+        found = _ENTRY.match(path)
+        if found is None or found[1] not in forward:
+            return path
+        new = forward[found[1]].get(int(found[2]))
+        return None if new is None else f"$.{found[1]}[{new}]" + path[found.end() :]
+
+    def to_file(text: str) -> str:
+        return _ENTRY.sub(
+            lambda m: f"$.{m[1]}[{keep[m[1]][int(m[2])]}]" if m[1] in keep else m[0],
+            text,
+        )
+
+    shifted = SourceMap(
+        {q: v for p, v in smap.values.items() if (q := to_kept(p)) is not None},
+        {q: v for p, v in smap.keys.items() if (q := to_kept(p)) is not None},
+    )
+    checker = _Semantics(kept, file, shifted)
+    edition = checker.run(sha256)
+    mentioned = re.compile(r"`([^`]*)`")
+    problems = [
+        dataclasses.replace(d, path=to_file(d.path), message=to_file(d.message))
+        for d in checker.problems
+        if d.code not in _UNUSED
+        and not (d.code in _REFERENCES and any(m in left_out for m in mentioned.findall(d.message)))
+    ]
+    return edition, problems
 
 
 class _Semantics:

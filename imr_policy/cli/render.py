@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from imr_policy.diagnostics import Diagnostic, Severity
+from imr_policy.limits import TooLarge, for_prefix, read_limited
 from imr_policy.model import Determination, ItemDetermination
 
 WIDTH = 100
@@ -83,8 +84,36 @@ def determination_text(det: Determination) -> str:
     return "\n".join(out)
 
 
-def diagnostics_text(diagnostics: Iterable[Diagnostic]) -> str:
-    return "\n".join(d.render() for d in diagnostics)
+def diagnostics_text(diagnostics: Iterable[Diagnostic], *, frames: bool = True) -> str:
+    """Each diagnostic with, for a rule file, a code frame (the line with a caret under the column).
+    Cases and policy tests get none: their lines may hold what a clinician wrote."""
+    sources = _Sources()
+    return "\n".join(d.render(sources.line(d) if frames else None) for d in diagnostics)
+
+
+_FRAMED = ("policy.", "lint.")
+
+
+class _Sources:
+    """The lines of the rule files diagnostics point into, each file read once and within the rule-file
+    size limit; a file that cannot be read again simply gets no frame."""
+
+    def __init__(self) -> None:
+        self._lines: dict[str, list[str] | None] = {}
+
+    def line(self, d: Diagnostic) -> str | None:
+        if d.file is None or d.line is None or not d.code.startswith(_FRAMED):
+            return None
+        if d.file not in self._lines:
+            try:
+                text = read_limited(d.file, for_prefix("policy")).decode("utf-8")
+                self._lines[d.file] = text.splitlines()
+            except (OSError, UnicodeDecodeError, TooLarge):
+                self._lines[d.file] = None
+        lines = self._lines[d.file]
+        if lines is None or not 1 <= d.line <= len(lines):
+            return None
+        return lines[d.line - 1]
 
 
 def summary(diagnostics: Iterable[Diagnostic], files: int) -> str:

@@ -137,3 +137,15 @@ def test_cli_reports_duplicate_keys_with_line(tmp_path: Path) -> None:
 def test_cli_usage_error_exits_2() -> None:
     done = subprocess.run([sys.executable, "-m", "imr_policy.cli.main", "evaluate"], capture_output=True, check=False)
     assert done.returncode == 2
+
+
+def test_code_frame_puts_the_caret_under_the_token() -> None:
+    from imr_policy.diagnostics import code_frame
+
+    assert code_frame("      - {fact: completd, op: lt}", 7, 16) == (
+        "  |\n7 |       - {fact: completd, op: lt}\n  |                ^^^^^^^^"
+    )
+    assert code_frame('    reason: "a b"', 12, 13).endswith("\n   |             ^^^^^")
+    long = "x" * 10_000 + " value: 1"
+    frame = code_frame(long, 3, 10_002)
+    assert len(frame) < 400 and "value: 1" in frame and frame.endswith(" ^^^^^")

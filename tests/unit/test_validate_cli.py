@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -68,3 +69,58 @@ def test_json_output_for_tools(tmp_path: Path) -> None:
 
 def test_missing_path_is_a_usage_error(tmp_path: Path) -> None:
     assert run(str(tmp_path / "nope")).returncode == 2
+
+
+SIX = ROOT / "tests/invalid/policy/policy.schema.unknown-field--six-mistakes"
+
+
+def test_six_mistakes_in_one_run_one_error_each_with_code_frames() -> None:
+    """Issue 14.2: schema errors no longer stop the semantic checks, nor the checks across files."""
+    done = run(str(SIX.relative_to(ROOT)))
+    assert done.returncode == 1
+    assert "6 errors" in done.stdout
+    codes = re.findall(r"error\[([a-z.-]+)\]", done.stderr)
+    assert sorted(codes) == sorted(
+        [
+            "policy.overlapping-editions",
+            "policy.limit-outside-range",
+            "policy.schema.unknown-field",
+            "policy.unknown-fact",
+            "policy.unknown-limit",
+            "policy.schema.enum",
+        ]
+    )
+    assert "missing required field" not in done.stderr
+    lines = (SIX / "2016-01.yaml").read_text(encoding="utf-8").splitlines()
+    n = next(i for i, line in enumerate(lines, 1) if "citaton:" in line and not line.startswith("#"))
+    gutter = " " * len(str(n))
+    frame = f"{gutter} |\n{n} |     citaton: psychotherapy-trial\n{gutter} |     ^^^^^^^\n"
+    assert f"2016-01.yaml:{n}:5: error[policy.schema.unknown-field]" in done.stderr
+    assert frame in done.stderr, done.stderr
+
+
+def test_json_output_has_no_code_frames_and_the_same_fields(tmp_path: Path) -> None:
+    import json
+
+    data = json.loads(run(str(SIX.relative_to(ROOT)), "--format", "json").stdout)
+    assert len(data["diagnostics"]) == 6
+    for d in data["diagnostics"]:
+        assert set(d) <= {"code", "severity", "message", "path", "file", "line", "column", "hint"}
+        assert "^" not in d["message"] and "|" not in d["message"]
+
+
+def test_case_diagnostics_get_no_code_frame(tmp_path: Path) -> None:
+    """A case line may hold what a clinician wrote: its diagnostics never quote it."""
+    case = tmp_path / "case.yaml"
+    text = (ROOT / "examples/cases/acupuncture-low-back-2019.yaml").read_text(encoding="utf-8")
+    case.write_text(text.replace("case_id:", "case_idd:", 1), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "imr_policy", "evaluate", str(case)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    assert done.returncode == 1
+    assert "error[case." in done.stderr
+    assert " | " not in done.stderr and "^" not in done.stderr

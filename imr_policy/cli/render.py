@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from collections.abc import Iterable
 from typing import Any
@@ -92,6 +93,18 @@ def diagnostics_text(diagnostics: Iterable[Diagnostic], *, frames: bool = True) 
 
 
 _FRAMED = ("policy.", "lint.")
+_PACK_KEY = re.compile(r'^(?:format|guideline|rules|citations)\s*:|"(?:guideline|rules|citations)"\s*:', re.MULTILINE)
+_CASE_KEY = re.compile(
+    r'^(?:case_id|requests|date_of_injury|utilization_review)\s*:|"(?:case_id|requests|date_of_injury)"\s*:',
+    re.MULTILINE,
+)
+
+
+def _rule_pack(text: str) -> bool:
+    """Whether a file reads as a rule pack, whose lines may be quoted. A case given to `validate` by
+    mistake (or anything that is not recognisably a rule pack) may hold what a clinician wrote, and gets
+    no code frame."""
+    return _PACK_KEY.search(text) is not None and _CASE_KEY.search(text) is None
 
 
 class _Sources:
@@ -107,7 +120,7 @@ class _Sources:
         if d.file not in self._lines:
             try:
                 text = read_limited(d.file, for_prefix("policy")).decode("utf-8")
-                self._lines[d.file] = text.splitlines()
+                self._lines[d.file] = text.splitlines() if _rule_pack(text) else None
             except (OSError, UnicodeDecodeError, TooLarge):
                 self._lines[d.file] = None
         lines = self._lines[d.file]

@@ -64,6 +64,13 @@ class ItemChange:
     requested: int
     old: Outcome
     new: Outcome
+    jurisdiction: str = ""
+    date_of_service: str = ""  # ISO date of the request's date of service
+
+    @property
+    def approved_change(self) -> int:
+        """Approved visits gained (positive) or lost (negative) by this item."""
+        return self.new.approved - self.old.approved
 
     @property
     def kind(self) -> tuple[str, str, str]:
@@ -102,8 +109,10 @@ def outcome(item: ItemDetermination) -> Outcome:
     return Outcome(item.determination, item.approved_quantity, item.imr_outcome, decisive, item.missing_facts)
 
 
-def compare(old: Determination, new: Determination) -> tuple[ItemChange, ...]:
+def compare(old: Determination, new: Determination, case: Case | None = None) -> tuple[ItemChange, ...]:
     out = []
+    dates = {r.id: r.date_of_service.isoformat() for r in case.requests} if case is not None else {}
+    jurisdiction = case.jurisdiction if case is not None else ""
     for a, b in zip(old.items, new.items, strict=True):
         oa, ob = outcome(a), outcome(b)
         if (oa.determination, oa.approved, oa.imr_outcome, oa.decisive) != (
@@ -112,13 +121,15 @@ def compare(old: Determination, new: Determination) -> tuple[ItemChange, ...]:
             ob.imr_outcome,
             ob.decisive,
         ):
-            out.append(ItemChange(a.request, a.service, a.requested_quantity, oa, ob))
+            out.append(
+                ItemChange(a.request, a.service, a.requested_quantity, oa, ob, jurisdiction, dates.get(a.request, ""))
+            )
     return tuple(out)
 
 
 def compare_case(old: Engine, new: Engine, case: Case, *, index: int, source: str, text: str | None) -> CaseComparison:
     try:
-        changes = compare(old.evaluate(case), new.evaluate(case))
+        changes = compare(old.evaluate(case), new.evaluate(case), case)
     except EngineError as exc:
         return CaseComparison(index, source, "error", case.case_id, problems=(f"{source}: engine error: {exc}",))
     return CaseComparison(index, source, "compared", case.case_id, changes, text if changes else None)
@@ -278,6 +289,11 @@ class ImpactReport:
     by_service_kind: tuple[tuple[str, tuple[str, str, str], int], ...]
     examples: tuple[Example, ...]
     problems: tuple[str, ...]  # the first few; every one is reported as it happens
+    visits_gained: int = 0  # approved visits (sessions) the new side approves that the old did not
+    visits_lost: int = 0  # approved visits the old side approved that the new does not (a positive number)
+    by_jurisdiction: tuple[Breakdown, ...] = ()
+    by_service_visits: tuple[Breakdown, ...] = ()
+    by_month: tuple[Breakdown, ...] = ()  # by month of the date of service, in date order
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -304,7 +320,93 @@ class ImpactReport:
             ],
             "examples": [e.to_dict() for e in self.examples],
             "problems": list(self.problems),
+            "visits_gained": self.visits_gained,
+            "visits_lost": self.visits_lost,
+            "by_jurisdiction": [b.to_dict("jurisdiction") for b in self.by_jurisdiction],
+            "by_service_visits": [b.to_dict("service") for b in self.by_service_visits],
+            "by_month": [b.to_dict("month") for b in self.by_month],
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Breakdown:
+    """Changed items of one jurisdiction, service or month, with the approved visits gained and lost."""
+
+    key: str
+    items: int
+    gained: int
+    lost: int
+    approvals_gained: int = 0  # items not approved at all before (0 approved) and approved now
+    approvals_lost: int = 0  # items approved before and not at all now
+
+    def to_dict(self, name: str) -> dict[str, Any]:
+        return {
+            name: self.key,
+            "items": self.items,
+            "visits_gained": self.gained,
+            "visits_lost": self.lost,
+            "approvals_gained": self.approvals_gained,
+            "approvals_lost": self.approvals_lost,
+        }
+
+
+ROW_FIELDS = (
+    "case_id",
+    "source",
+    "request",
+    "service",
+    "jurisdiction",
+    "date_of_service",
+    "requested_quantity",
+    "old_determination",
+    "old_approved_quantity",
+    "new_determination",
+    "new_approved_quantity",
+    "approved_change",
+    "old_imr_outcome",
+    "new_imr_outcome",
+    "cause",
+)
+
+
+def change_row(cmp: CaseComparison, change: ItemChange, cause: Cause) -> dict[str, Any]:
+    """One changed item as a flat record (the columns of `--impact-out`; ROW_FIELDS)."""
+    return {
+        "case_id": cmp.case_id,
+        "source": cmp.source,
+        "request": change.request,
+        "service": change.service,
+        "jurisdiction": change.jurisdiction,
+        "date_of_service": change.date_of_service,
+        "requested_quantity": change.requested,
+        "old_determination": change.old.determination,
+        "old_approved_quantity": change.old.approved,
+        "new_determination": change.new.determination,
+        "new_approved_quantity": change.new.approved,
+        "approved_change": change.approved_change,
+        "old_imr_outcome": change.old.imr_outcome,
+        "new_imr_outcome": change.new.imr_outcome,
+        "cause": cause.label,
+    }
+
+
+@dataclass
+class _Tally:
+    items: int = 0
+    gained: int = 0
+    lost: int = 0
+    approvals_gained: int = 0
+    approvals_lost: int = 0
+
+    def add(self, change: ItemChange) -> None:
+        self.items += 1
+        self.gained += max(0, change.approved_change)
+        self.lost += max(0, -change.approved_change)
+        self.approvals_gained += change.old.approved == 0 < change.new.approved
+        self.approvals_lost += change.new.approved == 0 < change.old.approved
+
+    def breakdown(self, key: str) -> Breakdown:
+        return Breakdown(key, self.items, self.gained, self.lost, self.approvals_gained, self.approvals_lost)
 
 
 @dataclass
@@ -329,6 +431,14 @@ class ImpactCollector:
     causes: dict[str, Cause] = field(default_factory=dict)
     examples: dict[tuple[tuple[str, str, str], str], list[Example]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    # every changed item goes to `sink` as it is counted (change_row), so the complete list of what flips
+    # can be written out without holding it in memory
+    sink: Callable[[dict[str, Any]], None] | None = None
+    visits_gained: int = 0
+    visits_lost: int = 0
+    jurisdictions: dict[str, _Tally] = field(default_factory=dict)
+    services: dict[str, _Tally] = field(default_factory=dict)
+    months: dict[str, _Tally] = field(default_factory=dict)
 
     def add(self, cmp: CaseComparison, *, case_data: Any = None, shrunk: bool = False) -> list[tuple[Any, Cause]]:
         """Count one comparison; returns the (bucket, cause) of each changed item."""
@@ -355,6 +465,13 @@ class ImpactCollector:
             self.by_kind[kind] += 1
             self.by_service_kind[(change.service, kind)] += 1
             self.by_cause[cause.label] += 1
+            self.visits_gained += max(0, change.approved_change)
+            self.visits_lost += max(0, -change.approved_change)
+            self.jurisdictions.setdefault(change.jurisdiction or "unknown", _Tally()).add(change)
+            self.services.setdefault(change.service, _Tally()).add(change)
+            self.months.setdefault(change.date_of_service[:7] or "unknown", _Tally()).add(change)
+            if self.sink is not None:
+                self.sink(change_row(cmp, change, cause))
             if change.old.imr_outcome != change.new.imr_outcome:
                 self.by_imr[(change.old.imr_outcome or "none", change.new.imr_outcome or "none")] += 1
             bucket = (kind, cause.label)
@@ -403,6 +520,15 @@ class ImpactCollector:
             by_service_kind=tuple((s, k, n) for (s, k), n in ranked(self.by_service_kind)),
             examples=tuple(examples),
             problems=tuple(self.problems),
+            visits_gained=self.visits_gained,
+            visits_lost=self.visits_lost,
+            by_jurisdiction=tuple(
+                t.breakdown(k) for k, t in sorted(self.jurisdictions.items(), key=lambda kv: (-kv[1].items, kv[0]))
+            ),
+            by_service_visits=tuple(
+                t.breakdown(k) for k, t in sorted(self.services.items(), key=lambda kv: (-kv[1].items, kv[0]))
+            ),
+            by_month=tuple(t.breakdown(k) for k, t in sorted(self.months.items())),
         )
 
 
@@ -539,6 +665,7 @@ def search_generated(
     per_bucket: int = DEFAULT_PER_BUCKET,
     shrink: int = 12,
     progress: Callable[[int], None] | None = None,
+    sink: Callable[[dict[str, Any]], None] | None = None,
 ) -> tuple[ImpactCollector, Region]:
     """Search the changed region with Hypothesis; one shrunk example leads each kind of change found."""
     from hypothesis import HealthCheck, Phase, given, settings  # noqa: PLC0415
@@ -547,7 +674,7 @@ def search_generated(
     from hypothesis import seed as hypothesis_seed  # noqa: PLC0415
 
     reg = region(diff, old, new)
-    collector = ImpactCollector(diff, per_bucket=per_bucket)
+    collector = ImpactCollector(diff, per_bucket=per_bucket, sink=sink)
     if reg.empty:
         return collector, reg
     strategy = case_strategy(reg)

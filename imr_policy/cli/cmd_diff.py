@@ -7,17 +7,27 @@ cannot be read or is not valid).
 from __future__ import annotations
 
 import argparse
+import csv
+import json
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from imr_policy import corpus, runner
 from imr_policy.cli import diff_report, html_report, render
 from imr_policy.cli.progress import Progress
 from imr_policy.diff import PolicyDiff, diff_policy_sets
 from imr_policy.errors import EngineError, PolicyError
-from imr_policy.impact import DEFAULT_PER_BUCKET, ImpactCollector, ImpactJob, ImpactReport, search_generated
+from imr_policy.impact import (
+    DEFAULT_PER_BUCKET,
+    ROW_FIELDS,
+    ImpactCollector,
+    ImpactJob,
+    ImpactReport,
+    search_generated,
+)
 from imr_policy.sides import Side, SideError, load_pack, pack_sources, pinned, resolve
 
 EXIT_SAME, EXIT_DIFFERENT, EXIT_TROUBLE = 0, 1, 2
@@ -44,6 +54,14 @@ def register(sub: Any) -> None:
         help="evaluate a corpus (a directory of case files, or a JSON Lines file) under both sides, or search "
         "generated cases around the changes with `generated`",
     )
+    p.add_argument(
+        "--impact-out",
+        type=Path,
+        metavar="FILE",
+        help="write every changed item of --impact to FILE: CSV when it ends in .csv, else JSON Lines "
+        "(case id, request, service, jurisdiction, date of service, old and new determination and quantity, "
+        "IMR outcomes, cause)",
+    )
     p.add_argument("--engine", choices=("durable", "reference"), default="durable", help="engine for --impact")
     p.add_argument("--workers", type=int, help="worker processes for --impact CORPUS (default: every core)")
     p.add_argument("--dask", metavar="ADDRESS", help="run --impact CORPUS on this Dask scheduler")
@@ -63,6 +81,9 @@ def run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         print("imr-policy: --workers must be 1 or more", file=sys.stderr)
         return EXIT_TROUBLE
+    if args.impact_out is not None and args.impact is None:
+        print("imr-policy: --impact-out needs --impact CORPUS or --impact generated", file=sys.stderr)
+        return EXIT_TROUBLE
     with tempfile.TemporaryDirectory() as scratch:
         try:
             old = resolve(args.old, scratch=Path(scratch), repo=args.repo)
@@ -78,7 +99,16 @@ def run(args: argparse.Namespace) -> int:
         impact: ImpactReport | None = None
         if args.impact is not None:
             try:
-                impact = _impact(args, old, new, diff)
+                sink = ChangeWriter.open(args.impact_out)
+            except OSError as exc:
+                reason = (exc.strerror or "error").lower()
+                print(f"imr-policy: cannot write `{args.impact_out}`: {reason}", file=sys.stderr)
+                return EXIT_TROUBLE
+            try:
+                with sink:
+                    impact = _impact(args, old, new, diff, sink)
+                if args.impact_out is not None:
+                    print(f"imr-policy: {sink.written:,} changed items written to `{args.impact_out}`", file=sys.stderr)
             except (PolicyError, EngineError) as exc:
                 print(f"imr-policy: {str(exc).splitlines()[0]}", file=sys.stderr)
                 return EXIT_TROUBLE
@@ -98,6 +128,43 @@ class _Usage(Exception):
     pass
 
 
+class ChangeWriter:
+    """Writes each changed item as it is counted: a CSV row (a `.csv` file) or a JSON line."""
+
+    def __init__(self, fh: TextIO | None, *, csv_format: bool) -> None:
+        self._fh = fh
+        self._csv = csv.DictWriter(fh, fieldnames=ROW_FIELDS, lineterminator="\n") if fh and csv_format else None
+        if self._csv is not None:
+            self._csv.writeheader()
+        self.written = 0
+
+    @classmethod
+    def open(cls, path: Path | None) -> ChangeWriter:
+        if path is None:
+            return cls(None, csv_format=False)
+        return cls(path.open("w", encoding="utf-8", newline=""), csv_format=path.suffix.lower() == ".csv")
+
+    def __call__(self, row: dict[str, Any]) -> None:
+        if self._fh is None:
+            return
+        if self._csv is not None:
+            self._csv.writerow({k: "" if v is None else v for k, v in row.items()})
+        else:
+            self._fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self.written += 1
+
+    @property
+    def sink(self) -> Callable[[dict[str, Any]], None] | None:
+        return self if self._fh is not None else None
+
+    def __enter__(self) -> ChangeWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fh is not None:
+            self._fh.close()
+
+
 def _render(fmt: str, diff: PolicyDiff, old: str, new: str, impact: ImpactReport | None) -> str:
     if fmt == "json":
         return render.to_json(diff_report.json_document(diff, old=old, new=new, impact=impact))
@@ -108,7 +175,7 @@ def _render(fmt: str, diff: PolicyDiff, old: str, new: str, impact: ImpactReport
     return diff_report.text(diff, old=old, new=new, impact=impact)
 
 
-def _impact(args: argparse.Namespace, old: Side, new: Side, diff: PolicyDiff) -> ImpactReport:
+def _impact(args: argparse.Namespace, old: Side, new: Side, diff: PolicyDiff, out: ChangeWriter) -> ImpactReport:
     old_pack, new_pack = pack_sources(old, new)
     notes = [
         f"old side: {old_pack.note}" if old_pack.note else "",
@@ -126,6 +193,7 @@ def _impact(args: argparse.Namespace, old: Side, new: Side, diff: PolicyDiff) ->
                 seed=args.seed,
                 per_bucket=args.examples,
                 progress=bar.update,
+                sink=out.sink,
             )
         if region.empty:
             notes.append("no change affects decisions, so there was no region to search")
@@ -142,7 +210,7 @@ def _impact(args: argparse.Namespace, old: Side, new: Side, diff: PolicyDiff) ->
     if not path.exists():
         raise _Usage(f"no such corpus: `{path}` (a directory of case files, a JSON Lines file, or `generated`)")
     job = ImpactJob(pinned(old_pack), pinned(new_pack), args.engine)
-    collector = ImpactCollector(diff, per_bucket=args.examples)
+    collector = ImpactCollector(diff, per_bucket=args.examples, sink=out.sink)
     try:
         with Progress(corpus.count(path), enabled=args.progress) as bar:
             for cmp in runner.run(job, corpus.entries(path), workers=args.workers, dask=args.dask):

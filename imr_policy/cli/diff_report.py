@@ -118,24 +118,43 @@ def rows(change: EntityChange, pair: EditionDiff | None) -> list[Row]:
         return [Row(r.label, old=r.new) if change.kind == "removed" else r for r in out]
     out = []
     if change.entity == "limit" and isinstance(change.old, Limit) and isinstance(change.new, Limit):
-        # a threshold: always old -> new with both citations, whatever else changed
-        out.append(Row("value", limit_text(change.old), limit_text(change.new)))
-        out.append(
-            Row("citation", citation_text(old_ed, change.old.citation), citation_text(new_ed, change.new.citation))
-        )
+        # a threshold: its number and citation always shown, old -> new only where they changed
+        if threshold_changed(change):
+            out.append(Row("value", limit_text(change.old), limit_text(change.new)))
+        else:
+            out.append(Row("value (unchanged)", new=limit_text(change.new)))
+        old_cite, new_cite = citation_text(old_ed, change.old.citation), citation_text(new_ed, change.new.citation)
+        out.append(Row("citation", old_cite, new_cite) if old_cite != new_cite else Row("citation", new=new_cite))
         for f in change.fields:
             if f.field not in ("value", "range", "unit", "citation"):
                 out.append(_field_row(f.field, f.old, f.new, old_ed, new_ed))
-        users = sorted(
-            {
-                *(limit_users(old_ed, change.old.id) if old_ed else ()),
-                *(limit_users(new_ed, change.new.id) if new_ed else ()),
-            }
-        )
-        if users:
-            out.append(Row("used by", new=", ".join(users)))
+        old_users, new_users = users_of(change, pair)
+        if old_users == new_users:
+            if new_users:
+                out.append(Row("used by", new=new_users))
+        else:
+            out.append(Row("used by", old_users or "nothing", new_users or "nothing"))
         return out
     return [_field_row(f.field, f.old, f.new, old_ed, new_ed) for f in change.fields]
+
+
+def threshold_changed(change: EntityChange) -> bool:
+    """Whether a limit change changes its number (value, stated range or unit), not only its words."""
+    return any(f.field in ("value", "range", "unit") for f in change.fields)
+
+
+def users_of(change: EntityChange, pair: EditionDiff | None) -> tuple[str, str]:
+    """What uses a changed limit on the old side and on the new side (each side on its own)."""
+    old_ed = pair.old if pair else None
+    new_ed = pair.new if pair else None
+    old = ", ".join(limit_users(old_ed, change.old.id)) if old_ed is not None and change.old is not None else ""
+    new = ", ".join(limit_users(new_ed, change.new.id)) if new_ed is not None and change.new is not None else ""
+    return old, new
+
+
+def _side_text(value: Any, *, gone: str) -> str:
+    """A field value, or what it means that there is none (a removed description is not an empty string)."""
+    return gone if value is None or value in ("", ()) else value_text(value)
 
 
 def _field_row(name: str, old: Any, new: Any, old_ed: Edition | None, new_ed: Edition | None) -> Row:
@@ -153,7 +172,11 @@ def _field_row(name: str, old: Any, new: Any, old_ed: Edition | None, new_ed: Ed
         return Row("effective to", value_text(old) if old else "open-ended", value_text(new) if new else "open-ended")
     if name == "steps":
         return Row("evidence search sequence", _steps(old), _steps(new))
-    return Row(name.replace("outcome.", "outcome ").replace("_", " "), value_text(old), value_text(new))
+    return Row(
+        name.replace("outcome.", "outcome ").replace("_", " "),
+        _side_text(old, gone="(none)"),
+        _side_text(new, gone="(removed)"),
+    )
 
 
 def _steps(steps: Any) -> str:
@@ -218,6 +241,29 @@ def example_line(e: Example) -> str:
         f"{e.source} (case `{e.case_id}`), request `{c.request}`, {c.requested} {c.service.replace('_', ' ')}: "
         f"{c.old.determination} {c.old.approved} -> {c.new.determination} {c.new.approved}{imr}"
     )
+
+
+def visits_line(r: ImpactReport) -> str:
+    net = r.visits_gained - r.visits_lost
+    return (
+        f"approved visits: {r.visits_gained:,} gained, {r.visits_lost:,} lost (net {net:+,}) over "
+        f"{r.changed_items:,} changed items"
+    )
+
+
+def examples_note(r: ImpactReport) -> str:
+    shown = len(r.examples)
+    return (
+        f"{shown:,} of {r.changed_items:,} changed items; `--impact-out FILE` writes every one as CSV or JSON Lines"
+        if shown < r.changed_items
+        else f"all {r.changed_items:,} changed items"
+    )
+
+
+def breakdown_md(title: str, rows_: tuple[Any, ...]) -> list[str]:
+    out = [f"| {title} | changed items | approved visits gained | lost | net |", "|---|---:|---:|---:|---:|"]
+    out += [f"| {_md(b.key)} | {b.items:,} | {b.gained:,} | {b.lost:,} | {b.gained - b.lost:+,} |" for b in rows_]
+    return [*out, ""]
 
 
 def decisive_text(outcome: Any) -> str:
@@ -312,8 +358,17 @@ def _impact_text(r: ImpactReport) -> list[str]:
         f"outcome); {r.basis_only_items:,} more items keep their decision but cite another rule or edition"
     )
     if r.changed_items:
-        out.append("  by service:")
-        out.extend(f"    {n:>8,}  {s}" for s, n in r.by_service)
+        out.append(f"  {visits_line(r)}")
+        for title, rows_ in (
+            ("by jurisdiction", r.by_jurisdiction),
+            ("by service", r.by_service_visits),
+            ("by month of the date of service", r.by_month),
+        ):
+            out.append(f"  {title} (items, approved visits gained, lost):")
+            out.extend(
+                f"    {b.items:>8,} {'+' + format(b.gained, ','):>8} {'-' + format(b.lost, ','):>8}  {b.key}"
+                for b in rows_
+            )
         out.append("  by kind of change:")
         out.extend(f"    {n:>8,}  {kind_text(k)}" for k, n in r.by_kind)
         if r.by_imr:
@@ -323,7 +378,7 @@ def _impact_text(r: ImpactReport) -> list[str]:
         for cause, n in r.by_cause:
             out.append(f"    {n:>8,}  {cause.label}")
             out.extend(f"              {note}" for note in cause.notes)
-        out.append("  examples:")
+        out.append(f"  examples ({examples_note(r)}):")
         for e in r.examples:
             out.extend(
                 textwrap.wrap(
@@ -357,7 +412,9 @@ def markdown(diff: PolicyDiff, *, old: str, new: str, impact: ImpactReport | Non
             out += _md_change(c, None)
     for pair in diff.differing:
         out += [f"## {pair_title(pair)}", ""]
-        limits = [c for c in pair.changes if c.entity == "limit" and c.kind in ("changed", "renamed")]
+        limits = [
+            c for c in pair.changes if c.entity == "limit" and c.kind in ("changed", "renamed") and threshold_changed(c)
+        ]
         if limits:
             out += [
                 "### Changed thresholds",
@@ -367,14 +424,8 @@ def markdown(diff: PolicyDiff, *, old: str, new: str, impact: ImpactReport | Non
             ]
             for c in limits:
                 assert isinstance(c.old, Limit) and isinstance(c.new, Limit)
-                users = ", ".join(
-                    sorted(
-                        {
-                            *(limit_users(pair.old, c.old.id) if pair.old else ()),
-                            *(limit_users(pair.new, c.new.id) if pair.new else ()),
-                        }
-                    )
-                )
+                old_users, new_users = users_of(c, pair)
+                users = new_users if old_users == new_users else f"{old_users or 'nothing'} → {new_users or 'nothing'}"
                 name = f"`{c.old_id}` -> `{c.new_id}`" if c.kind == "renamed" else f"`{c.id}`"
                 out.append(
                     f"| {name} | {limit_text(c.old)} | {limit_text(c.new)} "
@@ -427,6 +478,10 @@ def _impact_md(r: ImpactReport) -> list[str]:
         "",
     ]
     if r.changed_items:
+        out += [f"**{visits_line(r)}**", ""]
+        out += breakdown_md("jurisdiction", r.by_jurisdiction)
+        out += breakdown_md("service", r.by_service_visits)
+        out += breakdown_md("month of service", r.by_month)
         out += ["| service | kind of change | items |", "|---|---|---:|"]
         out += [f"| {s} | {kind_text(k)} | {n:,} |" for s, k, n in r.by_service_kind]
         out.append("")
@@ -436,7 +491,7 @@ def _impact_md(r: ImpactReport) -> list[str]:
             out.append("")
         out += ["| cause | what changed in it | items |", "|---|---|---:|"]
         out += [f"| {_md(c.label)} | {_md('; '.join(c.notes)) or '—'} | {n:,} |" for c, n in r.by_cause]
-        out += ["", "### Examples", ""]
+        out += ["", "### Examples", "", f"{examples_note(r)}.", ""]
         for e in r.examples:
             out += [
                 f"- {example_line(e)}" + (" (shrunk)" if e.shrunk else ""),

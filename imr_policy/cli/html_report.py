@@ -16,12 +16,14 @@ from imr_policy.cli.diff_report import (
     case_yaml,
     decisive_text,
     example_line,
+    examples_note,
     headline,
     kind_text,
     ordered,
     pair_title,
     rows,
     summary_line,
+    visits_line,
 )
 from imr_policy.diff import EntityChange, PolicyDiff
 from imr_policy.evaluate import ENGINE_VERSION
@@ -111,12 +113,39 @@ def _impact(r: ImpactReport) -> str:
         f"<li>{r.basis_only_items:,} more items keep their decision but cite another rule or edition</li></ul>",
     ]
     if r.changed_items:
+        parts.append(f'<p class="summary" id="impact-visits">{escape(visits_line(r))}</p>')
+        for title, key, rows_ in (
+            ("By jurisdiction", "jurisdiction", r.by_jurisdiction),
+            ("By service", "service", r.by_service_visits),
+            ("By month of the date of service", "month", r.by_month),
+        ):
+            parts.append(
+                f'<h3>{escape(title)}</h3><table id="impact-by-{key}"><tr><th>{key}</th><th>changed items</th>'
+                "<th>approved visits gained</th><th>lost</th><th>net</th></tr>"
+            )
+            parts.extend(
+                f"<tr><td>{escape(b.key)}</td><td>{b.items:,}</td><td>{b.gained:,}</td><td>{b.lost:,}</td>"
+                f"<td>{b.gained - b.lost:+,}</td></tr>"
+                for b in rows_
+            )
+            parts.append("</table>")
+        visits = [(f"{b.key}: gained", b.gained) for b in r.by_service_visits if b.gained] + [
+            (f"{b.key}: lost", b.lost) for b in r.by_service_visits if b.lost
+        ]
+        parts.append(bar_chart("Approved visits gained and lost, by service", visits, chart_id="chart-visits"))
+        if len(r.by_month) > 1:
+            parts.append(
+                bar_chart(
+                    "Changed items by month of the date of service",
+                    [(b.key, b.items) for b in r.by_month],
+                    chart_id="chart-month",
+                )
+            )
         parts.append(
             bar_chart(
                 "Changed items by kind of change", [(kind_text(k), n) for k, n in r.by_kind], chart_id="chart-kind"
             )
         )
-        parts.append(bar_chart("Changed items by service", list(r.by_service), chart_id="chart-service"))
         if r.by_imr:
             parts.append(
                 bar_chart("IMR outcome changes", [(f"{o} → {w}", n) for (o, w), n in r.by_imr], chart_id="chart-imr")
@@ -125,7 +154,7 @@ def _impact(r: ImpactReport) -> str:
         for c, n in r.by_cause:
             notes_html = "<br>".join(_inline(x) for x in c.notes) or "—"
             parts.append(f"<tr><td>{_inline(c.label)}</td><td>{notes_html}</td><td>{n:,}</td></tr>")
-        parts.append("</table><h3>Examples</h3>")
+        parts.append(f"</table><h3>Examples</h3><p>{_inline(examples_note(r))}.</p>")
         for e in r.examples:
             shrunk = " (shrunk)" if e.shrunk else ""
             parts.append(

@@ -171,3 +171,78 @@ def test_an_edition_id_stands_in_for_its_guideline(tmp_path: Path) -> None:
     assert "odg-mental-illness-stress@2099-01" in notes
     assert impact["changed_items"] > 0
     assert impact["by_cause"][0]["label"].startswith("odg-mental-illness-stress: psychotherapy.continued-with-progress")
+
+
+def test_impact_out_lists_every_changed_item_with_totals_that_add_up(
+    sides: tuple[Path, Path], corpus: tuple[Path, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    """Issue 14.3: the complete list of what flips (CSV and JSON Lines), and visits gained and lost by
+    jurisdiction, service and month, checked against an independent recount."""
+    import csv
+
+    old, new = sides
+    path, cases = corpus
+    csv_out, jsonl_out = tmp_path / "changed.csv", tmp_path / "changed.jsonl"
+    args = ("diff", str(old), str(new), "--impact", str(path), "--workers", "1", "--examples", "1")
+    done = cli(*args, "--format", "json", "--impact-out", str(csv_out))
+    assert done.returncode == 1, done.stderr
+    impact = json.loads(done.stdout)["impact"]
+    also = cli(*args, "--format", "text", "--impact-out", str(jsonl_out))
+    assert also.returncode == 1, also.stderr
+
+    old_engine, new_engine = imr_policy.load(old), imr_policy.load(new)
+    expected: dict[tuple[str, str], tuple[Any, ...]] = {}
+    for case in cases:
+        for r in case["requests"]:
+            before = _outcome(old_engine, case, r["id"])
+            after = _outcome(new_engine, case, r["id"])
+            if before != after:
+                expected[(case["case_id"], r["id"])] = (*before, *after, case["jurisdiction"], r["date_of_service"])
+    assert len(expected) == impact["changed_items"] > len(impact["examples"])
+
+    with csv_out.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    lines = [json.loads(line) for line in jsonl_out.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == len(lines) == len(expected)
+    for row, line in zip(rows, lines, strict=True):
+        assert row["case_id"] == line["case_id"] and row["request"] == line["request"]
+        old_det, old_n, old_imr, new_det, new_n, new_imr, jurisdiction, dos = expected[
+            (line["case_id"], line["request"])
+        ]
+        assert (line["old_determination"], line["old_approved_quantity"], line["old_imr_outcome"]) == (
+            old_det,
+            old_n,
+            old_imr,
+        )
+        assert (line["new_determination"], line["new_approved_quantity"], line["new_imr_outcome"]) == (
+            new_det,
+            new_n,
+            new_imr,
+        )
+        assert (line["jurisdiction"], line["date_of_service"]) == (jurisdiction, dos)
+        assert line["approved_change"] == new_n - old_n == int(row["approved_change"])
+        assert line["cause"]
+
+    gained = sum(max(0, v[4] - v[1]) for v in expected.values())
+    lost = sum(max(0, v[1] - v[4]) for v in expected.values())
+    assert gained > 0
+    assert (impact["visits_gained"], impact["visits_lost"]) == (gained, lost)
+    for key in ("by_jurisdiction", "by_service_visits", "by_month"):
+        assert sum(b["items"] for b in impact[key]) == len(expected), key
+        assert sum(b["visits_gained"] for b in impact[key]) == gained, key
+        assert sum(b["visits_lost"] for b in impact[key]) == lost, key
+    by_j = {b["jurisdiction"]: b["items"] for b in impact["by_jurisdiction"]}
+    assert by_j == {j: sum(1 for v in expected.values() if v[6] == j) for j in {v[6] for v in expected.values()}}
+    months = [b["month"] for b in impact["by_month"]]
+    assert months == sorted(months)
+    assert {m: sum(1 for v in expected.values() if v[7][:7] == m) for m in months} == {
+        b["month"]: b["items"] for b in impact["by_month"]
+    }
+    assert f"{len(expected):,} changed items written to `{jsonl_out}`" in also.stderr
+    assert f"approved visits: {gained:,} gained, {lost:,} lost" in also.stdout
+    assert "--impact-out FILE` writes every one" in also.stdout
+
+
+def test_impact_out_without_impact_is_a_usage_error(tmp_path: Path) -> None:
+    done = cli("diff", "policies", "policies", "--impact-out", str(tmp_path / "x.csv"))
+    assert done.returncode == 2 and "--impact-out needs --impact" in done.stderr

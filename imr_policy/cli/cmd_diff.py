@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import datetime as dt
 import json
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -115,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
             except _Usage as exc:
                 print(f"imr-policy: {exc}", file=sys.stderr)
                 return EXIT_TROUBLE
-        out = _render(args.format, diff, old.label, new.label, impact)
+        info = _report_info(old, new, args.repo) if args.format == "html" else None
+        out = _render(args.format, diff, old.label, new.label, impact, info)
     if args.out is not None:
         args.out.write_text(out, encoding="utf-8")
         print(f"imr-policy: report written to `{args.out}`", file=sys.stderr)
@@ -165,13 +168,52 @@ class ChangeWriter:
             self._fh.close()
 
 
-def _render(fmt: str, diff: PolicyDiff, old: str, new: str, impact: ImpactReport | None) -> str:
+def _revision(side: Side, repo: Path | None) -> str | None:
+    """The git commit a side was read from: the revision of a `git:` side; for files on disk, the commit
+    checked out in their repository, with "(uncommitted changes)" when they differ from it. None outside
+    a repository or without git (bounded: a few seconds at most)."""
+
+    def git(*argv: str, cwd: Path) -> str | None:
+        try:
+            done = subprocess.run(["git", *argv], cwd=cwd, capture_output=True, text=True, timeout=10, check=False)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    if side.kind == "git":
+        rev = side.spec.removeprefix("git:").partition(":")[0]
+        return git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", cwd=(repo or Path.cwd()).resolve())
+    where = side.root if side.root.is_dir() else side.root.parent
+    commit = git("rev-parse", "HEAD", cwd=where)
+    if commit is None:
+        return None
+    dirty = git("status", "--porcelain", "--", ".", cwd=where)
+    return commit + (" (uncommitted changes)" if dirty else "")
+
+
+def _report_info(old: Side, new: Side, repo: Path | None) -> html_report.ReportInfo:
+    prepared = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return html_report.ReportInfo(
+        prepared,
+        html_report.SideInfo(old.label, old.result.content_hash, _revision(old, repo)),
+        html_report.SideInfo(new.label, new.result.content_hash, _revision(new, repo)),
+    )
+
+
+def _render(
+    fmt: str,
+    diff: PolicyDiff,
+    old: str,
+    new: str,
+    impact: ImpactReport | None,
+    info: html_report.ReportInfo | None = None,
+) -> str:
     if fmt == "json":
         return render.to_json(diff_report.json_document(diff, old=old, new=new, impact=impact))
     if fmt == "markdown":
         return diff_report.markdown(diff, old=old, new=new, impact=impact)
     if fmt == "html":
-        return html_report.html(diff, old=old, new=new, impact=impact)
+        return html_report.html(diff, old=old, new=new, impact=impact, info=info)
     return diff_report.text(diff, old=old, new=new, impact=impact)
 
 

@@ -8,6 +8,7 @@ user value is escaped.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from html import escape
 
 from imr_policy.cli.diff_report import (
@@ -51,7 +52,84 @@ th { background: #f5f7f9; } td.old { background: #fff1f0; } td.new { background:
 .summary { font-weight: 600; } .meta { color: #59636e; }
 pre.case { background: #f6f8fa; border: 1px solid #d6dbe0; padding: .6rem; overflow-x: auto; font-size: .85rem; }
 svg text { font: 12px system-ui, sans-serif; fill: #1d232a; } svg rect.bar { fill: #3f7fbf; }
+header#title { border-bottom: 2px solid #1d232a; margin-bottom: 1rem; }
+table.sides th { width: 9rem; } table.sides td { font-family: ui-monospace, monospace; font-size: .85rem; }
+section#summary { background: #f5f7f9; border: 1px solid #d6dbe0; padding: .2rem 1rem .6rem; }
+@media print {
+  @page { margin: 1.8cm 1.5cm; }
+  body { font-size: 10.5pt; max-width: none; margin: 0; padding: 0; color: #000; }
+  h2, h3 { break-after: avoid; page-break-after: avoid; }
+  table, .change, .example, svg, section#summary { break-inside: avoid; page-break-inside: avoid; }
+  section#diff, section#impact { break-before: page; page-break-before: always; }
+  pre.case { white-space: pre-wrap; }
+  td.old, td.new, th, section#summary { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+}
 """
+
+
+@dataclass(frozen=True, slots=True)
+class SideInfo:
+    """What the title page says about one side: how it was named, its content hash, its git revision."""
+
+    label: str
+    content_hash: str
+    revision: str | None = None  # a commit, with "(uncommitted changes)" when the files differ from it
+
+
+@dataclass(frozen=True, slots=True)
+class ReportInfo:
+    prepared: str  # when the report was made, ISO 8601 UTC
+    old: SideInfo
+    new: SideInfo
+
+
+def _title_page(info: ReportInfo) -> str:
+    def side(name: str, s: SideInfo) -> str:
+        revision = escape(s.revision) if s.revision else "not in a git repository"
+        return (
+            f'<tr><th rowspan="3">{name}</th><td>{escape(s.label)}</td></tr>'
+            f"<tr><td>content hash {escape(s.content_hash)}</td></tr>"
+            f"<tr><td>git revision {revision}</td></tr>"
+        )
+
+    return (
+        '<header id="title"><h1>Policy change report</h1>'
+        f'<p class="meta">Prepared <time id="prepared" datetime="{escape(info.prepared)}">'
+        f"{escape(info.prepared)}</time> by imr-policy {escape(ENGINE_VERSION)}</p>"
+        f'<table class="sides" id="sides">{side("Old policy set", info.old)}{side("New policy set", info.new)}'
+        "</table></header>"
+    )
+
+
+def _summary(diff: PolicyDiff, r: ImpactReport | None) -> str:
+    """What changed and what it does to decisions, first."""
+    parts = [
+        '<section id="summary"><h2>Summary</h2>',
+        f'<p class="summary" id="diff-summary">{_inline(summary_line(diff))}</p>',
+    ]
+    if r is not None:
+        what = "generated cases" if r.mode == "generated" else r.corpus
+        parts.append(
+            f"<p>Effect on decisions, over {r.entries:,} cases of <code>{escape(what)}</code>:</p><ul>"
+            f'<li class="summary" id="impact-summary">changed: {r.changed_cases:,} cases, '
+            f"{r.changed_items:,} items</li>"
+        )
+        if r.changed_items:
+            parts.append(f"<li>{escape(visits_line(r))}</li>")
+        parts.append(f"<li>{r.invalid:,} invalid cases, {r.errors:,} engine errors</li></ul>")
+        if r.by_jurisdiction:
+            parts.append(
+                '<table id="summary-by-jurisdiction"><tr><th>jurisdiction</th><th>changed items</th>'
+                "<th>approved visits gained</th><th>lost</th><th>net</th></tr>"
+            )
+            parts.extend(
+                f"<tr><td>{escape(b.key)}</td><td>{b.items:,}</td><td>{b.gained:,}</td><td>{b.lost:,}</td>"
+                f"<td>{b.gained - b.lost:+,}</td></tr>"
+                for b in r.by_jurisdiction
+            )
+            parts.append("</table>")
+    parts.append("</section>")
+    return "".join(parts)
 
 
 def _change_table(c: EntityChange, row_list: list[Row]) -> str:
@@ -105,11 +183,11 @@ def _impact(r: ImpactReport) -> str:
     what = "generated cases (Hypothesis, over the changed region)" if r.mode == "generated" else r.corpus
     notes = "".join(f"<li>{_inline(n)}</li>" for n in r.notes)
     parts = [
-        '<section id="impact"><h2>Impact</h2>',
+        '<section id="impact"><h2>Effect on decisions, in detail</h2>',
         f'<p class="meta">Cases: <code>{escape(what)}</code>; engine <code>{escape(r.engine)}</code>.</p>',
         f"<ul>{notes}" if notes else "<ul>",
         f"<li>{r.entries:,} cases: {r.compared:,} compared, {r.invalid:,} invalid, {r.errors:,} engine errors</li>",
-        f'<li class="summary" id="impact-summary">changed: {r.changed_cases:,} cases, {r.changed_items:,} items</li>',
+        f"<li>changed: {r.changed_cases:,} cases, {r.changed_items:,} items</li>",
         f"<li>{r.basis_only_items:,} more items keep their decision but cite another rule or edition</li></ul>",
     ]
     if r.changed_items:
@@ -169,14 +247,19 @@ def _impact(r: ImpactReport) -> str:
     return "".join(parts)
 
 
-def html(diff: PolicyDiff, *, old: str, new: str, impact: ImpactReport | None = None) -> str:
-    body = [
-        "<h1>Policy diff</h1>",
+def html(
+    diff: PolicyDiff, *, old: str, new: str, impact: ImpactReport | None = None, info: ReportInfo | None = None
+) -> str:
+    """The report: a title page (`info`: date, each side's content hash and git revision), the summary
+    of what changed and what it does to decisions, then the changes, then the effect on decisions."""
+    title = (
+        _title_page(info)
+        if info is not None
+        else '<header id="title"><h1>Policy change report</h1>'
         f'<p class="meta">old: <code>{escape(old)}</code><br>new: <code>{escape(new)}</code><br>'
-        f"imr-policy {escape(ENGINE_VERSION)}</p>",
-        f'<p class="summary" id="diff-summary">{_inline(summary_line(diff))}</p>',
-        '<section id="diff">',
-    ]
+        f"imr-policy {escape(ENGINE_VERSION)}</p></header>"
+    )
+    body = [title, _summary(diff, impact), '<section id="diff"><h2 class="part">What changed in the rules</h2>']
     if diff.jurisdictions:
         body.append("<h2>Jurisdiction profiles</h2>")
         body.extend(_change_table(c, rows(c, None)) for c in ordered(diff.jurisdictions))
@@ -194,4 +277,4 @@ def html(diff: PolicyDiff, *, old: str, new: str, impact: ImpactReport | None = 
     )
 
 
-__all__ = ["bar_chart", "html"]
+__all__ = ["ReportInfo", "SideInfo", "bar_chart", "html"]

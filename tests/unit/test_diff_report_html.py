@@ -103,3 +103,57 @@ def test_report_renders_in_headless_chromium(report: Path, chromium: str, tmp_pa
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == 0 and shot.stat().st_size > 10_000, done.stderr[-2000:]
+
+
+def test_title_page_names_both_sides_with_their_hashes(report: Path) -> None:
+    """Issue 14.4: the date, each side's content hash (as `imr_policy.load` computes it) and git revision."""
+    import imr_policy
+
+    page = report.read_text(encoding="utf-8")
+    title = page.split('<header id="title">', 1)[1].split("</header>", 1)[0]
+    assert re.search(r'<time id="prepared" datetime="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ">', title)
+    old, new = report.parent / "old", report.parent / "new"
+    old_hash = imr_policy.load(old).policy_set.content_hash
+    new_hash = imr_policy.load(new).policy_set.content_hash
+    assert old_hash != new_hash
+    assert f"content hash {old_hash}" in title and f"content hash {new_hash}" in title
+    assert title.index(old_hash) < title.index(new_hash)
+    assert title.count("git revision not in a git repository") == 2  # temporary copies, outside any repository
+
+
+def test_summary_comes_first_and_prints(report: Path) -> None:
+    page = report.read_text(encoding="utf-8")
+    order = [page.index(f'<{tag} id="{name}"') for tag, name in (("header", "title"), ("section", "summary"),
+             ("section", "diff"), ("section", "impact"))]  # fmt: skip
+    assert order == sorted(order)
+    summary = page.split('<section id="summary">', 1)[1].split("</section>", 1)[0]
+    assert 'id="diff-summary"' in summary and 'id="impact-summary"' in summary
+    assert re.search(r"approved visits: [\d,]+ gained, [\d,]+ lost \(net [+-][\d,]+\)", summary)
+    assert 'id="summary-by-jurisdiction"' in summary
+    assert "@media print" in page and "break-inside: avoid" in page
+
+
+def test_first_screen_shows_the_summary_and_its_table(report: Path, chromium: str, tmp_path: Path) -> None:
+    """Laid out by a real headless Chromium in a 1200x900 window: the summary and its first table end
+    above the fold. A copy of the report gets a script that records the positions (the report has none)."""
+    probe = tmp_path / "probe.html"
+    script = (
+        "<script>const box = (s) => document.querySelector(s).getBoundingClientRect().bottom;"
+        "document.body.setAttribute('data-layout', JSON.stringify({summary: box('#summary'), "
+        "table: box('#summary-by-jurisdiction'), height: window.innerHeight}));</script>"
+    )
+    probe.write_text(report.read_text(encoding="utf-8").replace("</body>", script + "</body>"), encoding="utf-8")
+    dom = subprocess.run(
+        [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,900",
+         "--virtual-time-budget=2000", "--dump-dom", probe.as_uri()],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    found = re.search(r"data-layout=\"([^\"]+)\"", dom.stdout)
+    assert found is not None, "the layout probe did not run"
+    import html as html_module
+    import json
+
+    layout = json.loads(html_module.unescape(found.group(1)))
+    assert layout["height"] > 0
+    assert 0 < layout["table"] <= layout["summary"] <= layout["height"], layout

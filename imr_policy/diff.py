@@ -514,7 +514,7 @@ def limits_of(edition: Edition, rule_id: str) -> frozenset[str]:
     """The limits a rule uses: in its conditions, its outcome, and through the exceptions that raise it."""
     try:
         rule = edition.rule(rule_id)
-    except StopIteration:
+    except KeyError:
         return frozenset()
     used = {c.limit for c in rule.when if c.limit}
     used |= {x for x in (rule.outcome.up_to_total, rule.outcome.up_to_per_request, rule.outcome.ceiling) if x}
@@ -546,7 +546,7 @@ def condition_text(cond: Condition, edition: Edition | None = None) -> str:
         if edition is not None:
             try:
                 value = f" ({edition.limit(cond.limit).value})"
-            except StopIteration:
+            except KeyError:
                 value = ""
         operand = f"{cond.limit}{value}"
     elif isinstance(cond.value, tuple):
@@ -637,7 +637,7 @@ def _citation_dict(edition: Edition | None, citation_id: str | None) -> dict[str
         return None
     try:
         return plain(edition.citation(citation_id))  # type: ignore[no-any-return]
-    except StopIteration:
+    except KeyError:
         return None
 
 

@@ -103,10 +103,15 @@ class Engine:
         items = tuple(self._decide(valid, i, r, min_provenance) for i, r in enumerate(valid.requests))
         return Determination(valid.case_id, ENGINE_VERSION, self._policy_set, items)
 
-    def edition_result(self, edition: Edition, case: Case, index: int) -> EditionResult:
+    def edition_result(
+        self, edition: Edition, case: Case, index: int, facts: Mapping[str, Any] | None = None
+    ) -> EditionResult:
         """What one edition alone says about request `index` of a validated case (for `verify` and
-        explanations; ignores the search sequence and the edition's dates)."""
-        return self._edition(edition, request_facts(case, case.requests[index]), case, index)
+        explanations; ignores the search sequence and the edition's dates). `facts`, when given, replace
+        the request's derived facts (a counterfactual: what the edition would say were they so)."""
+        if facts is None:
+            facts = request_facts(case, case.requests[index])
+        return self._edition(edition, facts, case, index)
 
     # ------------------------------------------------------------------ per request
 

@@ -202,7 +202,6 @@ PRESENCE_OPS = frozenset({"present", "absent"})
 # Text and code predicates are computed in Python (the engine sees one boolean per condition), so
 # durable_rules never has to match patterns on free text.
 PREDICATE_OPS = frozenset({"prefix_in", "contains_any"})
-OPS = frozenset({"eq", "ne"}) | ORDERED_OPS | SET_OPS | PRESENCE_OPS | PREDICATE_OPS
 
 
 UNSTATED: tuple[Fact, ...] = tuple(f for f in FACTS.values() if f.unstated is not None)

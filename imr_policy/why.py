@@ -523,7 +523,7 @@ def _entry(
         exc = item
 
         def accept(changed: Mapping[str, Any]) -> bool:
-            res = reference._edition(edition, changed, case, index)
+            res = reference.edition_result(edition, case, index, changed)
             return res.exception is not None and res.exception.id == exc.id
 
         targets = [edition.rule(r) for r in exc.rules if any(x.id == r for x in rules)]
@@ -536,7 +536,7 @@ def _entry(
     found = _search(facts, names, edition, service, accept)
     counterfactuals = []
     for changes in found[:MAX_SHOWN]:
-        result: EditionResult = reference._edition(edition, _with(facts, changes), case, index)
+        result: EditionResult = reference.edition_result(edition, case, index, _with(facts, changes))
         kind = "not_applicable" if result.status == "not_applicable" else result.kind
         counterfactuals.append(Counterfactual(changes, kind, result.approved, _changed_quantity(changes, quantity)))
     return RuleExplanation(

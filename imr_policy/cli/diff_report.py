@@ -50,7 +50,7 @@ def citation_text(edition: Edition | None, citation_id: str | None) -> str:
         return "none"
     try:
         c = edition.citation(citation_id)
-    except StopIteration:
+    except KeyError:
         return f"`{citation_id}`"
     pages = f", p. {c.pages}" if c.pages else ""
     return f"{c.section}{pages} [{c.provenance}] (`{c.id}`)"
@@ -69,7 +69,7 @@ def outcome_text(rule: Rule, edition: Edition | None) -> str:
             return f"`{limit_id}`"
         try:
             return f"`{limit_id}` ({edition.limit(limit_id).value})"
-        except StopIteration:
+        except KeyError:
             return f"`{limit_id}`"
 
     if o.decision == "certify":

@@ -26,7 +26,17 @@ from imr_policy.derive import request_facts
 from imr_policy.evaluate import Engine
 from imr_policy.facts import FACTS, FactType
 from imr_policy.lint import fact_bounds, fact_domain
-from imr_policy.model import Case, Condition, DecisionKind, Edition, EditionResult, Rule, RuleException, TraceEntry
+from imr_policy.model import (
+    Case,
+    Condition,
+    DecisionKind,
+    Edition,
+    EditionResult,
+    ReadingOutcome,
+    Rule,
+    RuleException,
+    TraceEntry,
+)
 from imr_policy.reference import ReferenceMatcher, holds
 
 MAX_CHANGED_FACTS = 3
@@ -147,7 +157,9 @@ class ItemExplanation:
     determination: DecisionKind
     approved_quantity: int
     facts: tuple[tuple[str, Any], ...]  # the facts the considered rules test, with the case's values
-    rules: tuple[RuleExplanation, ...]
+    rules: tuple[RuleExplanation, ...]  # as evaluated on the records as they are
+    # the facts the records do not state, and what the request gets under each reading of them
+    readings: tuple[ReadingOutcome, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -158,6 +170,7 @@ class ItemExplanation:
             "approved_quantity": self.approved_quantity,
             "facts": {k: _plain(v) for k, v in self.facts},
             "rules": [r.to_dict() for r in self.rules],
+            "readings": [r.to_dict() for r in self.readings],
         }
 
 
@@ -440,7 +453,8 @@ def explain_case(
             continue
         item = determination.item(req.id)
         facts = request_facts(valid, req)
-        entries = [t for t in item.trace if rule is None or _named(t, rule)]
+        # the evaluation on the records as they are; each reading of unstated facts is summed up below it
+        entries = [t for t in item.trace if not t.reading and (rule is None or _named(t, rule))]
         explained = tuple(_entry(t, facts, valid, index, engine, reference, req.quantity) for t in entries)
         tested = dict.fromkeys(c.fact for r in explained for c in r.conditions)
         shown = dict.fromkeys(("quantity", "completed", "total", *tested))
@@ -453,6 +467,7 @@ def explain_case(
                 approved_quantity=item.approved_quantity,
                 facts=tuple((k, facts.get(k)) for k in shown if k in facts),
                 rules=explained,
+                readings=item.readings,
             )
         )
     if rule is not None and not any(i.rules for i in items):

@@ -24,7 +24,7 @@ from imr_policy.case import validate_case
 from imr_policy.conditions import match_rows
 from imr_policy.derive import request_facts
 from imr_policy.evaluate import Engine
-from imr_policy.facts import FACTS, FactType
+from imr_policy.facts import FACTS, OPERATORS, FactType
 from imr_policy.lint import fact_bounds, fact_domain
 from imr_policy.model import (
     Case,
@@ -207,15 +207,10 @@ def _show(value: Any) -> str:
     return f"`{value}`"
 
 
-_HELD = {
-    "eq": "",
-    "ne": "not ",
-    "lt": "below ",
-    "lte": "at most ",
-    "gt": "above ",
-    "gte": "at least ",
-    "in": "one of ",
-    "not_in": "none of ",
+_HELD = {  # imr_policy.facts.OPERATORS: the compare, ordered and set operators' brief words
+    name: f"{op.brief} " if op.brief else ""
+    for name, op in OPERATORS.items()
+    if op.kind in ("compare", "ordered", "set")
 }
 
 

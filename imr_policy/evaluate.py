@@ -20,7 +20,8 @@ from imr_policy.case import validate_case
 from imr_policy.combine import MAX_READINGS, PROVENANCE_ORDER, Reading, Readings, combine, combine_readings, kind_of
 from imr_policy.conditions import match_rows
 from imr_policy.derive import missing_case_fields, request_facts, unstated_facts
-from imr_policy.errors import EngineError, PolicyError
+from imr_policy.diagnostics import Diagnostic
+from imr_policy.errors import CaseError, EngineError, PolicyError
 from imr_policy.model import (
     Case,
     DecisionKind,
@@ -100,6 +101,20 @@ class Engine:
                 f"unknown provenance grade {min_provenance!r}; expected one of {', '.join(PROVENANCE_ORDER)}"
             )
         valid = case if isinstance(case, Case) else validate_case(case)
+        if valid.jurisdiction not in self._profiles:
+            known = ", ".join(f"`{j}`" for j in sorted(self._profiles)) or "none"
+            raise CaseError(
+                "the case is not valid",
+                [
+                    Diagnostic(
+                        code="case.unknown-jurisdiction",
+                        message=f"jurisdiction `{valid.jurisdiction}` has no profile in this policy set",
+                        path="$.jurisdiction",
+                        hint=f"expected one of: {known} (a new jurisdiction is a profile under "
+                        "policies/jurisdictions/)",
+                    )
+                ],
+            )
         items = tuple(self._decide(valid, i, r, min_provenance) for i, r in enumerate(valid.requests))
         return Determination(valid.case_id, ENGINE_VERSION, self._policy_set, items)
 

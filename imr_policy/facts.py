@@ -85,7 +85,12 @@ FACTS: dict[str, Fact] = {
             always_present=False,
         ),
         Fact("date_of_injury", FactType.DATE, "the date of injury", "date_of_injury"),
-        Fact("jurisdiction", FactType.ENUM, "`CA` or `TX`", "jurisdiction", ("CA", "TX")),
+        Fact(
+            "jurisdiction",
+            FactType.STRING,
+            "the two-letter code of the jurisdiction (one with a profile in the policy set)",
+            "jurisdiction",
+        ),
         Fact(
             "postsurgical",
             FactType.BOOLEAN,

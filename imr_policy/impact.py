@@ -119,6 +119,9 @@ def compare(old: Determination, new: Determination) -> tuple[ItemChange, ...]:
 def compare_case(old: Engine, new: Engine, case: Case, *, index: int, source: str, text: str | None) -> CaseComparison:
     try:
         changes = compare(old.evaluate(case), new.evaluate(case))
+    except CaseError as exc:  # a jurisdiction one side has no profile of
+        shown = "; ".join(d.message for d in exc.diagnostics)
+        return CaseComparison(index, source, "error", case.case_id, problems=(f"{source}: {shown}",))
     except EngineError as exc:
         return CaseComparison(index, source, "error", case.case_id, problems=(f"{source}: engine error: {exc}",))
     return CaseComparison(index, source, "compared", case.case_id, changes, text if changes else None)

@@ -468,6 +468,8 @@ def region(diff: PolicyDiff, old: Engine, new: Engine) -> Region:
                     rules.update(getattr(x, "rules", ()))
             elif c.entity == "silence":
                 services.add(str(c.id))
+            elif c.entity == "condition":  # a row's codes or words: every rule of the edition's table
+                whole = True
         for e in editions:
             for r in e.rules:
                 if whole or r.id in rules:

@@ -28,7 +28,17 @@ WIDTH = render.WIDTH
 EFFECT_WORDS = {"decision": "affects decisions", "basis": "changes the cited basis", "text": "wording only"}
 VERB = {"added": "added", "removed": "removed", "changed": "changed", "renamed": "renamed"}
 SIGN = {"added": "+", "removed": "-", "changed": "~", "renamed": ">"}
-ENTITY_ORDER = ("jurisdiction", "edition", "limit", "rule", "exception", "silence", "citation")
+ENTITY_ORDER = (
+    "jurisdiction",
+    "edition",
+    "limit",
+    "condition",
+    "rule",
+    "exception",
+    "silence",
+    "invariant",
+    "citation",
+)
 
 
 @dataclass(frozen=True, slots=True)

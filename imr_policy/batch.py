@@ -95,6 +95,10 @@ def _evaluate_entry(engine: Engine, entry: Entry, min_provenance: Provenance | N
         return Record(entry.index, entry.source, "invalid", None, line, problems)
     try:
         determination = engine.evaluate(case, min_provenance=min_provenance)
+    except CaseError as exc:  # valid, but for a jurisdiction the policy set has no profile of
+        problems = tuple(d.render().splitlines()[0] for d in exc.diagnostics)
+        line = _record(entry, "invalid", None, diagnostics=[d.to_dict() for d in exc.diagnostics])
+        return Record(entry.index, entry.source, "invalid", None, line, problems)
     except EngineError as exc:
         message = str(exc)
         line = _record(entry, "error", case.case_id, error=message)

@@ -32,10 +32,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from imr_policy.model import Citation, Condition, Edition, Limit, Rule, RuleException
+from imr_policy.model import Citation, Condition, ConditionRow, Edition, Invariant, Limit, Rule, RuleException
 
 Effect = Literal["decision", "basis", "text"]
-Entity = Literal["jurisdiction", "edition", "citation", "limit", "rule", "exception", "silence"]
+Entity = Literal[
+    "jurisdiction", "edition", "citation", "limit", "condition", "rule", "exception", "silence", "invariant"
+]
 ChangeKind = Literal["added", "removed", "changed", "renamed"]
 Relation = Literal["same", "paired", "successor", "added", "removed"]
 
@@ -77,7 +79,8 @@ class EntityChange:
     def effect(self) -> Effect:
         """The strongest effect of the change."""
         if self.kind in ("added", "removed"):
-            return "decision" if self.entity in ("rule", "exception", "silence", "jurisdiction", "limit") else "basis"
+            deciding = ("rule", "exception", "silence", "jurisdiction", "limit", "condition")
+            return "decision" if self.entity in deciding else "basis"
         effects = {f.effect for f in self.fields} or {"basis"}  # a bare rename changes what the trace names
         return next(e for e in EFFECTS if e in effects)
 
@@ -259,6 +262,13 @@ def diff_editions(old: Edition, new: Edition, *, relation: Relation = "same") ->
         "silence", silence_pairs, lambda o, n: _fields((("citation", cmap.get(o.citation, o.citation), n.citation),))
     )
 
+    # the rows of the tables by condition: what names a condition is what selects the rule that tests it
+    row_pairs = _match(old.conditions, new.conditions, key=lambda r: r.id, similarity=None, threshold=1.0)
+    changes += _entity_changes("condition", row_pairs, lambda o, n: _condition_row_fields(o, n, cmap))
+    # invariants change what `verify` guarantees, not what is decided: a loosened one is still a change
+    inv_pairs = _match(old.invariants, new.invariants, key=lambda i: i.id, similarity=None, threshold=1.0)
+    changes += _entity_changes("invariant", inv_pairs, lambda o, n: _invariant_fields(o, n, cmap))
+
     old_order = [rmap[r.id] for r in old.rules if r.id in rmap]
     new_order = [r.id for r in new.rules if r.id in set(rmap.values())]
     if old_order != new_order:
@@ -281,6 +291,7 @@ def _header_fields(old: Edition, new: Edition) -> list[FieldChange]:
                 ("effective_from", old.effective_from, new.effective_from),
                 ("effective_to", old.effective_to, new.effective_to),
                 ("selected_by", old.selected_by, new.selected_by),
+                ("within", old.within, new.within),
             )
         )
     )
@@ -379,6 +390,32 @@ def _jaccard(a: Iterable[Any], b: Iterable[Any]) -> float:
 
 
 # ---------------------------------------------------------------------------------------------- entities
+
+
+def _condition_row_fields(o: ConditionRow, n: ConditionRow, cmap: Mapping[str, str]) -> tuple[FieldChange, ...]:
+    return _fields(
+        (
+            ("title", o.title, n.title, "text"),
+            ("regions", o.regions, n.regions),
+            ("icd9", o.icd9, n.icd9),
+            ("icd10", o.icd10, n.icd10),
+            ("words", o.words, n.words),
+            ("citation", cmap.get(o.citation, o.citation) if o.citation else None, n.citation, "basis"),
+        )
+    )
+
+
+def _invariant_fields(o: Invariant, n: Invariant, cmap: Mapping[str, str]) -> tuple[FieldChange, ...]:
+    return _fields(
+        (
+            ("description", o.description, n.description, "text"),
+            ("max", o.max, n.max, "basis"),
+            ("services", o.services, n.services, "basis"),
+            ("counts", o.counts, n.counts, "basis"),
+            ("unless", o.unless, n.unless, "basis"),
+            ("citation", cmap.get(o.citation, o.citation), n.citation, "basis"),
+        )
+    )
 
 
 def _citation_fields(o: Citation, n: Citation) -> tuple[FieldChange, ...]:
@@ -514,7 +551,7 @@ def limits_of(edition: Edition, rule_id: str) -> frozenset[str]:
     """The limits a rule uses: in its conditions, its outcome, and through the exceptions that raise it."""
     try:
         rule = edition.rule(rule_id)
-    except StopIteration:
+    except KeyError:
         return frozenset()
     used = {c.limit for c in rule.when if c.limit}
     used |= {x for x in (rule.outcome.up_to_total, rule.outcome.up_to_per_request, rule.outcome.ceiling) if x}
@@ -546,7 +583,7 @@ def condition_text(cond: Condition, edition: Edition | None = None) -> str:
         if edition is not None:
             try:
                 value = f" ({edition.limit(cond.limit).value})"
-            except StopIteration:
+            except KeyError:
                 value = ""
         operand = f"{cond.limit}{value}"
     elif isinstance(cond.value, tuple):
@@ -637,7 +674,7 @@ def _citation_dict(edition: Edition | None, citation_id: str | None) -> dict[str
         return None
     try:
         return plain(edition.citation(citation_id))  # type: ignore[no-any-return]
-    except StopIteration:
+    except KeyError:
         return None
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import itertools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -20,7 +20,8 @@ from imr_policy.case import validate_case
 from imr_policy.combine import MAX_READINGS, PROVENANCE_ORDER, Reading, Readings, combine, combine_readings, kind_of
 from imr_policy.conditions import match_rows
 from imr_policy.derive import missing_case_fields, request_facts, unstated_facts
-from imr_policy.errors import EngineError, PolicyError
+from imr_policy.diagnostics import Diagnostic
+from imr_policy.errors import CaseError, EngineError, PolicyError
 from imr_policy.model import (
     Case,
     DecisionKind,
@@ -100,13 +101,32 @@ class Engine:
                 f"unknown provenance grade {min_provenance!r}; expected one of {', '.join(PROVENANCE_ORDER)}"
             )
         valid = case if isinstance(case, Case) else validate_case(case)
+        if valid.jurisdiction not in self._profiles:
+            known = ", ".join(f"`{j}`" for j in sorted(self._profiles)) or "none"
+            raise CaseError(
+                "the case is not valid",
+                [
+                    Diagnostic(
+                        code="case.unknown-jurisdiction",
+                        message=f"jurisdiction `{valid.jurisdiction}` has no profile in this policy set",
+                        path="$.jurisdiction",
+                        hint=f"expected one of: {known} (a new jurisdiction is a profile under "
+                        "policies/jurisdictions/)",
+                    )
+                ],
+            )
         items = tuple(self._decide(valid, i, r, min_provenance) for i, r in enumerate(valid.requests))
         return Determination(valid.case_id, ENGINE_VERSION, self._policy_set, items)
 
-    def edition_result(self, edition: Edition, case: Case, index: int) -> EditionResult:
+    def edition_result(
+        self, edition: Edition, case: Case, index: int, facts: Mapping[str, Any] | None = None
+    ) -> EditionResult:
         """What one edition alone says about request `index` of a validated case (for `verify` and
-        explanations; ignores the search sequence and the edition's dates)."""
-        return self._edition(edition, request_facts(case, case.requests[index]), case, index)
+        explanations; ignores the search sequence and the edition's dates). `facts`, when given, replace
+        the request's derived facts (a counterfactual: what the edition would say were they so)."""
+        if facts is None:
+            facts = request_facts(case, case.requests[index])
+        return self._edition(edition, facts, case, index)
 
     # ------------------------------------------------------------------ per request
 
@@ -164,142 +184,37 @@ class Engine:
         readings: Readings | None = None,
         floor: Provenance | None = None,
     ) -> ItemDetermination:
-        service = request.service
+        """One pass of the jurisdiction's evidence search sequence over the editions the request's dates
+        select, then the combining rules (imr_policy.combine) and the words (imr_policy.explain)."""
         profile = self._profiles.get(case.jurisdiction)
         in_force, undated = self._select(case, request)
-        search: list[SearchStep] = []
-        trace: list[TraceEntry] = []
-        caps: list[EditionResult] = []
-        decisive: list[EditionResult] = []
-        supporting: list[EditionResult] = []
-        blocked: str | None = None  # why no decision can be made, when a needed guideline is missing
+        walk = _Walk(
+            request.service,
+            profile.first_decider.label if profile else "",
+            lambda e: self._consult(e, undated, facts, case, index),
+            lambda e: _coverage(e, undated, request.service),
+        )
         if profile is None:
-            blocked = (
+            walk.blocked = (
                 f"This policy set has no jurisdiction profile for {case.jurisdiction}; the request is not decided."
             )
-        steps = profile.steps if profile else ()
-        first_decider = profile.first_decider.label if profile else ""
-
-        for step in steps:
+        for step in profile.steps if profile else ():
             editions = [e for e in in_force if _in_step(e, step)]
             if step.role == "cap":
-                # A statute limits whatever the guidelines approve; it never approves anything itself.
-                for e in editions:
-                    coverage = _coverage(e, undated, service)
-                    if coverage != "rules":
-                        search.append(_coverage_step(step, e, coverage, service, quiet=True))
-                        continue
-                    res = self._consult(e, undated, facts, case, index)
-                    trace.extend(res.trace)
-                    if res.status == "not_applicable":
-                        search.append(_not_applicable_step(step, res))
-                        continue
-                    caps.append(res)
-                    search.append(
-                        SearchStep(
-                            step.tier,
-                            e.guideline_id,
-                            e.edition_id,
-                            "pend" if res.kind == "pend" else "decided",
-                            "a statute outranks every guideline",
-                        )
+                walk.cap_step(step, editions)
+            elif step.role == "fallback" and (walk.decisive or walk.blocked):
+                walk.supporting_step(step, editions, request.quantity)
+            elif not (walk.decisive or walk.blocked):
+                if step.required and not editions:
+                    walk.blocked = (
+                        f"No {step.label} edition in this policy set is in force in {case.jurisdiction} on "
+                        f"{request.date_of_service.isoformat()}, so the evidence search sequence cannot start; "
+                        "the request is not decided."
                     )
-                continue
-            if step.role == "fallback" and (decisive or blocked):
-                # A higher tier decided (or could not): lower tiers can only be supporting evidence, and
-                # are consulted when the higher tier did not support the full request (as IMR does).
-                outcome = combine_kind(decisive, request.quantity) if decisive else "pend"
-                for e in editions:
-                    coverage = _coverage(e, undated, service)
-                    if coverage != "rules":
-                        search.append(_coverage_step(step, e, coverage, service))
-                    elif outcome not in ("modify", "non_certify"):
-                        why = "supports the full request" if outcome == "certify" else "cannot decide yet"
-                        search.append(
-                            SearchStep(
-                                step.tier,
-                                e.guideline_id,
-                                e.edition_id,
-                                "not_consulted",
-                                f"not consulted: the {first_decider} {why}",
-                            )
-                        )
-                    else:
-                        res = self._consult(e, undated, facts, case, index)
-                        trace.extend(res.trace)
-                        if res.status == "not_applicable":
-                            search.append(_not_applicable_step(step, res))
-                        elif res.status == "decided" and res.kind != "pend":
-                            supporting.append(res)
-                            search.append(
-                                SearchStep(
-                                    step.tier,
-                                    e.guideline_id,
-                                    e.edition_id,
-                                    "supporting",
-                                    f"consulted as supporting evidence; the {first_decider} is presumed correct",
-                                )
-                            )
-                        else:
-                            search.append(
-                                SearchStep(
-                                    step.tier,
-                                    e.guideline_id,
-                                    e.edition_id,
-                                    "not_consulted",
-                                    "consulted, but it cannot decide without missing facts",
-                                )
-                            )
-                continue
-            if decisive or blocked:
-                continue  # an earlier deciding step already decided (or could not)
-            if step.required and not editions:
-                blocked = (
-                    f"No {step.label} edition in this policy set is in force in {case.jurisdiction} on "
-                    f"{request.date_of_service.isoformat()}, so the evidence search sequence cannot start; "
-                    "the request is not decided."
-                )
-                continue
-            results: list[EditionResult] = []
-            unencoded: list[Edition] = []
-            deferred: list[EditionResult] = []
-            for e in editions:
-                coverage = _coverage(e, undated, service)
-                if coverage != "rules":
-                    search.append(_coverage_step(step, e, coverage, service))
-                    if coverage == "not_encoded":
-                        unencoded.append(e)
-                    continue
-                res = self._consult(e, undated, facts, case, index)
-                trace.extend(res.trace)
-                if res.status == "not_applicable":
-                    deferred.append(res)
-                    search.append(_not_applicable_step(step, res))
-                    continue
-                results.append(res)
-                search.append(
-                    SearchStep(step.tier, e.guideline_id, e.edition_id, "pend" if res.kind == "pend" else "decided")
-                )
-            if results:
-                decisive = results
-            elif deferred:
-                # the tier's guidelines say another guideline of the tier governs this request, and that
-                # guideline is not in force or not encoded: never a reason to fall back to a lower tier
-                reasons = "; ".join(
-                    f"{r.edition.edition_title}: {r.rule.outcome.reason if r.rule else 'not applicable'}"
-                    for r in deferred
-                )
-                blocked = (
-                    f"No {step.label} guideline in this policy set decides this request ({reasons}); "
-                    "lower-ranked guidelines cannot be consulted, so the request is not decided."
-                )
-            elif unencoded:
-                names = "; ".join(e.edition_title for e in unencoded)
-                blocked = (
-                    f"This policy set does not encode whether {names} addresses {service.replace('_', ' ')}; "
-                    f"until it does, lower-ranked guidelines cannot be consulted, so the request is not decided."
-                )
-
+                else:
+                    walk.deciding_step(step, editions)
+        search, trace = walk.search, walk.trace
+        caps, decisive, supporting, blocked = walk.caps, walk.decisive, walk.supporting, walk.blocked
         decided = combine(
             quantity=request.quantity,
             decisive=tuple(decisive),
@@ -516,6 +431,134 @@ def _coverage_step(step: Step, edition: Edition, coverage: str, service: str, *,
         "not_encoded",
         f"this policy set encodes no rules of this edition for {readable}",
     )
+
+
+@dataclasses.dataclass(slots=True)
+class _Walk:
+    """What one pass of the evidence search sequence has found so far (mutable within that pass only)."""
+
+    service: str
+    first_decider: str
+    consult: Callable[[Edition], EditionResult]
+    coverage: Callable[[Edition], str]
+    search: list[SearchStep] = dataclasses.field(default_factory=list)
+    trace: list[TraceEntry] = dataclasses.field(default_factory=list)
+    caps: list[EditionResult] = dataclasses.field(default_factory=list)
+    decisive: list[EditionResult] = dataclasses.field(default_factory=list)
+    supporting: list[EditionResult] = dataclasses.field(default_factory=list)
+    blocked: str | None = None  # why no decision can be made, when a needed guideline is missing
+
+    def _ask(self, edition: Edition) -> EditionResult:
+        res = self.consult(edition)
+        self.trace.extend(res.trace)
+        return res
+
+    def cap_step(self, step: Step, editions: list[Edition]) -> None:
+        """A statute limits whatever the guidelines approve; it never approves anything itself."""
+        for e in editions:
+            coverage = self.coverage(e)
+            if coverage != "rules":
+                self.search.append(_coverage_step(step, e, coverage, self.service, quiet=True))
+                continue
+            res = self._ask(e)
+            if res.status == "not_applicable":
+                self.search.append(_not_applicable_step(step, res))
+                continue
+            self.caps.append(res)
+            self.search.append(
+                SearchStep(
+                    step.tier,
+                    e.guideline_id,
+                    e.edition_id,
+                    "pend" if res.kind == "pend" else "decided",
+                    "a statute outranks every guideline",
+                )
+            )
+
+    def supporting_step(self, step: Step, editions: list[Edition], quantity: int) -> None:
+        """A higher tier decided (or could not): lower tiers can only be supporting evidence, and are
+        consulted when the higher tier did not support the full request (as IMR does)."""
+        outcome = combine_kind(self.decisive, quantity) if self.decisive else "pend"
+        for e in editions:
+            coverage = self.coverage(e)
+            if coverage != "rules":
+                self.search.append(_coverage_step(step, e, coverage, self.service))
+                continue
+            if outcome not in ("modify", "non_certify"):
+                why = "supports the full request" if outcome == "certify" else "cannot decide yet"
+                self.search.append(
+                    SearchStep(
+                        step.tier,
+                        e.guideline_id,
+                        e.edition_id,
+                        "not_consulted",
+                        f"not consulted: the {self.first_decider} {why}",
+                    )
+                )
+                continue
+            res = self._ask(e)
+            if res.status == "not_applicable":
+                self.search.append(_not_applicable_step(step, res))
+            elif res.status == "decided" and res.kind != "pend":
+                self.supporting.append(res)
+                self.search.append(
+                    SearchStep(
+                        step.tier,
+                        e.guideline_id,
+                        e.edition_id,
+                        "supporting",
+                        f"consulted as supporting evidence; the {self.first_decider} is presumed correct",
+                    )
+                )
+            else:
+                self.search.append(
+                    SearchStep(
+                        step.tier,
+                        e.guideline_id,
+                        e.edition_id,
+                        "not_consulted",
+                        "consulted, but it cannot decide without missing facts",
+                    )
+                )
+
+    def deciding_step(self, step: Step, editions: list[Edition]) -> None:
+        """The first tier with an answer decides; a tier whose guidelines defer to one that is not in force
+        or not encoded blocks every lower tier."""
+        results: list[EditionResult] = []
+        unencoded: list[Edition] = []
+        deferred: list[EditionResult] = []
+        for e in editions:
+            coverage = self.coverage(e)
+            if coverage != "rules":
+                self.search.append(_coverage_step(step, e, coverage, self.service))
+                if coverage == "not_encoded":
+                    unencoded.append(e)
+                continue
+            res = self._ask(e)
+            if res.status == "not_applicable":
+                deferred.append(res)
+                self.search.append(_not_applicable_step(step, res))
+                continue
+            results.append(res)
+            self.search.append(
+                SearchStep(step.tier, e.guideline_id, e.edition_id, "pend" if res.kind == "pend" else "decided")
+            )
+        if results:
+            self.decisive = results
+        elif deferred:
+            reasons = "; ".join(
+                f"{r.edition.edition_title}: {r.rule.outcome.reason if r.rule else 'not applicable'}" for r in deferred
+            )
+            self.blocked = (
+                f"No {step.label} guideline in this policy set decides this request ({reasons}); "
+                "lower-ranked guidelines cannot be consulted, so the request is not decided."
+            )
+        elif unencoded:
+            names = "; ".join(e.edition_title for e in unencoded)
+            self.blocked = (
+                f"This policy set does not encode whether {names} addresses {self.service.replace('_', ' ')}; "
+                f"until it does, lower-ranked guidelines cannot be consulted, so the request is not decided."
+            )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

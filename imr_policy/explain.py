@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from imr_policy.combine import Combined, Readings, result_provenance
-from imr_policy.facts import FACTS
+from imr_policy.facts import FACTS, OPERATORS
 from imr_policy.model import (
     BasisCondition,
     BasisEntry,
@@ -31,18 +31,7 @@ from imr_policy.reference import holds, operand
 if TYPE_CHECKING:
     from imr_policy.sequence import Profile
 
-_OPWORDS = {
-    "eq": "equal to",
-    "ne": "different from",
-    "lt": "below",
-    "lte": "at most",
-    "gt": "above",
-    "gte": "at least",
-    "in": "one of",
-    "not_in": "outside",
-    "prefix_in": "starting with one of",
-    "contains_any": "containing one of",
-}
+_OPWORDS = {name: op.words for name, op in OPERATORS.items()}  # imr_policy.facts.OPERATORS
 
 
 def show(value: Any) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal
 
 SERVICES: tuple[str, ...] = (
     "psychotherapy",
@@ -84,7 +85,12 @@ FACTS: dict[str, Fact] = {
             always_present=False,
         ),
         Fact("date_of_injury", FactType.DATE, "the date of injury", "date_of_injury"),
-        Fact("jurisdiction", FactType.ENUM, "`CA` or `TX`", "jurisdiction", ("CA", "TX")),
+        Fact(
+            "jurisdiction",
+            FactType.STRING,
+            "the two-letter code of the jurisdiction (one with a profile in the policy set)",
+            "jurisdiction",
+        ),
         Fact(
             "postsurgical",
             FactType.BOOLEAN,
@@ -196,13 +202,52 @@ FACTS: dict[str, Fact] = {
     )
 }
 
-ORDERED_OPS = frozenset({"lt", "lte", "gt", "gte"})
-SET_OPS = frozenset({"in", "not_in"})
-PRESENCE_OPS = frozenset({"present", "absent"})
-# Text and code predicates are computed in Python (the engine sees one boolean per condition), so
-# durable_rules never has to match patterns on free text.
-PREDICATE_OPS = frozenset({"prefix_in", "contains_any"})
-OPS = frozenset({"eq", "ne"}) | ORDERED_OPS | SET_OPS | PRESENCE_OPS | PREDICATE_OPS
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    """What one condition operator means, in one place: its kind, the fact type it needs, and its words.
+
+    `kind`: `compare` (eq, ne: any fact), `ordered` (integers and dates), `set` (a list of values),
+    `presence` (no operand), `predicate` (text and code tests, computed in Python: the engine sees one
+    boolean per condition, so durable_rules never matches patterns on free text).
+    `words`: the comparison as a rationale states it ("at most"); `brief`: as a one-line condition
+    summary does ("" for eq, "not" for ne).
+    """
+
+    name: str
+    kind: Literal["compare", "ordered", "set", "presence", "predicate"]
+    words: str
+    brief: str
+    fact_type: FactType | None = None  # the one fact type a predicate accepts
+
+
+OPERATORS: dict[str, Operator] = {
+    o.name: o
+    for o in (
+        Operator("eq", "compare", "equal to", ""),
+        Operator("ne", "compare", "different from", "not"),
+        Operator("lt", "ordered", "below", "below"),
+        Operator("lte", "ordered", "at most", "at most"),
+        Operator("gt", "ordered", "above", "above"),
+        Operator("gte", "ordered", "at least", "at least"),
+        Operator("in", "set", "one of", "one of"),
+        Operator("not_in", "set", "outside", "none of"),
+        Operator("present", "presence", "given", "given"),
+        Operator("absent", "presence", "not given", "not given"),
+        Operator("prefix_in", "predicate", "starting with one of", "starting with one of", FactType.CODES),
+        Operator("contains_any", "predicate", "containing one of", "mentioning", FactType.STRING),
+    )
+}
+
+
+def _ops(kind: str) -> frozenset[str]:
+    return frozenset(o.name for o in OPERATORS.values() if o.kind == kind)
+
+
+ORDERED_OPS = _ops("ordered")
+SET_OPS = _ops("set")
+PRESENCE_OPS = _ops("presence")
+PREDICATE_OPS = _ops("predicate")
 
 
 UNSTATED: tuple[Fact, ...] = tuple(f for f in FACTS.values() if f.unstated is not None)

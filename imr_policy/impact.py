@@ -130,6 +130,9 @@ def compare(old: Determination, new: Determination, case: Case | None = None) ->
 def compare_case(old: Engine, new: Engine, case: Case, *, index: int, source: str, text: str | None) -> CaseComparison:
     try:
         changes = compare(old.evaluate(case), new.evaluate(case), case)
+    except CaseError as exc:  # a jurisdiction one side has no profile of
+        shown = "; ".join(d.message for d in exc.diagnostics)
+        return CaseComparison(index, source, "error", case.case_id, problems=(f"{source}: {shown}",))
     except EngineError as exc:
         return CaseComparison(index, source, "error", case.case_id, problems=(f"{source}: engine error: {exc}",))
     return CaseComparison(index, source, "compared", case.case_id, changes, text if changes else None)
@@ -591,6 +594,8 @@ def region(diff: PolicyDiff, old: Engine, new: Engine) -> Region:
                     rules.update(getattr(x, "rules", ()))
             elif c.entity == "silence":
                 services.add(str(c.id))
+            elif c.entity == "condition":  # a row's codes or words: every rule of the edition's table
+                whole = True
         for e in editions:
             for r in e.rules:
                 if whole or r.id in rules:

@@ -48,7 +48,7 @@ from typing import Any
 from imr_policy import resources
 from imr_policy.conditions import tokens
 from imr_policy.diagnostics import Diagnostic, Severity, sort_and_cap
-from imr_policy.facts import FACTS, FactType
+from imr_policy.facts import FACTS, OPERATORS, FactType
 from imr_policy.model import Condition, Edition, Rule, RuleException
 from imr_policy.validate import LoadResult, load_editions
 from imr_policy.yamlsrc import SourceMap, load_text
@@ -391,16 +391,7 @@ def _minus(a: Span, b: Span) -> Span:
 # ------------------------------------------------------------------------------------------------ words
 
 
-_WORDS = {
-    "lt": "below",
-    "lte": "at most",
-    "gt": "above",
-    "gte": "at least",
-    "eq": "",
-    "ne": "not",
-    "in": "one of",
-    "not_in": "none of",
-}
+_WORDS = {n: op.brief for n, op in OPERATORS.items() if op.kind in ("compare", "ordered", "set")}  # facts.OPERATORS
 
 
 def _value_text(value: Any) -> str:

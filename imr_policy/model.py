@@ -16,7 +16,6 @@ from typing import Any, Literal
 Provenance = Literal["V-seed", "V", "V-2nd", "UNVERIFIED"]
 Tier = Literal["statute", "mtus", "non_mtus"]
 DecisionKind = Literal["certify", "modify", "non_certify", "pend"]
-Literal_ = int | str | bool
 
 
 # ---------------------------------------------------------------- policy
@@ -224,7 +223,11 @@ class Edition:
         return self._limits[limit_id]
 
     def rule(self, rule_id: str) -> Rule:
-        return next(r for r in self.rules if r.id == rule_id)
+        """The rule with this id; KeyError when the edition has none (as `limit` and `citation`)."""
+        found = next((r for r in self.rules if r.id == rule_id), None)
+        if found is None:
+            raise KeyError(rule_id)
+        return found
 
     def addresses(self, service: str) -> bool:
         return service in self._by_service

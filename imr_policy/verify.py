@@ -164,9 +164,19 @@ def verify(
     for edition in editions:
         if edition.key not in wanted:
             continue
-        places = [p for p in edition.jurisdictions if p in {x.jurisdiction for x in engine.profiles}]
-        # decide where the edition's tier decides: ODG in Texas, everything else in California
-        preferred = [p for p in places if (p == "TX") is (edition.family == "ODG")] or places
+        profiles = {x.jurisdiction: x for x in engine.profiles}
+        places = [p for p in edition.jurisdictions if p in profiles]
+        # cases where the edition decides (or caps), not only supports: ODG in Texas, the MTUS in California
+        preferred = [
+            p
+            for p in places
+            if any(
+                step.role in ("decide", "cap")
+                and step.tier == edition.tier
+                and (step.families is None or edition.family in step.families)
+                for step in profiles[p].steps
+            )
+        ] or places
         focus = Focus.of([edition], jurisdictions=preferred)
         strategy = cases(focus)
         for inv in edition.invariants:

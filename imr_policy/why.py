@@ -24,9 +24,19 @@ from imr_policy.case import validate_case
 from imr_policy.conditions import match_rows
 from imr_policy.derive import request_facts
 from imr_policy.evaluate import Engine
-from imr_policy.facts import FACTS, FactType
+from imr_policy.facts import FACTS, OPERATORS, FactType
 from imr_policy.lint import fact_bounds, fact_domain
-from imr_policy.model import Case, Condition, DecisionKind, Edition, EditionResult, Rule, RuleException, TraceEntry
+from imr_policy.model import (
+    Case,
+    Condition,
+    DecisionKind,
+    Edition,
+    EditionResult,
+    ReadingOutcome,
+    Rule,
+    RuleException,
+    TraceEntry,
+)
 from imr_policy.reference import ReferenceMatcher, holds
 
 MAX_CHANGED_FACTS = 3
@@ -147,7 +157,9 @@ class ItemExplanation:
     determination: DecisionKind
     approved_quantity: int
     facts: tuple[tuple[str, Any], ...]  # the facts the considered rules test, with the case's values
-    rules: tuple[RuleExplanation, ...]
+    rules: tuple[RuleExplanation, ...]  # as evaluated on the records as they are
+    # the facts the records do not state, and what the request gets under each reading of them
+    readings: tuple[ReadingOutcome, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -158,6 +170,7 @@ class ItemExplanation:
             "approved_quantity": self.approved_quantity,
             "facts": {k: _plain(v) for k, v in self.facts},
             "rules": [r.to_dict() for r in self.rules],
+            "readings": [r.to_dict() for r in self.readings],
         }
 
 
@@ -194,15 +207,10 @@ def _show(value: Any) -> str:
     return f"`{value}`"
 
 
-_HELD = {
-    "eq": "",
-    "ne": "not ",
-    "lt": "below ",
-    "lte": "at most ",
-    "gt": "above ",
-    "gte": "at least ",
-    "in": "one of ",
-    "not_in": "none of ",
+_HELD = {  # imr_policy.facts.OPERATORS: the compare, ordered and set operators' brief words
+    name: f"{op.brief} " if op.brief else ""
+    for name, op in OPERATORS.items()
+    if op.kind in ("compare", "ordered", "set")
 }
 
 
@@ -440,7 +448,8 @@ def explain_case(
             continue
         item = determination.item(req.id)
         facts = request_facts(valid, req)
-        entries = [t for t in item.trace if rule is None or _named(t, rule)]
+        # the evaluation on the records as they are; each reading of unstated facts is summed up below it
+        entries = [t for t in item.trace if not t.reading and (rule is None or _named(t, rule))]
         explained = tuple(_entry(t, facts, valid, index, engine, reference, req.quantity) for t in entries)
         tested = dict.fromkeys(c.fact for r in explained for c in r.conditions)
         shown = dict.fromkeys(("quantity", "completed", "total", *tested))
@@ -453,6 +462,7 @@ def explain_case(
                 approved_quantity=item.approved_quantity,
                 facts=tuple((k, facts.get(k)) for k in shown if k in facts),
                 rules=explained,
+                readings=item.readings,
             )
         )
     if rule is not None and not any(i.rules for i in items):
@@ -523,7 +533,7 @@ def _entry(
         exc = item
 
         def accept(changed: Mapping[str, Any]) -> bool:
-            res = reference._edition(edition, changed, case, index)
+            res = reference.edition_result(edition, case, index, changed)
             return res.exception is not None and res.exception.id == exc.id
 
         targets = [edition.rule(r) for r in exc.rules if any(x.id == r for x in rules)]
@@ -536,7 +546,7 @@ def _entry(
     found = _search(facts, names, edition, service, accept)
     counterfactuals = []
     for changes in found[:MAX_SHOWN]:
-        result: EditionResult = reference._edition(edition, _with(facts, changes), case, index)
+        result: EditionResult = reference.edition_result(edition, case, index, _with(facts, changes))
         kind = "not_applicable" if result.status == "not_applicable" else result.kind
         counterfactuals.append(Counterfactual(changes, kind, result.approved, _changed_quantity(changes, quantity)))
     return RuleExplanation(

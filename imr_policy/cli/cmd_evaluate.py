@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from imr_policy.cli import render
-from imr_policy.cli.common import engine_and_case
+from imr_policy.cli.common import engine_and_case, report_invalid
 from imr_policy.combine import PROVENANCE_ORDER
-from imr_policy.errors import EngineError
+from imr_policy.errors import CaseError, EngineError
 
 EXIT_OK, EXIT_INVALID = 0, 1
 
@@ -45,6 +45,9 @@ def run(args: argparse.Namespace) -> int:
     engine, case = loaded
     try:
         determination = engine.evaluate(case, min_provenance=args.min_provenance)
+    except CaseError as exc:  # valid, but for a jurisdiction the policy set has no profile of
+        report_invalid(exc)
+        return EXIT_INVALID
     except EngineError as exc:
         print(f"imr-policy: {exc}", file=sys.stderr)
         return EXIT_INVALID

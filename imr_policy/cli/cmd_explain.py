@@ -114,5 +114,18 @@ def explanation_text(explanation: Explanation) -> str:
                 lines.extend(_wrap("-> " + cf.text, "      ", "   "))
             if r.searched and not r.counterfactuals:
                 lines.extend(_wrap("-> no change of up to three facts makes it decide", "      ", "   "))
+        if item.readings:
+            lines.append("")
+            lines.append("  under each reading of what the records do not state:")
+            for reading in item.readings:
+                assumed = ", ".join(f"{k} {v}" for k, v in reading.assumed)
+                got = {
+                    "certify": f"certify, {reading.approved_quantity} of {item.requested_quantity}",
+                    "modify": f"modify, {reading.approved_quantity} of {item.requested_quantity} certified",
+                    "non_certify": f"non-certify, 0 of {item.requested_quantity}",
+                    "pend": "pend",
+                }[reading.determination]
+                imr = f"; IMR {reading.imr_outcome}" if reading.imr_outcome else ""
+                lines.extend(_wrap(f"{assumed}: {got}{imr}", "    ", "  "))
         lines.append("")
     return "\n".join(lines)

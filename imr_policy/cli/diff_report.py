@@ -28,7 +28,17 @@ WIDTH = render.WIDTH
 EFFECT_WORDS = {"decision": "affects decisions", "basis": "changes the cited basis", "text": "wording only"}
 VERB = {"added": "added", "removed": "removed", "changed": "changed", "renamed": "renamed"}
 SIGN = {"added": "+", "removed": "-", "changed": "~", "renamed": ">"}
-ENTITY_ORDER = ("jurisdiction", "edition", "limit", "rule", "exception", "silence", "citation")
+ENTITY_ORDER = (
+    "jurisdiction",
+    "edition",
+    "limit",
+    "condition",
+    "rule",
+    "exception",
+    "silence",
+    "invariant",
+    "citation",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +60,7 @@ def citation_text(edition: Edition | None, citation_id: str | None) -> str:
         return "none"
     try:
         c = edition.citation(citation_id)
-    except StopIteration:
+    except KeyError:
         return f"`{citation_id}`"
     pages = f", p. {c.pages}" if c.pages else ""
     return f"{c.section}{pages} [{c.provenance}] (`{c.id}`)"
@@ -69,7 +79,7 @@ def outcome_text(rule: Rule, edition: Edition | None) -> str:
             return f"`{limit_id}`"
         try:
             return f"`{limit_id}` ({edition.limit(limit_id).value})"
-        except StopIteration:
+        except KeyError:
             return f"`{limit_id}`"
 
     if o.decision == "certify":

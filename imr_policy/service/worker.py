@@ -153,6 +153,8 @@ class Handler:
             return self._bad(ident, "invalid", exc.diagnostics)
         try:
             determination = self.engine.evaluate(case, min_provenance=floor)
+        except CaseError as exc:  # valid, but for a jurisdiction the policy set has no profile of
+            return self._bad(ident, "invalid", exc.diagnostics)
         except EngineError as exc:
             return wire.encode({"id": ident, "status": "engine-error", "message": str(exc)})
         record = audit.decision_record(

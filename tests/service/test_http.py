@@ -201,14 +201,21 @@ def test_wrong_type(server: Server) -> None:
 def test_every_problem_of_a_case_at_once(server: Server) -> None:
     case = example()
     del case["date_of_injury"]
-    case["jurisdiction"] = "NY"
+    case["jurisdiction"] = "New York"
     case["requests"][0]["date_of_service"] = "2015-7-10"
     body = problem_of(server.post_case(case), 422, "invalid-case")
     assert sorted((e["code"], e["path"]) for e in body["errors"]) == [
         ("case.date", "$.requests[0].date_of_service"),
-        ("case.enum", "$.jurisdiction"),
         ("case.missing-field", "$"),
+        ("case.pattern", "$.jurisdiction"),
     ]
+
+
+def test_a_jurisdiction_without_a_profile_is_a_422(server: Server) -> None:
+    case = example()
+    case["jurisdiction"] = "NY"
+    body = problem_of(server.post_case(case), 422, "invalid-case")
+    assert [(e["code"], e["path"]) for e in body["errors"]] == [("case.unknown-jurisdiction", "$.jurisdiction")]
 
 
 def test_oversized_body_with_a_length(server: Server) -> None:

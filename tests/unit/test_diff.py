@@ -316,3 +316,30 @@ def test_report_written_to_a_file(tmp_path: Path, fmt: str) -> None:
     done = cli(FROZEN_OLD, FROZEN_NEW, "--format", fmt, "--out", str(out))
     assert done.returncode == 1 and done.stdout == ""
     assert "psychotherapy.max-visits" in out.read_text(encoding="utf-8")
+
+
+def test_a_loosened_invariant_and_a_changed_condition_row_are_differences(tmp_path: Path) -> None:
+    """Loosening what `verify` guarantees, or the codes that name a condition, is never "no differences"."""
+    from imr_policy.diff import diff_editions
+    from imr_policy.validate import load_editions
+
+    root = ROOT / "policies"
+    old = next(e for e in load_editions([root]).editions if e.key == "odg-mental-illness-stress@2015-03")
+    text = (root / "odg-mental-illness-stress" / "2015-03.yaml").read_text(encoding="utf-8")
+    assert "    max: 20\n" in text
+    (tmp_path / "2015-03.yaml").write_text(text.replace("    max: 20\n", "    max: 24\n", 1), encoding="utf-8")
+    new = load_editions([tmp_path]).editions[0]
+    [change] = diff_editions(old, new).changes
+    assert (change.entity, change.kind, change.effect) == ("invariant", "changed", "basis")
+    assert [(f.field, f.old, f.new) for f in change.fields] == [("max", 20, 24)]
+
+    old_odg = next(e for e in load_editions([root]).editions if e.key == "odg-treatment@2007-05")
+    odg_text = (root / "odg-treatment" / "2007-05.yaml").read_text(encoding="utf-8")
+    moved = odg_text.replace('icd9: ["847.2", "846"]', 'icd9: ["847.2"]', 1)
+    assert moved != odg_text
+    (tmp_path / "2015-03.yaml").unlink()
+    (tmp_path / "odg.yaml").write_text(moved, encoding="utf-8")
+    new_odg = load_editions([tmp_path]).editions[0]
+    [row] = diff_editions(old_odg, new_odg).changes
+    assert (row.entity, row.id, row.effect) == ("condition", "lumbar-sprain", "decision")
+    assert [(f.field, f.old, f.new) for f in row.fields] == [("icd9", ("847.2", "846"), ("847.2",))]

@@ -159,6 +159,8 @@ EXPECTED_CODES = frozenset(
         "case.unexpected-field",
         "case.code-system",
         "case.code-system-ambiguous",
+        # imr_policy/evaluate.py: valid, but the policy set has no profile of its jurisdiction
+        "case.unknown-jurisdiction",
         # imr_policy/corpus.py (corpora for `imr-policy batch` and `diff --impact`)
         "case.unreadable",
     }
@@ -175,6 +177,7 @@ DIRECT_TESTS = {
     "lint.too-complex": "test_lint_too_complex",
     "case.unreadable": "test_case_unreadable",
     "case.text": "test_case_text",
+    "case.unknown-jurisdiction": "test_case_unknown_jurisdiction",
 }
 
 # Codes the package contains but no input can produce today; the named test proves it and fails
@@ -531,6 +534,20 @@ def test_case_text() -> None:
     assert d.hint == "write the character itself, or both halves of its surrogate pair"
     assert "Insomnia" not in d.render()
     d.render().encode("utf-8")  # the message itself is Unicode text
+
+
+def test_case_unknown_jurisdiction() -> None:
+    """Only a loaded policy set knows its jurisdictions, so the engine (not the schema) refuses one it has
+    no profile of."""
+    data = json.loads(EXAMPLE_JSON.replace('"case_id"', '"jurisdiction": "NV", "case_id"', 1))
+    with pytest.raises(imr_policy.CaseError) as info:
+        imr_policy.load(engine="reference").evaluate(data)
+    (d,) = info.value.diagnostics
+    assert (d.code, d.path) == ("case.unknown-jurisdiction", "$.jurisdiction")
+    assert d.render().splitlines()[0] == (
+        "<input>: error[case.unknown-jurisdiction] jurisdiction `NV` has no profile in this policy set "
+        "(at $.jurisdiction)"
+    )
 
 
 def test_policy_test_unreadable(tmp_path: Path) -> None:

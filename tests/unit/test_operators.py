@@ -1,0 +1,73 @@
+"""One registry says what each condition operator is (imr_policy.facts.OPERATORS); the schema, the
+compiler for durable_rules, the reference evaluator and every explanation are tested against it, so none
+of them can know an operator the others do not."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import pytest
+
+from imr_policy import compile as compiler
+from imr_policy import explain, lint, why
+from imr_policy.facts import FACTS, OPERATORS
+from imr_policy.model import Condition
+from imr_policy.reference import holds
+from tests.conftest import ROOT
+
+# one condition per operator, on a fact of the type the operator needs, with a value that holds
+_CASES: dict[str, tuple[Condition, dict[str, Any]]] = {
+    "eq": (Condition("completed", "eq", 3), {"completed": 3}),
+    "ne": (Condition("completed", "ne", 4), {"completed": 3}),
+    "lt": (Condition("completed", "lt", 4), {"completed": 3}),
+    "lte": (Condition("completed", "lte", 3), {"completed": 3}),
+    "gt": (Condition("completed", "gt", 2), {"completed": 3}),
+    "gte": (Condition("date_of_service", "gte", dt.date(2015, 1, 1)), {"date_of_service": dt.date(2015, 7, 10)}),
+    "in": (Condition("severity", "in", ("moderate", "severe")), {"severity": "severe"}),
+    "not_in": (Condition("severity", "not_in", ("mild",)), {"severity": "severe"}),
+    "present": (Condition("body_region", "present"), {"body_region": "lumbar"}),
+    "absent": (Condition("modality", "absent"), {"modality": None}),
+    "prefix_in": (Condition("diagnosis_codes", "prefix_in", ("F32",)), {"diagnosis_codes": ("F32.1",)}),
+    "contains_any": (
+        Condition("postsurgical_procedure", "contains_any", ("fusion",)),
+        {"postsurgical_procedure": "L4-5 fusion"},
+    ),
+}
+
+
+class _NoLimits:
+    def limit(self, limit_id: str) -> Any:  # pragma: no cover - no condition here names a limit
+        raise KeyError(limit_id)
+
+
+def test_the_schema_enumerates_exactly_the_registry() -> None:
+    schema = json.loads((ROOT / "schemas" / "policy.schema.json").read_text(encoding="utf-8"))
+    assert schema["$defs"]["condition"]["properties"]["op"]["enum"] == list(OPERATORS)
+
+
+def test_every_operator_is_exercised_here() -> None:
+    assert set(_CASES) == set(OPERATORS)
+    for name, (cond, _) in _CASES.items():
+        wanted = OPERATORS[name].fact_type
+        if wanted is not None:  # a predicate is exercised on a fact of the one type it accepts
+            assert FACTS[cond.fact].type is wanted, name
+
+
+@pytest.mark.parametrize("name", list(OPERATORS))
+def test_the_reference_evaluator_and_the_compiler_know_every_operator(name: str) -> None:
+    cond, facts = _CASES[name]
+    edition: Any = _NoLimits()
+    assert holds(cond, facts, edition) is True
+    compiled = compiler._condition(cond, edition)
+    assert isinstance(compiled, dict) and compiled
+
+
+@pytest.mark.parametrize("name", list(OPERATORS))
+def test_every_explanation_has_words_for_every_operator(name: str) -> None:
+    op = OPERATORS[name]
+    assert explain._OPWORDS[name] == op.words and op.words
+    if op.kind in ("compare", "ordered", "set"):
+        assert lint._WORDS[name] == op.brief
+        assert why._HELD[name] == (f"{op.brief} " if op.brief else "")

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from imr_policy.diagnostics import Diagnostic, did_you_mean
 from imr_policy.schemacheck import float_diagnostics, schema_diagnostics
-from imr_policy.yamlsrc import SourceMap, load_text, located
+from imr_policy.yamlsrc import SourceMap, child_path, load_text, located
 
 Unit = Literal["business_days", "calendar_days", "hours"]
 ReviewKind = Literal["prospective", "concurrent", "retrospective", "expedited"]
@@ -191,7 +191,7 @@ class _Semantics:
         cite(cal["business_weekdays_basis"]["source"], "$.calendar.business_weekdays_basis.source")
         holidays: list[tuple[int, HolidayYear]] = []
         for year_key, entry in cal["holidays"]["years"].items():
-            base = f"$.calendar.holidays.years.{year_key}"
+            base = child_path("$.calendar.holidays.years", year_key)
             cite(entry["source"], f"{base}.source")
             if not (len(year_key) == 4 and year_key.isdigit()):
                 self.report(

@@ -118,9 +118,9 @@ class _Calendar:
         holiday = self.holiday(day)
         return None if holiday is None else not holiday
 
-    def next_business_day(self, day: dt.date) -> Span:
+    def next_business_day(self, day: dt.date, *, record: bool = False) -> Span:
         """The first business day after `day`: the earliest counts unknown-year weekdays as open."""
-        lo = self._advance(day, 1, record=False)
+        lo = self._advance(day, 1, record=record)
         return Span(lo, lo if self._all_known(day, lo) else None)
 
     def add_business_days(self, day_zero: dt.date, n: int) -> tuple[Span, tuple[dt.date, ...]]:
@@ -211,8 +211,9 @@ class _Work:
             if after is None:
                 self.need("utilization_review[].rfa_received.at (the time of receipt)")
             if after is not False:
-                nxt = self.cal.next_business_day(day)
-                if rfa.channel in self.p.cutoff_channels and after:
+                certain = rfa.channel in self.p.cutoff_channels and after is True
+                nxt = self.cal.next_business_day(day, record=certain)
+                if certain:
                     span = nxt
                     self.step("after_cutoff", nxt.lo.isoformat(), self.p.cutoff_source, self.p.cutoff_provenance)
                 else:
@@ -321,6 +322,7 @@ def assess(ur: UtilizationReview, jurisdiction: str, procedures: tuple[Procedure
     kinds = _kinds(ur)
     if len(kinds) > 1:
         w.need("utilization_review[].review_type")
+        w.reasons.append("the records do not say whether the review was prospective, concurrent or retrospective")
     decided_at = w.local(ur.decided_at) if ur.decided_at is not None else None
     decided_day = decided_at.date() if decided_at is not None else ur.decision_date
     results: list[tuple[ReviewKind, TimeLimit, Span, tuple[dt.date, ...], bool | None, Span | None]] = []

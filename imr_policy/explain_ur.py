@@ -34,9 +34,7 @@ def sentence(t: Timeliness) -> str:
     received = f"the request counts as received on {_span(t.received)}, " if t.received is not None else ""
     extension = " with the extension for more information" if t.extension else ""
     counted = f", {len(t.days_counted)} business days counted" if t.days_counted else ""
-    skipped = (
-        " (skipping " + ", ".join(d.isoformat() for d in t.skipped) + ")" if t.skipped and t.days_counted else ""
-    )
+    skipped = " (skipping " + ", ".join(d.isoformat() for d in t.skipped) + ")" if t.skipped and t.days_counted else ""
     deadline = f"{received}so the deadline{extension} was {_span(t.deadline)}{counted}{skipped}"
     if t.status == "timely":
         return f"The UR decision of {t.decided} was timely under {basis}: {deadline}."

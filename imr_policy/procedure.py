@@ -77,6 +77,9 @@ class Procedure:
     consequence: str
     consequence_source: str
     sources: tuple[Source, ...]
+    letter: tuple[tuple[str, str], ...]  # required letter elements: (id, what it says)
+    letter_source: str | None
+    letter_provenance: str | None
     not_covered_before: str | None
     not_covered_after: str | None
     file: str
@@ -243,6 +246,9 @@ class _Semantics:
             )
         self._one_limit_per_kind(d["limits"])
         cite(d["consequence"]["source"], "$.consequence.source")
+        letter = d.get("letter")
+        if letter is not None:
+            cite(letter["source"], "$.letter.source")
         hh, mm = receipt["cutoff"]["after"].split(":")
         return Procedure(
             id=proc["id"],
@@ -268,6 +274,9 @@ class _Semantics:
             consequence=d["consequence"]["untimely"],
             consequence_source=d["consequence"]["source"],
             sources=tuple(Source(s["id"], s["title"], s["address"]) for s in d["sources"]),
+            letter=tuple((e["id"], e["says"]) for e in letter["elements"]) if letter else (),
+            letter_source=letter["source"] if letter else None,
+            letter_provenance=letter["provenance"] if letter else None,
             not_covered_before=gaps["before"]["says"] if "before" in gaps else None,
             not_covered_after=gaps["after"]["says"] if "after" in gaps else None,
             file=self.file,

@@ -271,7 +271,9 @@ class _Work:
             # a receipt after the cut-off, at an unknown time or on a closed day may run from the next business day
             self.unknown("cutoff_for_hour_limits")
             nxt = self.cal.next_business_day(day)
-            start_hi = None if nxt.hi is None else dt.datetime.combine(nxt.hi + dt.timedelta(days=1), dt.time(0), self.tz)
+            start_hi = (
+                None if nxt.hi is None else dt.datetime.combine(nxt.hi + dt.timedelta(days=1), dt.time(0), self.tz)
+            )
             if nxt.hi is None:
                 self.holidays_unknown(nxt.lo.year)
         return Span(plus(start_lo), None if start_hi is None else plus(start_hi))
@@ -294,7 +296,10 @@ def _not_covered(procedures: tuple[Procedure, ...], jurisdiction: str, day: dt.d
     if not own:
         return f"no UR procedural pack for {jurisdiction}"
     if day < own[0].effective_from:
-        return own[0].not_covered_before or f"no UR procedural pack covers requests received before {own[0].effective_from}"
+        return (
+            own[0].not_covered_before
+            or f"no UR procedural pack covers requests received before {own[0].effective_from}"
+        )
     last = own[-1]
     if last.effective_to is not None and day > last.effective_to:
         return last.not_covered_after or f"no UR procedural pack covers requests received after {last.effective_to}"
@@ -372,7 +377,9 @@ def assess(ur: UtilizationReview, jurisdiction: str, procedures: tuple[Procedure
         w.need("utilization_review[].decision_date")
     elif limit.unit == "hours" and len(results) == 1:
         d_lo = decided_at or dt.datetime.combine(decided_day, dt.time(0), w.tz)
-        d_hi = decided_at or dt.datetime.combine(decided_day + dt.timedelta(days=1), dt.time(0), w.tz) - dt.timedelta(microseconds=1)
+        d_hi = decided_at or dt.datetime.combine(decided_day + dt.timedelta(days=1), dt.time(0), w.tz) - dt.timedelta(
+            microseconds=1
+        )
         decided = decided_at.isoformat(timespec="minutes") if decided_at else decided_day.isoformat()
         if decided_at is None:
             w.need("utilization_review[].decided_at (the time of the decision)")

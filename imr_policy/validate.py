@@ -38,8 +38,8 @@ from imr_policy.model import (
     RuleException,
     Silence,
 )
-from imr_policy.schemacheck import float_diagnostics, schema_diagnostics
 from imr_policy.procedure import Procedure, check_procedure_set, check_procedure_text, is_procedure
+from imr_policy.schemacheck import float_diagnostics, schema_diagnostics
 from imr_policy.sequence import Profile, check_profile_text
 from imr_policy.yamlsrc import SourceMap, load_text, located
 
@@ -66,7 +66,11 @@ class LoadResult:
     def content_hash(self) -> str:
         digest = hashlib.sha256()
         for sha in sorted(
-            [*(e.sha256 for e in self.editions), *(p.sha256 for p in self.profiles), *(p.sha256 for p in self.procedures)]
+            [
+                *(e.sha256 for e in self.editions),
+                *(p.sha256 for p in self.profiles),
+                *(p.sha256 for p in self.procedures),
+            ]
         ):
             digest.update(sha.encode())
         return "sha256:" + digest.hexdigest()

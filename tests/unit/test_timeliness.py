@@ -203,7 +203,11 @@ def test_expedited_72_hours_across_a_weekend() -> None:
     assert at("2015-10-05T10:00") == "timely"
     assert at("2015-10-05T10:01") == "untimely"
     t = assess(ur("2015-10-02T10:00", expedited=True, decided_at="2015-10-05T09:59"), "CA", TEST)
-    assert (t.review, t.limit, t.deadline.lo) == ("expedited", "expedited", dt.datetime.fromisoformat("2015-10-05T10:00-07:00"))
+    assert (t.review, t.limit, t.deadline.lo) == (
+        "expedited",
+        "expedited",
+        dt.datetime.fromisoformat("2015-10-05T10:00-07:00"),
+    )
     # only the day of the decision: Sunday is before the deadline, Monday may be either side of it
     assert status(ur("2015-10-02T10:00", expedited=True, decided="2015-10-04")) == "timely"
     monday = assess(ur("2015-10-02T10:00", expedited=True, decided="2015-10-05"), "CA", TEST)
@@ -220,7 +224,12 @@ def test_expedited_hours_are_real_hours_across_the_end_of_daylight_saving() -> N
 def test_retrospective_30_days() -> None:
     # received Wednesday 2015-09-02 10:00; 30 days end Friday 10-02, a business day
     t = assess(ur("2015-09-02T10:00", review_type="retrospective", decided="2015-10-02"), "CA", TEST)
-    assert (t.status, t.limit, t.deadline.lo, t.deadline.hi) == ("timely", "retrospective", D("2015-10-02"), D("2015-10-02"))
+    assert (t.status, t.limit, t.deadline.lo, t.deadline.hi) == (
+        "timely",
+        "retrospective",
+        D("2015-10-02"),
+        D("2015-10-02"),
+    )
     assert status(ur("2015-09-02T10:00", review_type="retrospective", decided="2015-10-03")) == "untimely"
 
 
@@ -333,7 +342,11 @@ def test_timely_and_untimely_agree_with_the_deadline(
     received: dt.datetime, channel: str, kind: str | None, after: int, packs: tuple[Procedure, ...]
 ) -> None:
     decided = received.date() + dt.timedelta(days=after)
-    t = assess(ur(received.isoformat(timespec="minutes"), channel=channel, review_type=kind, decided=decided.isoformat()), "CA", packs)
+    t = assess(
+        ur(received.isoformat(timespec="minutes"), channel=channel, review_type=kind, decided=decided.isoformat()),
+        "CA",
+        packs,
+    )
     if t.status == "timely":
         assert decided <= t.deadline.lo
     elif t.status == "untimely":
@@ -355,13 +368,17 @@ def test_engine_adds_ur_timeliness_without_changing_the_determination() -> None:
     engine = imr_policy.load(engine="reference")
     plain = engine.evaluate(_example()).to_dict()
     case = _example()
-    case["utilization_review"][1].update(rfa_received={"channel": "fax", "at": "2015-07-10T17:31"}, decision_date="2015-07-14")
+    case["utilization_review"][1].update(
+        rfa_received={"channel": "fax", "at": "2015-07-10T17:31"}, decision_date="2015-07-14"
+    )
     out = engine.evaluate(case).to_dict()
     jsonschema.validate(out, json.loads((ROOT / "schemas" / "decision.schema.json").read_text(encoding="utf-8")))
     cbt = out["items"][1]
     assert cbt["ur_timeliness"]["status"] == "timely"
     assert cbt["ur_timeliness"]["deadline"] == {"earliest": "2015-07-20", "latest": None}
-    assert cbt["ur_timeliness"]["rationale"].startswith("The UR decision of 2015-07-14 was timely under 8 CCR 9792.9.1(c)(3)")
+    assert cbt["ur_timeliness"]["rationale"].startswith(
+        "The UR decision of 2015-07-14 was timely under 8 CCR 9792.9.1(c)(3)"
+    )
     assert "ur_timeliness" not in out["items"][0]  # that UR entry states no receipt
     for key in ("determination", "approved_quantity", "imr_outcome", "rationale", "basis"):
         assert cbt[key] == plain["items"][1][key]
@@ -372,7 +389,9 @@ def test_untimely_says_wcab_not_imr_and_keeps_imr_outcome() -> None:
     engine = engine_from(dataclasses.replace(result, procedures=TEST), policy_set_id="test", engine="reference")
     case = _example()
     plain = engine.evaluate(copy.deepcopy(case)).to_dict()
-    case["utilization_review"][1].update(rfa_received={"channel": "fax", "at": "2015-07-01T09:00"}, decision_date="2015-07-14")
+    case["utilization_review"][1].update(
+        rfa_received={"channel": "fax", "at": "2015-07-01T09:00"}, decision_date="2015-07-14"
+    )
     item = engine.evaluate(case).to_dict()["items"][1]
     t = item["ur_timeliness"]
     assert t["status"] == "untimely"
@@ -381,22 +400,57 @@ def test_untimely_says_wcab_not_imr_and_keeps_imr_outcome() -> None:
     assert item["imr_outcome"] == plain["items"][1]["imr_outcome"] == "upheld"
 
 
-@pytest.mark.parametrize(
-    ("entry", "code", "path", "message"),
-    [
-        ({"rfa_received": {"channel": "fax"}}, "case.missing-field", "$.utilization_review[1].rfa_received", "needs the date (and time) of receipt"),
-        ({"rfa_received": {"channel": "mail"}}, "case.missing-field", "$.utilization_review[1].rfa_received", "day of mailing"),
-        ({"rfa_received": {"channel": "fax", "at": "2015-07-10", "mailed_on": "2015-07-01"}}, "case.unexpected-field", "$.utilization_review[1].rfa_received.mailed_on", "only given with channel `mail`"),
-        ({"rfa_received": {"channel": "fax", "at": "2015-02-30T10:00"}}, "case.date", "$.utilization_review[1].rfa_received.at", "is not a real date"),
-        ({"rfa_received": {"channel": "fax", "at": "2015-07-10T25:00"}}, "case.date", "$.utilization_review[1].rfa_received.at", "is not a real date"),
-        ({"rfa_received": {"channel": "fax", "at": "2015-07-15T10:00"}, "decision_date": "2015-07-14"}, "case.date-order", "$.utilization_review[1].decision_date", "before the request was received"),
-        ({"rfa_received": {"channel": "fax", "at": "2015-07-10T10:00"}, "decision_date": "2015-07-14", "decided_at": "2015-07-15T10:00"}, "case.date-order", "$.utilization_review[1].decided_at", "is not on the decision_date"),
-        ({"rfa_received": {"channel": "fax", "at": "2015-07-10T10:00"}, "more_information_requested_on": "2015-07-09"}, "case.date-order", "$.utilization_review[1].more_information_requested_on", "before the request was received"),
-        ({"rfa_received": {"channel": "pigeon", "at": "2015-07-10"}}, "case.enum", "$.utilization_review[1].rfa_received.channel", "pigeon"),
-        ({"rfa_received": {"channel": "fax", "at": "2015-07-10 10:00"}}, "case.pattern", "$.utilization_review[1].rfa_received.at", ""),
-        ({"rfa_received": {"channel": "fax", "at": "2015-07-10", "by": "x"}}, "case.unknown-field", "$.utilization_review[1].rfa_received.by", ""),
-    ],
-)  # fmt: skip
+U = "$.utilization_review[1]"
+FAX = {"channel": "fax", "at": "2015-07-10T10:00"}
+REFUSED = [
+    ({"rfa_received": {"channel": "fax"}}, "case.missing-field", f"{U}.rfa_received", "needs the date (and time)"),
+    ({"rfa_received": {"channel": "mail"}}, "case.missing-field", f"{U}.rfa_received", "day of mailing"),
+    (
+        {"rfa_received": {"channel": "fax", "at": "2015-07-10", "mailed_on": "2015-07-01"}},
+        "case.unexpected-field",
+        f"{U}.rfa_received.mailed_on",
+        "only given with channel `mail`",
+    ),
+    (
+        {"rfa_received": {"channel": "mail", "at": "2015-07-10", "mailed_on": "2015-07-01"}},
+        "case.unexpected-field",
+        f"{U}.rfa_received.mailed_on",
+        "only matters when the day of receipt is not known",
+    ),
+    ({"rfa_received": {"channel": "fax", "at": "2015-02-30T10:00"}}, "case.date", f"{U}.rfa_received.at", "not a real"),
+    ({"rfa_received": {"channel": "fax", "at": "2015-07-10T25:00"}}, "case.date", f"{U}.rfa_received.at", "not a real"),
+    (
+        {"rfa_received": {"channel": "fax", "at": "2015-07-15T10:00"}, "decision_date": "2015-07-14"},
+        "case.date-order",
+        f"{U}.decision_date",
+        "before the request was received",
+    ),
+    (
+        {"rfa_received": FAX, "decision_date": "2015-07-14", "decided_at": "2015-07-15T10:00"},
+        "case.date-order",
+        f"{U}.decided_at",
+        "is not on the decision_date",
+    ),
+    (
+        {"rfa_received": FAX, "more_information_requested_on": "2015-07-09"},
+        "case.date-order",
+        f"{U}.more_information_requested_on",
+        "before the request was received",
+    ),
+    (
+        {"rfa_received": FAX, "decision_date": "2015-07-14", "more_information_requested_on": "2015-07-15"},
+        "case.date-order",
+        f"{U}.more_information_requested_on",
+        "after the UR decision",
+    ),
+    ({"rfa_received": {"channel": "pigeon", "at": "2015-07-10"}}, "case.enum", f"{U}.rfa_received.channel", "pigeon"),
+    ({"rfa_received": {"channel": "fax", "at": "2015-07-10 10:00"}}, "case.pattern", f"{U}.rfa_received.at", ""),
+    ({"rfa_received": {**FAX, "by": "x"}}, "case.unknown-field", f"{U}.rfa_received.by", ""),
+    ({"rfa_received": FAX, "decided_at": "2015-07-14"}, "case.pattern", f"{U}.decided_at", ""),
+]
+
+
+@pytest.mark.parametrize(("entry", "code", "path", "message"), REFUSED)
 def test_bad_procedural_facts_are_refused(entry: dict[str, Any], code: str, path: str, message: str) -> None:
     case = _example()
     case["utilization_review"][1].update(entry)

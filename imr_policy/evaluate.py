@@ -87,6 +87,11 @@ class Engine:
         return tuple(self._profiles.values())
 
     @property
+    def procedures(self) -> tuple[Procedure, ...]:
+        """The UR procedural packs (imr_policy/procedure.py)."""
+        return self._procedures
+
+    @property
     def backend(self) -> str:
         return self._matcher.name
 

@@ -459,3 +459,61 @@ def test_bad_procedural_facts_are_refused(entry: dict[str, Any], code: str, path
     found = [(d.code, d.path) for d in info.value.diagnostics]
     assert (code, path) in found, found
     assert any(message in d.message for d in info.value.diagnostics if (d.code, d.path) == (code, path))
+
+
+# ------------------------------------------------------------------------------- the letter's required elements
+
+
+def test_letter_elements_of_the_2015_example() -> None:
+    from imr_policy import ur_letter
+
+    engine = imr_policy.load(engine="reference")
+    case = imr_policy.validate_case(_example())
+    checks = ur_letter.check(case, engine.evaluate(case), engine.procedures)
+    assert [c.request for c in checks] == ["med-management", "cbt"]
+    for c in checks:
+        assert c.procedure == "ca-ur-2013" and not c.complete
+        assert c.address == "https://experts123.com/q/what-must-the-decisions-to-modify-delay-or-deny-say.html"
+        # the case states neither the UR decision's date nor the RFA's; it has no reviewer
+        assert c.missing == (
+            "decision_date",
+            "rfa_date",
+            "reviewer_name",
+            "reviewer_specialty",
+            "reviewer_phone",
+            "imr_rights",
+            "imr_form",
+            "imr_deadline",
+        )
+        present = {e.id: e.source for e in c.elements if e.present}
+        assert set(present) == {"treatment_requested", "decision", "reasons", "criteria", "clinical_reasons"}
+        reviewer = next(e for e in c.elements if e.id == "reviewer_name")
+        assert reviewer.missing == "the case contract has no reviewer, and the engine never invents one"
+    # stating the dates fills them, from the fields that hold them
+    data = _example()
+    data["utilization_review"][1].update(
+        rfa_received={"channel": "fax", "at": "2015-07-01"}, decision_date="2015-07-06"
+    )
+    case = imr_policy.validate_case(data)
+    cbt = ur_letter.check(case, engine.evaluate(case), engine.procedures)[1]
+    got = {e.id: e.source for e in cbt.elements if e.present}
+    assert got["decision_date"] == "utilization_review[1].decision_date"
+    assert got["rfa_date"] == "utilization_review[1].rfa_received"
+    assert cbt.to_dict()["missing"] == [
+        "reviewer_name",
+        "reviewer_specialty",
+        "reviewer_phone",
+        "imr_rights",
+        "imr_form",
+        "imr_deadline",
+    ]
+
+
+def test_letter_check_without_a_pack_says_so() -> None:
+    from imr_policy import ur_letter
+
+    engine = imr_policy.load(engine="reference")
+    case = imr_policy.validate_case(_example())
+    (first, _) = ur_letter.check(case, engine.evaluate(case), ())
+    assert (first.procedure, first.elements, first.complete) == (None, (), False)
+    assert first.reason == "no UR procedural pack with a letter list covers request `med-management`"

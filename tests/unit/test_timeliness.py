@@ -517,3 +517,17 @@ def test_letter_check_without_a_pack_says_so() -> None:
     (first, _) = ur_letter.check(case, engine.evaluate(case), ())
     assert (first.procedure, first.elements, first.complete) == (None, (), False)
     assert first.reason == "no UR procedural pack with a letter list covers request `med-management`"
+
+
+def test_the_text_letter_states_the_timeliness_only_when_asked() -> None:
+    from imr_policy.cli.render import determination_text
+
+    engine = imr_policy.load(engine="reference")
+    assert "UR timeliness" not in determination_text(engine.evaluate(_example()))
+    case = _example()
+    case["utilization_review"][1].update(
+        rfa_received={"channel": "fax", "at": "2015-07-03T17:31"}, decision_date="2015-07-09"
+    )
+    text = determination_text(engine.evaluate(case))
+    assert text.count("UR timeliness: timely") == 1
+    assert "the request counts as received on Monday 2015-07-06 at the earliest" in " ".join(text.split())

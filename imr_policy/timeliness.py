@@ -99,7 +99,6 @@ class _Calendar:
     def __init__(self, procedure: Procedure) -> None:
         self.p = procedure
         self.unknown_years: set[int] = set()
-        self.skipped: list[dt.date] = []
 
     def closed_weekday(self, day: dt.date) -> bool:
         return day.weekday() not in self.p.business_weekdays
@@ -118,9 +117,9 @@ class _Calendar:
         holiday = self.holiday(day)
         return None if holiday is None else not holiday
 
-    def next_business_day(self, day: dt.date, *, record: bool = False) -> Span:
+    def next_business_day(self, day: dt.date) -> Span:
         """The first business day after `day`: the earliest counts unknown-year weekdays as open."""
-        lo = self._advance(day, 1, record=record)
+        lo = self._advance(day)
         return Span(lo, lo if self._all_known(day, lo) else None)
 
     def add_business_days(self, day_zero: dt.date, n: int) -> tuple[Span, tuple[dt.date, ...]]:
@@ -130,23 +129,15 @@ class _Calendar:
             if len(counted) == n:
                 break
             day += dt.timedelta(days=1)
-            if self.business(day) is False:
-                self.skipped.append(day)
-            else:
+            if self.business(day) is not False:
                 counted.append(day)
         exact = self._all_known(day_zero, day)
         return Span(day, day if exact else None), tuple(counted)
 
-    def _advance(self, day: dt.date, n: int, *, record: bool) -> dt.date:
-        found = 0
+    def _advance(self, day: dt.date) -> dt.date:
         for _ in range(MAX_DAYS_SCANNED):
             day += dt.timedelta(days=1)
-            if self.business(day) is False:
-                if record:
-                    self.skipped.append(day)
-                continue
-            found += 1
-            if found == n:
+            if self.business(day) is not False:
                 break
         return day
 
@@ -212,7 +203,7 @@ class _Work:
                 self.need("utilization_review[].rfa_received.at (the time of receipt)")
             if after is not False:
                 certain = rfa.channel in self.p.cutoff_channels and after is True
-                nxt = self.cal.next_business_day(day, record=certain)
+                nxt = self.cal.next_business_day(day)
                 if certain:
                     span = nxt
                     self.step("after_cutoff", nxt.lo.isoformat(), self.p.cutoff_source, self.p.cutoff_provenance)
@@ -279,6 +270,15 @@ class _Work:
         return Span(plus(start_lo), None if start_hi is None else plus(start_hi))
 
 
+@dataclass(frozen=True, slots=True)
+class _Result:
+    kind: ReviewKind
+    limit: TimeLimit
+    deadline: Span
+    counted: tuple[dt.date, ...]
+    extension: bool | None
+
+
 def _kinds(ur: UtilizationReview) -> tuple[ReviewKind, ...]:
     if ur.expedited:
         return ("expedited",)
@@ -330,55 +330,52 @@ def assess(ur: UtilizationReview, jurisdiction: str, procedures: tuple[Procedure
         w.reasons.append("the records do not say whether the review was prospective, concurrent or retrospective")
     decided_at = w.local(ur.decided_at) if ur.decided_at is not None else None
     decided_day = decided_at.date() if decided_at is not None else ur.decision_date
-    results: list[tuple[ReviewKind, TimeLimit, Span, tuple[dt.date, ...], bool | None, Span | None]] = []
+    results: list[_Result] = []
     zero: Span | None = None
     if any(procedure.base_limit(k).unit != "hours" for k in kinds):
         zero = w.day_zero(ur.rfa, day, at)
     for kind in kinds:
         limit = procedure.base_limit(kind)
         if limit.unit == "hours" or zero is None:
-            results.append((kind, limit, w.hour_deadline(limit, day, at), (), None, None))
+            results.append(_Result(kind, limit, w.hour_deadline(limit, day, at), (), None))
             continue
         base, counted = w.day_deadline(limit, zero, record=True)
         ext_limit = procedure.extension(kind)
-        extension: bool | None = False
-        deadline = base
-        if ext_limit is not None and ur.more_information_requested_on is not None:
-            asked = ur.more_information_requested_on
-            within, _ = w.day_deadline(procedure.limit(ext_limit.requested_within or limit.id), zero, record=False)
-            extended, _ = w.day_deadline(ext_limit, zero, record=True)
-            if asked <= within.lo:
-                extension, deadline, limit = True, extended, ext_limit
-            elif within.hi is not None and asked > within.hi:
-                extension = False
-            else:
-                extension = None
-                deadline = base.union(extended)
-                w.reasons.append(
-                    f"whether more information was asked for within the time limit `{ext_limit.requested_within}` "
-                    "depends on the unknowns above"
-                )
-        results.append((kind, limit, deadline, counted, extension, zero))
-    for year in sorted(w.cal.unknown_years):
-        if any(r[2].hi is None for r in results):
-            w.holidays_unknown(year)
-
-    deadline = results[0][2]
-    for r in results[1:]:
-        deadline = deadline.union(r[2])
-    _, limit, _, counted, extension, _ = results[0] if len(results) == 1 else min(results, key=lambda r: r[2].lo)
+        if ext_limit is None or ur.more_information_requested_on is None:
+            results.append(_Result(kind, limit, base, counted, False))
+            continue
+        asked = ur.more_information_requested_on
+        within, _ = w.day_deadline(procedure.limit(ext_limit.requested_within or limit.id), zero, record=False)
+        w.step("more_information_requested", asked.isoformat())
+        if within.hi is not None and asked > within.hi:
+            results.append(_Result(kind, limit, base, counted, False))
+            continue
+        extended, _ = w.day_deadline(ext_limit, zero, record=True)
+        if asked <= within.lo:
+            w.step("extension", _show(extended.lo), ext_limit.source, ext_limit.provenance)
+            results.append(_Result(kind, ext_limit, extended, (), True))
+        else:
+            w.reasons.append(
+                f"whether more information was asked for within the time limit `{ext_limit.requested_within}` "
+                "depends on the unknowns above"
+            )
+            results.append(_Result(kind, limit, base.union(extended), counted, None))
+    for result in results:
+        w.step("deadline", _show(result.deadline.lo), result.limit.source, result.limit.provenance)
+    deadline = results[0].deadline
+    for result in results[1:]:
+        deadline = deadline.union(result.deadline)
     review = kinds[0] if len(kinds) == 1 else None
-    for r in results:
-        w.step("deadline", _show(r[2].lo), r[1].source, r[1].provenance)
     status: Status
     decided: str | None
+    hours = results[0].limit.unit == "hours"
     if decided_day is None:
         status, decided = "cannot_decide", None
         w.need("utilization_review[].decision_date")
-    elif limit.unit == "hours" and len(results) == 1:
+    elif hours:
         d_lo = decided_at or dt.datetime.combine(decided_day, dt.time(0), w.tz)
-        d_hi = decided_at or dt.datetime.combine(decided_day + dt.timedelta(days=1), dt.time(0), w.tz) - dt.timedelta(
-            microseconds=1
+        d_hi = decided_at or (
+            dt.datetime.combine(decided_day + dt.timedelta(days=1), dt.time(0), w.tz) - dt.timedelta(microseconds=1)
         )
         decided = decided_at.isoformat(timespec="minutes") if decided_at else decided_day.isoformat()
         if decided_at is None:
@@ -386,19 +383,32 @@ def assess(ur: UtilizationReview, jurisdiction: str, procedures: tuple[Procedure
         status = _compare(d_lo, d_hi, deadline)
     else:
         decided = decided_day.isoformat()
-        lo = deadline.lo.date() if isinstance(deadline.lo, dt.datetime) else deadline.lo
-        hi = deadline.hi.date() if isinstance(deadline.hi, dt.datetime) else deadline.hi
-        status = _compare(decided_day, decided_day, Span(lo, hi))
+        status = _compare(decided_day, decided_day, deadline)
+    # the limit the result rests on: late under the most lenient limit the records allow, on time under the strictest
+    pick = max if status == "untimely" else min
+    chosen = pick(results, key=lambda r: r.deadline.lo)
+    limit = chosen.limit
+    if any(r.deadline.hi is None for r in results):
+        for year in sorted(w.cal.unknown_years):
+            w.holidays_unknown(year)
     if status != "cannot_decide":
         reasons: tuple[str, ...] = ()
         needs: tuple[str, ...] = ()
     else:
         reasons, needs = tuple(w.reasons), tuple(w.needs)
-    for src in (limit.source,):
-        if src not in w.used:
-            w.used.append(src)
-    if status == "untimely":
+    if limit.source not in w.used:
+        w.used.append(limit.source)
+    if status == "untimely" and procedure.consequence_source not in w.used:
         w.used.append(procedure.consequence_source)
+    skipped: tuple[dt.date, ...] = ()
+    if not hours:
+        last = chosen.deadline.lo
+        skipped = tuple(
+            day + dt.timedelta(days=n)
+            for n in range(1, (last - day).days + 1)
+            if w.cal.business(day + dt.timedelta(days=n)) is False
+        )
+    counted, extension = chosen.counted, chosen.extension
     return Timeliness(
         status=status,
         review=review,
@@ -411,7 +421,7 @@ def assess(ur: UtilizationReview, jurisdiction: str, procedures: tuple[Procedure
         received=zero,
         deadline=deadline,
         days_counted=counted,
-        skipped=tuple(sorted(set(w.cal.skipped))),
+        skipped=skipped,
         extension=extension,
         decided=decided,
         steps=tuple(w.steps),

@@ -172,6 +172,8 @@ def test_extension_when_more_information_was_asked_within_five_business_days() -
     # asked 09-03: no more than 14 days from receipt, Tuesday 09-15
     t = assess(ur("2015-09-01T10:00", decided="2015-09-15", more_info="2015-09-03"), "CA", TEST)
     assert (t.status, t.extension, t.limit) == ("timely", True, "more-information")
+    assert t.days_counted == ()  # 14 calendar days, not business days
+    assert [s.kind for s in t.steps][-3:] == ["more_information_requested", "extension", "deadline"]
     assert (t.deadline.lo, t.deadline.hi) == (D("2015-09-15"), D("2015-09-15"))
     assert status(ur("2015-09-01T10:00", decided="2015-09-16", more_info="2015-09-03")) == "untimely"
     # asked on the last of the 5 business days: still within
@@ -269,7 +271,11 @@ def test_missing_facts_decide_when_they_cannot_matter() -> None:
     between = assess(ur("2015-09-01T10:00", decided="2015-09-20", review_type=None), "CA", TEST)
     assert between.status == "cannot_decide" and "utilization_review[].review_type" in between.needs
     assert between.review is None
-    assert status(ur("2015-09-01T10:00", decided="2015-10-20", review_type=None)) == "untimely"
+    late = assess(ur("2015-09-01T10:00", decided="2015-10-20", review_type=None), "CA", TEST)
+    # late under the most lenient limit the records allow, and said so under that limit
+    assert (late.status, late.limit) == ("untimely", "retrospective")
+    on_time = assess(ur("2015-09-01T10:00", decided="2015-09-08", review_type=None), "CA", TEST)
+    assert on_time.limit == "prospective-concurrent"
     # a fax without a time: before or after the cut-off
     # (Tuesday 09-01: deadline Wednesday 09-09, or Thursday 09-10 when received after 5:30 pm)
     no_time = assess(ur("2015-09-01", decided="2015-09-10"), "CA", TEST)

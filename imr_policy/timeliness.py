@@ -308,6 +308,16 @@ def _not_covered(procedures: tuple[Procedure, ...], jurisdiction: str, day: dt.d
 
 def assess(ur: UtilizationReview, jurisdiction: str, procedures: tuple[Procedure, ...]) -> Timeliness:
     """The timeliness of one UR decision under the procedural pack in force on its day of receipt."""
+    try:
+        return _assess(ur, jurisdiction, procedures)
+    except OverflowError:  # a deadline past 9999-12-31 (only a pack open-ended to then can reach it)
+        return Timeliness(
+            "cannot_decide", None, None, None, None, None, None, None, None, None,
+            reasons=("the deadline falls after the last day the calendar can count (9999-12-31)",),
+        )  # fmt: skip
+
+
+def _assess(ur: UtilizationReview, jurisdiction: str, procedures: tuple[Procedure, ...]) -> Timeliness:
     if ur.rfa is None:
         return Timeliness(
             "cannot_decide", _kinds(ur)[0] if len(_kinds(ur)) == 1 else None, None, None, None, None, None, None,

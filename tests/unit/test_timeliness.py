@@ -537,3 +537,25 @@ def test_the_text_letter_states_the_timeliness_only_when_asked() -> None:
     text = determination_text(engine.evaluate(case))
     assert text.count("UR timeliness: timely") == 1
     assert "the request counts as received on Monday 2015-07-06 at the earliest" in " ".join(text.split())
+
+
+def test_a_deadline_past_the_calendar_is_refused_not_raised() -> None:
+    open_ended = (dataclasses.replace(TEST[0], effective_to=None),)
+    for at in ("9999-12-30T10:00", "9999-12-31"):
+        for kind, expedited in (("prospective", False), ("retrospective", False), (None, True)):
+            t = assess(ur(at, review_type=kind, expedited=expedited, decided="9999-12-31"), "CA", open_ended)
+            assert t.status == "cannot_decide"
+    t = assess(ur("9999-12-30T10:00", decided="9999-12-31"), "CA", open_ended)
+    assert t.reasons == ("the deadline falls after the last day the calendar can count (9999-12-31)",)
+
+
+def test_the_packs_are_part_of_the_content_hash(tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(ROOT / "policies", tmp_path / "policies")
+    before = imr_policy.load(tmp_path / "policies", engine="reference").policy_set.content_hash
+    pack = tmp_path / "policies" / "ca-ur-procedure" / "2013-01-01.yaml"
+    pack.write_text(pack.read_text(encoding="utf-8").replace("value: 30\n", "value: 31\n"), encoding="utf-8")
+    engine = imr_policy.load(tmp_path / "policies", engine="reference")
+    assert engine.policy_set.content_hash != before
+    assert engine.procedures[0].limit("retrospective").value == 31

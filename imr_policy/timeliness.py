@@ -467,7 +467,10 @@ def attach(
         if ur is None or not ur.states_procedure:
             out.append(item)
         else:
-            out.append(dataclasses.replace(item, ur_timeliness=assess(ur, case.jurisdiction, procedures)))
+            found = assess(ur, case.jurisdiction, procedures)
+            at = f"utilization_review[{case.utilization_review.index(ur)}]"
+            needs = tuple(n.replace("utilization_review[]", at) for n in found.needs)
+            out.append(dataclasses.replace(item, ur_timeliness=dataclasses.replace(found, needs=needs)))
     return tuple(out)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 import imr_policy
@@ -386,6 +386,11 @@ def test_engine_adds_ur_timeliness_without_changing_the_determination() -> None:
         "The UR decision of 2015-07-14 was timely under 8 CCR 9792.9.1(c)(3)"
     )
     assert "ur_timeliness" not in out["items"][0]  # that UR entry states no receipt
+    case["utilization_review"][1].update(
+        rfa_received={"channel": "fax", "at": "2015-07-10"}, decision_date="2015-07-20"
+    )
+    needs = engine.evaluate(case).to_dict()["items"][1]["ur_timeliness"]["needs"]
+    assert needs == ["utilization_review[1].rfa_received.at (the time of receipt)"]
     for key in ("determination", "approved_quantity", "imr_outcome", "rationale", "basis"):
         assert cbt[key] == plain["items"][1][key]
 
@@ -559,3 +564,55 @@ def test_the_packs_are_part_of_the_content_hash(tmp_path: Path) -> None:
     engine = imr_policy.load(tmp_path / "policies", engine="reference")
     assert engine.policy_set.content_hash != before
     assert engine.procedures[0].limit("retrospective").value == 31
+
+
+_days_2015 = st.lists(st.dates(min_value=dt.date(2015, 1, 1), max_value=dt.date(2015, 12, 31)), max_size=15)
+_days_2016 = st.lists(st.dates(min_value=dt.date(2016, 1, 1), max_value=dt.date(2016, 3, 31)), max_size=8)
+
+
+def _listed(days: list[dt.date]) -> list[str]:
+    return sorted({d.isoformat() for d in days})
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    _days_2015,
+    _days_2016,
+    st.datetimes(min_value=dt.datetime(2015, 1, 1), max_value=dt.datetime(2015, 12, 31, 23, 59)),
+    _channels,
+    _kinds,
+    st.booleans(),
+    st.integers(0, 45),
+    st.one_of(st.none(), st.integers(0, 10)),
+)
+def test_what_is_decided_without_holidays_holds_under_any_holidays(
+    h2015: list[dt.date],
+    h2016: list[dt.date],
+    received: dt.datetime,
+    channel: str,
+    kind: str | None,
+    expedited: bool,
+    after: int,
+    asked_after: int | None,
+) -> None:
+    """Soundness of deciding only where the unknown cannot matter: a result decided without a year's holiday
+    list is the result under every list for that year (no list at all, or 2015 known and 2016 not, against
+    both known)."""
+    partial = (make_pack({"2015": _listed(h2015)}),)
+    full = (make_pack({"2015": _listed(h2015), "2016": _listed(h2016)}),)
+    decided = received.date() + dt.timedelta(days=after)
+    asked = None if asked_after is None else received.date() + dt.timedelta(days=min(asked_after, after))
+    review = ur(
+        received.isoformat(timespec="minutes"),
+        channel=channel,
+        review_type=kind,
+        expedited=expedited,
+        decided=decided.isoformat(),
+        more_info=None if asked is None else asked.isoformat(),
+    )
+    exact = status(review, full)
+    for less_known in (SHIPPED, partial):
+        found = status(review, less_known)
+        event(f"{'shipped' if less_known is SHIPPED else 'partial'}: {found}")
+        if found != "cannot_decide":
+            assert found == exact

@@ -14,7 +14,7 @@ from typing import Any
 from imr_policy.conditions import ICD10_START, code_systems, infer_code_system
 from imr_policy.diagnostics import Diagnostic, did_you_mean, sort_and_cap
 from imr_policy.errors import CaseError
-from imr_policy.model import Case, Diagnosis, HistoryEntry, Request, UtilizationReview
+from imr_policy.model import Case, Diagnosis, HistoryEntry, Request, RfaReceipt, UtilizationReview
 from imr_policy.schemacheck import fast_validator, float_diagnostics, schema_diagnostics
 from imr_policy.yamlsrc import SourceMap, check_data, load_text, located
 
@@ -211,6 +211,7 @@ def _cross_field(data: dict[str, Any], file: str | None, smap: SourceMap | None)
                 f"$.utilization_review[{i}].decision_date",
                 "utilization review decides a request already made; check both dates",
             )
+        _procedure_problems(ur, i, decided_on, report)
         approved = ur.get("approved_quantity")
         if approved is not None and ur["decision"] != "modify":
             report(
@@ -228,6 +229,121 @@ def _cross_field(data: dict[str, Any], file: str | None, smap: SourceMap | None)
                 "a UR decision that approves everything requested is `approve`",
             )
     return problems
+
+
+def parse_moment(text: str) -> dt.date | dt.datetime | None:
+    """A `date_time` of the case contract: a date, or a date-time (naive: local time); None when invalid."""
+    try:
+        return dt.datetime.fromisoformat(text) if "T" in text else dt.date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _procedure_problems(ur: dict[str, Any], i: int, decided_on: dt.date | None, report: Any) -> None:
+    """The UR procedural facts (docs/ur-timeliness.md): one way of stating the receipt, dates in order."""
+    base = f"$.utilization_review[{i}]"
+    moments: dict[str, dt.date | dt.datetime] = {}
+    for key, path in (("decided_at", f"{base}.decided_at"), ("at", f"{base}.rfa_received.at")):
+        text = ur.get("rfa_received", {}).get("at") if key == "at" else ur.get(key)
+        if text is None:
+            continue
+        value = parse_moment(text)
+        if value is None:
+            report("case.date", f"`{text}` is not a real date or date and time", path, "check the month, day and hour")
+        else:
+            moments[key] = value
+    rfa = ur.get("rfa_received")
+    received: dt.date | None = None
+    if rfa is not None:
+        if rfa["channel"] == "mail":
+            if "at" in rfa and "mailed_on" in rfa:
+                report(
+                    "case.unexpected-field",
+                    "mailed_on is given with the day of receipt `at`; the day of mailing only matters when the "
+                    "day of receipt is not known",
+                    f"{base}.rfa_received.mailed_on",
+                    "remove mailed_on, or remove `at` when the day of receipt is not known",
+                )
+            elif "at" not in rfa and "mailed_on" not in rfa:
+                report(
+                    "case.missing-field",
+                    "a mailed request needs the day of receipt `at` or the day of mailing `mailed_on`",
+                    f"{base}.rfa_received",
+                    "add `at: YYYY-MM-DD` (received) or `mailed_on: YYYY-MM-DD` (mailed)",
+                )
+        else:
+            if "mailed_on" in rfa:
+                report(
+                    "case.unexpected-field",
+                    f"mailed_on is only given with channel `mail`, not `{rfa['channel']}`",
+                    f"{base}.rfa_received.mailed_on",
+                    "remove it, or set channel to mail",
+                )
+            if "at" not in rfa:
+                report(
+                    "case.missing-field",
+                    f"a request received by `{rfa['channel']}` needs the date (and time) of receipt `at`",
+                    f"{base}.rfa_received",
+                    "add `at: YYYY-MM-DDTHH:MM` (Pacific time), or `at: YYYY-MM-DD` when the time is not known",
+                )
+        if "mailed_on" in rfa:
+            received = dt.date.fromisoformat(rfa["mailed_on"])
+        elif "at" in moments:
+            stated = moments["at"]
+            received = stated.date() if isinstance(stated, dt.datetime) else stated
+    decided_at = moments.get("decided_at")
+    if isinstance(decided_at, dt.datetime) and decided_on is not None and decided_at.date() != decided_on:
+        report(
+            "case.date-order",
+            f"decided_at `{ur['decided_at']}` is not on the decision_date `{ur['decision_date']}`",
+            f"{base}.decided_at",
+            "give the same day in both, or only decided_at",
+        )
+    decided_day = decided_at.date() if isinstance(decided_at, dt.datetime) else decided_at or decided_on
+    if received is not None and decided_day is not None and decided_day < received:
+        report(
+            "case.date-order",
+            f"the UR decision (`{decided_day.isoformat()}`) is before the request was "
+            + ("mailed" if "mailed_on" in (rfa or {}) else "received")
+            + f" (`{received.isoformat()}`)",
+            f"{base}.decided_at" if "decided_at" in ur else f"{base}.decision_date",
+            "utilization review decides a request already received; check both dates",
+        )
+    asked = ur.get("more_information_requested_on")
+    if asked is not None:
+        asked_on = dt.date.fromisoformat(asked)
+        if received is not None and asked_on < received:
+            report(
+                "case.date-order",
+                f"more_information_requested_on `{asked}` is before the request was received "
+                f"(`{received.isoformat()}`)",
+                f"{base}.more_information_requested_on",
+                "more information is asked for after the request arrives; check both dates",
+            )
+        elif decided_day is not None and asked_on > decided_day:
+            report(
+                "case.date-order",
+                f"more_information_requested_on `{asked}` is after the UR decision (`{decided_day.isoformat()}`)",
+                f"{base}.more_information_requested_on",
+                "more information is asked for before the decision; check both dates",
+            )
+
+
+def _rfa(rfa: dict[str, Any] | None) -> RfaReceipt | None:
+    if rfa is None:
+        return None
+    at = parse_moment(rfa["at"]) if "at" in rfa else None
+    return RfaReceipt(
+        rfa["channel"],
+        received_on=at if at is not None and not isinstance(at, dt.datetime) else None,
+        received_at=at if isinstance(at, dt.datetime) else None,
+        mailed_on=dt.date.fromisoformat(rfa["mailed_on"]) if "mailed_on" in rfa else None,
+    )
+
+
+def _moment(text: str) -> dt.datetime | None:
+    value = parse_moment(text)
+    return value if isinstance(value, dt.datetime) else None
 
 
 def _build(data: dict[str, Any]) -> Case:
@@ -280,6 +396,12 @@ def _build(data: dict[str, Any]) -> Case:
                 u.get("approved_quantity"),
                 dt.date.fromisoformat(u["decision_date"]) if "decision_date" in u else None,
                 u.get("review_type"),
+                u.get("expedited", False),
+                _rfa(u.get("rfa_received")),
+                dt.date.fromisoformat(u["more_information_requested_on"])
+                if "more_information_requested_on" in u
+                else None,
+                _moment(u["decided_at"]) if "decided_at" in u else None,
             )
             for u in data.get("utilization_review", [])
         ),

@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from imr_policy import explain
+from imr_policy import explain, timeliness
 from imr_policy.case import validate_case
 from imr_policy.combine import MAX_READINGS, PROVENANCE_ORDER, Reading, Readings, combine, combine_readings, kind_of
 from imr_policy.conditions import match_rows
@@ -38,6 +38,7 @@ from imr_policy.model import (
     SearchStep,
     TraceEntry,
 )
+from imr_policy.procedure import Procedure
 from imr_policy.reference import ReferenceMatcher
 from imr_policy.resources import policies_dir
 from imr_policy.sequence import Profile, Step
@@ -64,8 +65,10 @@ class Engine:
         policy_set: PolicySetInfo,
         matcher: Matcher,
         profiles: tuple[Profile, ...] = (),
+        procedures: tuple[Procedure, ...] = (),
     ) -> None:
         self._editions = editions
+        self._procedures = procedures
         self._profiles = {p.jurisdiction: p for p in profiles}
         self._policy_set = policy_set
         self._matcher = matcher
@@ -83,6 +86,11 @@ class Engine:
     @property
     def profiles(self) -> tuple[Profile, ...]:
         return tuple(self._profiles.values())
+
+    @property
+    def procedures(self) -> tuple[Procedure, ...]:
+        """The UR procedural packs (imr_policy/procedure.py)."""
+        return self._procedures
 
     @property
     def backend(self) -> str:
@@ -116,6 +124,7 @@ class Engine:
                 ],
             )
         items = tuple(self._decide(valid, i, r, min_provenance) for i, r in enumerate(valid.requests))
+        items = timeliness.attach(valid, items, self._procedures)  # UR timeliness: its own module, never the outcome
         return Determination(valid.case_id, ENGINE_VERSION, self._policy_set, items)
 
     def edition_result(
@@ -651,7 +660,8 @@ def with_shipped_profiles(result: LoadResult) -> LoadResult:
     have = {p.jurisdiction for p in result.profiles}
     shipped = load_editions([policies_dir() / "jurisdictions"])
     extra = tuple(p for p in shipped.profiles if p.jurisdiction not in have)
-    return dataclasses.replace(result, profiles=result.profiles + extra) if extra else result
+    result = dataclasses.replace(result, profiles=result.profiles + extra) if extra else result
+    return timeliness.with_shipped_procedures(result)
 
 
 def _policy_set_id(path: str | Path | None, root: Path) -> str:
@@ -665,13 +675,13 @@ def engine_from(
         raise PolicyError("the rule files are not valid", result.diagnostics)
     info = PolicySetInfo(policy_set_id, result.content_hash)
     if engine == "reference":
-        return Engine(result.editions, info, ReferenceMatcher(result.editions), result.profiles)
+        return Engine(result.editions, info, ReferenceMatcher(result.editions), result.profiles, result.procedures)
     if engine != "durable":
         raise ValueError(f"unknown engine {engine!r}; expected 'durable' or 'reference'")
     # imported here so that engine="reference" works where durable_rules cannot be built (Python 3.13)
     from imr_policy.compile import DurableMatcher  # noqa: PLC0415
 
-    return Engine(result.editions, info, DurableMatcher(result.editions), result.profiles)
+    return Engine(result.editions, info, DurableMatcher(result.editions), result.profiles, result.procedures)
 
 
 __all__ = ["Engine", "load"]

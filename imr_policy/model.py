@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from imr_policy.timeliness import Timeliness
 
 Provenance = Literal["V-seed", "V", "V-2nd", "UNVERIFIED"]
 Tier = Literal["statute", "mtus", "non_mtus"]
@@ -296,12 +299,31 @@ class HistoryEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class RfaReceipt:
+    """When and how a request for authorization was received (imr_policy/timeliness.py)."""
+
+    channel: Literal["fax", "email", "mail", "electronic"]
+    received_on: dt.date | None = None  # the day of receipt, when no time is stated
+    received_at: dt.datetime | None = None  # with a time: naive is the pack's local time, else aware
+    mailed_on: dt.date | None = None  # mail only, when the day of receipt is not known
+
+
+@dataclass(frozen=True, slots=True)
 class UtilizationReview:
     request: str
     decision: Literal["approve", "modify", "deny", "delay"]
     approved_quantity: int | None = None
     decision_date: dt.date | None = None
     review_type: Literal["prospective", "concurrent", "retrospective"] | None = None
+    expedited: bool = False
+    rfa: RfaReceipt | None = None
+    more_information_requested_on: dt.date | None = None
+    decided_at: dt.datetime | None = None  # naive is the pack's local time
+
+    @property
+    def states_procedure(self) -> bool:
+        """The records state when the request was received: its timeliness can be asked."""
+        return self.rfa is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -466,6 +488,9 @@ class ItemDetermination:
     provenance: Provenance | None = None  # the weakest grade of the numbers the decision rests on
     unstated_facts: tuple[str, ...] = ()  # case fields the records do not state (decided or not)
     readings: tuple[ReadingOutcome, ...] = ()  # the outcome under each reading of them
+    # the UR decision's timeliness (imr_policy/timeliness.py), when the records state when the request was
+    # received; it never changes the determination or imr_outcome (docs/ur-timeliness.md)
+    ur_timeliness: Timeliness | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -488,6 +513,10 @@ class ItemDetermination:
         if self.readings:
             out["unstated_facts"] = list(self.unstated_facts)
             out["readings"] = [r.to_dict() for r in self.readings]
+        if self.ur_timeliness is not None:
+            from imr_policy.explain_ur import to_dict as timeliness_dict  # noqa: PLC0415 - words import the model
+
+            out["ur_timeliness"] = timeliness_dict(self.ur_timeliness)
         return out
 
 

@@ -39,6 +39,7 @@ from imr_policy.model import (
     RuleException,
     Silence,
 )
+from imr_policy.procedure import Procedure, check_procedure_set, check_procedure_text, is_procedure
 from imr_policy.schemacheck import fast_validator, float_diagnostics, schema_diagnostics
 from imr_policy.sequence import Profile, check_profile_text
 from imr_policy.yamlsrc import SourceMap, load_text, located
@@ -56,6 +57,7 @@ class LoadResult:
     diagnostics: tuple[Diagnostic, ...]
     files: tuple[str, ...]
     profiles: tuple[Profile, ...] = ()
+    procedures: tuple[Procedure, ...] = ()  # UR procedural packs (imr_policy/procedure.py)
 
     @property
     def ok(self) -> bool:
@@ -64,7 +66,13 @@ class LoadResult:
     @property
     def content_hash(self) -> str:
         digest = hashlib.sha256()
-        for sha in sorted([*(e.sha256 for e in self.editions), *(p.sha256 for p in self.profiles)]):
+        for sha in sorted(
+            [
+                *(e.sha256 for e in self.editions),
+                *(p.sha256 for p in self.profiles),
+                *(p.sha256 for p in self.procedures),
+            ]
+        ):
             digest.update(sha.encode())
         return "sha256:" + digest.hexdigest()
 
@@ -94,6 +102,8 @@ def load_editions(paths: list[Path], *, display_root: Path | None = None) -> Loa
     diagnostics: list[Diagnostic] = []
     editions: list[Edition] = []
     profiles: list[Profile] = []
+    procedures: list[Procedure] = []
+    procedure_maps: dict[str, SourceMap | None] = {}
     maps: dict[str, SourceMap] = {}
     checkable: list[Edition] = []  # valid editions, and those whose valid parts the set checks can use
     if not files:
@@ -141,6 +151,13 @@ def load_editions(paths: list[Path], *, display_root: Path | None = None) -> Loa
             if profile is not None:
                 profiles.append(profile)
             continue
+        if is_procedure(file.parent.name, text):
+            procedure, found, pmap = check_procedure_text(text, file=shown, sha256=sha)
+            diagnostics.extend(found)
+            procedure_maps[shown] = pmap
+            if procedure is not None:
+                procedures.append(procedure)
+            continue
         edition, partial, problems, smap = _check_text(text, file=shown, sha256=sha)
         diagnostics.extend(problems)
         maps[shown] = smap
@@ -149,11 +166,13 @@ def load_editions(paths: list[Path], *, display_root: Path | None = None) -> Loa
         if partial is not None:
             checkable.append(partial)
     diagnostics.extend(_check_set(checkable, maps))
+    diagnostics.extend(check_procedure_set(procedures, procedure_maps))
     return LoadResult(
         tuple(editions),
         sort_and_cap(diagnostics),
         tuple(_display(f, display_root) for f in files),
         tuple(profiles),
+        tuple(procedures),
     )
 
 

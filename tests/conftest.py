@@ -31,6 +31,32 @@ settings.register_profile("long", max_examples=5000, deadline=None, suppress_hea
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+# The slow tier: real servers, subprocess CLIs under memory limits, headless Chromium, wheel builds,
+# Hypothesis searches and the exhaustive counterfactual check. `python3 -m pytest -m "not slow"` is the
+# quick loop for editing (about a third of the time); CI and the README run everything.
+_SLOW_DIRS = ("tests/service/", "tests/property/")
+_SLOW_FILES = (
+    "tests/unit/test_benchmark_scripts.py",
+    "tests/unit/test_hostile.py",
+    "tests/unit/test_packaging.py",
+    "tests/unit/test_diff_report_html.py",
+)
+_SLOW_TESTS = ("test_every_counterfactual_of_the_shipped_policy_tests_holds_when_decided_again",)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "slow: the slow tier (tests/conftest.py says which); deselect with -m 'not slow'"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        where = Path(str(item.fspath)).resolve().relative_to(ROOT).as_posix() if str(item.fspath) else ""
+        if where.startswith(_SLOW_DIRS) or where in _SLOW_FILES or item.name.split("[")[0] in _SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true", help="rewrite golden files instead of comparing")
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from imr_policy import explain_ur
 from imr_policy.diagnostics import Diagnostic, Severity
 from imr_policy.limits import TooLarge, for_prefix, read_limited
 from imr_policy.model import Determination, ItemDetermination
@@ -81,6 +82,9 @@ def determination_text(det: Determination) -> str:
             out.append("   Missing facts: " + ", ".join(item.missing_facts))
         out.append("   Decision rationale:")
         out.extend(_wrap(item.rationale, "     "))
+        if item.ur_timeliness is not None:
+            out.append(f"   UR timeliness: {item.ur_timeliness.status.replace('_', ' ')}")
+            out.extend(_wrap(explain_ur.sentence(item.ur_timeliness), "     "))
         out.append("")
     return "\n".join(out)
 

@@ -21,6 +21,8 @@ def test_every_rule_file_declares_its_schema_for_editors() -> None:
             continue
         first = path.read_text(encoding="utf-8").splitlines()[0]
         schema = "jurisdiction" if path.parent.name == "jurisdictions" else "policy"
+        if path.parent.name.endswith("-ur-procedure"):
+            schema = "ur-procedure"
         assert first == f"# yaml-language-server: $schema=../../schemas/{schema}.schema.json", path
 
 

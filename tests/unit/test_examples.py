@@ -15,6 +15,10 @@ EXPECTED = {
         ("med-management", "modify", 1, "upheld", ()),
         ("cbt", "non_certify", 0, "upheld", ()),
     ],
+    "ur-timeliness-friday-fax.yaml": [
+        ("med-management", "modify", 1, "upheld", ()),
+        ("cbt", "non_certify", 0, "upheld", ()),
+    ],
     "certify-psychotherapy-initial-trial.yaml": [("cbt-trial", "certify", 4, None, ())],
     "modify-psychotherapy-with-improvement.yaml": [("cbt-continued", "modify", 4, "upheld", ())],
     "non-certify-psychotherapy-without-improvement.yaml": [("more-cbt", "non_certify", 0, "upheld", ())],
@@ -122,3 +126,11 @@ def test_texas_uses_only_odg(engine: imr_policy.Engine) -> None:
     item = engine.evaluate(load_example("texas-odg-psychotherapy.yaml")).items[0]
     assert {s.guideline for s in item.search} == {"odg-mental-illness-stress", "odg-treatment"}
     assert [b.guideline for b in item.basis] == ["odg-mental-illness-stress"]
+
+
+def test_ur_timeliness_example(engine: imr_policy.Engine) -> None:
+    det = engine.evaluate(load_example("ur-timeliness-friday-fax.yaml"))
+    assert det.items[0].ur_timeliness is None
+    t = det.items[1].ur_timeliness
+    assert t is not None and t.status == "timely"
+    assert (t.received.lo.isoformat(), t.deadline.lo.isoformat()) == ("2015-07-06", "2015-07-13")

@@ -133,6 +133,10 @@ EXPECTED_CODES = frozenset(
         "policy.duplicate-condition",
         "policy.condition-without-match",
         "policy.condition-code",
+        # imr_policy/procedure.py: UR procedural packs (policies/*-ur-procedure/, schemas/ur-procedure.schema.json)
+        "policy.holiday-year",
+        "policy.missing-time-limit",
+        "policy.duplicate-time-limit",
         # imr_policy/yamlsrc.py with code_prefix="case"
         "case.syntax",
         "case.duplicate-key",

@@ -1,0 +1,335 @@
+"""UR procedural packs: the time limits, receipt rules and calendar of one jurisdiction and era.
+
+A procedural pack (`policies/<jurisdiction>-ur-procedure/<from>.yaml`, schema
+`schemas/ur-procedure.schema.json`) is law, like a jurisdiction profile: it is parsed with a source map,
+checked against its schema, then for meaning (references, holidays in their years, one time limit per
+review kind), and packs of one jurisdiction are checked against each other (no two in force on one day).
+What the sources do not give is data too (`unknown`, `unknown_years`); `timeliness.py` decides only
+where it cannot matter. Nothing here computes a deadline.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from imr_policy.diagnostics import Diagnostic, did_you_mean
+from imr_policy.schemacheck import float_diagnostics, schema_diagnostics
+from imr_policy.yamlsrc import SourceMap, child_path, load_text, located
+
+Unit = Literal["business_days", "calendar_days", "hours"]
+ReviewKind = Literal["prospective", "concurrent", "retrospective", "expedited"]
+REVIEW_KINDS: tuple[ReviewKind, ...] = ("prospective", "concurrent", "retrospective", "expedited")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    id: str
+    title: str
+    address: str
+
+
+@dataclass(frozen=True, slots=True)
+class TimeLimit:
+    id: str
+    applies_to: tuple[ReviewKind, ...]
+    value: int
+    unit: Unit
+    provenance: str
+    source: str
+    rule: str
+    when: Literal["more_information"] | None = None
+    requested_within: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HolidayYear:
+    dates: frozenset[dt.date]
+    provenance: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Procedure:
+    id: str
+    jurisdiction: str
+    title: str
+    effective_from: dt.date
+    effective_to: dt.date | None
+    time_zone: str
+    business_weekdays: frozenset[int]  # 0 = Monday, as datetime.date.weekday()
+    holidays: tuple[tuple[int, HolidayYear], ...]  # by year; a year not listed is unknown
+    unknown_years: str
+    cutoff: dt.time
+    cutoff_channels: frozenset[str]
+    cutoff_provenance: str
+    cutoff_source: str
+    day_zero_provenance: str
+    day_zero_source: str
+    mail_days: int
+    mail_provenance: str
+    mail_source: str
+    unknown: tuple[tuple[str, str], ...]  # receipt questions the sources do not answer: key -> why
+    limits: tuple[TimeLimit, ...]
+    consequence: str
+    consequence_source: str
+    sources: tuple[Source, ...]
+    letter: tuple[tuple[str, str], ...]  # required letter elements: (id, what it says)
+    letter_source: str | None
+    letter_provenance: str | None
+    not_covered_before: str | None
+    not_covered_after: str | None
+    file: str
+    sha256: str
+
+    def covers(self, day: dt.date) -> bool:
+        return self.effective_from <= day and (self.effective_to is None or day <= self.effective_to)
+
+    def holiday_year(self, year: int) -> HolidayYear | None:
+        return next((h for y, h in self.holidays if y == year), None)
+
+    def unknown_about(self, key: str) -> str | None:
+        return next((why for k, why in self.unknown if k == key), None)
+
+    def source(self, source_id: str) -> Source:
+        return next(s for s in self.sources if s.id == source_id)
+
+    def base_limit(self, kind: ReviewKind) -> TimeLimit:
+        return next(lim for lim in self.limits if kind in lim.applies_to and lim.when is None)
+
+    def extension(self, kind: ReviewKind) -> TimeLimit | None:
+        return next((lim for lim in self.limits if kind in lim.applies_to and lim.when == "more_information"), None)
+
+    def limit(self, limit_id: str) -> TimeLimit:
+        return next(lim for lim in self.limits if lim.id == limit_id)
+
+
+def is_procedure(parent_name: str, text: str) -> bool:
+    """Procedural packs live in a `*-ur-procedure/` directory or declare their schema for editors."""
+    return parent_name.endswith("-ur-procedure") or "schemas/ur-procedure.schema.json" in text[:2000]
+
+
+def check_procedure_text(
+    text: str, *, file: str, sha256: str
+) -> tuple[Procedure | None, list[Diagnostic], SourceMap | None]:
+    """Validate one procedural pack; the Procedure only when it has no errors."""
+    loaded = load_text(text, file=file, code_prefix="policy")
+    if loaded.data is None or loaded.diagnostics:
+        return None, list(loaded.diagnostics), loaded.source_map
+    problems = schema_diagnostics(
+        "ur-procedure", loaded.data, prefix="policy.schema", file=file, source_map=loaded.source_map
+    )
+    reported = {d.path for d in problems}
+    problems += [
+        d
+        for d in float_diagnostics(loaded.data, prefix="policy.schema", file=file, source_map=loaded.source_map)
+        if d.path not in reported
+    ]
+    if problems:
+        return None, problems, loaded.source_map
+    checker = _Semantics(loaded.data, file, loaded.source_map)
+    procedure = checker.run(sha256)
+    return (None if checker.problems else procedure), checker.problems, loaded.source_map
+
+
+class _Semantics:
+    def __init__(self, data: dict[str, Any], file: str, smap: SourceMap) -> None:
+        self.data = data
+        self.file = file
+        self.smap = smap
+        self.problems: list[Diagnostic] = []
+
+    def report(self, code: str, message: str, path: str, hint: str) -> None:
+        self.problems.append(located(code, message, path, file=self.file, source_map=self.smap, hint=hint))
+
+    def _unique(self, items: list[dict[str, Any]], base: str, what: str) -> None:
+        seen: dict[str, int] = {}
+        for i, item in enumerate(items):
+            if item["id"] in seen:
+                self.report(
+                    "policy.duplicate-id",
+                    f"duplicate {what} id `{item['id']}` (first at {base}[{seen[item['id']]}])",
+                    f"{base}[{i}].id",
+                    f"each {what} needs its own id",
+                )
+            else:
+                seen[item["id"]] = i
+
+    def run(self, sha256: str) -> Procedure:
+        d = self.data
+        self._unique(d["sources"], "$.sources", "source")
+        self._unique(d["limits"], "$.limits", "time limit")
+        source_ids = {s["id"] for s in d["sources"]}
+        limit_ids = {lim["id"] for lim in d["limits"]}
+
+        def cite(source_id: str | None, path: str) -> None:
+            if source_id is not None and source_id not in source_ids:
+                self.report(
+                    "policy.unknown-citation",
+                    f"source `{source_id}` is not defined in this file",
+                    path,
+                    did_you_mean(source_id, source_ids) or "add it under `sources:` with its address",
+                )
+
+        proc = d["procedure"]
+        effective = proc["effective"]
+        start = dt.date.fromisoformat(effective["from"])
+        end = dt.date.fromisoformat(effective["to"]) if effective["to"] else None
+        if end is not None and end < start:
+            self.report(
+                "policy.effective-range",
+                f"the pack ends (`{effective['to']}`) before it starts (`{effective['from']}`)",
+                "$.procedure.effective.to",
+                "`from` and `to` are both inclusive; swap them or fix the year",
+            )
+        cite(effective.get("source"), "$.procedure.effective.source")
+        gaps = proc.get("not_covered", {})
+        for side in ("before", "after"):
+            if side in gaps:
+                cite(gaps[side].get("source"), f"$.procedure.not_covered.{side}.source")
+        cal = d["calendar"]
+        cite(cal["business_weekdays_basis"]["source"], "$.calendar.business_weekdays_basis.source")
+        holidays: list[tuple[int, HolidayYear]] = []
+        for year_key, entry in cal["holidays"]["years"].items():
+            base = child_path("$.calendar.holidays.years", year_key)
+            cite(entry["source"], f"{base}.source")
+            if not (len(year_key) == 4 and year_key.isdigit()):
+                self.report(
+                    "policy.holiday-year",
+                    f"`{year_key}` is not a year",
+                    base,
+                    "key each list of holidays by its year, e.g. `2015:`",
+                )
+                continue
+            dates = []
+            for i, text in enumerate(entry["dates"]):
+                day = dt.date.fromisoformat(text)
+                if day.year != int(year_key):
+                    self.report(
+                        "policy.holiday-year",
+                        f"holiday `{text}` is listed under the year `{year_key}`",
+                        f"{base}.dates[{i}]",
+                        f"move it to the list of {day.year}, or fix the date",
+                    )
+                dates.append(day)
+            holidays.append((int(year_key), HolidayYear(frozenset(dates), entry["provenance"], entry["source"])))
+        receipt = d["receipt"]
+        cite(receipt["day_zero"]["source"], "$.receipt.day_zero.source")
+        cite(receipt["cutoff"]["source"], "$.receipt.cutoff.source")
+        cite(receipt["mail"]["source"], "$.receipt.mail.source")
+        limits: list[TimeLimit] = []
+        for i, lim in enumerate(d["limits"]):
+            cite(lim["source"], f"$.limits[{i}].source")
+            within = lim.get("requested_within")
+            if within is not None and within not in limit_ids:
+                self.report(
+                    "policy.unknown-limit",
+                    f"time limit `{within}` is not defined in this file",
+                    f"$.limits[{i}].requested_within",
+                    did_you_mean(within, limit_ids) or "name the time limit within which more information is asked",
+                )
+            limits.append(
+                TimeLimit(
+                    lim["id"],
+                    tuple(lim["applies_to"]),
+                    lim["value"],
+                    lim["unit"],
+                    lim["provenance"],
+                    lim["source"],
+                    lim["rule"],
+                    lim.get("when"),
+                    within,
+                )
+            )
+        self._one_limit_per_kind(d["limits"])
+        cite(d["consequence"]["source"], "$.consequence.source")
+        letter = d.get("letter")
+        if letter is not None:
+            cite(letter["source"], "$.letter.source")
+        hh, mm = receipt["cutoff"]["after"].split(":")
+        return Procedure(
+            id=proc["id"],
+            jurisdiction=proc["jurisdiction"],
+            title=proc["title"],
+            effective_from=start,
+            effective_to=end,
+            time_zone=d["time_zone"],
+            business_weekdays=frozenset(WEEKDAYS.index(w) for w in cal["business_weekdays"]),
+            holidays=tuple(sorted(holidays, key=lambda h: h[0])),
+            unknown_years=cal["holidays"]["unknown_years"],
+            cutoff=dt.time(int(hh), int(mm)),
+            cutoff_channels=frozenset(receipt["cutoff"]["channels"]),
+            cutoff_provenance=receipt["cutoff"]["provenance"],
+            cutoff_source=receipt["cutoff"]["source"],
+            day_zero_provenance=receipt["day_zero"]["provenance"],
+            day_zero_source=receipt["day_zero"]["source"],
+            mail_days=receipt["mail"]["presumed_received_after_days"],
+            mail_provenance=receipt["mail"]["provenance"],
+            mail_source=receipt["mail"]["source"],
+            unknown=tuple(sorted(receipt.get("unknown", {}).items())),
+            limits=tuple(limits),
+            consequence=d["consequence"]["untimely"],
+            consequence_source=d["consequence"]["source"],
+            sources=tuple(Source(s["id"], s["title"], s["address"]) for s in d["sources"]),
+            letter=tuple((e["id"], e["says"]) for e in letter["elements"]) if letter else (),
+            letter_source=letter["source"] if letter else None,
+            letter_provenance=letter["provenance"] if letter else None,
+            not_covered_before=gaps["before"]["says"] if "before" in gaps else None,
+            not_covered_after=gaps["after"]["says"] if "after" in gaps else None,
+            file=self.file,
+            sha256=sha256,
+        )
+
+    def _one_limit_per_kind(self, limits: list[dict[str, Any]]) -> None:
+        """Every review kind has exactly one time limit of its own, and at most one extension."""
+        for when in (None, "more_information"):
+            first: dict[str, int] = {}
+            for i, lim in enumerate(limits):
+                if lim.get("when") != when:
+                    continue
+                for kind in lim["applies_to"]:
+                    if kind in first:
+                        self.report(
+                            "policy.duplicate-time-limit",
+                            f"`{kind}` review has two "
+                            + ("time limits" if when is None else "extensions")
+                            + f" (first at $.limits[{first[kind]}])",
+                            f"$.limits[{i}].applies_to",
+                            "give each review kind one time limit, and at most one for more information",
+                        )
+                    else:
+                        first[kind] = i
+            if when is None:
+                for kind in REVIEW_KINDS:
+                    if kind not in first:
+                        self.report(
+                            "policy.missing-time-limit",
+                            f"no time limit for `{kind}` review",
+                            "$.limits",
+                            "add a limit that applies to it, with its value, unit, source and provenance",
+                        )
+
+
+def check_procedure_set(procedures: list[Procedure], maps: dict[str, SourceMap | None]) -> list[Diagnostic]:
+    """Two packs of one jurisdiction must never both govern one day of receipt."""
+    problems: list[Diagnostic] = []
+    by_jurisdiction = sorted(procedures, key=lambda p: (p.jurisdiction, p.effective_from, p.file))
+    for _, group in itertools.groupby(by_jurisdiction, key=lambda p: p.jurisdiction):
+        for earlier, later in itertools.combinations(list(group), 2):
+            if earlier.effective_to is None or later.effective_from <= earlier.effective_to:
+                ends = earlier.effective_to.isoformat() if earlier.effective_to else "open-ended (`to: null`)"
+                problems.append(
+                    located(
+                        "policy.overlapping-editions",
+                        f"procedural pack `{later.id}` starts `{later.effective_from.isoformat()}` while "
+                        f"`{earlier.id}` (`{earlier.file}`) is still in force (to {ends})",
+                        "$.procedure.effective",
+                        file=later.file,
+                        source_map=maps.get(later.file),
+                        hint="end the earlier pack the day before the later one starts",
+                    )
+                )
+    return problems

@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from imr_policy import explain, timeliness
+from imr_policy import explain, explain_ur, timeliness
 from imr_policy.case import validate_case
 from imr_policy.combine import MAX_READINGS, PROVENANCE_ORDER, Reading, Readings, combine, combine_readings, kind_of
 from imr_policy.conditions import match_rows
@@ -124,7 +124,8 @@ class Engine:
                 ],
             )
         items = tuple(self._decide(valid, i, r, min_provenance) for i, r in enumerate(valid.requests))
-        items = timeliness.attach(valid, items, self._procedures)  # UR timeliness: its own module, never the outcome
+        # UR timeliness: decided in its own module, never changing the outcome, then put in words
+        items = tuple(explain_ur.worded(i) for i in timeliness.attach(valid, items, self._procedures))
         return Determination(valid.case_id, ENGINE_VERSION, self._policy_set, items)
 
     def edition_result(
@@ -661,7 +662,7 @@ def with_shipped_profiles(result: LoadResult) -> LoadResult:
     shipped = load_editions([policies_dir() / "jurisdictions"])
     extra = tuple(p for p in shipped.profiles if p.jurisdiction not in have)
     result = dataclasses.replace(result, profiles=result.profiles + extra) if extra else result
-    return timeliness.with_shipped_procedures(result)
+    return _with_shipped_procedures(result)
 
 
 def _policy_set_id(path: str | Path | None, root: Path) -> str:
@@ -685,3 +686,13 @@ def engine_from(
 
 
 __all__ = ["Engine", "load"]
+
+
+def _with_shipped_procedures(result: LoadResult) -> LoadResult:
+    """Procedural packs are law, like jurisdiction profiles: a policy set without its own for a
+    jurisdiction uses the shipped ones (and their hashes become part of the content hash)."""
+
+    have = {p.jurisdiction for p in result.procedures}
+    shipped = load_editions(sorted(policies_dir().glob("*-ur-procedure")))
+    extra = tuple(p for p in shipped.procedures if p.jurisdiction not in have)
+    return dataclasses.replace(result, procedures=result.procedures + extra) if extra else result

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
-from imr_policy.timeliness import Span, Timeliness
+from imr_policy.model import ItemDetermination, Span, Timeliness
 
 _KIND = {"business_days": "business days", "calendar_days": "days", "hours": "hours"}
 
@@ -58,42 +59,10 @@ def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _span_dict(span: Span | None) -> dict[str, str | None] | None:
-    if span is None:
-        return None
-
-    def show(v: Any) -> str | None:
-        if v is None:
-            return None
-        return v.isoformat(timespec="minutes") if isinstance(v, dt.datetime) else v.isoformat()
-
-    return {"earliest": show(span.lo), "latest": show(span.hi)}
-
-
-def to_dict(t: Timeliness) -> dict[str, Any]:
-    """The `ur_timeliness` object of schemas/decision.schema.json."""
-    out: dict[str, Any] = {"status": t.status}
-    if t.review is not None:
-        out["review"] = t.review
-    if t.procedure is not None:
-        out["procedure"] = {"id": t.procedure, "file": t.procedure_file}
-    if t.limit is not None:
-        out["limit"] = {"id": t.limit, "rule": t.rule, "source": t.source, "provenance": t.provenance}
-    if t.received is not None:
-        out["received"] = _span_dict(t.received)
-    if t.deadline is not None:
-        out["deadline"] = _span_dict(t.deadline)
-    out["days_counted"] = [d.isoformat() for d in t.days_counted]
-    out["skipped"] = [d.isoformat() for d in t.skipped]
-    if t.extension is not None:
-        out["extension"] = t.extension
-    if t.decided is not None:
-        out["decided"] = t.decided
-    out["steps"] = [s.to_dict() for s in t.steps]
-    out["sources"] = [{"id": i, "address": a} for i, a in t.sources]
-    out["reasons"] = list(t.reasons)
-    out["needs"] = list(t.needs)
-    if t.consequence is not None:
-        out["consequence"] = {"says": t.consequence, "source": t.consequence_source}
-    out["rationale"] = sentence(t)
-    return out
+def worded(item: ItemDetermination) -> ItemDetermination:
+    """The item with its UR timeliness put in words (nothing else changes)."""
+    if item.ur_timeliness is None:
+        return item
+    return dataclasses.replace(
+        item, ur_timeliness=dataclasses.replace(item.ur_timeliness, rationale=sentence(item.ur_timeliness))
+    )

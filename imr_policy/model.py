@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
-
-if TYPE_CHECKING:
-    from imr_policy.timeliness import Timeliness
+from typing import Any, Literal
 
 Provenance = Literal["V-seed", "V", "V-2nd", "UNVERIFIED"]
 Tier = Literal["statute", "mtus", "non_mtus"]
@@ -353,6 +350,105 @@ class Case:
 # ---------------------------------------------------------------- result
 
 
+TimelinessStatus = Literal["timely", "untimely", "cannot_decide"]
+ReviewKind = Literal["prospective", "concurrent", "retrospective", "expedited"]
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Days (or instants) from `lo` to `hi`; `hi` None: the latest is unknown."""
+
+    lo: Any
+    hi: Any
+
+    @property
+    def exact(self) -> bool:
+        return self.hi is not None and self.lo == self.hi
+
+    def to_dict(self) -> dict[str, str | None]:
+        def show(v: Any) -> str | None:
+            if v is None:
+                return None
+            return v.isoformat(timespec="minutes") if isinstance(v, dt.datetime) else v.isoformat()
+
+        return {"earliest": show(self.lo), "latest": show(self.hi)}
+
+    def union(self, other: Span) -> Span:
+        hi = None if self.hi is None or other.hi is None else max(self.hi, other.hi)
+        return Span(min(self.lo, other.lo), hi)
+
+
+@dataclass(frozen=True, slots=True)
+class TimelinessStep:
+    """One step of the computation: what (`kind`), its value, and the source it rests on."""
+
+    kind: str
+    value: str
+    source: str | None = None  # a source id of the pack
+    provenance: str | None = None
+
+    def to_dict(self) -> dict[str, str]:
+        out = {"kind": self.kind, "value": self.value}
+        if self.source is not None:
+            out["source"] = self.source
+        if self.provenance is not None:
+            out["provenance"] = self.provenance
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Timeliness:
+    status: TimelinessStatus
+    review: ReviewKind | None  # the review kind timed; None when the records do not say and several could
+    procedure: str | None  # the pack's id (None when no pack covers the day of receipt)
+    procedure_file: str | None
+    limit: str | None  # the time limit that decided (its id)
+    rule: str | None  # the limit's rule, in the pack's words
+    source: str | None  # the limit's source address
+    provenance: str | None
+    received: Span | None  # the day the request counts as received (day zero)
+    deadline: Span | None  # dates for day limits, local date-times for hour limits
+    days_counted: tuple[dt.date, ...] = ()  # the business days counted to the earliest deadline
+    skipped: tuple[dt.date, ...] = ()  # non-business days passed over on the way
+    extension: bool | None = None  # the 14-day extension applied (None: cannot tell, or not asked)
+    decided: str | None = None  # the decision's date or date-time, as compared
+    steps: tuple[TimelinessStep, ...] = ()
+    reasons: tuple[str, ...] = ()  # why it cannot be decided (the pack's words for each unknown)
+    needs: tuple[str, ...] = ()  # case fields that would decide it
+    consequence: str | None = None  # untimely: what that means in the jurisdiction, in its words
+    consequence_source: str | None = None
+    sources: tuple[tuple[str, str], ...] = field(default=(), compare=False)  # (id, address) of every source used
+    rationale: str = ""  # the words (imr_policy.explain_ur), set when the item is worded
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `ur_timeliness` object of schemas/decision.schema.json."""
+        out: dict[str, Any] = {"status": self.status}
+        if self.review is not None:
+            out["review"] = self.review
+        if self.procedure is not None:
+            out["procedure"] = {"id": self.procedure, "file": self.procedure_file}
+        if self.limit is not None:
+            out["limit"] = {"id": self.limit, "rule": self.rule, "source": self.source, "provenance": self.provenance}
+        if self.received is not None:
+            out["received"] = self.received.to_dict()
+        if self.deadline is not None:
+            out["deadline"] = self.deadline.to_dict()
+        out["days_counted"] = [d.isoformat() for d in self.days_counted]
+        out["skipped"] = [d.isoformat() for d in self.skipped]
+        if self.extension is not None:
+            out["extension"] = self.extension
+        if self.decided is not None:
+            out["decided"] = self.decided
+        out["steps"] = [s.to_dict() for s in self.steps]
+        out["sources"] = [{"id": i, "address": a} for i, a in self.sources]
+        out["reasons"] = list(self.reasons)
+        out["needs"] = list(self.needs)
+        if self.consequence is not None:
+            out["consequence"] = {"says": self.consequence, "source": self.consequence_source}
+        out["rationale"] = self.rationale
+        return out
+
+
 @dataclass(frozen=True, slots=True)
 class BasisCondition:
     """The row of a guideline's table by condition that decided, and how the case named it."""
@@ -514,9 +610,7 @@ class ItemDetermination:
             out["unstated_facts"] = list(self.unstated_facts)
             out["readings"] = [r.to_dict() for r in self.readings]
         if self.ur_timeliness is not None:
-            from imr_policy.explain_ur import to_dict as timeliness_dict  # noqa: PLC0415 - words import the model
-
-            out["ur_timeliness"] = timeliness_dict(self.ur_timeliness)
+            out["ur_timeliness"] = self.ur_timeliness.to_dict()
         return out
 
 

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from imr_policy.diagnostics import Diagnostic, did_you_mean
+from imr_policy.model import ReviewKind
 from imr_policy.schemacheck import float_diagnostics, schema_diagnostics
 from imr_policy.yamlsrc import SourceMap, child_path, load_text, located
 
 Unit = Literal["business_days", "calendar_days", "hours"]
-ReviewKind = Literal["prospective", "concurrent", "retrospective", "expedited"]
 REVIEW_KINDS: tuple[ReviewKind, ...] = ("prospective", "concurrent", "retrospective", "expedited")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 

@@ -20,76 +20,19 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from imr_policy.procedure import Procedure, ReviewKind, TimeLimit
+from imr_policy.model import ReviewKind, Span, Timeliness
+from imr_policy.model import TimelinessStatus as Status
+from imr_policy.model import TimelinessStep as Step
+from imr_policy.procedure import Procedure, TimeLimit
 
 if TYPE_CHECKING:
     from imr_policy.model import Case, ItemDetermination, RfaReceipt, UtilizationReview
-    from imr_policy.validate import LoadResult
 
-Status = Literal["timely", "untimely", "cannot_decide"]
 MAX_DAYS_SCANNED = 3660  # business-day arithmetic never scans more than ten years of days
-
-
-@dataclass(frozen=True, slots=True)
-class Span:
-    """Days (or instants) from `lo` to `hi`; `hi` None: the latest is unknown."""
-
-    lo: Any
-    hi: Any
-
-    @property
-    def exact(self) -> bool:
-        return self.hi is not None and self.lo == self.hi
-
-    def union(self, other: Span) -> Span:
-        hi = None if self.hi is None or other.hi is None else max(self.hi, other.hi)
-        return Span(min(self.lo, other.lo), hi)
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    """One step of the computation: what (`kind`), its value, and the source it rests on."""
-
-    kind: str
-    value: str
-    source: str | None = None  # a source id of the pack
-    provenance: str | None = None
-
-    def to_dict(self) -> dict[str, str]:
-        out = {"kind": self.kind, "value": self.value}
-        if self.source is not None:
-            out["source"] = self.source
-        if self.provenance is not None:
-            out["provenance"] = self.provenance
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class Timeliness:
-    status: Status
-    review: ReviewKind | None  # the review kind timed; None when the records do not say and several could
-    procedure: str | None  # the pack's id (None when no pack covers the day of receipt)
-    procedure_file: str | None
-    limit: str | None  # the time limit that decided (its id)
-    rule: str | None  # the limit's rule, in the pack's words
-    source: str | None  # the limit's source address
-    provenance: str | None
-    received: Span | None  # the day the request counts as received (day zero)
-    deadline: Span | None  # dates for day limits, local date-times for hour limits
-    days_counted: tuple[dt.date, ...] = ()  # the business days counted to the earliest deadline
-    skipped: tuple[dt.date, ...] = ()  # non-business days passed over on the way
-    extension: bool | None = None  # the 14-day extension applied (None: cannot tell, or not asked)
-    decided: str | None = None  # the decision's date or date-time, as compared
-    steps: tuple[Step, ...] = ()
-    reasons: tuple[str, ...] = ()  # why it cannot be decided (the pack's words for each unknown)
-    needs: tuple[str, ...] = ()  # case fields that would decide it
-    consequence: str | None = None  # untimely: what that means in the jurisdiction, in its words
-    consequence_source: str | None = None
-    sources: tuple[tuple[str, str], ...] = field(default=(), compare=False)  # (id, address) of every source used
 
 
 # ------------------------------------------------------------------------------------ calendar
@@ -472,15 +415,3 @@ def attach(
             needs = tuple(n.replace("utilization_review[]", at) for n in found.needs)
             out.append(dataclasses.replace(item, ur_timeliness=dataclasses.replace(found, needs=needs)))
     return tuple(out)
-
-
-def with_shipped_procedures(result: LoadResult) -> LoadResult:
-    """Procedural packs are law, like jurisdiction profiles: a policy set without its own for a
-    jurisdiction uses the shipped ones (and their hashes become part of the content hash)."""
-    from imr_policy.resources import policies_dir  # noqa: PLC0415
-    from imr_policy.validate import load_editions  # noqa: PLC0415 - validate imports procedure, not this module
-
-    have = {p.jurisdiction for p in result.procedures}
-    shipped = load_editions(sorted(policies_dir().glob("*-ur-procedure")))
-    extra = tuple(p for p in shipped.procedures if p.jurisdiction not in have)
-    return dataclasses.replace(result, procedures=result.procedures + extra) if extra else result

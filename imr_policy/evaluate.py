@@ -458,6 +458,9 @@ class _Walk:
     supporting: list[EditionResult] = dataclasses.field(default_factory=list)
     blocked: str | None = None  # why no decision can be made, when a needed guideline is missing
 
+    def _seen(self, step: Step, e: Edition, result: Any, note: str = "") -> None:
+        self.search.append(SearchStep(step.tier, e.guideline_id, e.edition_id, result, note))
+
     def _ask(self, edition: Edition) -> EditionResult:
         res = self.consult(edition)
         self.trace.extend(res.trace)
@@ -475,15 +478,7 @@ class _Walk:
                 self.search.append(_not_applicable_step(step, res))
                 continue
             self.caps.append(res)
-            self.search.append(
-                SearchStep(
-                    step.tier,
-                    e.guideline_id,
-                    e.edition_id,
-                    "pend" if res.kind == "pend" else "decided",
-                    "a statute outranks every guideline",
-                )
-            )
+            self._seen(step, e, "pend" if res.kind == "pend" else "decided", "a statute outranks every guideline")
 
     def supporting_step(self, step: Step, editions: list[Edition], quantity: int) -> None:
         """A higher tier decided (or could not): lower tiers can only be supporting evidence, and are
@@ -496,40 +491,21 @@ class _Walk:
                 continue
             if outcome not in ("modify", "non_certify"):
                 why = "supports the full request" if outcome == "certify" else "cannot decide yet"
-                self.search.append(
-                    SearchStep(
-                        step.tier,
-                        e.guideline_id,
-                        e.edition_id,
-                        "not_consulted",
-                        f"not consulted: the {self.first_decider} {why}",
-                    )
-                )
+                self._seen(step, e, "not_consulted", f"not consulted: the {self.first_decider} {why}")
                 continue
             res = self._ask(e)
             if res.status == "not_applicable":
                 self.search.append(_not_applicable_step(step, res))
             elif res.status == "decided" and res.kind != "pend":
                 self.supporting.append(res)
-                self.search.append(
-                    SearchStep(
-                        step.tier,
-                        e.guideline_id,
-                        e.edition_id,
-                        "supporting",
-                        f"consulted as supporting evidence; the {self.first_decider} is presumed correct",
-                    )
+                self._seen(
+                    step,
+                    e,
+                    "supporting",
+                    f"consulted as supporting evidence; the {self.first_decider} is presumed correct",
                 )
             else:
-                self.search.append(
-                    SearchStep(
-                        step.tier,
-                        e.guideline_id,
-                        e.edition_id,
-                        "not_consulted",
-                        "consulted, but it cannot decide without missing facts",
-                    )
-                )
+                self._seen(step, e, "not_consulted", "consulted, but it cannot decide without missing facts")
 
     def deciding_step(self, step: Step, editions: list[Edition]) -> None:
         """The first tier with an answer decides; a tier whose guidelines defer to one that is not in force
@@ -550,9 +526,7 @@ class _Walk:
                 self.search.append(_not_applicable_step(step, res))
                 continue
             results.append(res)
-            self.search.append(
-                SearchStep(step.tier, e.guideline_id, e.edition_id, "pend" if res.kind == "pend" else "decided")
-            )
+            self._seen(step, e, "pend" if res.kind == "pend" else "decided")
         if results:
             self.decisive = results
         elif deferred:

@@ -25,7 +25,7 @@ from typing import Any
 
 from imr_policy.conditions import ICD9_PREFIX, ICD10_PREFIX, tokens
 from imr_policy.diagnostics import Diagnostic, Severity, did_you_mean, has_errors, sort_and_cap
-from imr_policy.facts import FACTS, ORDERED_OPS, PREDICATE_OPS, PRESENCE_OPS, SET_OPS, FactType
+from imr_policy.facts import FACTS, OPERATORS, ORDERED_OPS, PREDICATE_OPS, PRESENCE_OPS, SET_OPS, FactType
 from imr_policy.limits import TooLarge, for_prefix, read_limited
 from imr_policy.model import (
     Citation,
@@ -758,7 +758,7 @@ class _Semantics:
         return None if literal is _BAD else Condition(name, op, literal)
 
     def _predicate(self, name: str, kind: FactType, op: str, value: Any, path: str) -> Condition | None:
-        wanted = {"prefix_in": FactType.CODES, "contains_any": FactType.STRING}.get(op)
+        wanted = OPERATORS[op].fact_type if op in OPERATORS else None  # what a predicate accepts
         if wanted is not kind:
             fix = "`prefix_in`" if kind is FactType.CODES else "`contains_any`" if kind is FactType.STRING else None
             self.report(

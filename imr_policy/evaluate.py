@@ -196,19 +196,15 @@ class Engine:
     ) -> ItemDetermination:
         """One pass of the jurisdiction's evidence search sequence over the editions the request's dates
         select, then the combining rules (imr_policy.combine) and the words (imr_policy.explain)."""
-        profile = self._profiles.get(case.jurisdiction)
+        profile = self._profiles[case.jurisdiction]  # evaluate() refuses a jurisdiction without one
         in_force, undated = self._select(case, request)
         walk = _Walk(
             request.service,
-            profile.first_decider.label if profile else "",
+            profile.first_decider.label,
             lambda e: self._consult(e, undated, facts, case, index),
             lambda e: _coverage(e, undated, request.service),
         )
-        if profile is None:
-            walk.blocked = (
-                f"This policy set has no jurisdiction profile for {case.jurisdiction}; the request is not decided."
-            )
-        for step in profile.steps if profile else ():
+        for step in profile.steps:
             editions = [e for e in in_force if _in_step(e, step)]
             if step.role == "cap":
                 walk.cap_step(step, editions)

@@ -181,8 +181,17 @@ class Edition:
         return f"{self.guideline_id}@{self.edition_id}"
 
     def in_force(self, day: dt.date) -> bool:
-        """In force on `day` of its own key (`selected_by`), its second window aside."""
-        return self.effective_from <= day and (self.effective_to is None or day <= self.effective_to)
+        """Whether `day`, a date of service, lies in the edition's window on the date of service (its own
+        dates, or its `within` window when the request date selects it); the request date aside."""
+        start: dt.date | None
+        end: dt.date | None
+        if self.selected_by == "date_of_service":
+            start, end = self.effective_from, self.effective_to
+        elif self.within is not None and self.within[0] == "date_of_service":
+            start, end = self.within[1], self.within[2]
+        else:
+            return True
+        return (start is None or start <= day) and (end is None or day <= end)
 
     def selected(self, request: Request, case: Case) -> bool | None:
         """Whether this edition governs the request: True or False, or None when the records leave the

@@ -133,3 +133,15 @@ def test_impossible_dates_are_case_errors(change: Any, path: str) -> None:
     with pytest.raises(imr_policy.CaseError) as err:
         imr_policy.validate_case(case)
     assert [(d.code, d.path) for d in err.value.diagnostics] == [("case.date-order", path)]
+
+
+def test_an_edition_selected_by_the_request_date_knows_its_dates_of_service(engine: imr_policy.Engine) -> None:
+    """`Edition.in_force(day)` asks about a date of service: for the 2016 CPMTG that is its `within` window
+    (2009-07-18 to 2017-11-30), not its window on the request date (from 2016-07-29)."""
+    import datetime as dt
+
+    editions = {e.key: e for e in engine.editions}
+    later, earlier = editions["mtus-cpmtg@2016"], editions["mtus-cpmtg@2009"]
+    for day, expected in ((dt.date(2009, 7, 17), False), (dt.date(2015, 7, 10), True), (dt.date(2017, 12, 1), False)):
+        assert later.in_force(day) is expected, day
+        assert earlier.in_force(day) is expected, day

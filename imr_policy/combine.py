@@ -179,6 +179,27 @@ MAX_READINGS = 64  # the product of the unstated facts' values; the registry's f
 
 
 @dataclass(frozen=True, slots=True)
+class Unstated:
+    """One fact the records leave open, and the values a reading may give it.
+
+    Most are facts of the registry (imr_policy.facts: functional improvement, severity); one more kind
+    is the row of an edition's table by condition when the diagnoses name several rows
+    (`condition:<guideline id>`). `labels` put a value into a reading's words ("if mild"); `fields` are
+    the case fields that would state it; `note` says why the values are what they are, where that is
+    not plain (a guideline that distinguishes only some severities)."""
+
+    name: str
+    values: tuple[str, ...]
+    question: str
+    labels: tuple[tuple[str, str], ...]
+    fields: tuple[str, ...]
+    note: str = ""
+
+    def label(self, value: str) -> str:
+        return dict(self.labels).get(value, value)
+
+
+@dataclass(frozen=True, slots=True)
 class Reading:
     """One reading of the unstated facts and what the request gets under it."""
 
@@ -198,14 +219,25 @@ class Readings:
     decided: bool  # every reading gives the same decided outcome
     representative: Reading  # the reading whose reasoning the rationale shows
     matters: tuple[str, ...]  # the facts whose value changes the outcome
-    fields: tuple[tuple[str, tuple[str, ...]], ...]  # fact -> the case fields that would state it
+    dimensions: tuple[Unstated, ...]  # the unstated facts, in the order of each reading's values
     imr_outcome: ImrOutcome | None  # the same in every reading, else None
     medically_necessary: bool  # true only when every reading certifies
     missing: tuple[str, ...]  # for a pend: the case fields that would decide it
 
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The case fields that would state the unstated facts, each once."""
+        return tuple(dict.fromkeys(f for d in self.dimensions for f in d.fields))
 
-def combine_readings(readings: tuple[Reading, ...], fields: dict[str, tuple[str, ...]]) -> Readings:
+    def label(self, values: tuple[tuple[str, str], ...]) -> str:
+        """One reading in words: "if mild and if it is not documented"."""
+        by_name = {d.name: d for d in self.dimensions}
+        return " and ".join(by_name[name].label(value) for name, value in values)
+
+
+def combine_readings(readings: tuple[Reading, ...], dimensions: tuple[Unstated, ...]) -> Readings:
     """Readings come in the order of the facts' values, most favourable to the request first."""
+    fields = {d.name: d.fields for d in dimensions}
     keys = {r.key for r in readings}
     first_key = readings[0].key
     decided = len(keys) == 1 and first_key[0] != "pend"
@@ -228,7 +260,7 @@ def combine_readings(readings: tuple[Reading, ...], fields: dict[str, tuple[str,
         decided=decided,
         representative=representative,
         matters=matters,
-        fields=tuple((n, fields[n]) for n in names),
+        dimensions=dimensions,
         imr_outcome=imr,
         medically_necessary=all(r.item.medically_necessary for r in readings),
         missing=tuple(missing),

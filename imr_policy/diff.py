@@ -292,9 +292,15 @@ def _header_fields(old: Edition, new: Edition) -> list[FieldChange]:
                 ("effective_to", old.effective_to, new.effective_to),
                 ("selected_by", old.selected_by, new.selected_by),
                 ("within", old.within, new.within),
+                # the severities an unstated severity is read as: which readings decide
+                ("severity_scales", _scales(old), _scales(new)),
             )
         )
     )
+
+
+def _scales(e: Edition) -> tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]:
+    return tuple((s.services, s.values) for s in e.severity_scales)
 
 
 # ---------------------------------------------------------------------------------------------- matching

@@ -17,11 +17,21 @@ from typing import Any, Literal, Protocol
 
 from imr_policy import explain, explain_ur, timeliness
 from imr_policy.case import validate_case
-from imr_policy.combine import MAX_READINGS, PROVENANCE_ORDER, Reading, Readings, combine, combine_readings, kind_of
+from imr_policy.combine import (
+    MAX_READINGS,
+    PROVENANCE_ORDER,
+    Reading,
+    Readings,
+    Unstated,
+    combine,
+    combine_readings,
+    kind_of,
+)
 from imr_policy.conditions import match_rows
 from imr_policy.derive import missing_case_fields, request_facts, unstated_facts
 from imr_policy.diagnostics import Diagnostic
 from imr_policy.errors import CaseError, EngineError, PolicyError
+from imr_policy.facts import FACTS
 from imr_policy.model import (
     Case,
     DecisionKind,
@@ -145,8 +155,45 @@ class Engine:
         first = self._decide_with(case, index, request, facts, floor=floor)
         if first.determination != "pend":
             return first
-        unstated = unstated_facts(facts)
+        unstated = self._unstated(case, index, request, facts)
         return self._branch(case, index, request, facts, unstated, first, floor) if unstated else first
+
+    def _unstated(self, case: Case, index: int, request: Request, facts: Mapping[str, Any]) -> tuple[Unstated, ...]:
+        """What the records leave open for one request: the registry's unstated facts (a severity only
+        among the values the guidelines consulted distinguish, where each declares them), and, per
+        guideline with a table by condition, the rows when the diagnoses name more than one."""
+        in_force, _ = self._select(case, request)
+        service = request.service
+        dims: list[Unstated] = []
+        for name, registry_values in unstated_facts(facts):
+            if not any(e.tests_fact(service, name) for e in in_force):
+                continue  # no guideline consulted asks it: no reading can differ
+            fact = FACTS[name]
+            values, note = registry_values, ""
+            if name == "severity":
+                values, note = _severity_readings(in_force, service, values)
+            dims.append(
+                Unstated(
+                    name, values, fact.question, fact.reading_words, tuple(missing_case_fields(case, index, name)), note
+                )
+            )
+        seen: set[str] = set()
+        for e in in_force:
+            if not e.conditions or e.guideline_id in seen or not e.tests_fact(service, "condition"):
+                continue
+            seen.add(e.guideline_id)
+            matches = match_rows(e.conditions, case, request)
+            if len(matches) > 1:
+                dims.append(
+                    Unstated(
+                        ROW_READING + e.guideline_id,
+                        tuple(m.row.id for m in matches),
+                        f"which row of the {e.family} table by condition applies",
+                        tuple((m.row.id, f"under the row '{m.row.title}'") for m in matches),
+                        tuple(missing_case_fields(case, index, "condition")),
+                    )
+                )
+        return tuple(dims)
 
     def _branch(
         self,
@@ -154,15 +201,15 @@ class Engine:
         index: int,
         request: Request,
         facts: Mapping[str, Any],
-        unstated: tuple[tuple[str, tuple[str, ...]], ...],
+        unstated: tuple[Unstated, ...],
         first: ItemDetermination,
         floor: Provenance | None,
     ) -> ItemDetermination:
         """Rule 7 of imr_policy.combine: decide a pending request under every reading of the facts the
         records do not state. The readings are few and finite (at most MAX_READINGS); beyond that the
         request pends as it is, saying so."""
-        names = tuple(name for name, _ in unstated)
-        combos = list(itertools.product(*(values for _, values in unstated)))
+        names = tuple(d.name for d in unstated)
+        combos = list(itertools.product(*(d.values for d in unstated)))
         if len(combos) > MAX_READINGS:
             return explain.too_many_readings(first, names, len(combos))
         readings = tuple(
@@ -174,8 +221,7 @@ class Engine:
             )
             for combo in combos
         )
-        fields = {name: tuple(missing_case_fields(case, index, name)) for name in names}
-        summary = combine_readings(readings, fields)
+        summary = combine_readings(readings, unstated)
         if not summary.decided and not summary.matters and summary.imr_outcome is None:
             return first  # every reading pends alike: the unstated facts are not what it waits for
         assumed = dict(summary.representative.values) if summary.decided else {}
@@ -299,10 +345,15 @@ class Engine:
 
     def _edition(self, edition: Edition, facts: Mapping[str, Any], case: Case, index: int) -> EditionResult:
         """One edition's answer. An edition with a table by condition is asked once per row the diagnoses
-        match (the `condition` fact); `facts` that already give `condition` (a counterfactual) are used as is."""
+        match (the `condition` fact); `facts` that already give `condition` (a counterfactual) are used as
+        is, and a reading of the rows (`condition:<guideline id>`, rule 7) asks only the row it reads."""
         if not edition.conditions or "condition" in facts:
-            return self._edition_once(edition, facts, case, index)
+            return self._edition_once(edition, _without_row_readings(facts), case, index)
         matches = match_rows(edition.conditions, case, case.requests[index])
+        read = facts.get(ROW_READING + edition.guideline_id)
+        facts = _without_row_readings(facts)
+        if read is not None and any(m.row.id == read for m in matches):
+            matches = tuple(m for m in matches if m.row.id == read)
         if not matches:
             return self._edition_once(edition, {**facts, "condition": None}, case, index)
         results = [
@@ -310,7 +361,10 @@ class Engine:
             for m in matches
         ]
         if len(results) == 1:
-            return results[0]
+            res = results[0]
+            if read is None:
+                return res
+            return dataclasses.replace(res, trace=tuple(dataclasses.replace(t, condition=read) for t in res.trace))
         return _over_rows(edition, results, missing_case_fields(case, index, "condition"))
 
     def _edition_once(self, edition: Edition, facts: Mapping[str, Any], case: Case, index: int) -> EditionResult:
@@ -390,6 +444,33 @@ class Engine:
         return EditionResult(
             edition, "decided", deciding, exception, kind, approved, missing, tuple(checks), tuple(trace)
         )
+
+
+ROW_READING = "condition:"  # a reading of the rows of one guideline's table: `condition:<guideline id>`
+
+
+def _without_row_readings(facts: Mapping[str, Any]) -> Mapping[str, Any]:
+    if not any(k.startswith(ROW_READING) for k in facts):
+        return facts
+    return {k: v for k, v in facts.items() if not k.startswith(ROW_READING)}
+
+
+def _severity_readings(
+    in_force: tuple[Edition, ...], service: str, values: tuple[str, ...]
+) -> tuple[tuple[str, ...], str]:
+    """The severities an unstated severity is read as: where every edition whose rules for `service` test
+    the severity declares the severities it distinguishes, only those (a guideline that classifies a
+    case as mild or severe has no third reading); otherwise every severity."""
+    testing = [e for e in in_force if e.tests_fact(service, "severity")]
+    scales = [e.severity_scale(service) for e in testing]
+    if not testing or any(scale is None for scale in scales):
+        return values, ""
+    allowed = {v for scale in scales if scale is not None for v in scale.values}
+    narrowed = tuple(v for v in values if v in allowed)
+    if narrowed == values or not narrowed:
+        return values, ""
+    families = sorted({e.family for e in testing})
+    return narrowed, f"{' and '.join(families)} distinguishes {' and '.join(narrowed[::-1])} only"
 
 
 def _over_rows(edition: Edition, results: list[EditionResult], missing: list[str]) -> EditionResult:

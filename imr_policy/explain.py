@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from imr_policy.combine import Combined, Readings, result_provenance
-from imr_policy.facts import FACTS, OPERATORS
+from imr_policy.facts import OPERATORS
 from imr_policy.model import (
     BasisCondition,
     BasisEntry,
@@ -365,7 +365,7 @@ def item(
         trace=trace,
         missing_facts=decided.missing,
         provenance=decided.rests_on,
-        unstated_facts=tuple(f for _, fs in readings.fields for f in fs) if readings else (),
+        unstated_facts=readings.fields if readings else (),
         readings=tuple(
             ReadingOutcome(r.values, r.item.determination, r.item.approved_quantity, r.item.imr_outcome)
             for r in readings.readings
@@ -385,23 +385,19 @@ def _outcome_words(item: ItemDetermination) -> str:
     }[item.determination]
 
 
-def _reading_label(values: tuple[tuple[str, str], ...]) -> str:
-    return " and ".join(dict(FACTS[fact].reading_words)[value] for fact, value in values)
-
-
 def _unstated_text(readings: Readings) -> str:
-    parts = [f"{FACTS[name].question} ({', '.join(fields)})" for name, fields in readings.fields]
+    parts = [f"{d.question} ({', '.join(d.fields)})" + (f" ({d.note})" if d.note else "") for d in readings.dimensions]
     return "; nor ".join(parts)
 
 
 def _readings_agree(readings: Readings) -> str:
     rep = readings.representative
-    listed = "; ".join(f"{_reading_label(r.values)}: {_outcome_words(r.item)}" for r in readings.readings)
+    listed = "; ".join(f"{readings.label(r.values)}: {_outcome_words(r.item)}" for r in readings.readings)
     which = "least" if rep.item.determination == "certify" else "most"
     return (
         f"The records do not state {_unstated_text(readings)}. It cannot change the outcome ({listed}), so the "
         f"request is decided without it; the reasoning below takes the reading {which} favourable to the "
-        f"request ({_reading_label(rep.values)})."
+        f"request ({readings.label(rep.values)})."
     )
 
 
@@ -416,7 +412,7 @@ def too_many_readings(item: ItemDetermination, names: tuple[str, ...], count: in
 
 
 def _readings_differ(readings: Readings) -> str:
-    listed = "; ".join(f"{_reading_label(r.values)}: {_outcome_words(r.item)}" for r in readings.readings)
+    listed = "; ".join(f"{readings.label(r.values)}: {_outcome_words(r.item)}" for r in readings.readings)
     return f"The records do not state {_unstated_text(readings)}. What each reading would lead to: {listed}."
 
 

@@ -134,6 +134,18 @@ class ConditionRow:
 
 
 @dataclass(frozen=True, slots=True)
+class SeverityScale:
+    """The severities a guideline distinguishes for some services (`severity_scales:`), e.g. ODG's
+    chiropractic wording has "Mild" and "Severe" only. An unstated severity is read as each of these
+    values and no other (imr_policy.combine, rule 7)."""
+
+    services: tuple[str, ...]
+    values: tuple[str, ...]
+    citation: str
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Edition:
     """One guideline edition, loaded from one rule file."""
 
@@ -159,6 +171,7 @@ class Edition:
     conditions: tuple[ConditionRow, ...] = ()
     # a second window on the other case date (`effective.within`): (key, from, to)
     within: tuple[str, dt.date | None, dt.date | None] | None = None
+    severity_scales: tuple[SeverityScale, ...] = ()
     # lookup tables derived from the fields above, built once (every evaluation asks these questions)
     _limits: dict[str, Limit] = field(init=False, repr=False, compare=False)
     _citations: dict[str, Citation] = field(init=False, repr=False, compare=False)
@@ -258,6 +271,16 @@ class Edition:
 
     def rules_for(self, service: str) -> tuple[Rule, ...]:
         return self._by_service.get(service, ())
+
+    def tests_fact(self, service: str, fact: str) -> bool:
+        """Some rule or exception for `service` tests `fact`."""
+        return any(c.fact == fact for r in self.rules_for(service) for c in r.when) or any(
+            c.fact == fact for e in self.exceptions_for(service) for c in e.when
+        )
+
+    def severity_scale(self, service: str) -> SeverityScale | None:
+        """The severities this edition distinguishes for `service`, where it declares them."""
+        return next((s for s in self.severity_scales if service in s.services), None)
 
     def exceptions_for(self, service: str) -> tuple[RuleException, ...]:
         ids = {r.id for r in self.rules_for(service)}

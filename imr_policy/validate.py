@@ -37,6 +37,7 @@ from imr_policy.model import (
     Outcome,
     Rule,
     RuleException,
+    SeverityScale,
     Silence,
 )
 from imr_policy.procedure import Procedure, check_procedure_set, check_procedure_text, is_procedure
@@ -238,7 +239,7 @@ def _set_checkable(edition: Edition, problems: list[Diagnostic]) -> Edition | No
     return None if bad else edition
 
 
-_LISTS = ("citations", "limits", "conditions", "rules", "exceptions", "silent_on", "invariants")
+_LISTS = ("citations", "limits", "conditions", "rules", "exceptions", "silent_on", "invariants", "severity_scales")
 _ENTRY = re.compile(r"\$\.(" + "|".join(_LISTS) + r")\[(\d+)\]")
 # semantic codes that may only say that an entry left out for its schema errors is missing
 _REFERENCES = frozenset(
@@ -517,6 +518,29 @@ class _Semantics:
             seen_silent.add(item["service"])
             silences.append(Silence(item["service"], item["citation"]))
 
+        scales: list[SeverityScale] = []
+        scaled: dict[str, int] = {}
+        for i, sc in enumerate(d.get("severity_scales", [])):
+            base = f"$.severity_scales[{i}]"
+            cite(sc["citation"], f"{base}.citation")
+            for j, service in enumerate(sc["services"]):
+                if service in scaled:
+                    self.report(
+                        "policy.duplicate-severity-scale",
+                        f"`{service}` already has a severity scale (at $.severity_scales[{scaled[service]}])",
+                        f"{base}.services[{j}]",
+                        hint="give each service one list of the severities the guideline distinguishes",
+                    )
+                scaled.setdefault(service, i)
+            scales.append(
+                SeverityScale(
+                    tuple(sc["services"]),
+                    tuple(sc["values"]),
+                    sc["citation"],
+                    " ".join(sc.get("note", "").split()),
+                )
+            )
+
         invariants: list[Invariant] = []
         exception_ids = [e["id"] for e in exceptions_raw]
         for i, inv in enumerate(d.get("invariants", [])):
@@ -600,6 +624,7 @@ class _Semantics:
             invariants=tuple(invariants),
             more_permissive_than_previous=ed.get("more_permissive_than_previous", False),
             conditions=condition_rows,
+            severity_scales=tuple(scales),
         )
 
     def _condition_rows(self, raw: list[dict[str, Any]], cite: Any) -> tuple[ConditionRow, ...]:

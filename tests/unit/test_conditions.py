@@ -137,4 +137,62 @@ def test_rows_that_disagree_pend_and_say_what_each_would_give(engine: imr_policy
     assert item.missing_facts == ("diagnoses[].code",)
     assert "Lumbar sprains and strains: certify 1 of 3; Lumbago; backache: non-certify" in item.rationale
     assert {t.condition for t in item.trace if t.guideline == "odg-treatment"} == {"lumbar-sprain", "lumbago"}
-    assert not any(t.decided for t in item.trace if t.guideline == "odg-treatment")
+    # on the records as they are nothing decides; each reading of the rows decides under its own row
+    assert not any(t.decided for t in item.trace if t.guideline == "odg-treatment" and t.reading is None)
+    assert [(r.assumed, r.determination, r.approved_quantity) for r in item.readings] == [
+        ((("condition:odg-treatment", "lumbar-sprain"),), "modify", 1),
+        ((("condition:odg-treatment", "lumbago"),), "non_certify", 0),
+    ]
+    assert "under the row 'Lumbar sprains and strains': modified, 1 of 3 certified" in item.rationale
+    assert item.imr_outcome is None  # no UR decision under dispute
+
+
+def test_rows_that_disagree_still_give_the_imr_outcome_every_row_gives(engine: imr_policy.Engine) -> None:
+    """Rule 7 over the rows: 9 completed + 6 requested exceed both rows (10 and 9), with different
+    approved numbers (1 and 0): the determination waits for the code, the denial is upheld either way."""
+    item = engine.evaluate(
+        _case(
+            diagnoses=[{"description": "low back pain with lumbar strain"}],
+            requests=[
+                {
+                    "id": "r",
+                    "service": "physical_therapy",
+                    "body_region": "lumbar",
+                    "quantity": 6,
+                    "date_of_service": "2010-09-01",
+                }
+            ],
+            history=[{"service": "physical_therapy", "completed": 9, "functional_improvement": "documented"}],
+            utilization_review=[{"request": "r", "decision": "deny"}],
+        )
+    ).items[0]
+    assert (item.determination, item.imr_outcome) == ("pend", "upheld")
+    assert item.missing_facts == ("diagnoses[].code",)
+    assert {(r.determination, r.approved_quantity) for r in item.readings} == {("modify", 1), ("non_certify", 0)}
+    assert "every reading leads to the same IMR outcome" in item.rationale
+
+
+def test_a_code_that_names_one_of_the_rows_never_changes_a_decided_outcome(engine: imr_policy.Engine) -> None:
+    """Supplying the missing fact (a code selecting one row) gives one of the readings' outcomes."""
+    base = {
+        "requests": [
+            {
+                "id": "r",
+                "service": "physical_therapy",
+                "body_region": "lumbar",
+                "quantity": 6,
+                "date_of_service": "2010-09-01",
+            }
+        ],
+        "history": [{"service": "physical_therapy", "completed": 9, "functional_improvement": "documented"}],
+        "utilization_review": [{"request": "r", "decision": "deny"}],
+    }
+    open_ = engine.evaluate(_case(diagnoses=[{"description": "low back pain with lumbar strain"}], **base)).items[0]
+    outcomes = {(r.determination, r.approved_quantity, r.imr_outcome) for r in open_.readings}
+    for code in ("847.2", "724.2"):
+        coded = engine.evaluate(
+            _case(diagnoses=[{"description": "low back pain with lumbar strain", "code": code}], **base)
+        )
+        item = coded.items[0]
+        assert (item.determination, item.approved_quantity, item.imr_outcome) in outcomes
+        assert item.imr_outcome == open_.imr_outcome

@@ -343,3 +343,26 @@ def test_a_loosened_invariant_and_a_changed_condition_row_are_differences(tmp_pa
     [row] = diff_editions(old_odg, new_odg).changes
     assert (row.entity, row.id, row.effect) == ("condition", "lumbar-sprain", "decision")
     assert [(f.field, f.old, f.new) for f in row.fields] == [("icd9", ("847.2", "846"), ("847.2",))]
+
+
+def test_a_changed_severity_scale_is_a_decision_change(tmp_path: Path) -> None:
+    """Which severities an unstated severity is read as decides requests, so the diff names it."""
+    from imr_policy.diff import diff_editions
+    from imr_policy.validate import load_editions
+
+    root = ROOT / "policies"
+    old = next(e for e in load_editions([root]).editions if e.key == "odg-treatment@2007-05")
+    text = (root / "odg-treatment" / "2007-05.yaml").read_text(encoding="utf-8")
+    widened = text.replace("    values: [mild, severe]\n", "    values: [mild, moderate, severe]\n", 1)
+    assert widened != text
+    (tmp_path / "odg.yaml").write_text(widened, encoding="utf-8")
+    new = load_editions([tmp_path]).editions[0]
+    [change] = diff_editions(old, new).changes
+    assert (change.entity, change.effect) == ("edition", "decision")
+    assert [(f.field, f.old, f.new) for f in change.fields] == [
+        (
+            "severity_scales",
+            ((("chiropractic",), ("mild", "severe")),),
+            ((("chiropractic",), ("mild", "moderate", "severe")),),
+        )
+    ]

@@ -133,6 +133,7 @@ EXPECTED_CODES = frozenset(
         "policy.duplicate-condition",
         "policy.condition-without-match",
         "policy.condition-code",
+        "policy.duplicate-severity-scale",
         # imr_policy/procedure.py: UR procedural packs (policies/*-ur-procedure/, schemas/ur-procedure.schema.json)
         "policy.holiday-year",
         "policy.missing-time-limit",

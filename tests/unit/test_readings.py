@@ -1,0 +1,118 @@
+"""Rule 7 (imr_policy.combine): readings of what the records leave open, over the real packs and engine.
+
+Severity: ODG's chiropractic wording has "Mild" and "Severe" only (`severity_scales:` in
+policies/odg-treatment/2007-05.yaml), so an unstated severity is read as those two and never as
+"moderate", which no rule of that guideline can decide.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import imr_policy
+
+
+@pytest.fixture(scope="module")
+def engine() -> imr_policy.Engine:
+    return imr_policy.load()
+
+
+def _chiro(completed: int, quantity: int, **over: Any) -> dict[str, Any]:
+    case: dict[str, Any] = {
+        "case_id": "chiro",
+        "jurisdiction": "TX",
+        "date_of_injury": "2008-01-10",
+        "diagnoses": [{"description": "lumbar strain"}],
+        "requests": [
+            {
+                "id": "r",
+                "service": "chiropractic",
+                "body_region": "lumbar",
+                "quantity": quantity,
+                "date_of_service": "2008-08-18",
+            }
+        ],
+        "history": [{"service": "chiropractic", "completed": completed, "functional_improvement": "unknown"}],
+        "utilization_review": [{"request": "r", "decision": "deny"}],
+    }
+    case.update(over)
+    return case
+
+
+def test_an_unstated_severity_is_read_only_as_the_severities_the_guideline_distinguishes(
+    engine: imr_policy.Engine,
+) -> None:
+    item = engine.evaluate(_chiro(8, 12)).items[0]
+    severities = {dict(r.assumed).get("severity") for r in item.readings}
+    assert severities == {"mild", "severe"}
+    assert "(ODG distinguishes mild and severe only)" in item.rationale
+    # documented + severe allows 18 in all: 10 of 12; every other reading denies; every reading upholds
+    assert {
+        (dict(r.assumed)["functional_improvement"], dict(r.assumed)["severity"]): r.approved_quantity
+        for r in item.readings
+    } == {
+        ("documented", "severe"): 10,
+        ("documented", "mild"): 0,
+        ("not_documented", "severe"): 0,
+        ("not_documented", "mild"): 0,
+    }
+    assert (item.determination, item.imr_outcome) == ("pend", "upheld")
+    assert set(item.missing_facts) == {"history[0].functional_improvement", "diagnoses[].severity"}
+
+
+def test_a_request_past_every_readings_ceiling_is_decided(engine: imr_policy.Engine) -> None:
+    item = engine.evaluate(_chiro(20, 6)).items[0]
+    assert (item.determination, item.approved_quantity, item.imr_outcome) == ("non_certify", 0, "upheld")
+    assert "It cannot change the outcome" in item.rationale
+
+
+def test_a_stated_moderate_severity_still_pends(engine: imr_policy.Engine) -> None:
+    """ "Moderate" in the records is not ODG's mild or severe; classifying it is the reviewer's call."""
+    case = _chiro(8, 12, diagnoses=[{"description": "lumbar strain", "severity": "moderate"}])
+    case["history"][0]["functional_improvement"] = "documented"
+    item = engine.evaluate(case).items[0]
+    assert item.determination == "pend"
+    assert "diagnoses[].severity" in item.missing_facts
+
+
+@pytest.mark.parametrize("severity", ["mild", "severe"])
+@pytest.mark.parametrize("fi", ["documented", "not_documented"])
+def test_stating_a_value_gives_the_outcome_of_its_reading(engine: imr_policy.Engine, severity: str, fi: str) -> None:
+    open_ = engine.evaluate(_chiro(8, 12)).items[0]
+    by_reading = {
+        (dict(r.assumed)["functional_improvement"], dict(r.assumed)["severity"]): (
+            r.determination,
+            r.approved_quantity,
+            r.imr_outcome,
+        )
+        for r in open_.readings
+    }
+    case = _chiro(8, 12, diagnoses=[{"description": "lumbar strain", "severity": severity}])
+    case["history"][0]["functional_improvement"] = fi
+    item = engine.evaluate(case).items[0]
+    assert (item.determination, item.approved_quantity, item.imr_outcome) == by_reading[(fi, severity)]
+
+
+def test_a_fact_no_consulted_guideline_tests_is_not_read(engine: imr_policy.Engine) -> None:
+    """Physical therapy rules never test severity: an unstated severity adds no readings."""
+    case = {
+        "case_id": "pt",
+        "jurisdiction": "TX",
+        "date_of_injury": "2010-03-15",
+        "diagnoses": [{"description": "low back pain with lumbar strain"}],
+        "requests": [
+            {
+                "id": "r",
+                "service": "physical_therapy",
+                "body_region": "lumbar",
+                "quantity": 6,
+                "date_of_service": "2010-09-01",
+            }
+        ],
+        "history": [{"service": "physical_therapy", "completed": 9, "functional_improvement": "unknown"}],
+    }
+    item = engine.evaluate(case).items[0]
+    assert item.readings
+    assert all("severity" not in dict(r.assumed) for r in item.readings)

@@ -46,10 +46,76 @@ class TimeLimit:
 
 
 @dataclass(frozen=True, slots=True)
+class Holiday:
+    """One day of a year's calendar that is not a business day (`why` is None) or may not be one."""
+
+    day: dt.date
+    name: str
+    source: str
+    why: str | None = None  # set when the sources do not settle whether the day is a business day
+
+
+@dataclass(frozen=True, slots=True)
 class HolidayYear:
-    dates: frozenset[dt.date]
+    dates: frozenset[dt.date]  # the days that are certainly not business days (besides closed weekdays)
     provenance: str
     source: str
+    basis: Literal["rules", "list"] = "list"
+    holidays: tuple[Holiday, ...] = ()  # the named days of `dates`
+    uncertain: tuple[Holiday, ...] = ()  # days that may or may not be business days, each with why
+
+    def named(self, day: dt.date) -> Holiday | None:
+        return next((h for h in self.holidays if h.day == day), None)
+
+    def doubt(self, day: dt.date) -> Holiday | None:
+        return next((h for h in self.uncertain if h.day == day), None)
+
+
+def _easter(year: int) -> dt.date:
+    """Western (Gregorian) Easter Sunday: the anonymous Gregorian computus (Meeus/Jones/Butcher)."""
+    a, b, c = year % 19, year // 100, year % 100
+    d, e = divmod(b, 4)
+    g = (b - (b + 8) // 25 + 1) // 3
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = divmod(c, 4)
+    ell = (32 + 2 * e + 2 * i - h - k) % 7
+    m = (a + 11 * h + 22 * ell) // 451
+    month, day = divmod(h + ell - 7 * m + 114, 31)
+    return dt.date(year, month, day + 1)
+
+
+def rule_days(rule: dict[str, Any], year: int) -> list[tuple[dt.date, str]]:
+    """The days one holiday rule gives in `year`: its own day, and the day it is observed on when it moves.
+
+    A rule that has no day in `year` (outside `from_year`..`to_year`) gives none. Nothing here is a guess: the
+    rule says which day; `between` gives every day of its span (an uncertain holiday whose date is not given).
+    """
+    if year < rule.get("from_year", year) or year > rule.get("to_year", year):
+        return []
+    name = rule["name"]
+    if "between" in rule:
+        lo, hi = (dt.date(year, *map(int, mmdd.split("-"))) for mmdd in rule["between"])
+        return [(lo + dt.timedelta(days=n), name) for n in range((hi - lo).days + 1)]
+    if "easter" in rule:
+        day = _easter(year) + dt.timedelta(days=rule["easter"])
+    elif "day" in rule:
+        day = dt.date(year, rule["month"], rule["day"])
+    else:
+        wd = WEEKDAYS.index(rule["weekday"])
+        if rule["nth"] == -1:
+            nxt = dt.date(year + 1, 1, 1) if rule["month"] == 12 else dt.date(year, rule["month"] + 1, 1)
+            day = nxt - dt.timedelta(days=1)
+            day -= dt.timedelta(days=(day.weekday() - wd) % 7)
+        else:
+            first = dt.date(year, rule["month"], 1)
+            day = first + dt.timedelta(days=(wd - first.weekday()) % 7 + 7 * (rule["nth"] - 1))
+    day += dt.timedelta(days=rule.get("plus_days", 0))
+    out = [(day, name)]
+    if day.weekday() == 6 and rule.get("sunday") == "next_monday":
+        out.append((day + dt.timedelta(days=1), f"{name} (observed)"))
+    if day.weekday() == 5 and rule.get("saturday") == "previous_friday":
+        out.append((day - dt.timedelta(days=1), f"{name} (observed)"))
+    return [(d, n) for d, n in out if d.year == year]
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,30 +258,7 @@ class _Semantics:
                 cite(gaps[side].get("source"), f"$.procedure.not_covered.{side}.source")
         cal = d["calendar"]
         cite(cal["business_weekdays_basis"]["source"], "$.calendar.business_weekdays_basis.source")
-        holidays: list[tuple[int, HolidayYear]] = []
-        for year_key, entry in cal["holidays"]["years"].items():
-            base = child_path("$.calendar.holidays.years", year_key)
-            cite(entry["source"], f"{base}.source")
-            if not (len(year_key) == 4 and year_key.isdigit()):
-                self.report(
-                    "policy.holiday-year",
-                    f"`{year_key}` is not a year",
-                    base,
-                    "key each list of holidays by its year, e.g. `2015:`",
-                )
-                continue
-            dates = []
-            for i, text in enumerate(entry["dates"]):
-                day = dt.date.fromisoformat(text)
-                if day.year != int(year_key):
-                    self.report(
-                        "policy.holiday-year",
-                        f"holiday `{text}` is listed under the year `{year_key}`",
-                        f"{base}.dates[{i}]",
-                        f"move it to the list of {day.year}, or fix the date",
-                    )
-                dates.append(day)
-            holidays.append((int(year_key), HolidayYear(frozenset(dates), entry["provenance"], entry["source"])))
+        holidays = self._holidays(cal["holidays"], cite)
         receipt = d["receipt"]
         cite(receipt["day_zero"]["source"], "$.receipt.day_zero.source")
         cite(receipt["cutoff"]["source"], "$.receipt.cutoff.source")
@@ -282,6 +325,136 @@ class _Semantics:
             file=self.file,
             sha256=sha256,
         )
+
+    def _rules(self, rules: dict[str, Any] | None, cite: Any) -> list[dict[str, Any]]:
+        """The calendar rule's holidays, each with exactly one way of giving its day."""
+        if rules is None:
+            return []
+        cite(rules["source"], "$.calendar.holidays.rules.source")
+        good = []
+        for i, rule in enumerate(rules["days"]):
+            base = f"$.calendar.holidays.rules.days[{i}]"
+            cite(rule.get("source"), f"{base}.source")
+            ways = [k for k in ("day", "weekday", "easter", "between") if k in rule]
+            problem = None
+            if len(ways) != 1:
+                problem = "give the day one way: `month` and `day`, `month` `weekday` and `nth`, `easter`, or `between`"
+            elif ways == ["day"] and "month" not in rule:
+                problem = "a fixed day needs its `month`"
+            elif ways == ["weekday"] and ("month" not in rule or "nth" not in rule or rule["nth"] == 0):
+                problem = "an nth weekday needs its `month` and `nth` (1 to 5, or -1 for the last)"
+            elif ways == ["between"] and rule["status"] != "uncertain":
+                problem = "`between` says only that an uncertain holiday falls in a span: give `status: uncertain`"
+            elif ways == ["day"]:
+                try:
+                    dt.date(2000, rule["month"], rule["day"])  # a leap year: February 29 is a day
+                except ValueError:
+                    problem = f"month {rule['month']} has no day {rule['day']}"
+            if rule["status"] == "uncertain" and "why" not in rule:
+                problem = "an uncertain holiday must say `why` the sources do not settle it"
+            if problem is not None:
+                self.report("policy.holiday-rule", f"holiday rule `{rule['name']}`: {problem}", base, problem)
+                continue
+            good.append(rule | {"source": rule.get("source", rules["source"])})
+        return good
+
+    def _holidays(self, spec: dict[str, Any], cite: Any) -> list[tuple[int, HolidayYear]]:
+        before = len(self.problems)
+        rules = self._rules(spec.get("rules"), cite)
+        rules_ok = len(self.problems) == before  # a broken rule would make every list disagree: say it once
+        out: list[tuple[int, HolidayYear]] = []
+        for year_key, entry in spec["years"].items():
+            base = child_path("$.calendar.holidays.years", year_key)
+            cite(entry["source"], f"{base}.source")
+            if not (len(year_key) == 4 and year_key.isdigit()):
+                self.report(
+                    "policy.holiday-year",
+                    f"`{year_key}` is not a year",
+                    base,
+                    "key each year's holidays by its year, e.g. `2015:`",
+                )
+                continue
+            year = int(year_key)
+            certain: dict[dt.date, Holiday] = {}
+            doubtful: dict[dt.date, Holiday] = {}
+            for rule in rules:
+                for day, name in rule_days(rule, year):
+                    if rule["status"] == "holiday":
+                        certain.setdefault(day, Holiday(day, name, rule["source"]))
+                    else:
+                        doubtful.setdefault(day, Holiday(day, name, rule["source"], rule["why"]))
+            if entry["basis"] == "rules" and not rules:
+                self.report(
+                    "policy.holiday-rule",
+                    f"the holidays of {year_key} are to be computed from `rules`, but the pack has no rules",
+                    f"{base}.basis",
+                    "add `rules:` under `holidays:`, or list the year's `dates` with `basis: list`",
+                )
+            if entry["basis"] == "list":
+                if "dates" not in entry:
+                    self.report(
+                        "policy.holiday-year",
+                        f"the list of {year_key} has no `dates`",
+                        base,
+                        "give the dated list, or `basis: rules`",
+                    )
+                listed = self._listed(entry.get("dates", []), year_key, base)
+                if rules and rules_ok:
+                    self._agree(listed, certain, year_key, base)
+                certain = {day: certain.get(day, Holiday(day, "holiday", entry["source"])) for day in listed}
+            for i, extra in enumerate(entry.get("uncertain", [])):
+                cite(extra["source"], f"{base}.uncertain[{i}].source")
+                day = self._listed([extra["date"]], year_key, f"{base}.uncertain[{i}]", field="date")[0]
+                doubtful.setdefault(day, Holiday(day, extra["name"], extra["source"], extra["why"]))
+            doubtful = {day: h for day, h in doubtful.items() if day not in certain}
+            out.append(
+                (
+                    year,
+                    HolidayYear(
+                        frozenset(certain),
+                        entry["provenance"],
+                        entry["source"],
+                        entry["basis"],
+                        tuple(sorted(certain.values(), key=lambda h: h.day)),
+                        tuple(sorted(doubtful.values(), key=lambda h: h.day)),
+                    ),
+                )
+            )
+        return sorted(out, key=lambda h: h[0])
+
+    def _listed(self, texts: list[str], year_key: str, base: str, field: str = "dates") -> list[dt.date]:
+        days = []
+        for i, text in enumerate(texts):
+            day = dt.date.fromisoformat(text)
+            if day.year != int(year_key):
+                self.report(
+                    "policy.holiday-year",
+                    f"holiday `{text}` is listed under the year `{year_key}`",
+                    f"{base}.{field}[{i}]" if field == "dates" else f"{base}.{field}",
+                    f"move it to the list of {day.year}, or fix the date",
+                )
+            days.append(day)
+        return days
+
+    def _agree(self, listed: list[dt.date], computed: dict[dt.date, Holiday], year_key: str, base: str) -> None:
+        """A dated list and the pack's rules must give the same weekdays (a weekend day changes no count)."""
+        weekday = {d for d in listed if d.weekday() < 5}
+        ruled = {d for d in computed if d.weekday() < 5}
+        if weekday != ruled:
+            missing = ", ".join(f"{d} ({computed[d].name})" for d in sorted(ruled - weekday))
+            extra = ", ".join(str(d) for d in sorted(weekday - ruled))
+            said = "; ".join(
+                part
+                for part in (f"the rules give {missing} and the list does not" if missing else "",
+                             f"the list gives {extra} and the rules do not" if extra else "")
+                if part
+            )  # fmt: skip
+            self.report(
+                "policy.holiday-list-disagrees",
+                f"the dated list of {year_key} and the pack's holiday rules disagree: {said}",
+                f"{base}.dates",
+                "check the list against its source and the rules against theirs; never make one agree by guessing",
+            )
 
     def _one_limit_per_kind(self, limits: list[dict[str, Any]]) -> None:
         """Every review kind has exactly one time limit of its own, and at most one extension."""

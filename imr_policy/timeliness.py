@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from imr_policy.combine import PROVENANCE_ORDER
 from imr_policy.model import ReviewKind, Span, Timeliness
 from imr_policy.model import TimelinessStatus as Status
 from imr_policy.model import TimelinessStep as Step
-from imr_policy.procedure import Procedure, TimeLimit
+from imr_policy.procedure import Holiday, Procedure, TimeLimit
 
 if TYPE_CHECKING:
     from imr_policy.model import Case, ItemDetermination, RfaReceipt, UtilizationReview
@@ -39,9 +40,16 @@ MAX_DAYS_SCANNED = 3660  # business-day arithmetic never scans more than ten yea
 
 
 class _Calendar:
+    """Business days under the pack's calendar. A day is open, closed, or unsettled (`None`): a weekday of a
+    year the pack has no holidays for, or a day the pack marks uncertain. Counting runs twice: the earliest
+    deadline counts an unsettled day as open; the latest counts an uncertain day as closed, and is unknown
+    when a year without holidays is reached."""
+
     def __init__(self, procedure: Procedure) -> None:
         self.p = procedure
         self.unknown_years: set[int] = set()
+        self.doubts: dict[dt.date, Holiday] = {}  # the uncertain days met, with why
+        self.years_used: set[int] = set()
 
     def closed_weekday(self, day: dt.date) -> bool:
         return day.weekday() not in self.p.business_weekdays
@@ -51,41 +59,62 @@ class _Calendar:
         if listed is None:
             self.unknown_years.add(day.year)
             return None
-        return day in listed.dates
+        self.years_used.add(day.year)
+        if day in listed.dates:
+            return True
+        doubt = listed.doubt(day)
+        if doubt is not None:
+            self.doubts.setdefault(day, doubt)
+            return None
+        return False
+
+    def named(self, day: dt.date) -> Holiday | None:
+        listed = self.p.holiday_year(day.year)
+        return None if listed is None else listed.named(day)
 
     def business(self, day: dt.date) -> bool | None:
-        """True, False, or None when the year's holidays are unknown (a weekday that may be a holiday)."""
+        """True, False, or None when the day is unsettled (an unknown year, or a day the pack marks uncertain)."""
         if self.closed_weekday(day):
             return False
         holiday = self.holiday(day)
         return None if holiday is None else not holiday
 
-    def next_business_day(self, day: dt.date) -> Span:
-        """The first business day after `day`: the earliest counts unknown-year weekdays as open."""
-        lo = self._advance(day)
-        return Span(lo, lo if self._all_known(day, lo) else None)
+    def _open(self, day: dt.date, latest: bool) -> bool | None:
+        """Whether `day` counts as a business day: on the earliest count every unsettled day is open; on the
+        latest an uncertain day is closed and a day of an unknown year leaves the count unknown (None)."""
+        open_day = self.business(day)
+        if open_day is not None:
+            return open_day
+        if not latest:
+            return True
+        return None if self.p.holiday_year(day.year) is None else False
 
-    def add_business_days(self, day_zero: dt.date, n: int) -> tuple[Span, tuple[dt.date, ...]]:
+    def _count(self, start: dt.date, n: int, latest: bool) -> tuple[dt.date | None, list[dt.date]]:
         counted: list[dt.date] = []
-        day = day_zero
+        day = start
         for _ in range(MAX_DAYS_SCANNED):
             if len(counted) == n:
                 break
             day += dt.timedelta(days=1)
-            if self.business(day) is not False:
+            is_open = self._open(day, latest)
+            if is_open is None:
+                return None, counted
+            if is_open:
                 counted.append(day)
-        exact = self._all_known(day_zero, day)
-        return Span(day, day if exact else None), tuple(counted)
+        return day, counted
 
-    def _advance(self, day: dt.date) -> dt.date:
-        for _ in range(MAX_DAYS_SCANNED):
-            day += dt.timedelta(days=1)
-            if self.business(day) is not False:
-                break
-        return day
+    def next_business_day(self, day: dt.date) -> Span:
+        """The first business day after `day`, at the earliest and at the latest."""
+        lo, _ = self._count(day, 1, latest=False)
+        hi, _ = self._count(day, 1, latest=True)
+        assert lo is not None
+        return Span(lo, hi)
 
-    def _all_known(self, start: dt.date, end: dt.date) -> bool:
-        return all(self.p.holiday_year(y) is not None for y in range(start.year, end.year + 1))
+    def add_business_days(self, day_zero: dt.date, n: int) -> tuple[Span, tuple[dt.date, ...]]:
+        lo, counted = self._count(day_zero, n, latest=False)
+        hi, _ = self._count(day_zero, n, latest=True)
+        assert lo is not None
+        return Span(lo, hi), tuple(counted)
 
 
 # ------------------------------------------------------------------------------------ the computation
@@ -158,9 +187,9 @@ class _Work:
             open_day = self.cal.business(day)
             if open_day is not True:
                 # received on a Saturday, a Sunday or a holiday (or a weekday of a year without a holiday list)
-                if open_day is None:
+                if open_day is None and self.p.holiday_year(day.year) is None:
                     self.holidays_unknown(day.year)
-                else:
+                else:  # a closed day, or one the pack marks uncertain (the calendar records why)
                     self.unknown("non_business_day_receipt")
                 nxt_hi = self.cal.next_business_day(day).hi
                 span = Span(day, None if span.hi is None or nxt_hi is None else max(span.hi, nxt_hi))
@@ -344,6 +373,10 @@ def _assess(ur: UtilizationReview, jurisdiction: str, procedures: tuple[Procedur
     if any(r.deadline.hi is None for r in results):
         for year in sorted(w.cal.unknown_years):
             w.holidays_unknown(year)
+    for day_, doubt in sorted(w.cal.doubts.items()):
+        w.reasons.append(f"{_day_name(day_)} ({doubt.name}) may not be a business day: {doubt.why}")
+        if doubt.source not in w.used:
+            w.used.append(doubt.source)
     if status != "cannot_decide":
         reasons: tuple[str, ...] = ()
         needs: tuple[str, ...] = ()
@@ -361,7 +394,16 @@ def _assess(ur: UtilizationReview, jurisdiction: str, procedures: tuple[Procedur
             for n in range(1, (last - day).days + 1)
             if w.cal.business(day + dt.timedelta(days=n)) is False
         )
+        for closed in skipped:
+            named = w.cal.named(closed)
+            if named is not None:
+                listed = procedure.holiday_year(closed.year)
+                assert listed is not None
+                w.step("holiday", f"{closed.isoformat()} {named.name}", named.source, listed.provenance)
     counted, extension = chosen.counted, chosen.extension
+    grades = [limit.provenance] + [
+        h.provenance for y in sorted(w.cal.years_used) if (h := procedure.holiday_year(y)) is not None
+    ]
     return Timeliness(
         status=status,
         review=review,
@@ -370,7 +412,7 @@ def _assess(ur: UtilizationReview, jurisdiction: str, procedures: tuple[Procedur
         limit=limit.id,
         rule=limit.rule,
         source=procedure.source(limit.source).address,
-        provenance=limit.provenance,
+        provenance=max(grades, key=PROVENANCE_ORDER.index),
         received=zero,
         deadline=deadline,
         days_counted=counted,
@@ -384,6 +426,10 @@ def _assess(ur: UtilizationReview, jurisdiction: str, procedures: tuple[Procedur
         consequence_source=procedure.source(procedure.consequence_source).address if status == "untimely" else None,
         sources=tuple((s, procedure.source(s).address) for s in dict.fromkeys(w.used)),
     )
+
+
+def _day_name(day: dt.date) -> str:
+    return f"{day.strftime('%A')} {day.isoformat()}"
 
 
 def _compare(lo: Any, hi: Any, deadline: Span) -> Status:

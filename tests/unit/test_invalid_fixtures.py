@@ -136,6 +136,8 @@ EXPECTED_CODES = frozenset(
         "policy.duplicate-severity-scale",
         # imr_policy/procedure.py: UR procedural packs (policies/*-ur-procedure/, schemas/ur-procedure.schema.json)
         "policy.holiday-year",
+        "policy.holiday-rule",
+        "policy.holiday-list-disagrees",
         "policy.missing-time-limit",
         "policy.duplicate-time-limit",
         # imr_policy/yamlsrc.py with code_prefix="case"

@@ -42,10 +42,13 @@ HOLIDAYS = {
 
 def make_pack(years: dict[str, list[str]] = HOLIDAYS) -> Procedure:
     listed = "".join(
-        f'      "{y}":\n        dates: [{", ".join(d)}]\n        provenance: UNVERIFIED\n        source: ccr-9792.9.1\n'
+        f'      "{y}":\n        basis: list\n        dates: [{", ".join(d)}]\n'
+        "        provenance: UNVERIFIED\n        source: ccr-9792.9.1\n"
         for y, d in years.items()
     )
-    text = PACK.read_text(encoding="utf-8").replace("    years: {}\n", "    years:\n" + listed, 1)
+    shipped = PACK.read_text(encoding="utf-8")
+    start, end = shipped.index("  holidays:\n"), shipped.index("receipt:\n")
+    text = shipped[:start] + "  holidays:\n    years:\n" + listed + "    unknown_years: test data\n" + shipped[end:]
     procedure, problems, _ = check_procedure_text(text, file="test-pack.yaml", sha256="test")
     assert problems == [] and procedure is not None
     return procedure
@@ -105,8 +108,10 @@ def test_friday_fax_after_the_cutoff_before_a_holiday_monday() -> None:
     assert (t.deadline.lo, t.deadline.hi) == (D("2015-09-15"), D("2015-09-15"))
     assert t.days_counted == tuple(D(d) for d in ("2015-09-09", "2015-09-10", "2015-09-11", "2015-09-14", "2015-09-15"))
     assert {D("2015-09-05"), D("2015-09-06"), D("2015-09-07"), D("2015-09-12"), D("2015-09-13")} <= set(t.skipped)
-    assert t.limit == "prospective-concurrent" and t.provenance == "V-2nd"
+    # the result rests on the weakest grade it used: the test calendar is UNVERIFIED
+    assert t.limit == "prospective-concurrent" and t.provenance == "UNVERIFIED"
     assert [s.kind for s in t.steps][:3] == ["received", "after_cutoff", "day_zero"]
+    assert ("holiday", "2015-09-07 holiday", "ccr-9792.9.1") in [(s.kind, s.value, s.source) for s in t.steps]
     # the day after the deadline
     late = assess(ur("2015-09-04T17:31", decided="2015-09-16"), "CA", TEST)
     assert late.status == "untimely"
@@ -131,14 +136,19 @@ def test_an_offset_is_read_in_pacific_time() -> None:
 
 
 def test_the_shipped_pack_decides_only_where_holidays_cannot_matter() -> None:
-    # the same Friday fax under the shipped pack: no holiday list for 2015, so Monday 09-07 may be a
-    # business day (earliest deadline Friday 09-11... counted Tue 8 .. Mon 14 with Mon 7 open: 09-14)
-    early = assess(ur("2015-09-04T17:31", decided="2015-09-14"), "CA", SHIPPED)
+    # the same Friday fax under the shipped pack: Labor Day (Mon 09-07) is a holiday of Government Code 6700, and
+    # Admission Day (Wed 09-09) is uncertain: the deadline is Tue 09-15 at the earliest, Wed 09-16 at the latest
+    early = assess(ur("2015-09-04T17:31", decided="2015-09-15"), "CA", SHIPPED)
     assert early.status == "timely" and early.procedure == "ca-ur-2013"
-    assert early.deadline.lo == D("2015-09-14") and early.deadline.hi is None
-    later = assess(ur("2015-09-04T17:31", decided="2015-10-30"), "CA", SHIPPED)
-    assert later.status == "cannot_decide"
-    assert any(r.startswith("the pack has no holiday calendar for 2015") for r in later.reasons)
+    assert (early.deadline.lo, early.deadline.hi) == (D("2015-09-15"), D("2015-09-16"))
+    between = assess(ur("2015-09-04T17:31", decided="2015-09-16"), "CA", SHIPPED)
+    assert between.status == "cannot_decide"
+    assert any(r.startswith("Wednesday 2015-09-09 (Admission Day) may not be a business day") for r in between.reasons)
+    assert status(ur("2015-09-04T17:31", decided="2015-09-17"), SHIPPED) == "untimely"
+    # a year the pack has no holidays for still refuses: a 2019 request whose window reaches 2020
+    late = assess(ur("2019-12-31T10:00", decided="2020-01-09"), "CA", SHIPPED)
+    assert late.status == "cannot_decide"
+    assert any(r.startswith("the pack has no holiday calendar for 2020") for r in late.reasons)
 
 
 # ------------------------------------------------------------------------------- mail
@@ -173,7 +183,8 @@ def test_extension_when_more_information_was_asked_within_five_business_days() -
     t = assess(ur("2015-09-01T10:00", decided="2015-09-15", more_info="2015-09-03"), "CA", TEST)
     assert (t.status, t.extension, t.limit) == ("timely", True, "more-information")
     assert t.days_counted == ()  # 14 calendar days, not business days
-    assert [s.kind for s in t.steps][-3:] == ["more_information_requested", "extension", "deadline"]
+    kinds = [s.kind for s in t.steps if s.kind != "holiday"]
+    assert kinds[-3:] == ["more_information_requested", "extension", "deadline"]
     assert (t.deadline.lo, t.deadline.hi) == (D("2015-09-15"), D("2015-09-15"))
     assert status(ur("2015-09-01T10:00", decided="2015-09-16", more_info="2015-09-03")) == "untimely"
     # asked on the last of the 5 business days: still within
@@ -381,7 +392,8 @@ def test_engine_adds_ur_timeliness_without_changing_the_determination() -> None:
     jsonschema.validate(out, json.loads((ROOT / "schemas" / "decision.schema.json").read_text(encoding="utf-8")))
     cbt = out["items"][1]
     assert cbt["ur_timeliness"]["status"] == "timely"
-    assert cbt["ur_timeliness"]["deadline"] == {"earliest": "2015-07-20", "latest": None}
+    # July 2015 has no holiday after the 10th under Government Code 6700: the deadline is exact
+    assert cbt["ur_timeliness"]["deadline"] == {"earliest": "2015-07-20", "latest": "2015-07-20"}
     assert cbt["ur_timeliness"]["rationale"].startswith(
         "The UR decision of 2015-07-14 was timely under 8 CCR 9792.9.1(c)(3)"
     )
@@ -541,7 +553,10 @@ def test_the_text_letter_states_the_timeliness_only_when_asked() -> None:
     )
     text = determination_text(engine.evaluate(case))
     assert text.count("UR timeliness: timely") == 1
-    assert "the request counts as received on Monday 2015-07-06 at the earliest" in " ".join(text.split())
+    # Saturday 2015-07-04 is not moved to Friday under Government Code 6701 (only a Sunday holiday is)
+    assert "the request counts as received on Monday 2015-07-06, so the deadline was Monday 2015-07-13" in " ".join(
+        text.split()
+    )
 
 
 def test_a_deadline_past_the_calendar_is_refused_not_raised() -> None:

@@ -563,7 +563,7 @@ def analyse(edition: Edition) -> list[_Finding]:
     rule_index = {r.id: i for i, r in enumerate(edition.rules)}
     services = sorted({s for r in edition.rules for s in r.services})
     dead: dict[str, set[str]] = {}  # rule -> the services for which its conditions can never hold
-    overlaps: dict[str, dict[str, str]] = {}  # later rule -> earlier rule -> where both hold
+    overlaps: dict[str, dict[str, tuple[str, str]]] = {}  # later rule -> earlier rule -> (it, where both hold)
     for service in services:
         rules = edition.rules_for(service)
         space = _Space(edition, service, [c for r in rules for c in r.when])
@@ -599,7 +599,8 @@ def analyse(edition: Edition) -> list[_Finding]:
                         both = list(dict.fromkeys(condition_text(c, edition) for c in (*before.when, *rule.when)))
                         where = " and ".join(both) if both else "in every case"
                         overlaps.setdefault(rule.id, {})[before.id] = (
-                            f"`{before.id}` ({_outcome_text(before)}) when {where}"
+                            f"`{before.id}` ({_outcome_text(before)})",
+                            where,
                         )
             gap_goal = tuple((r.when, False) for r in rules if service not in dead.get(r.id, ()))
             gaps = list(space.solutions(gap_goal))
@@ -643,8 +644,7 @@ def analyse(edition: Edition) -> list[_Finding]:
         findings.append(
             _Finding(
                 "lint.overlap",
-                f"rule `{rule_id}` ({_outcome_text(rule)}) overlaps earlier rules with another outcome, which "
-                "decide where both hold: " + "; ".join(earlier_rules.values()),
+                f"rule `{rule_id}` ({_outcome_text(rule)}) overlaps {_overlapped(earlier_rules)}",
                 f"$.rules[{rule_index[rule_id]}].id",
                 "nothing to fix if the earlier rules should win there; otherwise reorder the rules or narrow one "
                 "of them",
@@ -654,6 +654,21 @@ def analyse(edition: Edition) -> list[_Finding]:
     findings.extend(_exceptions(edition, unsatisfiable))
     findings.extend(_condition_overlaps(edition))
     return list(dict.fromkeys(findings))
+
+
+OVERLAPS_SHOWN = 3  # earlier rules named in one lint.overlap note (a fallback rule can overlap dozens)
+
+
+def _overlapped(earlier: dict[str, tuple[str, str]]) -> str:
+    """The earlier rules a rule overlaps, in a few words: with one, where both hold; with several, the
+    first OVERLAPS_SHOWN by id and how many more (a note is one line, not a page)."""
+    named = list(earlier.values())
+    if len(named) == 1:
+        (it, where), *_ = named
+        return f"an earlier rule with another outcome, which decides where both hold: {it} when {where}"
+    shown = ", ".join(f"`{rule_id}`" for rule_id in list(earlier)[:OVERLAPS_SHOWN])
+    more = f" and {len(named) - OVERLAPS_SHOWN} more" if len(named) > OVERLAPS_SHOWN else ""
+    return f"{len(named)} earlier rules with another outcome, which decide where both hold: {shown}{more}"
 
 
 def _condition_overlaps(edition: Edition) -> list[_Finding]:

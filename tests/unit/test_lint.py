@@ -127,7 +127,7 @@ def test_shadowing_and_overlap() -> None:
     ) in found
     overlaps = [m for c, m in found if c == "lint.overlap"]
     assert overlaps == [
-        "rule `rest` (pend) overlaps earlier rules with another outcome, which decide where both hold: `trial` "
+        "rule `rest` (pend) overlaps an earlier rule with another outcome, which decides where both hold: `trial` "
         "(certify up to `max` in total) when `completed` is below 4 (`trial`)"
     ]
     # rules with the same outcome overlap without a note
@@ -210,7 +210,7 @@ def test_lint_command(golden) -> None:  # type: ignore[no-untyped-def]
     outputs = []
     for path in sorted(LINT_FIXTURES.iterdir()):
         rel = path.relative_to(ROOT).as_posix()
-        done = cli("lint", rel)
+        done = cli("lint", "--notes", rel)
         expected_status = 1 if path.name.startswith("lint.unsatisfiable") else 0
         assert done.returncode == expected_status, done.stdout + done.stderr
         outputs.append(f"$ imr-policy lint {rel}\n{done.stdout}")
@@ -227,6 +227,29 @@ def test_lint_command(golden) -> None:  # type: ignore[no-untyped-def]
     data = json.loads(shipped.stdout)
     assert data["ok"] is True
     assert {d["severity"] for d in data["diagnostics"]} <= {"note"}
+
+
+def test_lint_on_clean_packs_is_quiet() -> None:
+    """Issue 14.7: `lint` on the shipped (clean) packs printed every overlap note, some of 6,000 characters
+    (a fallback rule listed each of its 26 earlier rules with their conditions). Notes are now counted, listed
+    with `--notes`, and each names at most three earlier rules."""
+    import json
+
+    done = cli("lint")
+    assert done.returncode == 0, done.stderr
+    assert "note[" not in done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1].endswith(
+        " notes (overlaps the rule order settles; `imr-policy lint --notes` lists them)"
+    )
+    data = json.loads(cli("lint", "--format", "json").stdout)
+    notes = [d["message"] for d in data["diagnostics"] if d["code"] == "lint.overlap"]
+    assert notes
+    assert max(map(len, notes)) < 600, max(notes, key=len)  # was 6,178
+    assert any(
+        " earlier rules with another outcome, which decide where both hold: " in m and " more" in m for m in notes
+    )
+    listed = cli("lint", "--notes")
+    assert listed.stdout.count("note[lint.overlap]") == len(notes)
 
 
 @pytest.mark.parametrize("args", [["nope/"], ["--format", "xml"]])

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -653,7 +654,78 @@ def analyse(edition: Edition) -> list[_Finding]:
         )
     findings.extend(_exceptions(edition, unsatisfiable))
     findings.extend(_condition_overlaps(edition))
+    findings.extend(_limit_texts(edition))
     return list(dict.fromkeys(findings))
+
+
+# the words that count a limit's unit in its text ("6-10 visits", "24 PT visits", "one follow-up visit")
+_UNIT_WORDS = {
+    "visits": ("visit", "visits", "session", "sessions", "treatment", "treatments"),
+    "sessions": ("visit", "visits", "session", "sessions", "treatment", "treatments"),
+    "months": ("month", "months"),
+}
+_NUMBER_WORDS = {
+    word: n
+    for n, word in enumerate(
+        (
+            *("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"),
+            *("eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen"),
+            *("nineteen", "twenty"),
+        )
+    )
+}
+_NUMBER = r"(\d+|" + "|".join(_NUMBER_WORDS) + r")"
+
+
+def stated_counts(text: str, unit: str) -> set[int]:
+    """The numbers `text` states in `unit` (`6-10 visits` gives 6 and 10; `24 PT visits`, `a 6-month
+    period` count too); empty when the unit is not one counted in words or the text states none."""
+    words = _UNIT_WORDS.get(unit)
+    if words is None:
+        return set()
+    pattern = re.compile(
+        rf"\b{_NUMBER}(?:\s*(?:-|\u2013|to|or)\s*{_NUMBER})?(?:[\s-]+[A-Za-z]+){{0,2}}?[\s-]+(?:{'|'.join(words)})\b",
+        re.IGNORECASE,
+    )
+    found: set[int] = set()
+    for match in pattern.finditer(text):
+        for group in match.groups():
+            if group is not None:
+                found.add(int(group) if group.isdigit() else _NUMBER_WORDS[group.lower()])
+    return found
+
+
+def _limit_texts(edition: Edition) -> list[_Finding]:
+    """A limit whose description, or the quote of a citation only it cites, states numbers in its unit
+    none of which is its value (or an end of its range): the number was edited without its text, and
+    the rationale quoting both would contradict itself."""
+    findings: list[_Finding] = []
+    cited_by: dict[str, int] = {}
+    for lim in edition.limits:
+        cited_by[lim.citation] = cited_by.get(lim.citation, 0) + 1
+    for i, lim in enumerate(edition.limits):
+        wanted = {lim.value, *(lim.range or ())}
+        texts = [("description", lim.description, f"$.limits[{i}].value")]
+        if cited_by.get(lim.citation) == 1:  # a quote shared by a table of limits states all of theirs
+            quote = next((c.quote for c in edition.citations if c.id == lim.citation), "")
+            texts.append((f"citation `{lim.citation}`'s quote", quote, ""))
+        for name, text, _ in texts:
+            stated = stated_counts(text, lim.unit)
+            if stated and not wanted <= stated:
+                missing = sorted(wanted - stated)
+                findings.append(
+                    _Finding(
+                        "lint.limit-text",
+                        f"limit `{lim.id}` is {lim.stated} {lim.unit}, but its {name} states "
+                        + ", ".join(map(str, sorted(stated)))
+                        + f" {lim.unit} and not {', '.join(map(str, missing))}",
+                        f"$.limits[{i}].value",
+                        "a limit's value and its text must agree: correct the number to what the cited text says, "
+                        "or update the description (and quote) with it",
+                        Severity.WARNING,
+                    )
+                )
+    return findings
 
 
 OVERLAPS_SHOWN = 3  # earlier rules named in one lint.overlap note (a fallback rule can overlap dozens)

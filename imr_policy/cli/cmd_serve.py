@@ -197,7 +197,8 @@ def run(args: argparse.Namespace) -> int:
     host = f"[{args.host}]" if ":" in args.host else args.host
 
     def started() -> None:  # the policy set is loaded, every worker is up and the log is open
-        print(f"imr-policy: serving on http://{host}:{port} with {args.workers} workers", flush=True)
+        workers = render.count(args.workers, "worker")
+        print(f"imr-policy: serving on http://{host}:{port} with {workers}", flush=True)
 
     server = uvicorn.Server(
         uvicorn.Config(

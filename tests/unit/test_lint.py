@@ -255,3 +255,31 @@ def test_lint_on_clean_packs_is_quiet() -> None:
 @pytest.mark.parametrize("args", [["nope/"], ["--format", "xml"]])
 def test_lint_usage_errors(args: list[str]) -> None:
     assert cli("lint", *args).returncode == 2
+
+
+def test_a_limit_edited_without_its_text_is_found() -> None:
+    """Issue 14.7: a limit set to 24 whose description and quote still say 20 gave a rationale that contradicts
+    itself, and nothing checked it. `lint.limit-text` compares the value with the numbers its texts state in
+    its unit; the shipped packs agree with theirs."""
+    import imr_policy
+    from imr_policy.lint import lint, stated_counts
+
+    assert stated_counts("total of up to 6-10 visits with evidence", "visits") == {6, 10}
+    assert stated_counts("the first 3 to 6 treatments", "sessions") == {3, 6}
+    assert stated_counts("one follow-up visit per prospective request", "visits") == {1}
+    assert stated_counts("6 office visits", "visits") == {6}
+    assert stated_counts("10 visits over 8 weeks", "visits") == {10}  # 8 is weeks, not visits
+    assert stated_counts("the post-surgical period", "months") == set()
+    assert stated_counts("5 business days", "business_days") == set()  # not a unit counted in words
+    assert [d for d in lint(imr_policy.load().editions) if d.code == "lint.limit-text"] == []
+    text = (ROOT / "policies/odg-mental-illness-stress/2015-03.yaml").read_text(encoding="utf-8")
+    old = "    value: 20\n    range: [13, 20]\n"
+    assert old in text
+    found = [
+        m for c, m in findings(text.replace(old, "    value: 24\n    range: [13, 24]\n", 1)) if c == "lint.limit-text"
+    ]
+    assert found == [
+        "limit `psychotherapy.max-visits` is 13-24 visits, but its description states 13, 20 visits and not 24",
+        "limit `psychotherapy.max-visits` is 13-24 visits, but its citation `psychotherapy-guidelines`'s quote "
+        "states 13, 20 visits and not 24",
+    ]

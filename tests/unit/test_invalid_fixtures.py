@@ -112,6 +112,7 @@ EXPECTED_CODES = frozenset(
         "policy.effective-range",
         "policy.unknown-citation",
         "policy.unknown-limit",
+        "policy.case-file",
         "policy.limit-outside-range",
         "policy.exception-unknown-rule",
         "policy.exception-not-raisable",

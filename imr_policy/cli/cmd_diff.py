@@ -41,7 +41,8 @@ def register(sub: Any) -> None:
         help="what changed between two policy sets, and which decisions would change",
         description=(
             "Compare two policy sets rule by rule. Each side is a rule file, a directory of packs, an edition "
-            "of the checkout's packs, else the installed ones (`<guideline>@<edition>`) or a git revision (`git:REV[:PATH]`, PATH relative "
+            "of the checkout's packs, else the installed ones (`<guideline>@<edition>`) or a git revision "
+            "(`git:REV[:PATH]`, PATH relative "
             "to the repository's top level, default `policies`). Exit 0 when equivalent, 1 when they differ, "
             "2 on trouble."
         ),

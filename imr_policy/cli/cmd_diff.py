@@ -228,12 +228,10 @@ def _impact(args: argparse.Namespace, old: Side, new: Side, diff: PolicyDiff, ou
         try:
             import hypothesis  # noqa: F401, PLC0415 - generated cases need the `verify` extra
         except ImportError:
-            print(
-                "imr-policy: `--impact generated` needs the `verify` extra (hypothesis is missing): "
-                "pip install 'imr-policy[verify]'",
-                file=sys.stderr,
-            )
-            return EXIT_TROUBLE
+            raise _Usage(
+                "`--impact generated` needs the `verify` extra (hypothesis is missing): "
+                "pip install 'imr-policy[verify]'"
+            ) from None
         old_engine = load_pack(old_pack, engine=args.engine)
         new_engine = load_pack(new_pack, engine=args.engine)
         with Progress(args.generated_examples, enabled=args.progress, what="generated cases") as bar:

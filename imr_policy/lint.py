@@ -395,8 +395,14 @@ def _minus(a: Span, b: Span) -> Span:
 _WORDS = {n: op.brief for n, op in OPERATORS.items() if op.kind in ("compare", "ordered", "set")}  # facts.OPERATORS
 
 
+_MAX_LISTED = 6  # a longer list of values reads as its first few and a count (the rule file has them all)
+
+
 def _value_text(value: Any) -> str:
     if isinstance(value, tuple):
+        if len(value) > _MAX_LISTED:
+            shown = ", ".join(_value_text(v) for v in value[: _MAX_LISTED - 2])
+            return f"{shown} and {len(value) - (_MAX_LISTED - 2)} more"
         return ", ".join(_value_text(v) for v in value)
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"

@@ -283,3 +283,15 @@ def test_a_limit_edited_without_its_text_is_found() -> None:
         "limit `psychotherapy.max-visits` is 13-24 visits, but its citation `psychotherapy-guidelines`'s quote "
         "states 13, 20 visits and not 24",
     ]
+
+
+def test_a_long_list_of_values_is_shortened_in_notes() -> None:
+    """A `contains_any` of 14 procedure words reads as its first four and a count, so a note stays short."""
+    from imr_policy.lint import condition_text
+    from imr_policy.model import Condition
+
+    words = tuple(f"w{i}" for i in range(14))
+    text = condition_text(Condition("postsurgical_procedure", "contains_any", words), None)  # type: ignore[arg-type]
+    assert text == "`postsurgical_procedure` mentions `w0`, `w1`, `w2`, `w3` and 10 more"
+    short = condition_text(Condition("postsurgical_procedure", "contains_any", words[:6]), None)  # type: ignore[arg-type]
+    assert short.endswith("`w4`, `w5`")

@@ -21,6 +21,25 @@ SERVICES: tuple[str, ...] = (
     "acupuncture",
 )
 SEVERITY_ORDER: tuple[str, ...] = ("unspecified", "mild", "moderate", "severe")
+# what a limit's unit measures: a visit and a session are one encounter each, so they count together;
+# durations are measured in their own unit (a count is never compared with a duration)
+UNIT_KINDS: dict[str, str] = {
+    "visits": "count",
+    "sessions": "count",
+    "weeks": "weeks",
+    "days": "days",
+    "months": "months",
+}
+# what an integer fact measures, in the same terms (age is in years, which no limit unit is)
+FACT_UNIT_KINDS: dict[str, str] = {
+    "quantity": "count",
+    "completed": "count",
+    "total": "count",
+    "completed_postsurgical": "count",
+    "completed_toward_cap": "count",
+    "months_since_surgery": "months",
+    "age": "years",
+}
 FI_VALUES: tuple[str, ...] = ("none", "documented", "not_documented", "unknown")
 
 

@@ -25,7 +25,17 @@ from typing import Any
 
 from imr_policy.conditions import ICD9_PREFIX, ICD10_PREFIX, tokens
 from imr_policy.diagnostics import Diagnostic, Severity, did_you_mean, has_errors, sort_and_cap
-from imr_policy.facts import FACTS, OPERATORS, ORDERED_OPS, PREDICATE_OPS, PRESENCE_OPS, SET_OPS, FactType
+from imr_policy.facts import (
+    FACT_UNIT_KINDS,
+    FACTS,
+    OPERATORS,
+    ORDERED_OPS,
+    PREDICATE_OPS,
+    PRESENCE_OPS,
+    SET_OPS,
+    UNIT_KINDS,
+    FactType,
+)
 from imr_policy.limits import TooLarge, for_prefix, read_limited
 from imr_policy.model import (
     Citation,
@@ -263,6 +273,7 @@ def _set_checkable(edition: Edition, problems: list[Diagnostic]) -> Edition | No
     return None if bad else edition
 
 
+_MEASURES = {"count": "a count of visits or sessions", "months": "in months", "years": "in years"}
 _LISTS = ("citations", "limits", "conditions", "rules", "exceptions", "silent_on", "invariants", "severity_scales")
 _ENTRY = re.compile(r"\$\.(" + "|".join(_LISTS) + r")\[(\d+)\]")
 # semantic codes that may only say that an entry left out for its schema errors is missing
@@ -475,6 +486,7 @@ class _Semantics:
                 )
 
         condition_rows = self._condition_rows(d.get("conditions", []), cite)
+        self._units(d, {lim["id"]: lim for lim in limits_raw})
 
         rules: list[Rule] = []
         for i, r in enumerate(rules_raw):
@@ -650,6 +662,46 @@ class _Semantics:
             conditions=condition_rows,
             severity_scales=tuple(scales),
         )
+
+    def _units(self, d: dict[str, Any], limits: dict[str, dict[str, Any]]) -> None:
+        """A limit compared with a fact measures what the fact measures (a count of visits or sessions, or
+        months), and the limit an outcome or exception approves up to is a count: `policy.unit-mismatch`."""
+
+        def check(lid: object, measures: str | None, path: str, what: str) -> None:
+            lim = limits.get(lid) if isinstance(lid, str) else None
+            if lim is None or measures is None or UNIT_KINDS.get(lim["unit"]) == measures:
+                return
+            self.report(
+                "policy.unit-mismatch",
+                f"limit `{lid}` is in {lim['unit']}, but {what} is {_MEASURES.get(measures, measures)}",
+                path,
+                hint="compare counts with limits in visits or sessions and durations with limits in their unit",
+            )
+
+        for kind in ("rules", "exceptions"):
+            for i, entry in enumerate(d.get(kind, []) or []):
+                if not isinstance(entry, dict):
+                    continue
+                for j, c in enumerate(entry.get("when", []) or []):
+                    if isinstance(c, dict) and "limit" in c:
+                        fact = c.get("fact")
+                        measures = FACT_UNIT_KINDS.get(fact) if isinstance(fact, str) else None
+                        check(c["limit"], measures, f"$.{kind}[{i}].when[{j}].limit", f"`{fact}`")
+                if kind == "exceptions":
+                    raises = entry.get("raises")
+                    if isinstance(raises, dict):
+                        check(raises.get("total"), "count", f"$.exceptions[{i}].raises.total", "a total")
+                    continue
+                outcome = entry.get("outcome")
+                if not isinstance(outcome, dict):
+                    continue
+                raw_up_to = outcome.get("up_to")
+                up_to: dict[str, Any] = raw_up_to if isinstance(raw_up_to, dict) else {}
+                for key in ("total", "per_request"):
+                    if key in up_to:
+                        check(up_to[key], "count", f"$.rules[{i}].outcome.up_to.{key}", "what is approved")
+                if "ceiling" in outcome:
+                    check(outcome["ceiling"], "count", f"$.rules[{i}].outcome.ceiling", "a ceiling of visits")
 
     def _condition_rows(self, raw: list[dict[str, Any]], cite: Any) -> tuple[ConditionRow, ...]:
         """The `conditions:` table: unique ids, something to match by, code prefixes of the right form."""

@@ -136,6 +136,7 @@ EXPECTED_CODES = frozenset(
         "policy.condition-without-match",
         "policy.condition-code",
         "policy.duplicate-severity-scale",
+        "policy.unit-mismatch",
         # imr_policy/procedure.py: UR procedural packs (policies/*-ur-procedure/, schemas/ur-procedure.schema.json)
         "policy.holiday-year",
         "policy.holiday-rule",
@@ -684,6 +685,8 @@ _TRANSLATED = {
     "additionalProperties", "uniqueItems", "anyOf",
 }  # fmt: skip
 _STRUCTURE = {"$schema", "$id", "$ref", "$defs", "title", "description", "default", "properties", "items", "if", "then"}
+# annotations for editors (yaml-language-server): they validate nothing, so they report nothing
+_STRUCTURE |= {"examples", "markdownDescription", "markdownEnumDescriptions"}
 
 
 def _keywords(schema: object) -> Iterator[tuple[str, object]]:

@@ -71,3 +71,18 @@ def test_every_explanation_has_words_for_every_operator(name: str) -> None:
     if op.kind in ("compare", "ordered", "set"):
         assert lint._WORDS[name] == op.brief
         assert why._HELD[name] == (f"{op.brief} " if op.brief else "")
+
+
+def test_the_schema_offers_every_fact_and_explains_every_operator() -> None:
+    """Issue 11: an editor with yaml-language-server completes `fact:` from the registry (examples) and
+    shows what each fact and operator means; the lists cannot drift from imr_policy.facts."""
+    from imr_policy.facts import FACTS
+
+    schema = json.loads((ROOT / "schemas" / "policy.schema.json").read_text(encoding="utf-8"))
+    props = schema["$defs"]["condition"]["properties"]
+    assert props["fact"]["examples"] == list(FACTS)
+    for name in FACTS:
+        assert f"- `{name}` (" in props["fact"]["markdownDescription"]
+    assert len(props["op"]["markdownEnumDescriptions"]) == len(props["op"]["enum"])
+    for name, text in zip(props["op"]["enum"], props["op"]["markdownEnumDescriptions"], strict=True):
+        assert OPERATORS[name].words in text

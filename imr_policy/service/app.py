@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import json
 import logging
 import shutil
 import signal
@@ -31,7 +32,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from imr_policy import audit
@@ -61,6 +62,8 @@ class ServiceConfig:
     queue_timeout: float = 10.0  # waiting for a free worker
     max_queue: int = 1024
     max_body_bytes: int = 1024 * 1024
+    max_batch_bytes: int = 16 * 1024 * 1024  # POST /v1/determinations:batch, the whole body
+    max_batch_cases: int = 1000  # lines of one batch
     audit_format: audit.LogFormat | None = None  # default: by the log's file name (audit.log_format)
     redacted: bool = True
     admin_token: str | None = None  # POST /v1/admin/reload is off (403) unless set; then it needs the bearer token
@@ -319,11 +322,19 @@ def _append_and_sync(decisions: audit.DecisionLog, entry: audit.LoggedDecision) 
 # ---------------------------------------------------------------------------------------- HTTP
 
 
-async def _body(request: Request, limit: int) -> bytes:
+JSON_LINES = ("application/x-ndjson", "application/jsonl", "application/json-lines")
+
+
+async def _body(request: Request, limit: int, *, lines: bool = False) -> bytes:
     kind = request.headers.get("content-type", "")
     media, _, params = kind.partition(";")
     media = media.strip().lower()
-    if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+    if lines and media not in JSON_LINES:
+        got = f"`{media}`" if media else "no content type"
+        raise Problem(
+            "unsupported-media-type", f"got {got}; send one case per line with `Content-Type: application/x-ndjson`"
+        )
+    if not lines and media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
         got = f"`{media}`" if media else "no content type"
         raise Problem("unsupported-media-type", f"got {got}; send the case with `Content-Type: application/json`")
     for param in params.split(";"):
@@ -445,6 +456,60 @@ def create_app(config: ServiceConfig, *, on_started: Callable[[], None] | None =
         headers = {openapi.DECISION_ID: entry.decision_id, openapi.POLICY_SET: entry.content_hash}
         return Response(answer, media_type="application/json", headers=headers)
 
+    async def determinations_batch(request: Request) -> Response:
+        """JSON Lines in, JSON Lines out, in order: each case's determination or its problem, streamed as
+        each is decided. A line's determination is logged as a single one is (a record iff its answer is
+        sent); a client that goes away stops the batch, and no later line is decided or logged."""
+        options = _options(request)
+        body = await _body(request, config.max_batch_bytes, lines=True)
+        cases = body.split(b"\n")
+        if cases and not cases[-1].strip():
+            cases.pop()  # the newline that ends the last line
+        if len(cases) > config.max_batch_cases:
+            raise Problem(
+                "body-too-large",
+                f"the batch has {len(cases)} lines; the limit is {config.max_batch_cases}",
+                headers={"Connection": "close"},
+            )
+        ctx = observe.context(request.scope)
+
+        async def answers() -> AsyncIterator[bytes]:
+            for n, line in enumerate(cases, 1):
+                if await request.is_disconnected():
+                    log.info("request %s: the client went away at line %d; the rest is not decided", ctx.request_id, n)
+                    return
+                yield await _batch_line(n, line, options, ctx)
+
+        return StreamingResponse(answers(), media_type="application/x-ndjson")
+
+    async def _batch_line(n: int, line: bytes, options: dict[str, Any], ctx: Any) -> bytes:
+        def problem_line(p: Problem) -> bytes:
+            return json.dumps({"line": n, "problem": p.to_dict()}, separators=(",", ":")).encode() + b"\n"
+
+        if not line.strip():
+            return problem_line(Problem("malformed-json", "an empty line is not a case"))
+        try:
+            _, reply = await service.call("evaluate", line, {**options, "request": ctx.for_record()})
+        except Problem as exc:
+            return problem_line(exc)
+        if (bad := _bad_input(reply)) is not None:
+            return problem_line(bad)
+        header = reply.header
+        answer, logged = reply.sections
+        entry = audit.LoggedDecision(
+            header["decision_id"], header["timestamp"], header["case_id"], header["content_hash"], logged
+        )
+        try:
+            await service.record(entry)
+        except Problem as exc:
+            return problem_line(exc)
+        for kind in header.get("determinations", ()):
+            service.metrics.determinations.labels(str(kind)).inc()
+        head = json.dumps(
+            {"line": n, "decision_id": entry.decision_id, "policy_set": entry.content_hash}, separators=(",", ":")
+        ).encode()
+        return head[:-1] + b',"determination":' + answer.strip() + b"}\n"
+
     async def validate(request: Request) -> Response:
         body = await _body(request, config.max_body_bytes)
         _, reply = await service.call("validate", body)
@@ -556,6 +621,7 @@ def create_app(config: ServiceConfig, *, on_started: Callable[[], None] | None =
 
     routes = [
         Route("/v1/determinations", determinations, methods=["POST"]),
+        Route("/v1/determinations:batch", determinations_batch, methods=["POST"]),
         Route("/v1/validate", validate, methods=["POST"]),
         Route("/v1/policies", policies, methods=["GET"]),
         Route("/v1/admin/reload", reload, methods=["POST"]),

@@ -252,6 +252,31 @@ def document(version: str) -> dict[str, Any]:
                 },
             }
         },
+        "/v1/determinations:batch": {
+            "post": {
+                "operationId": "determineBatch",
+                "summary": "decide many cases: JSON Lines in, JSON Lines out, in order, streamed",
+                "description": (
+                    "One case per line (`Content-Type: application/x-ndjson`; at most 1000 lines and 16 MiB by "
+                    "default). Each answer line is `{line, decision_id, policy_set, determination}` or `{line, "
+                    "problem}` (a problem+json object), in the order of the cases, streamed as each is decided. "
+                    "Each determination is logged as a single one is; a client that goes away stops the batch."
+                ),
+                "parameters": [floor, *tracing],
+                "requestBody": {
+                    "required": True,
+                    "description": "one case per line, each per schemas/case.schema.json",
+                    "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+                },
+                "responses": {
+                    "200": {
+                        "description": "one JSON line per case, in order",
+                        "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+                    },
+                    **_problems("body-too-large", "unsupported-media-type", "invalid-parameter"),
+                },
+            }
+        },
         "/v1/validate": {
             "post": {
                 "operationId": "validate",

@@ -28,13 +28,17 @@ CONFIG = {
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
+
 @pytest.fixture(scope="module")
 def api_schema(server: Server):  # type: ignore[no-untyped-def]
     # reload is tried too: it is off on this server, a 403 problem, which is checked against the document
     return schemathesis.openapi.from_url(f"{server.url}/openapi.json", config=SchemathesisConfig.from_dict(CONFIG))
 
 
-@schema.parametrize()
+# The batch endpoint is left out: its body is text whose every line is answered on its own line (a
+# determination or a problem+json object, tests/service/test_batch_http.py), so no text body violates its
+# schema, and a non-text value cannot be sent as a body at all.
+@schema.exclude(path="/v1/determinations:batch").parametrize()
 @settings(max_examples=40)
 def test_every_answer_is_documented(case) -> None:  # type: ignore[no-untyped-def]
     case.call_and_validate()

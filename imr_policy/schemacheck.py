@@ -141,12 +141,12 @@ def float_diagnostics(
     found: list[Diagnostic] = []
     if isinstance(data, float):
         found.append(
-            _at(
+            located(
                 f"{prefix}.type",
                 f"expected a whole number, got the number `{data}`",
                 path,
-                file,
-                source_map,
+                file=file,
+                source_map=source_map,
                 hint="write counts without a decimal point",
             )
         )
@@ -274,15 +274,8 @@ class _Failure:
         self, code: str, message: str, hint: str | None, *, path: str | None = None, key: bool = False
     ) -> Diagnostic:
         """A diagnostic at the error's path (or `path`)."""
-        return _at(
-            code,
-            message,
-            self.path if path is None else path,
-            self.file,
-            self.source_map,
-            hint=hint,
-            key=key,
-        )
+        where = self.path if path is None else path
+        return located(code, message, where, file=self.file, source_map=self.source_map, hint=hint, key=key)
 
 
 def _translate(
@@ -527,16 +520,3 @@ _TRANSLATORS: dict[str, _Translator] = {
     "maxProperties": _wrong_fields,
     "uniqueItems": _repeats,
 }
-
-
-def _at(
-    code: str,
-    message: str,
-    path: str,
-    file: str | None,
-    source_map: SourceMap | None,
-    *,
-    hint: str | None = None,
-    key: bool = False,
-) -> Diagnostic:
-    return located(code, message, path, file=file, source_map=source_map, hint=hint, key=key)

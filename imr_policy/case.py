@@ -8,7 +8,7 @@ reported at once, each naming the JSON path and what is expected.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from imr_policy.conditions import ICD10_START, code_systems, infer_code_system
@@ -101,12 +101,25 @@ def _normalise_dates(data: Any) -> Any:
     return data
 
 
+# report(code, message, path, hint): one located diagnostic of the case's cross-field checks
+_Report = Callable[[str, str, str, str | None], None]
+
+
 def _cross_field(data: dict[str, Any], file: str | None, smap: SourceMap | None) -> list[Diagnostic]:
     problems: list[Diagnostic] = []
 
     def report(code: str, message: str, path: str, hint: str | None = None) -> None:
         problems.append(located(code, message, path, file=file, source_map=smap, hint=hint))
 
+    ids, quantities = _request_problems(data, report)
+    _history_problems(data, report)
+    _diagnosis_problems(data, report)
+    _review_problems(data, ids, quantities, report)
+    return problems
+
+
+def _request_problems(data: dict[str, Any], report: _Report) -> tuple[dict[str, int], dict[str, int]]:
+    """Request ids once each, dates after the injury; returns (index by id, quantity by id)."""
     injury = dt.date.fromisoformat(data["date_of_injury"])
     ids: dict[str, int] = {}
     quantities: dict[str, int] = {}
@@ -144,6 +157,11 @@ def _cross_field(data: dict[str, Any], file: str | None, smap: SourceMap | None)
                 f"$.requests[{i}].postsurgical.surgery_date",
                 "post-surgical treatment follows the surgery; check both dates",
             )
+    return ids, quantities
+
+
+def _history_problems(data: dict[str, Any], report: _Report) -> None:
+    """Prior counts: `completed_at_most` only with a count that is not exact, and not below `completed`."""
     for i, h in enumerate(data.get("history", [])):
         count, most = h.get("count", "exact"), h.get("completed_at_most")
         if count == "exact" and most is not None:
@@ -167,6 +185,10 @@ def _cross_field(data: dict[str, Any], file: str | None, smap: SourceMap | None)
                 f"$.history[{i}].completed",
                 'for a least number stated by the records ("at least 26") use `count: at_least`',
             )
+
+
+def _diagnosis_problems(data: dict[str, Any], report: _Report) -> None:
+    """Each diagnosis code of one code system: the stated one, or the one its form and the dates imply."""
     days = [dt.date.fromisoformat(r["date_of_service"]) for r in data["requests"]]
     for i, diagnosis in enumerate(data["diagnoses"]):
         code, stated = diagnosis.get("code"), diagnosis.get("code_system")
@@ -197,6 +219,11 @@ def _cross_field(data: dict[str, Any], file: str | None, smap: SourceMap | None)
                 f"$.diagnoses[{i}].code",
                 "state the code's system: `code_system: ICD-9-CM` or `code_system: ICD-10-CM`",
             )
+
+
+def _review_problems(data: dict[str, Any], ids: dict[str, int], quantities: dict[str, int], report: _Report) -> None:
+    """Each utilization review: of a known request, one per request, dated in order, its procedural facts
+    consistent, an approved quantity only with (and below the request in) a modification."""
     seen_ur: dict[str, int] = {}
     for i, ur in enumerate(data.get("utilization_review", [])):
         target = ur["request"]
@@ -217,41 +244,51 @@ def _cross_field(data: dict[str, Any], file: str | None, smap: SourceMap | None)
                 "one UR decision per request",
             )
         seen_ur[target] = i
-        decided_on = dt.date.fromisoformat(ur["decision_date"]) if "decision_date" in ur else None
-        requested_on = data["requests"][ids[target]].get("request_date")
-        if decided_on is not None and decided_on < injury:
-            report(
-                "case.date-order",
-                f"decision_date `{ur['decision_date']}` is before the date of injury `{data['date_of_injury']}`",
-                f"$.utilization_review[{i}].decision_date",
-                "utilization review follows the injury; check both dates",
-            )
-        elif decided_on is not None and requested_on and dt.date.fromisoformat(requested_on) > decided_on:
-            report(
-                "case.date-order",
-                f"decision_date `{ur['decision_date']}` is before the request_date `{requested_on}` of "
-                f"request `{target}`",
-                f"$.utilization_review[{i}].decision_date",
-                "utilization review decides a request already made; check both dates",
-            )
+        decided_on = _review_date_problems(data, ur, i, data["requests"][ids[target]], report)
         _procedure_problems(ur, i, decided_on, report)
-        approved = ur.get("approved_quantity")
-        if approved is not None and ur["decision"] != "modify":
-            report(
-                "case.unexpected-field",
-                f"approved_quantity is only given with decision `modify`, not `{ur['decision']}`",
-                f"$.utilization_review[{i}].approved_quantity",
-                "remove it, or set decision to modify",
-            )
-        if ur["decision"] == "modify" and isinstance(approved, int) and approved >= quantities[target]:
-            report(
-                "case.range",
-                f"a modification approves less than the {quantities[target]} requested; "
-                f"got approved_quantity `{approved}`",
-                f"$.utilization_review[{i}].approved_quantity",
-                "a UR decision that approves everything requested is `approve`",
-            )
-    return problems
+        _approved_problems(ur, i, quantities[target], report)
+
+
+def _review_date_problems(
+    data: dict[str, Any], ur: dict[str, Any], i: int, request: dict[str, Any], report: _Report
+) -> dt.date | None:
+    """The review's decision_date after the injury and the request; returns it (None when not given)."""
+    decided_on = dt.date.fromisoformat(ur["decision_date"]) if "decision_date" in ur else None
+    requested_on = request.get("request_date")
+    if decided_on is not None and decided_on < dt.date.fromisoformat(data["date_of_injury"]):
+        report(
+            "case.date-order",
+            f"decision_date `{ur['decision_date']}` is before the date of injury `{data['date_of_injury']}`",
+            f"$.utilization_review[{i}].decision_date",
+            "utilization review follows the injury; check both dates",
+        )
+    elif decided_on is not None and requested_on and dt.date.fromisoformat(requested_on) > decided_on:
+        report(
+            "case.date-order",
+            f"decision_date `{ur['decision_date']}` is before the request_date `{requested_on}` of "
+            f"request `{ur['request']}`",
+            f"$.utilization_review[{i}].decision_date",
+            "utilization review decides a request already made; check both dates",
+        )
+    return decided_on
+
+
+def _approved_problems(ur: dict[str, Any], i: int, requested: int, report: _Report) -> None:
+    approved = ur.get("approved_quantity")
+    if approved is not None and ur["decision"] != "modify":
+        report(
+            "case.unexpected-field",
+            f"approved_quantity is only given with decision `modify`, not `{ur['decision']}`",
+            f"$.utilization_review[{i}].approved_quantity",
+            "remove it, or set decision to modify",
+        )
+    if ur["decision"] == "modify" and isinstance(approved, int) and approved >= requested:
+        report(
+            "case.range",
+            f"a modification approves less than the {requested} requested; got approved_quantity `{approved}`",
+            f"$.utilization_review[{i}].approved_quantity",
+            "a UR decision that approves everything requested is `approve`",
+        )
 
 
 def parse_moment(text: str) -> dt.date | dt.datetime | None:
@@ -262,58 +299,12 @@ def parse_moment(text: str) -> dt.date | dt.datetime | None:
         return None
 
 
-def _procedure_problems(ur: dict[str, Any], i: int, decided_on: dt.date | None, report: Any) -> None:
+def _procedure_problems(ur: dict[str, Any], i: int, decided_on: dt.date | None, report: _Report) -> None:
     """The UR procedural facts (docs/ur-timeliness.md): one way of stating the receipt, dates in order."""
     base = f"$.utilization_review[{i}]"
-    moments: dict[str, dt.date | dt.datetime] = {}
-    for key, path in (("decided_at", f"{base}.decided_at"), ("at", f"{base}.rfa_received.at")):
-        text = ur.get("rfa_received", {}).get("at") if key == "at" else ur.get(key)
-        if text is None:
-            continue
-        value = parse_moment(text)
-        if value is None:
-            report("case.date", f"`{text}` is not a real date or date and time", path, "check the month, day and hour")
-        else:
-            moments[key] = value
+    moments = _moments(ur, base, report)
     rfa = ur.get("rfa_received")
-    received: dt.date | None = None
-    if rfa is not None:
-        if rfa["channel"] == "mail":
-            if "at" in rfa and "mailed_on" in rfa:
-                report(
-                    "case.unexpected-field",
-                    "mailed_on is given with the day of receipt `at`; the day of mailing only matters when the "
-                    "day of receipt is not known",
-                    f"{base}.rfa_received.mailed_on",
-                    "remove mailed_on, or remove `at` when the day of receipt is not known",
-                )
-            elif "at" not in rfa and "mailed_on" not in rfa:
-                report(
-                    "case.missing-field",
-                    "a mailed request needs the day of receipt `at` or the day of mailing `mailed_on`",
-                    f"{base}.rfa_received",
-                    "add `at: YYYY-MM-DD` (received) or `mailed_on: YYYY-MM-DD` (mailed)",
-                )
-        else:
-            if "mailed_on" in rfa:
-                report(
-                    "case.unexpected-field",
-                    f"mailed_on is only given with channel `mail`, not `{rfa['channel']}`",
-                    f"{base}.rfa_received.mailed_on",
-                    "remove it, or set channel to mail",
-                )
-            if "at" not in rfa:
-                report(
-                    "case.missing-field",
-                    f"a request received by `{rfa['channel']}` needs the date (and time) of receipt `at`",
-                    f"{base}.rfa_received",
-                    "add `at: YYYY-MM-DDTHH:MM` (Pacific time), or `at: YYYY-MM-DD` when the time is not known",
-                )
-        if "mailed_on" in rfa:
-            received = dt.date.fromisoformat(rfa["mailed_on"])
-        elif "at" in moments:
-            stated = moments["at"]
-            received = stated.date() if isinstance(stated, dt.datetime) else stated
+    received = None if rfa is None else _receipt_problems(rfa, moments, base, report)
     decided_at = moments.get("decided_at")
     if isinstance(decided_at, dt.datetime) and decided_on is not None and decided_at.date() != decided_on:
         report(
@@ -350,6 +341,65 @@ def _procedure_problems(ur: dict[str, Any], i: int, decided_on: dt.date | None, 
                 f"{base}.more_information_requested_on",
                 "more information is asked for before the decision; check both dates",
             )
+
+
+def _moments(ur: dict[str, Any], base: str, report: _Report) -> dict[str, dt.date | dt.datetime]:
+    """`decided_at` and `rfa_received.at`, read (each a date or a date and time); a bad one is reported."""
+    moments: dict[str, dt.date | dt.datetime] = {}
+    for key, path in (("decided_at", f"{base}.decided_at"), ("at", f"{base}.rfa_received.at")):
+        text = ur.get("rfa_received", {}).get("at") if key == "at" else ur.get(key)
+        if text is None:
+            continue
+        value = parse_moment(text)
+        if value is None:
+            report("case.date", f"`{text}` is not a real date or date and time", path, "check the month, day and hour")
+        else:
+            moments[key] = value
+    return moments
+
+
+def _receipt_problems(
+    rfa: dict[str, Any], moments: dict[str, dt.date | dt.datetime], base: str, report: _Report
+) -> dt.date | None:
+    """One way of stating the receipt for its channel; returns the day the request counts from (the day of
+    mailing, else the day of receipt), None when neither is known."""
+    if rfa["channel"] == "mail":
+        if "at" in rfa and "mailed_on" in rfa:
+            report(
+                "case.unexpected-field",
+                "mailed_on is given with the day of receipt `at`; the day of mailing only matters when the "
+                "day of receipt is not known",
+                f"{base}.rfa_received.mailed_on",
+                "remove mailed_on, or remove `at` when the day of receipt is not known",
+            )
+        elif "at" not in rfa and "mailed_on" not in rfa:
+            report(
+                "case.missing-field",
+                "a mailed request needs the day of receipt `at` or the day of mailing `mailed_on`",
+                f"{base}.rfa_received",
+                "add `at: YYYY-MM-DD` (received) or `mailed_on: YYYY-MM-DD` (mailed)",
+            )
+    else:
+        if "mailed_on" in rfa:
+            report(
+                "case.unexpected-field",
+                f"mailed_on is only given with channel `mail`, not `{rfa['channel']}`",
+                f"{base}.rfa_received.mailed_on",
+                "remove it, or set channel to mail",
+            )
+        if "at" not in rfa:
+            report(
+                "case.missing-field",
+                f"a request received by `{rfa['channel']}` needs the date (and time) of receipt `at`",
+                f"{base}.rfa_received",
+                "add `at: YYYY-MM-DDTHH:MM` (Pacific time), or `at: YYYY-MM-DD` when the time is not known",
+            )
+    if "mailed_on" in rfa:
+        return dt.date.fromisoformat(rfa["mailed_on"])
+    if "at" in moments:
+        stated = moments["at"]
+        return stated.date() if isinstance(stated, dt.datetime) else stated
+    return None
 
 
 def _rfa(rfa: dict[str, Any] | None) -> RfaReceipt | None:

@@ -52,7 +52,7 @@ from imr_policy.diagnostics import Diagnostic, Severity, sort_and_cap
 from imr_policy.facts import FACTS, OPERATORS, FactType
 from imr_policy.model import Condition, Edition, Rule, RuleException
 from imr_policy.validate import LoadResult, load_editions
-from imr_policy.yamlsrc import SourceMap, load_text
+from imr_policy.yamlsrc import SourceMap, load_text, located
 
 ABSENT = "\x00absent"
 OTHER = "\x00other"
@@ -568,67 +568,10 @@ def analyse(edition: Edition) -> list[_Finding]:
     """Every finding about one edition (its rules, exceptions and services)."""
     findings: list[_Finding] = []
     rule_index = {r.id: i for i, r in enumerate(edition.rules)}
-    services = sorted({s for r in edition.rules for s in r.services})
     dead: dict[str, set[str]] = {}  # rule -> the services for which its conditions can never hold
     overlaps: dict[str, dict[str, tuple[str, str]]] = {}  # later rule -> earlier rule -> (it, where both hold)
-    for service in services:
-        rules = edition.rules_for(service)
-        space = _Space(edition, service, [c for r in rules for c in r.when])
-        try:
-            for k, rule in enumerate(rules):
-                if not space.sat(((rule.when, True),)):
-                    dead.setdefault(rule.id, set()).add(service)
-                    continue
-                earlier = [e for e in rules[:k] if service not in dead.get(e.id, ())]
-                goal = ((rule.when, True), *((e.when, False) for e in earlier))
-                if not space.sat(goal):
-                    covering = [e for e in earlier if space.sat(((rule.when, True), (e.when, True)))]
-                    findings.append(
-                        _Finding(
-                            "lint.shadowed",
-                            f"rule `{rule.id}` never decides {service.replace('_', ' ')}: wherever it holds, "
-                            f"an earlier rule holds first ({_ids(covering)})",
-                            f"$.rules[{rule_index[rule.id]}].id",
-                            "move it before the rules that hide it, narrow their conditions, or remove it",
-                            Severity.WARNING,
-                        )
-                    )
-                    continue
-                for j, before in enumerate(earlier):
-                    if _same_outcome(before, rule):
-                        continue
-                    overlap = (
-                        (before.when, True),
-                        (rule.when, True),
-                        *((e.when, False) for e in earlier[:j]),
-                    )
-                    if space.sat(overlap):
-                        both = list(dict.fromkeys(condition_text(c, edition) for c in (*before.when, *rule.when)))
-                        where = " and ".join(both) if both else "in every case"
-                        overlaps.setdefault(rule.id, {})[before.id] = (
-                            f"`{before.id}` ({_outcome_text(before)})",
-                            where,
-                        )
-            gap_goal = tuple((r.when, False) for r in rules if service not in dead.get(r.id, ()))
-            gaps = list(space.solutions(gap_goal))
-        except _Budget:
-            findings.append(_too_complex(edition, service, rules, rule_index))
-            continue
-        if gaps:
-            merged = _merge_regions(gaps)
-            shown = [region_text(space, r) for r in merged[:MAX_REGIONS_SHOWN]]
-            more = f" (and {len(merged) - MAX_REGIONS_SHOWN} more)" if len(merged) > MAX_REGIONS_SHOWN else ""
-            last = rules[-1]
-            findings.append(
-                _Finding(
-                    "lint.gap",
-                    f"no rule decides {service.replace('_', ' ')} when " + "; or when ".join(shown) + more,
-                    f"$.rules[{rule_index[last.id]}].id",
-                    "such cases pend without a reason; add a rule for them (a `pend` rule if the guideline "
-                    "says nothing), or widen a rule's conditions",
-                    Severity.WARNING,
-                )
-            )
+    for service in sorted({s for r in edition.rules for s in r.services}):
+        findings.extend(_service_findings(edition, service, rule_index, dead, overlaps))
     unsatisfiable = {r for r, where in dead.items() if where >= set(edition.rule(r).services)}
     for rule in edition.rules:  # a condition on `service` may narrow a rule of several services: not dead
         if rule.id in unsatisfiable:
@@ -662,6 +605,88 @@ def analyse(edition: Edition) -> list[_Finding]:
     findings.extend(_condition_overlaps(edition))
     findings.extend(_limit_texts(edition))
     return list(dict.fromkeys(findings))
+
+
+def _service_findings(
+    edition: Edition,
+    service: str,
+    rule_index: dict[str, int],
+    dead: dict[str, set[str]],
+    overlaps: dict[str, dict[str, tuple[str, str]]],
+) -> list[_Finding]:
+    """One service's rules in their order: each dead (into `dead`), shadowed, or overlapping earlier rules
+    with another outcome (into `overlaps`); then the cases no rule decides. Past the search budget, what was
+    found stands and one finding says the rest was too complex."""
+    findings: list[_Finding] = []
+    rules = edition.rules_for(service)
+    space = _Space(edition, service, [c for r in rules for c in r.when])
+    try:
+        for k, rule in enumerate(rules):
+            if not space.sat(((rule.when, True),)):
+                dead.setdefault(rule.id, set()).add(service)
+                continue
+            earlier = [e for e in rules[:k] if service not in dead.get(e.id, ())]
+            goal = ((rule.when, True), *((e.when, False) for e in earlier))
+            if not space.sat(goal):
+                covering = [e for e in earlier if space.sat(((rule.when, True), (e.when, True)))]
+                findings.append(
+                    _Finding(
+                        "lint.shadowed",
+                        f"rule `{rule.id}` never decides {service.replace('_', ' ')}: wherever it holds, "
+                        f"an earlier rule holds first ({_ids(covering)})",
+                        f"$.rules[{rule_index[rule.id]}].id",
+                        "move it before the rules that hide it, narrow their conditions, or remove it",
+                        Severity.WARNING,
+                    )
+                )
+                continue
+            _note_overlaps(edition, space, rule, earlier, overlaps)
+        gap_goal = tuple((r.when, False) for r in rules if service not in dead.get(r.id, ()))
+        gaps = list(space.solutions(gap_goal))
+    except _Budget:
+        findings.append(_too_complex(edition, service, rules, rule_index))
+        return findings
+    if gaps:
+        merged = _merge_regions(gaps)
+        shown = [region_text(space, r) for r in merged[:MAX_REGIONS_SHOWN]]
+        more = f" (and {len(merged) - MAX_REGIONS_SHOWN} more)" if len(merged) > MAX_REGIONS_SHOWN else ""
+        findings.append(
+            _Finding(
+                "lint.gap",
+                f"no rule decides {service.replace('_', ' ')} when " + "; or when ".join(shown) + more,
+                f"$.rules[{rule_index[rules[-1].id]}].id",
+                "such cases pend without a reason; add a rule for them (a `pend` rule if the guideline "
+                "says nothing), or widen a rule's conditions",
+                Severity.WARNING,
+            )
+        )
+    return findings
+
+
+def _note_overlaps(
+    edition: Edition,
+    space: _Space,
+    rule: Rule,
+    earlier: list[Rule],
+    overlaps: dict[str, dict[str, tuple[str, str]]],
+) -> None:
+    """Into `overlaps`: each earlier rule with another outcome that `rule` holds together with, where no rule
+    before both does, and where that is."""
+    for j, before in enumerate(earlier):
+        if _same_outcome(before, rule):
+            continue
+        overlap = (
+            (before.when, True),
+            (rule.when, True),
+            *((e.when, False) for e in earlier[:j]),
+        )
+        if space.sat(overlap):
+            both = list(dict.fromkeys(condition_text(c, edition) for c in (*before.when, *rule.when)))
+            where = " and ".join(both) if both else "in every case"
+            overlaps.setdefault(rule.id, {})[before.id] = (
+                f"`{before.id}` ({_outcome_text(before)})",
+                where,
+            )
 
 
 # the words that count a limit's unit in its text ("6-10 visits", "24 PT visits", "one follow-up visit")
@@ -918,23 +943,14 @@ def lint(editions: Sequence[Edition], *, source_maps: Mapping[str, SourceMap] | 
     maps = source_maps or {}
     found: list[tuple[Edition, _Finding]] = [(e, f) for e in editions for f in analyse(e)]
     found.extend(_edition_gaps(editions))
-    out = []
-    for e, f in found:
-        smap = maps.get(e.file)
-        where = smap.locate(f.path) if smap else None
-        out.append(
-            Diagnostic(
-                code=f.code,
-                message=f.message,
-                path=f.path,
-                file=e.file,
-                line=where[0] if where else None,
-                column=where[1] if where else None,
-                hint=f.hint,
-                severity=f.severity,
+    return sort_and_cap(
+        [
+            located(
+                f.code, f.message, f.path, file=e.file, source_map=maps.get(e.file), hint=f.hint, severity=f.severity
             )
-        )
-    return sort_and_cap(out)
+            for e, f in found
+        ]
+    )
 
 
 def source_maps(result: LoadResult, display_root: Path | None) -> dict[str, SourceMap]:

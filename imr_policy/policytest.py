@@ -224,19 +224,16 @@ def check_test_text(
         return None, loaded.diagnostics
     smap = loaded.source_map
     if isinstance(loaded.data, dict) and {"guideline", "rules"} <= loaded.data.keys():
-        where = smap.locate("$.guideline", key=True)
-        return None, (
-            Diagnostic(
-                code="policy-test.rule-pack",
-                message="this is a rule pack, not a policy test file",
-                path="$",
-                file=file,
-                line=where[0] if where else None,
-                column=where[1] if where else None,
-                hint="name the folder to test (`imr-policy test policies/<guideline>/`), "
-                "or a file in its `tests/` folder",
-            ),
+        at_guideline = located(
+            "policy-test.rule-pack",
+            "this is a rule pack, not a policy test file",
+            "$.guideline",
+            file=file,
+            source_map=smap,
+            hint="name the folder to test (`imr-policy test policies/<guideline>/`), or a file in its `tests/` folder",
+            key=True,
         )
+        return None, (dataclasses.replace(at_guideline, path="$"),)  # the whole file, shown at its `guideline:`
     problems = schema_diagnostics("policy-test", loaded.data, prefix="policy-test", file=file, source_map=smap)
     reported = {d.path for d in problems}
     problems += [
@@ -331,7 +328,43 @@ def _case_of(
     source: Path,
 ) -> tuple[Case | None, str | None, list[Diagnostic]]:
     """The test's validated case and the id of the request it checks, or the problems that prevent them."""
-    problems: list[Diagnostic] = []
+    layers = _case_layers(raw, defaults, base, file, smap, source)
+    if isinstance(layers, Diagnostic):
+        return None, None, [layers]
+    if isinstance(layers, tuple):
+        return None, None, list(layers)
+    merged: Any = {}
+    for layer in layers:
+        merged = _merge(merged, layer.data)
+    as_of, as_of_at = (raw["as_of"], f"{base}.as_of") if "as_of" in raw else (defaults.get("as_of"), "$.defaults.as_of")
+    if as_of is not None and isinstance(merged.get("requests"), list):
+        merged = dict(merged)
+        merged["requests"] = [{**r, "date_of_service": as_of} if isinstance(r, dict) else r for r in merged["requests"]]
+    problems = [
+        _relocate(d, layers, as_of_at if as_of is not None else None, file, smap) for d in case_diagnostics(merged)
+    ]
+    if problems:
+        return None, None, problems
+    try:
+        case = validate_case(merged)
+    except CaseError as exc:  # pragma: no cover - case_diagnostics found nothing, so this cannot happen
+        return None, None, [_relocate(d, layers, None, file, smap) for d in exc.diagnostics]
+    request = _request_of(raw, defaults, base, [r.id for r in case.requests], file, smap)
+    if isinstance(request, Diagnostic):
+        return None, None, [request]
+    return case, request, []
+
+
+def _case_layers(
+    raw: Mapping[str, Any],
+    defaults: Mapping[str, Any],
+    base: str,
+    file: str,
+    smap: SourceMap,
+    source: Path,
+) -> list[_Layer] | tuple[Diagnostic, ...] | Diagnostic:
+    """The sources of the test's case, lowest first: `defaults.case`, the case file, the test's `case`; or
+    the problems of the case file, or that there is no case."""
     layers: list[_Layer] = []
     case_file, case_file_at = (
         (raw["case_file"], f"{base}.case_file")
@@ -342,78 +375,49 @@ def _case_of(
         layers.append(_Layer(defaults["case"], "$.defaults.case", file, smap))
     if case_file is not None:
         loaded_file = _load_case_file(case_file, case_file_at, file, smap, source)
-        if isinstance(loaded_file, Diagnostic):
-            return None, None, [loaded_file]
-        if loaded_file.diagnostics:
-            return None, None, list(loaded_file.diagnostics)
+        if isinstance(loaded_file, Diagnostic) or loaded_file.diagnostics:
+            return loaded_file if isinstance(loaded_file, Diagnostic) else loaded_file.diagnostics
         layers.append(_Layer(loaded_file.data, "$", loaded_file.file, loaded_file.source_map))
     if "case" in raw:
         layers.append(_Layer(raw["case"], f"{base}.case", file, smap))
     if not layers:
-        return (
-            None,
-            None,
-            [
-                _at(
-                    "policy-test.missing-case",
-                    "the test has no case",
-                    base,
-                    file,
-                    smap,
-                    hint="add `case:` (a case, or what differs from `defaults.case`) or `case_file:`",
-                )
-            ],
+        return _at(
+            "policy-test.missing-case",
+            "the test has no case",
+            base,
+            file,
+            smap,
+            hint="add `case:` (a case, or what differs from `defaults.case`) or `case_file:`",
         )
-    merged: Any = {}
-    for layer in layers:
-        merged = _merge(merged, layer.data)
-    as_of, as_of_at = (raw["as_of"], f"{base}.as_of") if "as_of" in raw else (defaults.get("as_of"), "$.defaults.as_of")
-    if as_of is not None and isinstance(merged.get("requests"), list):
-        merged = dict(merged)
-        merged["requests"] = [{**r, "date_of_service": as_of} if isinstance(r, dict) else r for r in merged["requests"]]
-    for d in case_diagnostics(merged):
-        problems.append(_relocate(d, layers, as_of_at if as_of is not None else None, file, smap))
-    if problems:
-        return None, None, problems
-    try:
-        case = validate_case(merged)
-    except CaseError as exc:  # pragma: no cover - case_diagnostics found nothing, so this cannot happen
-        return None, None, [_relocate(d, layers, None, file, smap) for d in exc.diagnostics]
+    return layers
+
+
+def _request_of(
+    raw: Mapping[str, Any], defaults: Mapping[str, Any], base: str, ids: list[str], file: str, smap: SourceMap
+) -> str | Diagnostic:
+    """The id of the request the test checks: the one named, or the case's only one."""
     request, request_at = (raw["request"], f"{base}.request") if "request" in raw else (defaults.get("request"), None)
-    ids = [r.id for r in case.requests]
     if request is None:
         if len(ids) == 1:
-            return case, ids[0], []
-        return (
-            None,
-            None,
-            [
-                _at(
-                    "policy-test.ambiguous-request",
-                    f"the case has {len(ids)} requests; the test must say which one it checks",
-                    base,
-                    file,
-                    smap,
-                    hint=f"add `request:` with one of: {', '.join(f'`{i}`' for i in ids)}",
-                )
-            ],
+            return ids[0]
+        return _at(
+            "policy-test.ambiguous-request",
+            f"the case has {len(ids)} requests; the test must say which one it checks",
+            base,
+            file,
+            smap,
+            hint=f"add `request:` with one of: {', '.join(f'`{i}`' for i in ids)}",
         )
     if request not in ids:
-        return (
-            None,
-            None,
-            [
-                _at(
-                    "policy-test.unknown-request",
-                    f"the case has no request `{request}`",
-                    request_at or "$.defaults.request",
-                    file,
-                    smap,
-                    hint=did_you_mean(request, ids) or f"expected one of: {', '.join(f'`{i}`' for i in ids)}",
-                )
-            ],
+        return _at(
+            "policy-test.unknown-request",
+            f"the case has no request `{request}`",
+            request_at or "$.defaults.request",
+            file,
+            smap,
+            hint=did_you_mean(request, ids) or f"expected one of: {', '.join(f'`{i}`' for i in ids)}",
         )
-    return case, request, []
+    return request  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, slots=True)
@@ -465,22 +469,21 @@ def _load_case_file(name: str, at: str, file: str, smap: SourceMap, source: Path
 def _relocate(d: Diagnostic, layers: Sequence[_Layer], as_of_at: str | None, file: str, smap: SourceMap) -> Diagnostic:
     """A problem of the merged case, placed where its value was written: the last layer that has it."""
     if as_of_at is not None and d.path.endswith(".date_of_service") and d.path.startswith("$.requests["):
-        where = smap.locate(as_of_at)
-        return dataclasses.replace(
-            d, path=as_of_at, file=file, line=where[0] if where else None, column=where[1] if where else None
-        )
+        return located(d.code, d.message, as_of_at, file=file, source_map=smap, hint=d.hint, severity=d.severity)
     probe = d.path
     while True:
         for layer in reversed(layers):
             full = layer.base + probe[1:]
             if full in layer.source_map.values or full in layer.source_map.keys:
-                where = layer.source_map.locate(full, key=d.code.endswith("unknown-field"))
-                return dataclasses.replace(
-                    d,
-                    path=full,
+                return located(
+                    d.code,
+                    d.message,
+                    full,
                     file=layer.file,
-                    line=where[0] if where else None,
-                    column=where[1] if where else None,
+                    source_map=layer.source_map,
+                    hint=d.hint,
+                    key=d.code.endswith("unknown-field"),
+                    severity=d.severity,
                 )
         if probe == "$":
             break
@@ -521,73 +524,15 @@ def resolve(
     resolved: dict[str, frozenset[str]] = {}
     problems: list[Diagnostic] = []
     for ref in (*test.expect.decided_by, *test.expect.not_decided_by):
-        places = ids.get(ref.rule, set())
-        if ref.guideline is not None:
-            known = {g for g, _ in places}
-            editions_of = {ed for g, ed in places if g == ref.guideline}
-            if ref.guideline in known and (ref.edition is None or ref.edition in editions_of):
-                resolved[ref.text] = frozenset({ref.guideline})
-                continue
-            in_guideline = [
-                item_id
-                for e in editions
-                if e.guideline_id == ref.guideline and (ref.edition is None or e.edition_id == ref.edition)
-                for item_id in _ids(e)
-            ]
-            where = f"`{ref.guideline}@{ref.edition}`" if ref.edition else f"`{ref.guideline}`"
-            if not in_guideline:
-                guidelines = sorted({e.guideline_id for e in editions})
-                problems.append(
-                    _at(
-                        "policy-test.unknown-rule",
-                        f"the policy set has no {'edition' if ref.edition else 'guideline'} {where}",
-                        ref.path,
-                        test.file,
-                        smap,
-                        hint=did_you_mean(ref.guideline, guidelines)
-                        or f"guidelines of this policy set: {', '.join(guidelines)}",
-                    )
-                )
-            else:
-                problems.append(
-                    _at(
-                        "policy-test.unknown-rule",
-                        f"{where} has no rule or exception `{ref.rule}`",
-                        ref.path,
-                        test.file,
-                        smap,
-                        hint=did_you_mean(ref.rule, in_guideline)
-                        or "rule ids are listed under `rules:` and `exceptions:`",
-                    )
-                )
-            continue
-        candidates = {g for g, _ in places}
-        chosen = candidates & home if candidates & home else candidates
-        if len(chosen) == 1:
-            resolved[ref.text] = frozenset(chosen)
-        elif not chosen:
-            problems.append(
-                _at(
-                    "policy-test.unknown-rule",
-                    f"no rule or exception `{ref.rule}` in this policy set",
-                    ref.path,
-                    test.file,
-                    smap,
-                    hint=did_you_mean(ref.rule, ids) or "rule ids are listed under `rules:` and `exceptions:`",
-                )
-            )
+        found = (
+            _named_guideline(ref, ids, editions, test.file, smap)
+            if ref.guideline is not None
+            else _guideline_of(ref, ids, home, test.file, smap)
+        )
+        if isinstance(found, Diagnostic):
+            problems.append(found)
         else:
-            names = sorted(chosen)
-            problems.append(
-                _at(
-                    "policy-test.ambiguous-rule",
-                    f"`{ref.rule}` is a rule of {len(names)} guidelines: {', '.join(f'`{n}`' for n in names)}",
-                    ref.path,
-                    test.file,
-                    smap,
-                    hint=f"name the guideline, e.g. `{names[0]}:{ref.rule}`",
-                )
-            )
+            resolved[ref.text] = found
     clash = {r.text for r in test.expect.decided_by} & {r.text for r in test.expect.not_decided_by}
     for ref in test.expect.not_decided_by:
         if ref.text in clash:
@@ -602,6 +547,71 @@ def resolve(
                 )
             )
     return resolved, problems
+
+
+def _named_guideline(
+    ref: RuleRef, ids: Mapping[str, set[tuple[str, str]]], editions: Sequence[Edition], file: str, smap: SourceMap
+) -> frozenset[str] | Diagnostic:
+    """`guideline:rule` or `guideline@edition:rule`: that guideline, when it (and the edition) has the rule."""
+    assert ref.guideline is not None
+    places = ids.get(ref.rule, set())
+    known = {g for g, _ in places}
+    editions_of = {ed for g, ed in places if g == ref.guideline}
+    if ref.guideline in known and (ref.edition is None or ref.edition in editions_of):
+        return frozenset({ref.guideline})
+    in_guideline = [
+        item_id
+        for e in editions
+        if e.guideline_id == ref.guideline and (ref.edition is None or e.edition_id == ref.edition)
+        for item_id in _ids(e)
+    ]
+    where = f"`{ref.guideline}@{ref.edition}`" if ref.edition else f"`{ref.guideline}`"
+    if not in_guideline:
+        guidelines = sorted({e.guideline_id for e in editions})
+        return _at(
+            "policy-test.unknown-rule",
+            f"the policy set has no {'edition' if ref.edition else 'guideline'} {where}",
+            ref.path,
+            file,
+            smap,
+            hint=did_you_mean(ref.guideline, guidelines) or f"guidelines of this policy set: {', '.join(guidelines)}",
+        )
+    return _at(
+        "policy-test.unknown-rule",
+        f"{where} has no rule or exception `{ref.rule}`",
+        ref.path,
+        file,
+        smap,
+        hint=did_you_mean(ref.rule, in_guideline) or "rule ids are listed under `rules:` and `exceptions:`",
+    )
+
+
+def _guideline_of(
+    ref: RuleRef, ids: Mapping[str, set[tuple[str, str]]], home: frozenset[str], file: str, smap: SourceMap
+) -> frozenset[str] | Diagnostic:
+    """A bare `rule`: the one guideline that has it, preferring the test's own (`home`) guidelines."""
+    candidates = {g for g, _ in ids.get(ref.rule, set())}
+    chosen = candidates & home if candidates & home else candidates
+    if len(chosen) == 1:
+        return frozenset(chosen)
+    if not chosen:
+        return _at(
+            "policy-test.unknown-rule",
+            f"no rule or exception `{ref.rule}` in this policy set",
+            ref.path,
+            file,
+            smap,
+            hint=did_you_mean(ref.rule, ids) or "rule ids are listed under `rules:` and `exceptions:`",
+        )
+    names = sorted(chosen)
+    return _at(
+        "policy-test.ambiguous-rule",
+        f"`{ref.rule}` is a rule of {len(names)} guidelines: {', '.join(f'`{n}`' for n in names)}",
+        ref.path,
+        file,
+        smap,
+        hint=f"name the guideline, e.g. `{names[0]}:{ref.rule}`",
+    )
 
 
 # ---------------------------------------------------------------------------------------------- running

@@ -207,6 +207,7 @@ class _Semantics:
         self.file = file
         self.smap = smap
         self.problems: list[Diagnostic] = []
+        self.source_ids: set[str] = set()
 
     def report(self, code: str, message: str, path: str, hint: str) -> None:
         self.problems.append(located(code, message, path, file=self.file, source_map=self.smap, hint=hint))
@@ -228,70 +229,21 @@ class _Semantics:
         d = self.data
         self._unique(d["sources"], "$.sources", "source")
         self._unique(d["limits"], "$.limits", "time limit")
-        source_ids = {s["id"] for s in d["sources"]}
-        limit_ids = {lim["id"] for lim in d["limits"]}
-
-        def cite(source_id: str | None, path: str) -> None:
-            if source_id is not None and source_id not in source_ids:
-                self.report(
-                    "policy.unknown-citation",
-                    f"source `{source_id}` is not defined in this file",
-                    path,
-                    did_you_mean(source_id, source_ids) or "add it under `sources:` with its address",
-                )
-
-        proc = d["procedure"]
-        effective = proc["effective"]
-        start = dt.date.fromisoformat(effective["from"])
-        end = dt.date.fromisoformat(effective["to"]) if effective["to"] else None
-        if end is not None and end < start:
-            self.report(
-                "policy.effective-range",
-                f"the pack ends (`{effective['to']}`) before it starts (`{effective['from']}`)",
-                "$.procedure.effective.to",
-                "`from` and `to` are both inclusive; swap them or fix the year",
-            )
-        cite(effective.get("source"), "$.procedure.effective.source")
-        gaps = proc.get("not_covered", {})
-        for side in ("before", "after"):
-            if side in gaps:
-                cite(gaps[side].get("source"), f"$.procedure.not_covered.{side}.source")
-        cal = d["calendar"]
-        cite(cal["business_weekdays_basis"]["source"], "$.calendar.business_weekdays_basis.source")
-        holidays = self._holidays(cal["holidays"], cite)
-        receipt = d["receipt"]
-        cite(receipt["day_zero"]["source"], "$.receipt.day_zero.source")
-        cite(receipt["cutoff"]["source"], "$.receipt.cutoff.source")
-        cite(receipt["mail"]["source"], "$.receipt.mail.source")
-        limits: list[TimeLimit] = []
-        for i, lim in enumerate(d["limits"]):
-            cite(lim["source"], f"$.limits[{i}].source")
-            within = lim.get("requested_within")
-            if within is not None and within not in limit_ids:
-                self.report(
-                    "policy.unknown-limit",
-                    f"time limit `{within}` is not defined in this file",
-                    f"$.limits[{i}].requested_within",
-                    did_you_mean(within, limit_ids) or "name the time limit within which more information is asked",
-                )
-            limits.append(
-                TimeLimit(
-                    lim["id"],
-                    tuple(lim["applies_to"]),
-                    lim["value"],
-                    lim["unit"],
-                    lim["provenance"],
-                    lim["source"],
-                    lim["rule"],
-                    lim.get("when"),
-                    within,
-                )
-            )
+        self.source_ids = {s["id"] for s in d["sources"]}
+        proc, cal, receipt = d["procedure"], d["calendar"], d["receipt"]
+        start, end = self._effective(proc)
+        self._cite(cal["business_weekdays_basis"]["source"], "$.calendar.business_weekdays_basis.source")
+        holidays = self._holidays(cal["holidays"])
+        self._cite(receipt["day_zero"]["source"], "$.receipt.day_zero.source")
+        self._cite(receipt["cutoff"]["source"], "$.receipt.cutoff.source")
+        self._cite(receipt["mail"]["source"], "$.receipt.mail.source")
+        limits = self._limits(d["limits"])
         self._one_limit_per_kind(d["limits"])
-        cite(d["consequence"]["source"], "$.consequence.source")
+        self._cite(d["consequence"]["source"], "$.consequence.source")
         letter = d.get("letter")
         if letter is not None:
-            cite(letter["source"], "$.letter.source")
+            self._cite(letter["source"], "$.letter.source")
+        gaps = proc.get("not_covered", {})
         hh, mm = receipt["cutoff"]["after"].split(":")
         return Procedure(
             id=proc["id"],
@@ -326,15 +278,72 @@ class _Semantics:
             sha256=sha256,
         )
 
-    def _rules(self, rules: dict[str, Any] | None, cite: Any) -> list[dict[str, Any]]:
+    def _cite(self, source_id: str | None, path: str) -> None:
+        if source_id is not None and source_id not in self.source_ids:
+            self.report(
+                "policy.unknown-citation",
+                f"source `{source_id}` is not defined in this file",
+                path,
+                did_you_mean(source_id, self.source_ids) or "add it under `sources:` with its address",
+            )
+
+    def _effective(self, proc: dict[str, Any]) -> tuple[dt.date, dt.date | None]:
+        """The pack's window, in order, and the sources of it and of what is said outside it."""
+        effective = proc["effective"]
+        start = dt.date.fromisoformat(effective["from"])
+        end = dt.date.fromisoformat(effective["to"]) if effective["to"] else None
+        if end is not None and end < start:
+            self.report(
+                "policy.effective-range",
+                f"the pack ends (`{effective['to']}`) before it starts (`{effective['from']}`)",
+                "$.procedure.effective.to",
+                "`from` and `to` are both inclusive; swap them or fix the year",
+            )
+        self._cite(effective.get("source"), "$.procedure.effective.source")
+        gaps = proc.get("not_covered", {})
+        for side in ("before", "after"):
+            if side in gaps:
+                self._cite(gaps[side].get("source"), f"$.procedure.not_covered.{side}.source")
+        return start, end
+
+    def _limits(self, raw: list[dict[str, Any]]) -> list[TimeLimit]:
+        """The time limits, each citing a source and naming (in `requested_within`) only limits of this file."""
+        limit_ids = {lim["id"] for lim in raw}
+        limits: list[TimeLimit] = []
+        for i, lim in enumerate(raw):
+            self._cite(lim["source"], f"$.limits[{i}].source")
+            within = lim.get("requested_within")
+            if within is not None and within not in limit_ids:
+                self.report(
+                    "policy.unknown-limit",
+                    f"time limit `{within}` is not defined in this file",
+                    f"$.limits[{i}].requested_within",
+                    did_you_mean(within, limit_ids) or "name the time limit within which more information is asked",
+                )
+            limits.append(
+                TimeLimit(
+                    lim["id"],
+                    tuple(lim["applies_to"]),
+                    lim["value"],
+                    lim["unit"],
+                    lim["provenance"],
+                    lim["source"],
+                    lim["rule"],
+                    lim.get("when"),
+                    within,
+                )
+            )
+        return limits
+
+    def _rules(self, rules: dict[str, Any] | None) -> list[dict[str, Any]]:
         """The calendar rule's holidays, each with exactly one way of giving its day."""
         if rules is None:
             return []
-        cite(rules["source"], "$.calendar.holidays.rules.source")
+        self._cite(rules["source"], "$.calendar.holidays.rules.source")
         good = []
         for i, rule in enumerate(rules["days"]):
             base = f"$.calendar.holidays.rules.days[{i}]"
-            cite(rule.get("source"), f"{base}.source")
+            self._cite(rule.get("source"), f"{base}.source")
             ways = [k for k in ("day", "weekday", "easter", "between") if k in rule]
             problem = None
             if len(ways) != 1:
@@ -358,14 +367,14 @@ class _Semantics:
             good.append(rule | {"source": rule.get("source", rules["source"])})
         return good
 
-    def _holidays(self, spec: dict[str, Any], cite: Any) -> list[tuple[int, HolidayYear]]:
+    def _holidays(self, spec: dict[str, Any]) -> list[tuple[int, HolidayYear]]:
         before = len(self.problems)
-        rules = self._rules(spec.get("rules"), cite)
+        rules = self._rules(spec.get("rules"))
         rules_ok = len(self.problems) == before  # a broken rule would make every list disagree: say it once
         out: list[tuple[int, HolidayYear]] = []
         for year_key, entry in spec["years"].items():
             base = child_path("$.calendar.holidays.years", year_key)
-            cite(entry["source"], f"{base}.source")
+            self._cite(entry["source"], f"{base}.source")
             if not (len(year_key) == 4 and year_key.isdigit()):
                 self.report(
                     "policy.holiday-year",
@@ -403,7 +412,7 @@ class _Semantics:
                     self._agree(listed, certain, year_key, base)
                 certain = {day: certain.get(day, Holiday(day, "holiday", entry["source"])) for day in listed}
             for i, extra in enumerate(entry.get("uncertain", [])):
-                cite(extra["source"], f"{base}.uncertain[{i}].source")
+                self._cite(extra["source"], f"{base}.uncertain[{i}].source")
                 day = self._listed([extra["date"]], year_key, f"{base}.uncertain[{i}]", field="date")[0]
                 doubtful.setdefault(day, Holiday(day, extra["name"], extra["source"], extra["why"]))
             doubtful = {day: h for day, h in doubtful.items() if day not in certain}

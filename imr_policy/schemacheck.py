@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -140,12 +141,12 @@ def float_diagnostics(
     found: list[Diagnostic] = []
     if isinstance(data, float):
         found.append(
-            _at(
+            located(
                 f"{prefix}.type",
                 f"expected a whole number, got the number `{data}`",
                 path,
-                file,
-                source_map,
+                file=file,
+                source_map=source_map,
                 hint="write counts without a decimal point",
             )
         )
@@ -237,6 +238,46 @@ def _plural(n: int, word: str, plural: str | None = None) -> str:
     return f"{n} {word if n == 1 else plural or word + 's'}"
 
 
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """One jsonschema error with what translating it needs: where it is and what the message may say."""
+
+    error: jsonschema.ValidationError
+    private: bool  # a case may hold patient data; rule files and policy tests do not
+    file: str | None
+    source_map: SourceMap | None
+    nullable: bool
+    fixes: _Fixes | None
+
+    @property
+    def path(self) -> str:
+        return _path(self.error)
+
+    @property
+    def rule(self) -> Any:
+        return self.error.validator_value
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        return self.error.schema if isinstance(self.error.schema, dict) else {}
+
+    @property
+    def instance(self) -> Any:
+        return self.error.instance
+
+    @property
+    def shown(self) -> str:
+        """The value, as a message shows it."""
+        return describe_value(self.error.instance, private=self.private)
+
+    def at(
+        self, code: str, message: str, hint: str | None, *, path: str | None = None, key: bool = False
+    ) -> Diagnostic:
+        """A diagnostic at the error's path (or `path`)."""
+        where = self.path if path is None else path
+        return located(code, message, where, file=self.file, source_map=self.source_map, hint=hint, key=key)
+
+
 def _translate(
     error: jsonschema.ValidationError,
     *,
@@ -246,173 +287,236 @@ def _translate(
     nullable: bool = False,
     fixes: _Fixes | None = None,
 ) -> Iterator[Diagnostic]:
-    path = _path(error)
-    private = prefix == "case"  # a case may hold patient data; rule files and policy tests do not
-    kind = str(error.validator)
-    rule: Any = error.validator_value
-    schema: dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
-    instance: Any = error.instance
-    if kind in ("anyOf", "oneOf") and error.context:
-        # `X or null`: the null branch's complaint says nothing useful; report the other branch's.
-        useful = [e for e in error.context if not (e.validator == "type" and e.validator_value == "null")]
-        for sub in useful or error.context:
-            yield from _translate(
-                sub,
-                prefix=prefix,
-                file=file,
-                source_map=source_map,
-                nullable=len(useful) < len(error.context),
-                fixes=fixes,
-            )
-        return
-    if kind == "additionalProperties":
-        allowed = sorted(schema.get("properties", {}))
-        extras = sorted(set(instance) - set(allowed)) if isinstance(instance, dict) else []
-        for extra in extras:
-            text = f"unknown field `{extra}`"
-            suggestion = did_you_mean(extra, allowed) or f"expected one of: {', '.join(allowed)}"
-            if fixes is not None and (path, extra) in fixes.renames:
-                wanted = fixes.renames[(path, extra)]
-                text += f"; did you mean `{wanted}`?"
-                suggestion = f"rename `{extra}` to `{wanted}`"
-            elif fixes is not None and (path, extra) in fixes.indents:
-                under = fixes.indents[(path, extra)]
-                text += f" here; indent it under `{under}`"
-                suggestion = f"`{extra}` is a field of `{under}`: indent it to line up with the fields of `{under}`"
-            yield _at(
-                f"{prefix}.unknown-field",
-                text,
-                child_path(path, extra),
-                file,
-                source_map,
-                hint=suggestion,
-                key=True,
-            )
-        return
-    if kind == "required":
-        # jsonschema reports one error per missing field; its message names the field
-        missing = [p for p in rule if isinstance(instance, dict) and p not in instance and repr(p) in error.message]
-        for name in missing:
-            if fixes is not None and (path, name) in fixes.explained:
-                continue  # reported as the unknown key that was meant to be this field
-            yield _at(
-                f"{prefix}.missing-field",
-                f"missing required field `{name}`",
-                path,
-                file,
-                source_map,
-                hint=f"add `{name}` here",
-            )
-        return
-    code: str
-    message: str
-    hint: str | None
-    if kind == "type":
-        expected = _expected(schema) + (" or `null`" if nullable else "")
-        code, message = f"{prefix}.type", f"expected {expected}, got {describe_value(instance, private=private)}"
-        if isinstance(instance, str) and instance.lstrip("-").isdigit() and "number" in expected:
-            hint = "remove the quotes"
-        elif isinstance(instance, (int, float, bool)) and "string" in expected:
-            hint = f'quote it: `"{instance}"`' if not isinstance(instance, bool) else _boolean_hint(instance, schema)
-        else:
-            hint = f"write {expected} here"
-    elif kind in ("enum", "const"):
-        choices = [str(c) for c in (rule if kind == "enum" else [rule])]
-        code = f"{prefix}.enum"
-        message = (
-            f"{describe_value(instance, private=private)} is not allowed here; expected one of: {', '.join(choices)}"
+    """The diagnostics for one jsonschema error, by the translator of its validator keyword."""
+    failure = _Failure(error, prefix == "case", file, source_map, nullable, fixes)
+    yield from _TRANSLATORS.get(str(error.validator), _invalid)(failure, prefix)
+
+
+def _invalid(f: _Failure, prefix: str) -> Iterable[Diagnostic]:
+    return (f.at(f"{prefix}.invalid", f.error.message, "see the schema for what this field accepts"),)
+
+
+def _branches(f: _Failure, prefix: str) -> Iterable[Diagnostic]:
+    """`anyOf`/`oneOf`: the failing branches' own errors. `X or null`: the null branch's complaint says
+    nothing useful; report the other branch's."""
+    context = f.error.context
+    if not context:
+        return _invalid(f, prefix)
+    useful = [e for e in context if not (e.validator == "type" and e.validator_value == "null")]
+    return (
+        d
+        for sub in useful or context
+        for d in _translate(
+            sub,
+            prefix=prefix,
+            file=f.file,
+            source_map=f.source_map,
+            nullable=len(useful) < len(context),
+            fixes=f.fixes,
         )
-        hint = did_you_mean(instance, choices) or (
-            "values are case-sensitive"
-            if isinstance(instance, str) and instance.lower() in [c.lower() for c in choices]
-            else f"use one of: {', '.join(choices)}"
-        )
-    elif kind in ("format", "pattern") and schema.get("format") == "date":
-        code = f"{prefix}.date"
-        message = f"expected a calendar date as YYYY-MM-DD, got {describe_value(instance, private=private)}"
-        hint = "write dates as ISO 8601, e.g. `2015-07-10`, and check that the day exists"
-    elif kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        code = f"{prefix}.range"
-        word = "at least" if kind.startswith(("min", "exclusiveMin")) else "at most"
-        message = f"expected a number {word} `{rule}`, got {describe_value(instance, private=private)}"
-        hint = f"use a value {word} {rule}"
-    elif kind in ("minLength", "maxLength"):
-        code = f"{prefix}.size"
-        if kind == "minLength" and rule == 1:
-            message, hint = "expected a non-empty string", "write a value, or leave the field out if it is optional"
-        else:
-            word = "at least" if kind == "minLength" else "at most"
-            message = f"expected {word} {_plural(rule, 'character')}, got {len(instance)}"
-            hint = "shorten the text" if kind == "maxLength" else "write a longer value"
-    elif kind in ("minItems", "maxItems"):
-        code = f"{prefix}.size"
-        if kind == "minItems" and rule == 1:
-            message, hint = "expected at least one entry", "add an entry"
-        else:
-            word = "at least" if kind == "minItems" else "at most"
-            message = f"expected {word} {_plural(rule, 'entry', 'entries')}, got {len(instance)}"
-            hint = "split the input" if kind == "maxItems" else "add entries"
-    elif kind in ("minProperties", "maxProperties"):
-        code = f"{prefix}.size"
-        options = ", ".join(f"`{k}`" for k in schema.get("properties", {}))
-        if schema.get("maxProperties") == schema.get("minProperties") == 1:
-            message, hint = f"expected exactly one of {options}", f"keep one of {options}"
-        elif kind == "minProperties" and schema.get("minProperties") == 1 and "maxProperties" not in schema:
-            message, hint = "expected at least one field", f"add one of {options}"
-        else:
-            message = (
-                f"expected between {schema.get('minProperties', 0)} and "
-                f"{schema.get('maxProperties', 'any number of')} fields"
-            )
-            hint = f"keep one of {options}"
-    elif kind == "uniqueItems":
-        code = f"{prefix}.duplicate-entry"
-        items: list[Any] = list(instance) if isinstance(instance, list) else []
-        # one pass, by canonical JSON text (a list may hold thousands of entries; `in` on each would be
-        # quadratic); at most ten repeats are named
-        first: dict[str, int] = {}
-        dupes: list[Any] = []
-        positions: list[int] = []
-        for i, v in enumerate(items):
-            text = json.dumps(v, sort_keys=True, default=str)
-            if text not in first:
-                first[text] = i
-            elif len(positions) < 10:
-                positions.append(i)
-                if not any(d == v for d in dupes):
-                    dupes.append(v)
-        if all(isinstance(d, (str, int, bool)) and len(str(d)) <= 60 for d in dupes):
-            message = f"the list repeats {', '.join(f'`{d}`' for d in dupes)}"
-        else:
-            message = f"the list repeats an entry (at {', '.join(f'[{i}]' for i in positions)})"
-        hint = "list each entry once"
-    elif kind == "pattern":
-        code = f"{prefix}.pattern"
-        if path.endswith(".code"):
-            message = f"{describe_value(instance, private=private)} is not an ICD-10-CM or ICD-9-CM code"
-            hint = "expected an ICD-10-CM code such as `F32.1` or an ICD-9-CM code such as `847.2`, or leave `code` out"
-        elif "@" in str(rule) and ":" in str(rule):
-            message = f"{describe_value(instance, private=private)} is not a rule reference"
-            hint = "write `rule-id`, `guideline:rule-id` or `guideline@edition:rule-id`, in lowercase"
-        elif r"[a-z0-9]" in str(rule):
-            message = f"{describe_value(instance, private=private)} is not a valid id"
-            hint = "ids use lowercase letters, digits, `.`, `_` and `-`, and start with a letter or digit"
-        else:
-            message = f"{describe_value(instance, private=private)} does not have the expected form (`{rule}`)"
-            hint = "see the schema for the expected form"
+    )
+
+
+def _unknown_fields(f: _Failure, prefix: str) -> Iterator[Diagnostic]:
+    """`additionalProperties`: one diagnostic per unknown key, at the key, with the fix when it is one mistake."""
+    path, fixes = f.path, f.fixes
+    allowed = sorted(f.schema.get("properties", {}))
+    extras = sorted(set(f.instance) - set(allowed)) if isinstance(f.instance, dict) else []
+    for extra in extras:
+        text = f"unknown field `{extra}`"
+        suggestion = did_you_mean(extra, allowed) or f"expected one of: {', '.join(allowed)}"
+        if fixes is not None and (path, extra) in fixes.renames:
+            wanted = fixes.renames[(path, extra)]
+            text += f"; did you mean `{wanted}`?"
+            suggestion = f"rename `{extra}` to `{wanted}`"
+        elif fixes is not None and (path, extra) in fixes.indents:
+            under = fixes.indents[(path, extra)]
+            text += f" here; indent it under `{under}`"
+            suggestion = f"`{extra}` is a field of `{under}`: indent it to line up with the fields of `{under}`"
+        yield f.at(f"{prefix}.unknown-field", text, suggestion, path=child_path(path, extra), key=True)
+
+
+def _missing_fields(f: _Failure, prefix: str) -> Iterator[Diagnostic]:
+    """`required`: jsonschema reports one error per missing field; its message names the field."""
+    path, instance = f.path, f.instance
+    missing = [p for p in f.rule if isinstance(instance, dict) and p not in instance and repr(p) in f.error.message]
+    for name in missing:
+        if f.fixes is not None and (path, name) in f.fixes.explained:
+            continue  # reported as the unknown key that was meant to be this field
+        yield f.at(f"{prefix}.missing-field", f"missing required field `{name}`", f"add `{name}` here")
+
+
+def _wrong_type(f: _Failure, prefix: str) -> Iterable[Diagnostic]:
+    instance = f.instance
+    expected = _expected(f.schema) + (" or `null`" if f.nullable else "")
+    if isinstance(instance, str) and instance.lstrip("-").isdigit() and "number" in expected:
+        hint = "remove the quotes"
+    elif isinstance(instance, (int, float, bool)) and "string" in expected:
+        hint = f'quote it: `"{instance}"`' if not isinstance(instance, bool) else _boolean_hint(instance, f.schema)
     else:
-        code, message, hint = f"{prefix}.invalid", error.message, "see the schema for what this field accepts"
-    yield _at(code, message, path, file, source_map, hint=hint)
+        hint = f"write {expected} here"
+    return (f.at(f"{prefix}.type", f"expected {expected}, got {f.shown}", hint),)
 
 
-def _at(
-    code: str,
-    message: str,
-    path: str,
-    file: str | None,
-    source_map: SourceMap | None,
-    *,
-    hint: str | None = None,
-    key: bool = False,
-) -> Diagnostic:
-    return located(code, message, path, file=file, source_map=source_map, hint=hint, key=key)
+def _not_a_choice(f: _Failure, prefix: str) -> Iterable[Diagnostic]:
+    """`enum` and `const`."""
+    choices = [str(c) for c in (f.rule if f.error.validator == "enum" else [f.rule])]
+    instance = f.instance
+    hint = did_you_mean(instance, choices) or (
+        "values are case-sensitive"
+        if isinstance(instance, str) and instance.lower() in [c.lower() for c in choices]
+        else f"use one of: {', '.join(choices)}"
+    )
+    return (f.at(f"{prefix}.enum", f"{f.shown} is not allowed here; expected one of: {', '.join(choices)}", hint),)
+
+
+def _not_a_date(f: _Failure, prefix: str) -> Iterable[Diagnostic]:
+    return (
+        f.at(
+            f"{prefix}.date",
+            f"expected a calendar date as YYYY-MM-DD, got {f.shown}",
+            "write dates as ISO 8601, e.g. `2015-07-10`, and check that the day exists",
+        ),
+    )
+
+
+def _bad_format(f: _Failure, prefix: str) -> Iterable[Diagnostic]:
+    return _not_a_date(f, prefix) if f.schema.get("format") == "date" else _invalid(f, prefix)
+
+
+def _out_of_range(f: _Failure, prefix: str) -> Iterable[Diagnostic]:
+    """`minimum`, `maximum`, `exclusiveMinimum`, `exclusiveMaximum`."""
+    word = "at least" if str(f.error.validator).startswith(("min", "exclusiveMin")) else "at most"
+    return (
+        f.at(f"{prefix}.range", f"expected a number {word} `{f.rule}`, got {f.shown}", f"use a value {word} {f.rule}"),
+    )
+
+
+def _wrong_length(f: _Failure, prefix: str) -> Iterable[Diagnostic]:
+    """`minLength`, `maxLength`."""
+    kind, rule = f.error.validator, f.rule
+    if kind == "minLength" and rule == 1:
+        return (
+            f.at(
+                f"{prefix}.size",
+                "expected a non-empty string",
+                "write a value, or leave the field out if it is optional",
+            ),
+        )
+    word = "at least" if kind == "minLength" else "at most"
+    message = f"expected {word} {_plural(rule, 'character')}, got {len(f.instance)}"
+    return (f.at(f"{prefix}.size", message, "shorten the text" if kind == "maxLength" else "write a longer value"),)
+
+
+def _wrong_count(f: _Failure, prefix: str) -> Iterable[Diagnostic]:
+    """`minItems`, `maxItems`."""
+    kind, rule = f.error.validator, f.rule
+    if kind == "minItems" and rule == 1:
+        return (f.at(f"{prefix}.size", "expected at least one entry", "add an entry"),)
+    word = "at least" if kind == "minItems" else "at most"
+    message = f"expected {word} {_plural(rule, 'entry', 'entries')}, got {len(f.instance)}"
+    return (f.at(f"{prefix}.size", message, "split the input" if kind == "maxItems" else "add entries"),)
+
+
+def _wrong_fields(f: _Failure, prefix: str) -> Iterable[Diagnostic]:
+    """`minProperties`, `maxProperties`."""
+    schema = f.schema
+    options = ", ".join(f"`{k}`" for k in schema.get("properties", {}))
+    if schema.get("maxProperties") == schema.get("minProperties") == 1:
+        message, hint = f"expected exactly one of {options}", f"keep one of {options}"
+    elif f.error.validator == "minProperties" and schema.get("minProperties") == 1 and "maxProperties" not in schema:
+        message, hint = "expected at least one field", f"add one of {options}"
+    else:
+        message = (
+            f"expected between {schema.get('minProperties', 0)} and "
+            f"{schema.get('maxProperties', 'any number of')} fields"
+        )
+        hint = f"keep one of {options}"
+    return (f.at(f"{prefix}.size", message, hint),)
+
+
+def _repeats(f: _Failure, prefix: str) -> Iterable[Diagnostic]:
+    """`uniqueItems`: in one pass, by canonical JSON text (a list may hold thousands of entries; `in` on
+    each would be quadratic); at most ten repeats are named."""
+    items: list[Any] = list(f.instance) if isinstance(f.instance, list) else []
+    first: dict[str, int] = {}
+    dupes: list[Any] = []
+    positions: list[int] = []
+    for i, v in enumerate(items):
+        text = json.dumps(v, sort_keys=True, default=str)
+        if text not in first:
+            first[text] = i
+        elif len(positions) < 10:
+            positions.append(i)
+            if not any(d == v for d in dupes):
+                dupes.append(v)
+    if all(isinstance(d, (str, int, bool)) and len(str(d)) <= 60 for d in dupes):
+        message = f"the list repeats {', '.join(f'`{d}`' for d in dupes)}"
+    else:
+        message = f"the list repeats an entry (at {', '.join(f'[{i}]' for i in positions)})"
+    return (f.at(f"{prefix}.duplicate-entry", message, "list each entry once"),)
+
+
+_ID_FORM = (
+    "is not a valid id",
+    "ids use lowercase letters, digits, `.`, `_` and `-`, and start with a letter or digit",
+)
+
+
+@cache
+def _named_forms() -> dict[str, tuple[str, str]]:
+    """What a value failing one of the schemas' named forms is not, and the hint, by the form's pattern
+    (read from the schemas, so the two cannot drift apart)."""
+    case, tests = resources.schema("case"), resources.schema("policy-test")
+    forms = {
+        case["properties"]["diagnoses"]["items"]["properties"]["code"]["pattern"]: (
+            "is not an ICD-10-CM or ICD-9-CM code",
+            "expected an ICD-10-CM code such as `F32.1` or an ICD-9-CM code such as `847.2`, or leave `code` out",
+        ),
+        tests["$defs"]["rule_refs"]["items"]["pattern"]: (
+            "is not a rule reference",
+            "write `rule-id`, `guideline:rule-id` or `guideline@edition:rule-id`, in lowercase",
+        ),
+        tests["properties"]["tests"]["items"]["properties"]["name"]["pattern"]: _ID_FORM,
+    }
+    for name in ("policy", "ur-procedure"):
+        forms[resources.schema(name)["$defs"]["id"]["pattern"]] = _ID_FORM
+    return forms
+
+
+def _no_match(f: _Failure, prefix: str) -> Iterable[Diagnostic]:
+    """`pattern`: a date, one of the named forms (ids, rule references, diagnosis codes), or any other form."""
+    if f.schema.get("format") == "date":
+        return _not_a_date(f, prefix)
+    form = _named_forms().get(str(f.rule))
+    if form is None:
+        return (f.at(f"{prefix}.pattern", f"{f.shown} does not have the expected form (`{f.rule}`)", _OTHER_FORM),)
+    return (f.at(f"{prefix}.pattern", f"{f.shown} {form[0]}", form[1]),)
+
+
+_OTHER_FORM = "see the schema for the expected form"
+
+_Translator = Callable[[_Failure, str], Iterable[Diagnostic]]
+# jsonschema's validator keyword -> the translator of its errors; any other keyword: `{prefix}.invalid`
+_TRANSLATORS: dict[str, _Translator] = {
+    "anyOf": _branches,
+    "oneOf": _branches,
+    "additionalProperties": _unknown_fields,
+    "required": _missing_fields,
+    "type": _wrong_type,
+    "enum": _not_a_choice,
+    "const": _not_a_choice,
+    "format": _bad_format,
+    "pattern": _no_match,
+    "minimum": _out_of_range,
+    "maximum": _out_of_range,
+    "exclusiveMinimum": _out_of_range,
+    "exclusiveMaximum": _out_of_range,
+    "minLength": _wrong_length,
+    "maxLength": _wrong_length,
+    "minItems": _wrong_count,
+    "maxItems": _wrong_count,
+    "minProperties": _wrong_fields,
+    "maxProperties": _wrong_fields,
+    "uniqueItems": _repeats,
+}

@@ -310,73 +310,22 @@ def _assess(ur: UtilizationReview, jurisdiction: str, procedures: tuple[Procedur
     if len(kinds) > 1:
         w.need("utilization_review[].review_type")
         w.reasons.append("the records do not say whether the review was prospective, concurrent or retrospective")
-    decided_at = w.local(ur.decided_at) if ur.decided_at is not None else None
-    decided_day = decided_at.date() if decided_at is not None else ur.decision_date
-    results: list[_Result] = []
     zero: Span | None = None
     if any(procedure.base_limit(k).unit != "hours" for k in kinds):
         zero = w.day_zero(ur.rfa, day, at)
-    for kind in kinds:
-        limit = procedure.base_limit(kind)
-        if limit.unit == "hours" or zero is None:
-            results.append(_Result(kind, limit, w.hour_deadline(limit, day, at), (), None))
-            continue
-        base, counted = w.day_deadline(limit, zero, record=True)
-        ext_limit = procedure.extension(kind)
-        if ext_limit is None or ur.more_information_requested_on is None:
-            results.append(_Result(kind, limit, base, counted, False))
-            continue
-        asked = ur.more_information_requested_on
-        within, _ = w.day_deadline(procedure.limit(ext_limit.requested_within or limit.id), zero, record=False)
-        w.step("more_information_requested", asked.isoformat())
-        if within.hi is not None and asked > within.hi:
-            results.append(_Result(kind, limit, base, counted, False))
-            continue
-        extended, _ = w.day_deadline(ext_limit, zero, record=True)
-        if asked <= within.lo:
-            w.step("extension", _show(extended.lo), ext_limit.source, ext_limit.provenance)
-            results.append(_Result(kind, ext_limit, extended, (), True))
-        else:
-            w.reasons.append(
-                f"whether more information was asked for within the time limit `{ext_limit.requested_within}` "
-                "depends on the unknowns above"
-            )
-            results.append(_Result(kind, limit, base.union(extended), counted, None))
+    results = [_result(w, ur, kind, zero, day, at) for kind in kinds]
     for result in results:
         w.step("deadline", _show(result.deadline.lo), result.limit.source, result.limit.provenance)
     deadline = results[0].deadline
     for result in results[1:]:
         deadline = deadline.union(result.deadline)
-    review = kinds[0] if len(kinds) == 1 else None
-    status: Status
-    decided: str | None
     hours = results[0].limit.unit == "hours"
-    if decided_day is None:
-        status, decided = "cannot_decide", None
-        w.need("utilization_review[].decision_date")
-    elif hours:
-        d_lo = decided_at or dt.datetime.combine(decided_day, dt.time(0), w.tz)
-        d_hi = decided_at or (
-            dt.datetime.combine(decided_day + dt.timedelta(days=1), dt.time(0), w.tz) - dt.timedelta(microseconds=1)
-        )
-        decided = decided_at.isoformat(timespec="minutes") if decided_at else decided_day.isoformat()
-        if decided_at is None:
-            w.need("utilization_review[].decided_at (the time of the decision)")
-        status = _compare(d_lo, d_hi, deadline)
-    else:
-        decided = decided_day.isoformat()
-        status = _compare(decided_day, decided_day, deadline)
+    status, decided = _decided(w, ur, deadline, hours=hours)
     # the limit the result rests on: late under the most lenient limit the records allow, on time under the strictest
     pick = max if status == "untimely" else min
     chosen = pick(results, key=lambda r: r.deadline.lo)
     limit = chosen.limit
-    if any(r.deadline.hi is None for r in results):
-        for year in sorted(w.cal.unknown_years):
-            w.holidays_unknown(year)
-    for day_, doubt in sorted(w.cal.doubts.items()):
-        w.reasons.append(f"{_day_name(day_)} ({doubt.name}) may not be a business day: {doubt.why}")
-        if doubt.source not in w.used:
-            w.used.append(doubt.source)
+    _doubts(w, results)
     if status != "cannot_decide":
         reasons: tuple[str, ...] = ()
         needs: tuple[str, ...] = ()
@@ -386,27 +335,13 @@ def _assess(ur: UtilizationReview, jurisdiction: str, procedures: tuple[Procedur
         w.used.append(limit.source)
     if status == "untimely" and procedure.consequence_source not in w.used:
         w.used.append(procedure.consequence_source)
-    skipped: tuple[dt.date, ...] = ()
-    if not hours:
-        last = chosen.deadline.lo
-        skipped = tuple(
-            day + dt.timedelta(days=n)
-            for n in range(1, (last - day).days + 1)
-            if w.cal.business(day + dt.timedelta(days=n)) is False
-        )
-        for closed in skipped:
-            named = w.cal.named(closed)
-            if named is not None:
-                listed = procedure.holiday_year(closed.year)
-                assert listed is not None
-                w.step("holiday", f"{closed.isoformat()} {named.name}", named.source, listed.provenance)
-    counted, extension = chosen.counted, chosen.extension
+    skipped = () if hours else _skipped(w, day, chosen.deadline.lo)
     grades = [limit.provenance] + [
         h.provenance for y in sorted(w.cal.years_used) if (h := procedure.holiday_year(y)) is not None
     ]
     return Timeliness(
         status=status,
-        review=review,
+        review=kinds[0] if len(kinds) == 1 else None,
         procedure=procedure.id,
         procedure_file=procedure.file,
         limit=limit.id,
@@ -415,9 +350,9 @@ def _assess(ur: UtilizationReview, jurisdiction: str, procedures: tuple[Procedur
         provenance=max(grades, key=PROVENANCE_ORDER.index),
         received=zero,
         deadline=deadline,
-        days_counted=counted,
+        days_counted=chosen.counted,
         skipped=skipped,
-        extension=extension,
+        extension=chosen.extension,
         decided=decided,
         steps=tuple(w.steps),
         reasons=reasons,
@@ -426,6 +361,80 @@ def _assess(ur: UtilizationReview, jurisdiction: str, procedures: tuple[Procedur
         consequence_source=procedure.source(procedure.consequence_source).address if status == "untimely" else None,
         sources=tuple((s, procedure.source(s).address) for s in dict.fromkeys(w.used)),
     )
+
+
+def _result(
+    w: _Work, ur: UtilizationReview, kind: ReviewKind, zero: Span | None, day: dt.date, at: dt.datetime | None
+) -> _Result:
+    """The deadline under one review kind: its base limit, or its extension when more information was asked
+    for within the time the pack allows (both, when that depends on the unknowns)."""
+    limit = w.p.base_limit(kind)
+    if limit.unit == "hours" or zero is None:
+        return _Result(kind, limit, w.hour_deadline(limit, day, at), (), None)
+    base, counted = w.day_deadline(limit, zero, record=True)
+    ext_limit = w.p.extension(kind)
+    asked = ur.more_information_requested_on
+    if ext_limit is None or asked is None:
+        return _Result(kind, limit, base, counted, False)
+    within, _ = w.day_deadline(w.p.limit(ext_limit.requested_within or limit.id), zero, record=False)
+    w.step("more_information_requested", asked.isoformat())
+    if within.hi is not None and asked > within.hi:
+        return _Result(kind, limit, base, counted, False)
+    extended, _ = w.day_deadline(ext_limit, zero, record=True)
+    if asked <= within.lo:
+        w.step("extension", _show(extended.lo), ext_limit.source, ext_limit.provenance)
+        return _Result(kind, ext_limit, extended, (), True)
+    w.reasons.append(
+        f"whether more information was asked for within the time limit `{ext_limit.requested_within}` "
+        "depends on the unknowns above"
+    )
+    return _Result(kind, limit, base.union(extended), counted, None)
+
+
+def _decided(w: _Work, ur: UtilizationReview, deadline: Span, *, hours: bool) -> tuple[Status, str | None]:
+    """The status of the decision against `deadline`, and when it was decided (as the result shows it)."""
+    decided_at = w.local(ur.decided_at) if ur.decided_at is not None else None
+    decided_day = decided_at.date() if decided_at is not None else ur.decision_date
+    if decided_day is None:
+        w.need("utilization_review[].decision_date")
+        return "cannot_decide", None
+    if not hours:
+        return _compare(decided_day, decided_day, deadline), decided_day.isoformat()
+    d_lo = decided_at or dt.datetime.combine(decided_day, dt.time(0), w.tz)
+    d_hi = decided_at or (
+        dt.datetime.combine(decided_day + dt.timedelta(days=1), dt.time(0), w.tz) - dt.timedelta(microseconds=1)
+    )
+    decided = decided_at.isoformat(timespec="minutes") if decided_at else decided_day.isoformat()
+    if decided_at is None:
+        w.need("utilization_review[].decided_at (the time of the decision)")
+    return _compare(d_lo, d_hi, deadline), decided
+
+
+def _doubts(w: _Work, results: list[_Result]) -> None:
+    """The reasons the calendar gives: years without holidays (when a deadline is open-ended), uncertain days."""
+    if any(r.deadline.hi is None for r in results):
+        for year in sorted(w.cal.unknown_years):
+            w.holidays_unknown(year)
+    for day_, doubt in sorted(w.cal.doubts.items()):
+        w.reasons.append(f"{_day_name(day_)} ({doubt.name}) may not be a business day: {doubt.why}")
+        if doubt.source not in w.used:
+            w.used.append(doubt.source)
+
+
+def _skipped(w: _Work, day: dt.date, last: dt.date) -> tuple[dt.date, ...]:
+    """The closed days after `day` up to `last`; each named holiday among them is a step."""
+    skipped = tuple(
+        day + dt.timedelta(days=n)
+        for n in range(1, (last - day).days + 1)
+        if w.cal.business(day + dt.timedelta(days=n)) is False
+    )
+    for closed in skipped:
+        named = w.cal.named(closed)
+        if named is not None:
+            listed = w.p.holiday_year(closed.year)
+            assert listed is not None
+            w.step("holiday", f"{closed.isoformat()} {named.name}", named.source, listed.provenance)
+    return skipped
 
 
 def _day_name(day: dt.date) -> str:

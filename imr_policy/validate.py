@@ -358,6 +358,10 @@ class _Semantics:
         self.smap = smap
         self.problems: list[Diagnostic] = []
         self.condition_ids: list[str] = []  # the edition's condition rows: the values of the `condition` fact
+        self.citations: dict[str, dict[str, Any]] = {}
+        self.limits: dict[str, dict[str, Any]] = {}
+        self.used_citations: set[str] = set()
+        self.used_limits: set[str] = set()
 
     def _within(self, effective: dict[str, Any]) -> tuple[str, dt.date | None, dt.date | None] | None:
         """The edition's second window (`effective.within`), checked; None without one."""
@@ -411,18 +415,60 @@ class _Semantics:
 
     def run(self, sha256: str) -> Edition:
         d = self.data
-        citations = {c["id"]: c for c in d["citations"]}
+        self._index_ids()
+        effective = d["edition"]["effective"]
+        start, end, within = self._effective(effective)
+        self._check_limits()
+        condition_rows = self._condition_rows(d.get("conditions", []))
+        self._units(d, {lim["id"]: lim for lim in d.get("limits", [])})
+        rules = self._rules()
+        exceptions = self._exceptions(rules)
+        silences = self._silences(rules)
+        scales = self._severity_scales()
+        invariants = self._invariants()
+        self._unused()
+        self._engine_limits(rules, exceptions)
+        g, ed = d["guideline"], d["edition"]
+        return Edition(
+            guideline_id=g["id"],
+            guideline_title=g["title"],
+            family=g["family"],
+            tier=g["tier"],
+            jurisdictions=tuple(g.get("jurisdictions", ["CA"])),
+            edition_id=str(ed["id"]),
+            edition_title=ed["title"],
+            effective_from=start,
+            effective_to=end,
+            selected_by=effective["selected_by"],
+            within=within,
+            citations=tuple(
+                Citation(c["id"], c["section"], c["pages"], c["quote"].strip(), c["provenance"], c["source"])
+                for c in d["citations"]
+            ),
+            limits=tuple(_limit(lim) for lim in d.get("limits", [])),
+            rules=tuple(rules),
+            exceptions=tuple(exceptions),
+            file=self.file,
+            sha256=sha256,
+            silent_on=tuple(silences),
+            invariants=tuple(invariants),
+            more_permissive_than_previous=ed.get("more_permissive_than_previous", False),
+            conditions=condition_rows,
+            severity_scales=tuple(scales),
+        )
+
+    def _index_ids(self) -> None:
+        """Citations, limits, rules and exceptions by id; each id once (rules and exceptions share one
+        namespace: traces and diffs name both by id)."""
+        d = self.data
+        self.citations = {c["id"]: c for c in d["citations"]}
         self._unique(d["citations"], "$.citations", "policy.duplicate-id", "citation")
         limits_raw = d.get("limits", [])
         self._unique(limits_raw, "$.limits", "policy.duplicate-id", "limit")
-        limits = {lim["id"]: lim for lim in limits_raw}
-        rules_raw = d["rules"]
-        exceptions_raw = d.get("exceptions", [])
-        rule_index = self._unique(rules_raw, "$.rules", "policy.duplicate-rule-id", "rule")
-        rule_ids = [r["id"] for r in rules_raw]
+        self.limits = {lim["id"]: lim for lim in limits_raw}
+        rule_index = self._unique(d["rules"], "$.rules", "policy.duplicate-rule-id", "rule")
         exception_index: dict[str, int] = {}
-        for i, e in enumerate(exceptions_raw):
-            # rules and exceptions share one namespace: traces and diffs name both by id
+        for i, e in enumerate(d.get("exceptions", [])):
             if e["id"] in rule_index or e["id"] in exception_index:
                 first = (
                     f"$.rules[{rule_index[e['id']]}]"
@@ -437,10 +483,11 @@ class _Semantics:
                 )
             else:
                 exception_index[e["id"]] = i
-        used_citations: set[str] = set()
-        used_limits: set[str] = set()
 
-        effective = d["edition"]["effective"]
+    def _effective(
+        self, effective: dict[str, Any]
+    ) -> tuple[dt.date, dt.date | None, tuple[str, dt.date | None, dt.date | None] | None]:
+        """The edition's window (`from`, `to`) and its second window (`within`), checked."""
         start = dt.date.fromisoformat(effective["from"])
         end = dt.date.fromisoformat(effective["to"]) if effective["to"] else None
         within = self._within(effective)
@@ -451,31 +498,33 @@ class _Semantics:
                 "$.edition.effective.to",
                 hint="`from` and `to` are both inclusive; swap them or fix the year",
             )
+        return start, end, within
 
-        def cite(cid: str, path: str) -> None:
-            used_citations.add(cid)
-            if cid not in citations:
-                self.report(
-                    "policy.unknown-citation",
-                    f"citation `{cid}` is not defined in this file",
-                    path,
-                    hint=did_you_mean(cid, citations) or "add it under `citations:`",
-                )
+    def _cite(self, cid: str, path: str) -> None:
+        self.used_citations.add(cid)
+        if cid not in self.citations:
+            self.report(
+                "policy.unknown-citation",
+                f"citation `{cid}` is not defined in this file",
+                path,
+                hint=did_you_mean(cid, self.citations) or "add it under `citations:`",
+            )
 
-        def limit_ref(lid: str | None, path: str) -> None:
-            if lid is None:
-                return
-            used_limits.add(lid)
-            if lid not in limits:
-                self.report(
-                    "policy.unknown-limit",
-                    f"limit `{lid}` is not defined in this file",
-                    path,
-                    hint=did_you_mean(lid, limits) or "add it under `limits:` with its citation and provenance",
-                )
+    def _limit_ref(self, lid: str | None, path: str) -> None:
+        if lid is None:
+            return
+        self.used_limits.add(lid)
+        if lid not in self.limits:
+            self.report(
+                "policy.unknown-limit",
+                f"limit `{lid}` is not defined in this file",
+                path,
+                hint=did_you_mean(lid, self.limits) or "add it under `limits:` with its citation and provenance",
+            )
 
-        for i, lim in enumerate(limits_raw):
-            cite(lim["citation"], f"$.limits[{i}].citation")
+    def _check_limits(self) -> None:
+        for i, lim in enumerate(self.data.get("limits", [])):
+            self._cite(lim["citation"], f"$.limits[{i}].citation")
             rng = lim.get("range")
             if rng and not (rng[0] <= lim["value"] <= rng[1]):
                 self.report(
@@ -485,15 +534,13 @@ class _Semantics:
                     hint="`value` is the number rules use; it must be one of the range the guideline states",
                 )
 
-        condition_rows = self._condition_rows(d.get("conditions", []), cite)
-        self._units(d, {lim["id"]: lim for lim in limits_raw})
-
+    def _rules(self) -> list[Rule]:
         rules: list[Rule] = []
-        for i, r in enumerate(rules_raw):
+        for i, r in enumerate(self.data["rules"]):
             base = f"$.rules[{i}]"
-            cite(r["citation"], f"{base}.citation")
-            when = self._conditions(r["when"], f"{base}.when", limits, limit_ref)
-            outcome = self._outcome(r["outcome"], f"{base}.outcome", limit_ref)
+            self._cite(r["citation"], f"{base}.citation")
+            when = self._conditions(r["when"], f"{base}.when")
+            outcome = self._outcome(r["outcome"], f"{base}.outcome")
             rules.append(
                 Rule(
                     id=r["id"],
@@ -505,11 +552,16 @@ class _Semantics:
                     provenance=r.get("provenance"),
                 )
             )
+        return rules
 
+    def _exceptions(self, rules: list[Rule]) -> list[RuleException]:
+        """Each exception: its citation, the rules it raises (which must exist and have a total limit), its
+        conditions."""
+        rule_ids = [r["id"] for r in self.data["rules"]]
         exceptions: list[RuleException] = []
-        for i, e in enumerate(exceptions_raw):
+        for i, e in enumerate(self.data.get("exceptions", [])):
             base = f"$.exceptions[{i}]"
-            cite(e["citation"], f"{base}.citation")
+            self._cite(e["citation"], f"{base}.citation")
             for j, target in enumerate(e["rules"]):
                 if target not in rule_ids:
                     self.report(
@@ -527,16 +579,19 @@ class _Semantics:
                         f"{base}.rules[{j}]",
                         hint="exceptions raise the total limit of a certify rule",
                     )
-            limit_ref(e["raises"]["total"], f"{base}.raises.total")
-            when = self._conditions(e["when"], f"{base}.when", limits, limit_ref)
-            exceptions.append(Exception_(e, when))
+            self._limit_ref(e["raises"]["total"], f"{base}.raises.total")
+            when = self._conditions(e["when"], f"{base}.when")
+            exceptions.append(_rule_exception(e, when))
+        return exceptions
 
+    def _silences(self, rules: list[Rule]) -> list[Silence]:
+        """`silent_on`: services the guideline does not address, each once and none a rule decides."""
         silences: list[Silence] = []
         decided_services = {svc for r in rules for svc in r.services}
         seen_silent: set[str] = set()
-        for i, item in enumerate(d.get("silent_on", [])):
+        for i, item in enumerate(self.data.get("silent_on", [])):
             base = f"$.silent_on[{i}]"
-            cite(item["citation"], f"{base}.citation")
+            self._cite(item["citation"], f"{base}.citation")
             if item["service"] in decided_services:
                 self.report(
                     "policy.silent-but-decided",
@@ -553,12 +608,14 @@ class _Semantics:
                 )
             seen_silent.add(item["service"])
             silences.append(Silence(item["service"], item["citation"]))
+        return silences
 
+    def _severity_scales(self) -> list[SeverityScale]:
         scales: list[SeverityScale] = []
         scaled: dict[str, int] = {}
-        for i, sc in enumerate(d.get("severity_scales", [])):
+        for i, sc in enumerate(self.data.get("severity_scales", [])):
             base = f"$.severity_scales[{i}]"
-            cite(sc["citation"], f"{base}.citation")
+            self._cite(sc["citation"], f"{base}.citation")
             for j, service in enumerate(sc["services"]):
                 if service in scaled:
                     self.report(
@@ -576,12 +633,14 @@ class _Semantics:
                     " ".join(sc.get("note", "").split()),
                 )
             )
+        return scales
 
+    def _invariants(self) -> list[Invariant]:
         invariants: list[Invariant] = []
-        exception_ids = [e["id"] for e in exceptions_raw]
-        for i, inv in enumerate(d.get("invariants", [])):
+        exception_ids = [e["id"] for e in self.data.get("exceptions", [])]
+        for i, inv in enumerate(self.data.get("invariants", [])):
             base = f"$.invariants[{i}]"
-            cite(inv["citation"], f"{base}.citation")
+            self._cite(inv["citation"], f"{base}.citation")
             for j, name in enumerate(inv.get("unless", [])):
                 if name not in exception_ids:
                     self.report(
@@ -602,9 +661,12 @@ class _Semantics:
                     unless=tuple(inv.get("unless", [])),
                 )
             )
+        return invariants
 
-        for i, c in enumerate(d["citations"]):
-            if c["id"] not in used_citations:
+    def _unused(self) -> None:
+        """Warnings for citations and limits nothing refers to (run after every reference is checked)."""
+        for i, c in enumerate(self.data["citations"]):
+            if c["id"] not in self.used_citations:
                 self.report(
                     "policy.unused-citation",
                     f"citation `{c['id']}` is not used by any rule, limit or exception",
@@ -612,8 +674,8 @@ class _Semantics:
                     hint="remove it, or cite it where its text applies",
                     severity=Severity.WARNING,
                 )
-        for i, lim in enumerate(limits_raw):
-            if lim["id"] not in used_limits:
+        for i, lim in enumerate(self.data.get("limits", [])):
+            if lim["id"] not in self.used_limits:
                 self.report(
                     "policy.unused-limit",
                     f"limit `{lim['id']}` is not used by any rule or exception",
@@ -621,47 +683,6 @@ class _Semantics:
                     hint="remove it, or use it in a condition, an outcome or an exception",
                     severity=Severity.WARNING,
                 )
-
-        self._engine_limits(rules, exceptions)
-        g, ed = d["guideline"], d["edition"]
-        return Edition(
-            guideline_id=g["id"],
-            guideline_title=g["title"],
-            family=g["family"],
-            tier=g["tier"],
-            jurisdictions=tuple(g.get("jurisdictions", ["CA"])),
-            edition_id=str(ed["id"]),
-            edition_title=ed["title"],
-            effective_from=start,
-            effective_to=end,
-            selected_by=effective["selected_by"],
-            within=within,
-            citations=tuple(
-                Citation(c["id"], c["section"], c["pages"], c["quote"].strip(), c["provenance"], c["source"])
-                for c in d["citations"]
-            ),
-            limits=tuple(
-                Limit(
-                    lim["id"],
-                    lim["value"],
-                    (lim["range"][0], lim["range"][1]) if lim.get("range") else None,
-                    lim["unit"],
-                    lim["citation"],
-                    lim["provenance"],
-                    lim["description"],
-                )
-                for lim in limits_raw
-            ),
-            rules=tuple(rules),
-            exceptions=tuple(exceptions),
-            file=self.file,
-            sha256=sha256,
-            silent_on=tuple(silences),
-            invariants=tuple(invariants),
-            more_permissive_than_previous=ed.get("more_permissive_than_previous", False),
-            conditions=condition_rows,
-            severity_scales=tuple(scales),
-        )
 
     def _units(self, d: dict[str, Any], limits: dict[str, dict[str, Any]]) -> None:
         """A limit compared with a fact measures what the fact measures (a count of visits or sessions, or
@@ -703,7 +724,7 @@ class _Semantics:
                 if "ceiling" in outcome:
                     check(outcome["ceiling"], "count", f"$.rules[{i}].outcome.ceiling", "a ceiling of visits")
 
-    def _condition_rows(self, raw: list[dict[str, Any]], cite: Any) -> tuple[ConditionRow, ...]:
+    def _condition_rows(self, raw: list[dict[str, Any]]) -> tuple[ConditionRow, ...]:
         """The `conditions:` table: unique ids, something to match by, code prefixes of the right form."""
         rows: list[ConditionRow] = []
         seen: dict[str, int] = {}
@@ -719,7 +740,7 @@ class _Semantics:
             else:
                 seen[row["id"]] = i
             if row.get("citation") is not None:
-                cite(row["citation"], f"{base}.citation")
+                self._cite(row["citation"], f"{base}.citation")
             for key, form, example in (
                 ("icd9", ICD9_PREFIX, "`847.2` or `722.1`"),
                 ("icd10", ICD10_PREFIX, "`M54.16`"),
@@ -764,9 +785,7 @@ class _Semantics:
         self.condition_ids = list(seen)
         return tuple(rows)
 
-    def _conditions(
-        self, raw: list[dict[str, Any]], base: str, limits: dict[str, Any], limit_ref: Any
-    ) -> tuple[Condition, ...]:
+    def _conditions(self, raw: list[dict[str, Any]], base: str) -> tuple[Condition, ...]:
         out: list[Condition] = []
         if len(raw) > MAX_CONDITIONS_PER_RULE:
             self.report(
@@ -777,12 +796,12 @@ class _Semantics:
             )
         for i, c in enumerate(raw):
             path = f"{base}[{i}]"
-            cond = self._condition(c, path, limit_ref)
+            cond = self._condition(c, path)
             if cond is not None:
                 out.append(cond)
         return tuple(out)
 
-    def _condition(self, c: dict[str, Any], path: str, limit_ref: Any) -> Condition | None:
+    def _condition(self, c: dict[str, Any], path: str) -> Condition | None:
         name, op = c["fact"], c["op"]
         fact = FACTS.get(name)
         if fact is None:
@@ -813,7 +832,7 @@ class _Semantics:
             )
             return None
         if has_limit:
-            limit_ref(c["limit"], f"{path}.limit")
+            self._limit_ref(c["limit"], f"{path}.limit")
             if fact.type is not FactType.INTEGER or op in SET_OPS:
                 self.report(
                     "policy.type-mismatch",
@@ -953,7 +972,7 @@ class _Semantics:
                 return _BAD
         return value
 
-    def _outcome(self, o: dict[str, Any], base: str, limit_ref: Any) -> Outcome:
+    def _outcome(self, o: dict[str, Any], base: str) -> Outcome:
         decision = o["decision"]
         up_to = o.get("up_to", {})
         allowed = {"certify": {"up_to"}, "non_certify": {"ceiling"}, "pend": {"missing"}, "not_applicable": set()}[
@@ -981,9 +1000,9 @@ class _Semantics:
                     hint=did_you_mean(name, FACTS) or "facts are listed in docs/policy-authoring.md",
                 )
             missing.append(name)
-        limit_ref(up_to.get("total"), f"{base}.up_to.total")
-        limit_ref(up_to.get("per_request"), f"{base}.up_to.per_request")
-        limit_ref(o.get("ceiling"), f"{base}.ceiling")
+        self._limit_ref(up_to.get("total"), f"{base}.up_to.total")
+        self._limit_ref(up_to.get("per_request"), f"{base}.up_to.per_request")
+        self._limit_ref(o.get("ceiling"), f"{base}.ceiling")
         return Outcome(
             decision=decision,
             reason=" ".join(o["reason"].split()),
@@ -1035,7 +1054,19 @@ _TYPE_HINTS = {
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
-def Exception_(raw: dict[str, Any], when: tuple[Condition, ...]) -> RuleException:
+def _limit(lim: dict[str, Any]) -> Limit:
+    return Limit(
+        lim["id"],
+        lim["value"],
+        (lim["range"][0], lim["range"][1]) if lim.get("range") else None,
+        lim["unit"],
+        lim["citation"],
+        lim["provenance"],
+        lim["description"],
+    )
+
+
+def _rule_exception(raw: dict[str, Any], when: tuple[Condition, ...]) -> RuleException:
     return RuleException(
         id=raw["id"],
         rules=tuple(raw["rules"]),
@@ -1053,80 +1084,74 @@ def _check_set(editions: list[Edition], maps: dict[str, SourceMap]) -> list[Diag
     by_guideline: dict[str, list[Edition]] = defaultdict(list)
     for e in editions:
         by_guideline[e.guideline_id].append(e)
-
-    def at(e: Edition, path: str) -> tuple[int | None, int | None]:
-        where = maps[e.file].locate(path) if e.file in maps else None
-        return (where[0], where[1]) if where else (None, None)
-
     for gid, group in sorted(by_guideline.items()):
         group.sort(key=lambda e: (e.effective_from, e.file))
         seen: dict[str, Edition] = {}
         for e in group:
             if e.edition_id in seen:
-                line, col = at(e, "$.edition.id")
                 problems.append(
-                    Diagnostic(
-                        code="policy.duplicate-edition",
-                        message=f"edition `{e.edition_id}` of `{gid}` is also defined in `{seen[e.edition_id].file}`",
-                        path="$.edition.id",
+                    located(
+                        "policy.duplicate-edition",
+                        f"edition `{e.edition_id}` of `{gid}` is also defined in `{seen[e.edition_id].file}`",
+                        "$.edition.id",
                         file=e.file,
-                        line=line,
-                        column=col,
+                        source_map=maps.get(e.file),
                         hint="give each edition its own id and file",
                     )
                 )
             seen[e.edition_id] = e
-
-        def overlap(later: Edition, path: str, message: str, hint: str) -> None:
-            line, col = at(later, path)
+        problems.extend(_overlaps(gid, group, maps))
+        if len({(e.guideline_title, e.family, e.tier) for e in group}) > 1:
             problems.append(
-                Diagnostic(
-                    code="policy.overlapping-editions",
-                    message=message,
-                    path=path,
-                    file=later.file,
-                    line=line,
-                    column=col,
-                    hint=hint,
-                )
-            )
-
-        for earlier, later in itertools.combinations(group, 2):
-            if earlier.within or later.within or earlier.selected_by != later.selected_by:
-                both = _both_selected(earlier, later)
-                if both is not None:
-                    overlap(
-                        later,
-                        "$.edition.effective",
-                        f"edition `{later.edition_id}` of `{gid}` and edition `{earlier.edition_id}` "
-                        f"(`{earlier.file}`) are both in force for {both}",
-                        "bound one of them with `to:`, `from:` or `within` so that every request "
-                        "selects at most one edition of a guideline",
-                    )
-            elif earlier.effective_to is None or later.effective_from <= earlier.effective_to:
-                ends = f"`{earlier.effective_to.isoformat()}`" if earlier.effective_to else "open-ended (`to: null`)"
-                day_before = (later.effective_from - dt.timedelta(days=1)).isoformat()
-                overlap(
-                    later,
-                    "$.edition.effective.from",
-                    f"edition `{later.edition_id}` of `{gid}` starts `{later.effective_from}` while "
-                    f"edition `{earlier.edition_id}` (`{earlier.file}`) is still in force (ends {ends})",
-                    f"set `to:` of edition `{earlier.edition_id}` to `{day_before}`",
-                )
-        titles = {(e.guideline_title, e.family, e.tier) for e in group}
-        if len(titles) > 1:
-            e = group[-1]
-            line, col = at(e, "$.guideline")
-            problems.append(
-                Diagnostic(
-                    code="policy.inconsistent-guideline",
-                    message=f"editions of `{gid}` disagree on the guideline's title, family or tier",
-                    path="$.guideline",
-                    file=e.file,
-                    line=line,
-                    column=col,
+                located(
+                    "policy.inconsistent-guideline",
+                    f"editions of `{gid}` disagree on the guideline's title, family or tier",
+                    "$.guideline",
+                    file=group[-1].file,
+                    source_map=maps.get(group[-1].file),
                     hint="the `guideline:` block must be the same in every edition of one guideline",
                 )
+            )
+    return problems
+
+
+def _overlaps(gid: str, group: list[Edition], maps: dict[str, SourceMap]) -> list[Diagnostic]:
+    """Pairs of one guideline's editions (in order of their start) that a request could select both of."""
+    problems: list[Diagnostic] = []
+
+    def overlap(later: Edition, path: str, message: str, hint: str) -> None:
+        problems.append(
+            located(
+                "policy.overlapping-editions",
+                message,
+                path,
+                file=later.file,
+                source_map=maps.get(later.file),
+                hint=hint,
+            )
+        )
+
+    for earlier, later in itertools.combinations(group, 2):
+        if earlier.within or later.within or earlier.selected_by != later.selected_by:
+            both = _both_selected(earlier, later)
+            if both is not None:
+                overlap(
+                    later,
+                    "$.edition.effective",
+                    f"edition `{later.edition_id}` of `{gid}` and edition `{earlier.edition_id}` "
+                    f"(`{earlier.file}`) are both in force for {both}",
+                    "bound one of them with `to:`, `from:` or `within` so that every request "
+                    "selects at most one edition of a guideline",
+                )
+        elif earlier.effective_to is None or later.effective_from <= earlier.effective_to:
+            ends = f"`{earlier.effective_to.isoformat()}`" if earlier.effective_to else "open-ended (`to: null`)"
+            day_before = (later.effective_from - dt.timedelta(days=1)).isoformat()
+            overlap(
+                later,
+                "$.edition.effective.from",
+                f"edition `{later.edition_id}` of `{gid}` starts `{later.effective_from}` while "
+                f"edition `{earlier.edition_id}` (`{earlier.file}`) is still in force (ends {ends})",
+                f"set `to:` of edition `{earlier.edition_id}` to `{day_before}`",
             )
     return problems
 

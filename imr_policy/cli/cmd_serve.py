@@ -12,10 +12,10 @@ import socket
 import sqlite3
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from imr_policy.cli import render
-from imr_policy.cli.common import announce, files_hash, policy_source
+from imr_policy.cli.common import PolicySource, announce, files_hash, policy_source
 from imr_policy.evaluate import with_shipped_profiles
 from imr_policy.validate import load_editions
 
@@ -132,22 +132,9 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    if args.workers < 1 or args.timeout <= 0 or args.max_body_bytes < 1:
-        print("imr-policy: --workers, --timeout and --max-body-bytes must be positive", file=sys.stderr)
-        return EXIT_USAGE
-    source = policy_source(args.policies)
-    root = source.paths[0]
-    if not root.exists():
-        print(f"imr-policy: no such file or directory: {root}", file=sys.stderr)
-        return EXIT_USAGE
-    # the server validates again at start-up; this is for messages with file:line:col before anything starts
-    result = with_shipped_profiles(load_editions([root], display_root=root if root.is_dir() else root.parent))
-    if not result.ok:
-        print(render.diagnostics_text(result.diagnostics), file=sys.stderr)
-        print("imr-policy: the rule files are not valid; not serving", file=sys.stderr)
-        return EXIT_INVALID
-    announce(source, files_hash(list(source.paths)))
-
+    source = _checked_policies(args)
+    if isinstance(source, int):
+        return source
     token = os.environ.get(TOKEN_ENV) or None
     if token is None and not _is_loopback(args.host):
         print(
@@ -156,18 +143,10 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    from imr_policy import audit  # noqa: PLC0415
-
-    try:
-        log_path = args.audit_log or audit.default_log_path()
-    except OSError as exc:
-        print(f"imr-policy: cannot create the decision log's directory: {exc}", file=sys.stderr)
-        return EXIT_INVALID
-    sync, interval = args.audit_fsync
-    if (problem := _check_log(log_path, args.audit_format, sync)) is not None:
-        print(f"imr-policy: {problem}; not serving", file=sys.stderr)
-        return EXIT_INVALID
-
+    log = _decision_log(args)
+    if isinstance(log, int):
+        return log
+    log_path, sync, interval = log
     config = ServiceConfig(
         audit_log=log_path,
         policies=source.load_path,
@@ -191,15 +170,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"imr-policy: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
     port = sock.getsockname()[1]
-    handler = logging.StreamHandler(sys.stderr)
-    if args.log_format == "json":
-        from imr_policy.service.observe import JsonFormatter  # noqa: PLC0415
-
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=args.log_level.upper(), handlers=[handler], force=True)
-    logging.getLogger("imr_policy.access").setLevel(logging.INFO)  # asked for by leaving the access log on
+    _log_to_stderr(args)
     host = f"[{args.host}]" if ":" in args.host else args.host
 
     def started() -> None:  # the policy set is loaded, every worker is up and the log is open
@@ -211,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
             create_app(config, on_started=started),
             lifespan="on",
             log_level=args.log_level,
-            log_config=None,  # the handler above, for uvicorn's messages too
+            log_config=None,  # the handler of _log_to_stderr, for uvicorn's messages too
             access_log=False,  # ours: JSON, with latency and decision id (imr_policy.access)
             timeout_graceful_shutdown=30,
         )
@@ -222,3 +193,53 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file size limit: a write error (503), not death
     server.run(sockets=[sock])
     return EXIT_OK if server.started else EXIT_INVALID
+
+
+def _checked_policies(args: argparse.Namespace) -> PolicySource | int:
+    """The policy set to serve, announced; or the exit code when the options or the rule files are not valid."""
+    if args.workers < 1 or args.timeout <= 0 or args.max_body_bytes < 1:
+        print("imr-policy: --workers, --timeout and --max-body-bytes must be positive", file=sys.stderr)
+        return EXIT_USAGE
+    source = policy_source(args.policies)
+    root = source.paths[0]
+    if not root.exists():
+        print(f"imr-policy: no such file or directory: {root}", file=sys.stderr)
+        return EXIT_USAGE
+    # the server validates again at start-up; this is for messages with file:line:col before anything starts
+    result = with_shipped_profiles(load_editions([root], display_root=root if root.is_dir() else root.parent))
+    if not result.ok:
+        print(render.diagnostics_text(result.diagnostics), file=sys.stderr)
+        print("imr-policy: the rule files are not valid; not serving", file=sys.stderr)
+        return EXIT_INVALID
+    announce(source, files_hash(list(source.paths)))
+    return source
+
+
+def _decision_log(args: argparse.Namespace) -> tuple[Path, Literal["always", "interval", "never"], float] | int:
+    """(the decision log's path, its sync policy, the group-commit interval), the log opened once to be sure
+    it can be written; or the exit code when it cannot."""
+    from imr_policy import audit  # noqa: PLC0415
+
+    try:
+        log_path = args.audit_log or audit.default_log_path()
+    except OSError as exc:
+        print(f"imr-policy: cannot create the decision log's directory: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    sync, interval = args.audit_fsync
+    if (problem := _check_log(log_path, args.audit_format, sync)) is not None:
+        print(f"imr-policy: {problem}; not serving", file=sys.stderr)
+        return EXIT_INVALID
+    return log_path, sync, interval
+
+
+def _log_to_stderr(args: argparse.Namespace) -> None:
+    """Server messages to stderr, as text or JSON lines; the access log at INFO (it was asked for)."""
+    handler = logging.StreamHandler(sys.stderr)
+    if args.log_format == "json":
+        from imr_policy.service.observe import JsonFormatter  # noqa: PLC0415
+
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=args.log_level.upper(), handlers=[handler], force=True)
+    logging.getLogger("imr_policy.access").setLevel(logging.INFO)  # asked for by leaving the access log on

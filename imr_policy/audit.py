@@ -140,7 +140,7 @@ def _surgery_day(surgery: dict[str, Any], request: dict[str, Any]) -> None:
     surgery["surgery_date"] = request["date_of_service"]
 
 
-# The identifying fields of the case contract (shared/spec/case-format.md), in the order they are tried.
+# The identifying fields of the case contract (docs/case-format.md), in the order they are tried.
 # Everything else is kept: dates, services, quantities, history counts and the UR decision are what
 # rules decide on, and case_id is the caller's key to the decision (callers should make it opaque).
 REDACTABLE: tuple[tuple[str, Callable[[dict[str, Any]], list[str]]], ...] = (

@@ -53,6 +53,11 @@ def schemas_dir() -> Path:
     return _data_dir("schemas")
 
 
+def examples_dir() -> Path:
+    """The example cases (`cases/*.yaml`), shipped with the package as in the checkout."""
+    return _data_dir("examples")
+
+
 @cache
 def schema(name: str) -> dict[str, Any]:
     """One of `policy`, `case`, `decision`."""

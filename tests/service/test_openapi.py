@@ -28,7 +28,6 @@ CONFIG = {
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
-
 @pytest.fixture(scope="module")
 def api_schema(server: Server):  # type: ignore[no-untyped-def]
     # reload is tried too: it is off on this server, a 403 problem, which is checked against the document

@@ -53,3 +53,34 @@ def test_ruff() -> None:
 def test_mypy_strict() -> None:
     done = subprocess.run([sys.executable, "-m", "mypy"], capture_output=True, text=True, cwd=ROOT, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_case_format_doc_names_every_field_of_the_case_schema() -> None:
+    """docs/case-format.md explains the contract field by field; a field added to the schema must be added
+    there (issue 14.8: the schemas cited a spec file the repository did not have)."""
+    import json
+
+    schema = json.loads((ROOT / "schemas" / "case.schema.json").read_text(encoding="utf-8"))
+    doc = (ROOT / "docs" / "case-format.md").read_text(encoding="utf-8")
+    defs = schema.get("$defs", {})
+
+    def names(node: dict, depth: int = 0) -> set[str]:
+        if depth > 8:
+            return set()
+        if "$ref" in node:
+            node = defs.get(node["$ref"].split("/")[-1], {})
+        if node.get("type") == "array" and "items" in node:
+            return names(node["items"], depth + 1)
+        out = set()
+        for key, value in node.get("properties", {}).items():
+            out.add(key)
+            out |= names(value, depth + 1)
+        return out
+
+    import re
+
+    missing = sorted(n for n in names(schema) if not re.search(r"[`.]" + re.escape(n) + r"[`.\[]", doc))
+    assert missing == []
+    for name in ("case.schema.json", "decision.schema.json"):
+        text = (ROOT / "schemas" / name).read_text(encoding="utf-8")
+        assert "docs/case-format.md" in text and "spec/case-format.md)" not in text.replace("docs/case-format.md)", "")

@@ -46,6 +46,15 @@ def test_wheel_contains_policies_schemas_and_type_marker(wheel: Path) -> None:
         for p in (ROOT / "policies").rglob("*.yaml")
     )
     assert shipped == in_repo
+    # the example cases ship too (issue 14.8), each with the schema header an editor follows
+    examples = sorted(n for n in names if n.startswith("imr_policy/_data/examples/cases/") and n.endswith(".yaml"))
+    assert examples == sorted(
+        "imr_policy/_data/examples/cases/" + p.name for p in (ROOT / "examples" / "cases").glob("*.yaml")
+    )
+    for p in (ROOT / "examples" / "cases").glob("*.yaml"):
+        assert p.read_text(encoding="utf-8").startswith(
+            "# yaml-language-server: $schema=../../schemas/case.schema.json"
+        )
 
 
 def test_installed_wheel_decides_without_a_checkout(wheel: Path, tmp_path: Path) -> None:

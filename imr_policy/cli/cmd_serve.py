@@ -50,6 +50,18 @@ def register(sub: Any) -> None:
         "--max-body-bytes", type=int, default=1024 * 1024, help="larger request bodies get 413 (default: 1 MiB)"
     )
     p.add_argument(
+        "--max-batch-bytes",
+        type=int,
+        default=16 * 1024 * 1024,
+        help="larger bodies of POST /v1/determinations:batch get 413 (default: 16 MiB)",
+    )
+    p.add_argument(
+        "--max-batch-cases",
+        type=int,
+        default=1000,
+        help="batches of more cases (lines) get 413 (default: 1000)",
+    )
+    p.add_argument(
         "--audit-log",
         type=Path,
         help="the decision log; SQLite for .sqlite/.sqlite3/.db, else JSON Lines (default: decisions.jsonl in "
@@ -154,6 +166,8 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         timeout=args.timeout,
         max_body_bytes=args.max_body_bytes,
+        max_batch_bytes=args.max_batch_bytes,
+        max_batch_cases=args.max_batch_cases,
         audit_format=args.audit_format,
         redacted=not args.audit_unredacted,
         admin_token=token,
@@ -197,8 +211,16 @@ def run(args: argparse.Namespace) -> int:
 
 def _checked_policies(args: argparse.Namespace) -> PolicySource | int:
     """The policy set to serve, announced; or the exit code when the options or the rule files are not valid."""
-    if args.workers < 1 or args.timeout <= 0 or args.max_body_bytes < 1:
-        print("imr-policy: --workers, --timeout and --max-body-bytes must be positive", file=sys.stderr)
+    if (
+        args.workers < 1
+        or args.timeout <= 0
+        or min(args.max_body_bytes, args.max_batch_bytes, args.max_batch_cases) < 1
+    ):
+        print(
+            "imr-policy: --workers, --timeout, --max-body-bytes, --max-batch-bytes and --max-batch-cases must be "
+            "positive",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     source = policy_source(args.policies)
     root = source.paths[0]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import imr_policy
 from tests.conftest import load_example
-from tests.service.conftest import Server, read_records
+from tests.service.conftest import Server, read_records, start_server, stop_server
 
 NDJSON = {"Content-Type": "application/x-ndjson"}
 
@@ -68,3 +69,16 @@ def test_the_provenance_floor_applies_to_every_line(server: Server) -> None:
     strict = engine.evaluate(case, min_provenance="V").to_dict()
     for line in r.text.splitlines():
         assert json.loads(line)["determination"]["items"] == strict["items"]
+
+
+def test_the_batch_limits_are_set_by_the_serve_flags(tmp_path: Path) -> None:
+    small = start_server(tmp_path / "small", "--max-batch-cases", "2")
+    try:
+        with small.client() as client:
+            r = client.post("/v1/determinations:batch", content=b"{}\n{}\n{}\n", headers=NDJSON)
+            assert r.status_code == 413
+            assert "the batch has 3 lines; the limit is 2" in r.json()["detail"]
+            ok = client.post("/v1/determinations:batch", content=b"{}\n{}\n", headers=NDJSON)
+            assert ok.status_code == 200 and len(ok.text.splitlines()) == 2
+    finally:
+        assert stop_server(small) == 0

@@ -49,6 +49,13 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar (default: on a terminal)"
     )
+    p.add_argument(
+        "--compliance",
+        metavar="FILE",
+        type=Path,
+        help="also write, per month of the UR decision, the timeliness of the UR decisions and the completeness "
+        "of their letters (JSON; - for standard error), as an auditor under 8 CCR 9792.12 asks for them",
+    )
     p.set_defaults(func=run)
 
 
@@ -65,7 +72,12 @@ def run(args: argparse.Namespace) -> int:
     source = policy_source(args.policies)
     chosen = source.load_path
     try:
-        job = EvaluateJob(pinned(pack_of(chosen, str(chosen or "shipped packs"))), args.engine, args.min_provenance)
+        job = EvaluateJob(
+            pinned(pack_of(chosen, str(chosen or "shipped packs"))),
+            args.engine,
+            args.min_provenance,
+            compliance=args.compliance is not None,
+        )
         announce(source, job.pack.content_hash)
     except PolicyError as exc:
         print(render.diagnostics_text(exc.diagnostics), file=sys.stderr)
@@ -115,4 +127,17 @@ def run(args: argparse.Namespace) -> int:
         f"({totals.entries / elapsed if elapsed else 0:,.0f} cases/s)",
         file=sys.stderr,
     )
+    if args.compliance is not None:
+        report = render.to_json({"by_month": totals.compliance_by_month()})
+        if str(args.compliance) == "-":
+            sys.stderr.write(report)
+        else:
+            try:
+                args.compliance.write_text(report, encoding="utf-8")
+            except OSError as exc:
+                print(
+                    f"imr-policy: cannot write `{args.compliance}`: {(exc.strerror or 'error').lower()}",
+                    file=sys.stderr,
+                )
+                return EXIT_UNDECIDED
     return EXIT_OK if totals.decided == totals.entries else EXIT_UNDECIDED

@@ -174,3 +174,31 @@ def test_batch_and_impact_on_a_dask_cluster(
         assert main(["diff", "policies", "policies", "--impact", str(path), "--dask", cluster.scheduler_address]) == 0
         report = capsys.readouterr().out
     assert f"{len(entries)} cases: 30 compared, 5 invalid, 0 engine errors" in report
+
+
+def test_compliance_by_month_counts_timeliness_and_letters(tmp_path: Path) -> None:
+    """Issue 16.4: per month of the UR decision, how many UR decisions were timely and how many of the letters
+    written from the determinations have every required element; undated decisions fall under `unknown`."""
+    corpus = tmp_path / "cases"
+    corpus.mkdir()
+    for name in (
+        "ur-timeliness-friday-fax.yaml",
+        "imr-2015-psych-example.yaml",
+        "certify-psychotherapy-initial-trial.yaml",
+    ):
+        (corpus / name).write_text((EXAMPLES / name).read_text(encoding="utf-8"), encoding="utf-8")
+    report = tmp_path / "compliance.json"
+    code = main(
+        ["batch", str(corpus), "--out", str(tmp_path / "out.jsonl"), "--workers", "1", "--compliance", str(report)]
+    )
+    assert code == 0
+    months = json.loads(report.read_text(encoding="utf-8"))["by_month"]
+    fax = yaml.safe_load((EXAMPLES / "ur-timeliness-friday-fax.yaml").read_text(encoding="utf-8"))
+    [dated] = [ur for ur in fax["utilization_review"] if "decision_date" in ur]
+    month = str(dated["decision_date"])[:7]
+    assert months[month] == {"decisions": 1, "timeliness": {"timely": 1}, "letters": {"incomplete": 1}}
+    # undated UR decisions (the fax case's other one, the 2015 example's two): receipt not stated, letters
+    # lacking the reviewer
+    assert months["unknown"] == {"decisions": 3, "timeliness": {"not_stated": 3}, "letters": {"incomplete": 3}}
+    # the certified trial has no UR decision under dispute: it is not counted
+    assert sum(m["decisions"] for m in months.values()) == 4

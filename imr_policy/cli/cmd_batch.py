@@ -127,17 +127,20 @@ def run(args: argparse.Namespace) -> int:
         f"({totals.entries / elapsed if elapsed else 0:,.0f} cases/s)",
         file=sys.stderr,
     )
-    if args.compliance is not None:
-        report = render.to_json({"by_month": totals.compliance_by_month()})
-        if str(args.compliance) == "-":
-            sys.stderr.write(report)
-        else:
-            try:
-                args.compliance.write_text(report, encoding="utf-8")
-            except OSError as exc:
-                print(
-                    f"imr-policy: cannot write `{args.compliance}`: {(exc.strerror or 'error').lower()}",
-                    file=sys.stderr,
-                )
-                return EXIT_UNDECIDED
+    if args.compliance is not None and not _write_compliance(args.compliance, totals):
+        return EXIT_UNDECIDED
     return EXIT_OK if totals.decided == totals.entries else EXIT_UNDECIDED
+
+
+def _write_compliance(where: Path, totals: Totals) -> bool:
+    """The compliance view (`--compliance`), to a file or standard error; False after saying why it could not."""
+    report = render.to_json({"by_month": totals.compliance_by_month()})
+    if str(where) == "-":
+        sys.stderr.write(report)
+        return True
+    try:
+        where.write_text(report, encoding="utf-8")
+    except OSError as exc:
+        print(f"imr-policy: cannot write `{where}`: {(exc.strerror or 'error').lower()}", file=sys.stderr)
+        return False
+    return True

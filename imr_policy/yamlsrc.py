@@ -8,6 +8,7 @@ silently converted `datetime.date` would hide a typo such as `2015-7-10`.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from dataclasses import dataclass, field
@@ -575,6 +576,63 @@ def check_data(
         line=where[0] if where else None,
         column=where[1] if where else None,
     )
+
+
+def plain_within(data: Any, lim: Limits) -> tuple[Any, bool] | None:
+    """The hot path of case validation, in one pass: `(data with every `datetime.date` as ISO text,
+    whether it holds a float)` when `data` is made only of dicts with text keys, lists, text, whole
+    numbers, floats, booleans, None and dates, and is within every limit `check_data` checks; None
+    otherwise (then `check_data` and the full validation, which name the problem, are the way)."""
+    largest = 10**lim.max_integer_digits
+    max_chars, max_depth = lim.max_string_chars, lim.max_depth
+    budget = [lim.max_nodes]
+    found_float = [False]
+    date_type = dt.date
+
+    def walk(value: Any, depth: int) -> Any:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise _NotPlain
+        kind = type(value)
+        if kind is str:
+            if len(value) > max_chars or (not value.isascii() and _SURROGATE.search(value)):
+                raise _NotPlain
+            return value
+        if kind is dict:
+            if depth > max_depth:
+                raise _NotPlain
+            out = {}
+            for key, item in value.items():
+                if type(key) is not str or len(key) > max_chars or (not key.isascii() and _SURROGATE.search(key)):
+                    raise _NotPlain
+                out[key] = walk(item, depth + 1)
+            return out
+        if kind is list:
+            if depth > max_depth:
+                raise _NotPlain
+            return [walk(item, depth + 1) for item in value]
+        if kind is int:
+            if not -largest < value < largest:
+                raise _NotPlain
+            return value
+        if kind is bool or value is None:
+            return value
+        if kind is float:
+            found_float[0] = True
+            return value
+        if kind is date_type:
+            return value.isoformat()
+        raise _NotPlain
+
+    try:
+        plain = walk(data, 1)
+    except (_NotPlain, RecursionError):
+        return None
+    return plain, found_float[0]
+
+
+class _NotPlain(Exception):
+    """Raised inside `plain_within` to leave the fast path."""
 
 
 def _shape(data: Any, lim: Limits, at: list[str] | None) -> tuple[str, str] | None:

@@ -14,9 +14,9 @@ from typing import Any
 from imr_policy.conditions import ICD10_START, code_systems, infer_code_system
 from imr_policy.diagnostics import Diagnostic, did_you_mean, sort_and_cap
 from imr_policy.errors import CaseError
+from imr_policy.limits import for_prefix
 from imr_policy.model import Case, Diagnosis, HistoryEntry, Request, RfaReceipt, UtilizationReview
 from imr_policy.schemacheck import fast_validator, float_diagnostics, schema_diagnostics
-from imr_policy.limits import for_prefix
 from imr_policy.yamlsrc import SourceMap, check_data, load_text, located, plain_within
 
 

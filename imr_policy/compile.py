@@ -111,14 +111,36 @@ def predicates(edition: Edition) -> tuple[Condition, ...]:
     return tuple(unique.values())
 
 
+def tested_facts(edition: Edition) -> tuple[str, ...]:
+    """The facts the edition's compiled rules read: `service` and every fact a condition names."""
+    names = (
+        {"service"}
+        | {c.fact for r in edition.rules for c in r.when}
+        | {c.fact for e in edition.exceptions for c in e.when}
+    )
+    return tuple(sorted(names))
+
+
 def engine_message(
-    facts: Mapping[str, Any], edition: Edition | None = None, preds: tuple[Condition, ...] | None = None
+    facts: Mapping[str, Any],
+    edition: Edition | None = None,
+    preds: tuple[Condition, ...] | None = None,
+    tested: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     """Facts -> the message the engine sees: dates as day numbers, absent facts and lists left out, and
-    one boolean per text or code predicate of `edition`, computed by the reference semantics."""
+    one boolean per text or code predicate of `edition`, computed by the reference semantics. With
+    `tested` (`tested_facts(edition)`), only those facts: no rule reads any other, and a smaller message
+    costs less to encode, parse and echo back."""
     # a list-valued fact (diagnosis codes) reaches the engine as its length, enough for present/absent;
     # every other test of it is a predicate computed below
-    message = {k: len(v) if isinstance(v, tuple) else _literal(v) for k, v in facts.items() if v is not None}
+    if tested is None:
+        message = {k: len(v) if isinstance(v, tuple) else _literal(v) for k, v in facts.items() if v is not None}
+    else:
+        message = {}
+        for k in tested:
+            v = facts.get(k)
+            if v is not None:
+                message[k] = len(v) if isinstance(v, tuple) else _literal(v)
     if edition is not None:
         for cond in predicates(edition) if preds is None else preds:
             message[predicate_name(cond)] = holds(cond, facts, edition)
@@ -203,13 +225,14 @@ class DurableMatcher:
         self._lock = threading.Lock()
         self._nonce = itertools.count(1)
         self._predicates = {e.key: predicates(e) for e in editions}
+        self._tested = {e.key: tested_facts(e) for e in editions}
 
     def match(self, edition: Edition, facts: Mapping[str, Any]) -> tuple[str, ...]:
         """Names (`rule:<id>`, `exception:<id>`) of everything that holds, in priority order."""
         network = self._networks.get(edition.key)
         if network is None:
             raise EngineError(f"no ruleset is compiled for `{edition.key}`")
-        body = engine_message(facts, edition, self._predicates.get(edition.key, ()))
+        body = engine_message(facts, edition, self._predicates.get(edition.key, ()), self._tested.get(edition.key))
         with self._lock:
             nonce = next(self._nonce)
             text = _encode({"sid": _SID, **_ANCHOR, **body, "nonce": nonce})

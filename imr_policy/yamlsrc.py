@@ -583,52 +583,61 @@ def plain_within(data: Any, lim: Limits) -> tuple[Any, bool] | None:
     whether it holds a float)` when `data` is made only of dicts with text keys, lists, text, whole
     numbers, floats, booleans, None and dates, and is within every limit `check_data` checks; None
     otherwise (then `check_data` and the full validation, which name the problem, are the way)."""
-    largest = 10**lim.max_integer_digits
-    max_chars, max_depth = lim.max_string_chars, lim.max_depth
-    budget = [lim.max_nodes]
-    found_float = [False]
-    date_type = dt.date
+    walk = _PlainWalk(lim)
+    try:
+        plain = walk.value(data, 1)
+    except (_NotPlain, RecursionError):
+        return None
+    return plain, walk.found_float
 
-    def walk(value: Any, depth: int) -> Any:
-        budget[0] -= 1
-        if budget[0] < 0:
+
+class _PlainWalk:
+    """One `plain_within` pass (a class, not a closure: a closure that calls itself is a reference
+    cycle, left to the garbage collector on every case)."""
+
+    __slots__ = ("budget", "found_float", "largest", "max_chars", "max_depth")
+
+    def __init__(self, lim: Limits) -> None:
+        self.budget = lim.max_nodes
+        self.found_float = False
+        self.largest = 10**lim.max_integer_digits
+        self.max_chars = lim.max_string_chars
+        self.max_depth = lim.max_depth
+
+    def value(self, value: Any, depth: int) -> Any:
+        self.budget -= 1
+        if self.budget < 0:
             raise _NotPlain
         kind = type(value)
         if kind is str:
-            if len(value) > max_chars or (not value.isascii() and _SURROGATE.search(value)):
+            if len(value) > self.max_chars or (not value.isascii() and _SURROGATE.search(value)):
                 raise _NotPlain
             return value
         if kind is dict:
-            if depth > max_depth:
+            if depth > self.max_depth:
                 raise _NotPlain
             out = {}
             for key, item in value.items():
-                if type(key) is not str or len(key) > max_chars or (not key.isascii() and _SURROGATE.search(key)):
+                if type(key) is not str or len(key) > self.max_chars or (not key.isascii() and _SURROGATE.search(key)):
                     raise _NotPlain
-                out[key] = walk(item, depth + 1)
+                out[key] = self.value(item, depth + 1)
             return out
         if kind is list:
-            if depth > max_depth:
+            if depth > self.max_depth:
                 raise _NotPlain
-            return [walk(item, depth + 1) for item in value]
+            return [self.value(item, depth + 1) for item in value]
         if kind is int:
-            if not -largest < value < largest:
+            if not -self.largest < value < self.largest:
                 raise _NotPlain
             return value
         if kind is bool or value is None:
             return value
         if kind is float:
-            found_float[0] = True
+            self.found_float = True
             return value
-        if kind is date_type:
+        if kind is dt.date:
             return value.isoformat()
         raise _NotPlain
-
-    try:
-        plain = walk(data, 1)
-    except (_NotPlain, RecursionError):
-        return None
-    return plain, found_float[0]
 
 
 class _NotPlain(Exception):

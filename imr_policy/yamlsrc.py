@@ -620,7 +620,13 @@ class _PlainWalk:
             for key, item in value.items():
                 if type(key) is not str or len(key) > self.max_chars or (not key.isascii() and _SURROGATE.search(key)):
                     raise _NotPlain
-                out[key] = self.value(item, depth + 1)
+                if type(item) is str and len(item) <= self.max_chars and item.isascii():  # most values
+                    self.budget -= 1
+                    out[key] = item
+                else:
+                    out[key] = self.value(item, depth + 1)
+            if self.budget < 0:
+                raise _NotPlain
             return out
         if kind is list:
             if depth > self.max_depth:

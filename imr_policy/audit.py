@@ -619,7 +619,9 @@ class ReplayResult:
     where: str
     decision_id: str | None
     case_id: str | None
-    status: Literal["same", "differs", "unreplayable"]
+    # `differs`: a decision (determination, quantity, outcome, basis or missing facts) differs; `worded`: the
+    # decisions are the same and only their explanation (rationale, evidence search, trace) differs
+    status: Literal["same", "differs", "worded", "unreplayable"]
     recorded_policy_set: str | None  # the content hash that answered then
     differences: tuple[str, ...] = ()
 
@@ -668,9 +670,12 @@ def replay_one(entry: LogEntry, engine: Engine) -> ReplayResult:
     found = _differences(record["items"], det["items"])
     if det["case_id"] != record["case_id"]:
         found.insert(0, f"case_id `{record['case_id']}` -> `{det['case_id']}`")
-    if not found and _decision_hash(det) != record["decision_hash"]:
-        found = ["the explanation (rationale, evidence search or trace) differs; the decisions are the same"]
-    return ReplayResult(*ident, "differs" if found else "same", answered, tuple(found))
+    if found:
+        return ReplayResult(*ident, "differs", answered, tuple(found))
+    if _decision_hash(det) != record["decision_hash"]:
+        worded = ("the explanation (rationale, evidence search or trace) differs; the decisions are the same",)
+        return ReplayResult(*ident, "worded", answered, worded)
+    return ReplayResult(*ident, "same", answered)
 
 
 def replay(entries: Iterable[LogEntry], engine: Engine) -> Iterator[ReplayResult]:

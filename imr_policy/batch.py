@@ -60,6 +60,16 @@ class EvaluateJob:
     def run(self, state: Engine, entry: Entry) -> Record:
         return evaluate_entry(state, entry, min_provenance=self.min_provenance)
 
+    def crashed(self, entry: Entry, reason: str) -> Record:
+        return crashed_entry(entry, reason)
+
+
+def crashed_entry(entry: Entry, reason: str) -> Record:
+    """The `error` record of an entry whose worker process died deciding it (imr_policy.runner)."""
+    message = f"engine error: {reason}"
+    line = _record(entry, "error", None, error=message)
+    return Record(entry.index, entry.source, "error", None, line, (f"{_shown(entry)}: {message}",))
+
 
 def _record(entry: Entry, status: Status, case_id: str | None, **extra: Any) -> str:
     data = {"index": entry.index, "source": entry.source, "status": status, "case_id": case_id, **extra}

@@ -82,9 +82,15 @@ def _family(edition: Edition) -> str:
     return "MTUS" if edition.tier == "mtus" else edition.family
 
 
-def _noun(service: str, quantity: int) -> str:
+def noun(service: str, quantity: int) -> str:
+    """`6 psychotherapy sessions`, `1 chiropractic visit`, `4 office visits` (a service that is a visit
+    is not followed by the word again)."""
+    words = service.replace("_", " ")
+    plural = "s" if quantity != 1 else ""
+    if words.endswith("visit"):
+        return f"{quantity} {words}{plural}"
     unit = "session" if service == "psychotherapy" else "visit"
-    return f"{quantity} {service.replace('_', ' ')} {unit}{'s' if quantity != 1 else ''}"
+    return f"{quantity} {words} {unit}{plural}"
 
 
 def _short(quote: str, limit: int = 160) -> str:
@@ -473,7 +479,7 @@ def _sentence(profile: Profile | None, key: str) -> str:
 
 def _request_line(request: Request, facts: Mapping[str, Any]) -> str:
     details = [d for d in (request.modality, request.frequency, request.body_region) if d]
-    text = f"Requested: {_noun(request.service, request.quantity)}"
+    text = f"Requested: {noun(request.service, request.quantity)}"
     if details:
         text += f" ({', '.join(details)})"
     text += f", date of service {request.date_of_service.isoformat()}"

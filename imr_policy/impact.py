@@ -166,6 +166,12 @@ class ImpactJob:
     def run(self, state: tuple[Engine, Engine], entry: Entry) -> CaseComparison:
         return compare_entry(state[0], state[1], entry)
 
+    def crashed(self, entry: Entry, reason: str) -> CaseComparison:
+        """An entry whose worker process died comparing it (imr_policy.runner): an engine error, not a change."""
+        return CaseComparison(
+            entry.index, entry.source, "error", None, problems=(f"{entry.source}: engine error: {reason}",)
+        )
+
 
 # ---------------------------------------------------------------------------------------------- attribution
 

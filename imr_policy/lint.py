@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -394,8 +395,14 @@ def _minus(a: Span, b: Span) -> Span:
 _WORDS = {n: op.brief for n, op in OPERATORS.items() if op.kind in ("compare", "ordered", "set")}  # facts.OPERATORS
 
 
+_MAX_LISTED = 6  # a longer list of values reads as its first few and a count (the rule file has them all)
+
+
 def _value_text(value: Any) -> str:
     if isinstance(value, tuple):
+        if len(value) > _MAX_LISTED:
+            shown = ", ".join(_value_text(v) for v in value[: _MAX_LISTED - 2])
+            return f"{shown} and {len(value) - (_MAX_LISTED - 2)} more"
         return ", ".join(_value_text(v) for v in value)
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
@@ -563,7 +570,7 @@ def analyse(edition: Edition) -> list[_Finding]:
     rule_index = {r.id: i for i, r in enumerate(edition.rules)}
     services = sorted({s for r in edition.rules for s in r.services})
     dead: dict[str, set[str]] = {}  # rule -> the services for which its conditions can never hold
-    overlaps: dict[str, dict[str, str]] = {}  # later rule -> earlier rule -> where both hold
+    overlaps: dict[str, dict[str, tuple[str, str]]] = {}  # later rule -> earlier rule -> (it, where both hold)
     for service in services:
         rules = edition.rules_for(service)
         space = _Space(edition, service, [c for r in rules for c in r.when])
@@ -599,7 +606,8 @@ def analyse(edition: Edition) -> list[_Finding]:
                         both = list(dict.fromkeys(condition_text(c, edition) for c in (*before.when, *rule.when)))
                         where = " and ".join(both) if both else "in every case"
                         overlaps.setdefault(rule.id, {})[before.id] = (
-                            f"`{before.id}` ({_outcome_text(before)}) when {where}"
+                            f"`{before.id}` ({_outcome_text(before)})",
+                            where,
                         )
             gap_goal = tuple((r.when, False) for r in rules if service not in dead.get(r.id, ()))
             gaps = list(space.solutions(gap_goal))
@@ -643,8 +651,7 @@ def analyse(edition: Edition) -> list[_Finding]:
         findings.append(
             _Finding(
                 "lint.overlap",
-                f"rule `{rule_id}` ({_outcome_text(rule)}) overlaps earlier rules with another outcome, which "
-                "decide where both hold: " + "; ".join(earlier_rules.values()),
+                f"rule `{rule_id}` ({_outcome_text(rule)}) overlaps {_overlapped(earlier_rules)}",
                 f"$.rules[{rule_index[rule_id]}].id",
                 "nothing to fix if the earlier rules should win there; otherwise reorder the rules or narrow one "
                 "of them",
@@ -653,7 +660,93 @@ def analyse(edition: Edition) -> list[_Finding]:
         )
     findings.extend(_exceptions(edition, unsatisfiable))
     findings.extend(_condition_overlaps(edition))
+    findings.extend(_limit_texts(edition))
     return list(dict.fromkeys(findings))
+
+
+# the words that count a limit's unit in its text ("6-10 visits", "24 PT visits", "one follow-up visit")
+_UNIT_WORDS = {
+    "visits": ("visit", "visits", "session", "sessions", "treatment", "treatments"),
+    "sessions": ("visit", "visits", "session", "sessions", "treatment", "treatments"),
+    "months": ("month", "months"),
+}
+_NUMBER_WORDS = {
+    word: n
+    for n, word in enumerate(
+        (
+            *("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"),
+            *("eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen"),
+            *("nineteen", "twenty"),
+        )
+    )
+}
+_NUMBER = r"(\d+|" + "|".join(_NUMBER_WORDS) + r")"
+
+
+def stated_counts(text: str, unit: str) -> set[int]:
+    """The numbers `text` states in `unit` (`6-10 visits` gives 6 and 10; `24 PT visits`, `a 6-month
+    period` count too); empty when the unit is not one counted in words or the text states none."""
+    words = _UNIT_WORDS.get(unit)
+    if words is None:
+        return set()
+    pattern = re.compile(
+        rf"\b{_NUMBER}(?:\s*(?:-|\u2013|to|or)\s*{_NUMBER})?(?:[\s-]+[A-Za-z]+){{0,2}}?[\s-]+(?:{'|'.join(words)})\b",
+        re.IGNORECASE,
+    )
+    found: set[int] = set()
+    for match in pattern.finditer(text):
+        for group in match.groups():
+            if group is not None:
+                found.add(int(group) if group.isdigit() else _NUMBER_WORDS[group.lower()])
+    return found
+
+
+def _limit_texts(edition: Edition) -> list[_Finding]:
+    """A limit whose description, or the quote of a citation only it cites, states numbers in its unit
+    none of which is its value (or an end of its range): the number was edited without its text, and
+    the rationale quoting both would contradict itself."""
+    findings: list[_Finding] = []
+    cited_by: dict[str, int] = {}
+    for lim in edition.limits:
+        cited_by[lim.citation] = cited_by.get(lim.citation, 0) + 1
+    for i, lim in enumerate(edition.limits):
+        wanted = {lim.value, *(lim.range or ())}
+        texts = [("description", lim.description, f"$.limits[{i}].value")]
+        if cited_by.get(lim.citation) == 1:  # a quote shared by a table of limits states all of theirs
+            quote = next((c.quote for c in edition.citations if c.id == lim.citation), "")
+            texts.append((f"citation `{lim.citation}`'s quote", quote, ""))
+        for name, text, _ in texts:
+            stated = stated_counts(text, lim.unit)
+            if stated and not wanted <= stated:
+                missing = sorted(wanted - stated)
+                findings.append(
+                    _Finding(
+                        "lint.limit-text",
+                        f"limit `{lim.id}` is {lim.stated} {lim.unit}, but its {name} states "
+                        + ", ".join(map(str, sorted(stated)))
+                        + f" {lim.unit} and not {', '.join(map(str, missing))}",
+                        f"$.limits[{i}].value",
+                        "a limit's value and its text must agree: correct the number to what the cited text says, "
+                        "or update the description (and quote) with it",
+                        Severity.WARNING,
+                    )
+                )
+    return findings
+
+
+OVERLAPS_SHOWN = 3  # earlier rules named in one lint.overlap note (a fallback rule can overlap dozens)
+
+
+def _overlapped(earlier: dict[str, tuple[str, str]]) -> str:
+    """The earlier rules a rule overlaps, in a few words: with one, where both hold; with several, the
+    first OVERLAPS_SHOWN by id and how many more (a note is one line, not a page)."""
+    named = list(earlier.values())
+    if len(named) == 1:
+        (it, where), *_ = named
+        return f"an earlier rule with another outcome, which decides where both hold: {it} when {where}"
+    shown = ", ".join(f"`{rule_id}`" for rule_id in list(earlier)[:OVERLAPS_SHOWN])
+    more = f" and {len(named) - OVERLAPS_SHOWN} more" if len(named) > OVERLAPS_SHOWN else ""
+    return f"{len(named)} earlier rules with another outcome, which decide where both hold: {shown}{more}"
 
 
 def _condition_overlaps(edition: Edition) -> list[_Finding]:

@@ -855,6 +855,11 @@ class Coverage:
     def percent(self) -> float:
         return 100.0 * self.hits / self.points if self.points else 100.0
 
+    def below(self, minimum: float) -> tuple[EditionCoverage, ...]:
+        """The editions covered less than `minimum` percent: the gate is per edition, so a new edition
+        with no tests fails it however well the others are covered."""
+        return tuple(e for e in self.editions if e.percent < minimum)
+
 
 def editions_under(run: Run, paths: Sequence[Path]) -> list[Edition]:
     """The editions whose rule files lie under `paths` (a test file stands for its guideline's folder), or

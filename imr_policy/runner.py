@@ -11,6 +11,11 @@ entry into one result. The runner
 * runs worker processes started with `spawn`: each imports the package afresh and loads its own
   engine (durable_rules keeps process-global C state, so nothing is shared by forking).
 
+* isolates a worker process that dies (a durable_rules crash, the OOM killer): the pool is rebuilt, the
+  chunks that were in flight are run again one entry at a time in a process of their own, and the entry
+  that kills its process again becomes the job's `crashed(entry, reason)` result (an engine error for
+  that case); the run goes on with the rest of the corpus.
+
 With one worker it runs in the calling process, which is what small corpora and tests want.
 `workers=None` means every core this process may use.
 """
@@ -24,6 +29,7 @@ import threading
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol, TypeVar
 
 from imr_policy.corpus import Entry
@@ -40,6 +46,10 @@ class Job(Protocol[R_co]):
     def setup(self) -> Any: ...
 
     def run(self, state: Any, entry: Entry) -> R_co: ...
+
+    def crashed(self, entry: Entry, reason: str) -> R_co:
+        """The result for an entry whose worker process died while running it (never an approval)."""
+        ...
 
 
 _STATES: OrderedDict[str, Any] = OrderedDict()
@@ -100,14 +110,65 @@ def run(
         return
     limit = in_flight or 2 * count + 2
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
-        pending: deque[Future[list[R]]] = deque()
-        for chunk in _chunks(entries, chunk_size):
-            pending.append(pool.submit(run_chunk, job, chunk))
-            if len(pending) >= limit:
-                yield from pending.popleft().result()
-        while pending:
-            yield from pending.popleft().result()
+    chunks = _chunks(entries, chunk_size)
+    while True:
+        pending: deque[tuple[list[Entry], Future[list[R]]]] = deque()
+        broken = False
+        pool = ProcessPoolExecutor(max_workers=count, mp_context=context)
+        try:
+            for chunk in chunks:
+                pending.append((chunk, pool.submit(run_chunk, job, chunk)))
+                if len(pending) >= limit:
+                    done = _result(pending[0][1])
+                    if done is None:
+                        broken = True
+                        break
+                    pending.popleft()
+                    yield from done
+            while pending and not broken:
+                done = _result(pending[0][1])
+                if done is None:
+                    broken = True
+                    break
+                pending.popleft()
+                yield from done
+        finally:
+            pool.shutdown(wait=not broken, cancel_futures=True)
+        if not broken:
+            return
+        # a worker died: which entry killed it is not known, so every chunk that did not finish is run
+        # again one entry at a time, each alone in its process; then the rest of the corpus as before
+        for chunk, future in pending:
+            finished = _result(future) if future.done() and not future.cancelled() else None
+            if finished is not None:
+                yield from finished
+            else:
+                yield from _isolated(job, chunk, context)
+
+
+def _result(future: Future[list[R]]) -> list[R] | None:
+    """The chunk's results, or None when its worker process died (the pool is broken)."""
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        return None
+
+
+def _isolated(job: Job[R], chunk: Sequence[Entry], context: Any) -> Iterator[R]:
+    """The chunk's results, each entry run alone in a one-process pool (rebuilt after a crash)."""
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
+    try:
+        for entry in chunk:
+            try:
+                yield from pool.submit(run_chunk, job, [entry]).result()
+            except BrokenProcessPool:
+                pool.shutdown(wait=False, cancel_futures=True)
+                pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
+                yield job.crashed(
+                    entry, "the worker process deciding it died (a crash in the rules engine); no determination"
+                )
+    finally:
+        pool.shutdown(wait=True)
 
 
 def _run_dask(

@@ -70,6 +70,17 @@ def describe_value(value: object, *, private: bool = False) -> str:
     return "a value"
 
 
+def _boolean_hint(value: bool, schema: dict[str, Any]) -> str:
+    """YAML 1.1 reads an unquoted `yes`, `no`, `on`, `off` (and `true`, `false`) as a boolean: where a string
+    is expected, say so, and name the strings allowed (quoting `yes` would only lead to the next error)."""
+    words = "`yes`, `on` or `true`" if value else "`no`, `off` or `false`"
+    why = f"YAML reads an unquoted {words} as the boolean `{str(value).lower()}`"
+    choices = schema.get("enum")
+    if isinstance(choices, list) and choices:
+        return f"{why}; this field takes one of: {', '.join(map(str, choices))}"
+    return f"{why}; quote it if you mean the word"
+
+
 def _expected(schema: dict[str, Any]) -> str:
     kinds = schema.get("type")
     if isinstance(kinds, list):
@@ -302,7 +313,7 @@ def _translate(
         if isinstance(instance, str) and instance.lstrip("-").isdigit() and "number" in expected:
             hint = "remove the quotes"
         elif isinstance(instance, (int, float, bool)) and "string" in expected:
-            hint = f'quote it: `"{instance}"`' if not isinstance(instance, bool) else "quote it"
+            hint = f'quote it: `"{instance}"`' if not isinstance(instance, bool) else _boolean_hint(instance, schema)
         else:
             hint = f"write {expected} here"
     elif kind in ("enum", "const"):

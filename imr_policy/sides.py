@@ -35,7 +35,7 @@ from imr_policy.diff import PolicySet
 from imr_policy.errors import EngineError, ImrPolicyError, PolicyError
 from imr_policy.evaluate import Engine, load
 from imr_policy.model import Edition
-from imr_policy.resources import policies_dir
+from imr_policy.resources import checkout_policies, policies_dir
 from imr_policy.validate import LoadResult, discover, load_editions
 
 SideKind = Literal["file", "directory", "edition", "git"]
@@ -142,8 +142,14 @@ def _side(spec: str, kind: SideKind, root: Path, label: str) -> Side:
     return Side(spec, kind, root, label, result)
 
 
+def base_root() -> Path:
+    """The packs an edition id names and a single-edition side stands in: the checkout's `policies/` (the
+    working directory or a parent), as every verb reads, else the installed packs."""
+    return checkout_policies() or policies_dir()
+
+
 def shipped() -> LoadResult:
-    root = policies_dir()
+    root = base_root()
     return load_editions([root], display_root=root)
 
 
@@ -154,7 +160,7 @@ def _edition_side(spec: str, guideline: str, edition: str) -> Side:
     if found is None:
         hint = did_you_mean(spec, keys) or "shipped editions: " + ", ".join(f"`{k}`" for k in sorted(keys))
         raise SideError(f"no shipped edition `{spec}`; {hint}")
-    return _side(spec, "edition", policies_dir() / found.file, spec)
+    return _side(spec, "edition", base_root() / found.file, spec)
 
 
 def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess[bytes]:
@@ -229,7 +235,7 @@ def _pack(side: Side, base: LoadResult, window: dict[str, tuple[dt.date, dt.date
         return PackSource(side.label, side.root.name or "policies", _read_files(side.root), side.root.is_file())
     gid = single.guideline_id
     start, end = window[gid]
-    root = policies_dir()
+    root = base_root()
     dropped = {e.file for e in base.editions if e.guideline_id == gid}
     files = [(name, text) for name, text in _read_files(root) if name not in dropped]
     text = side.root.read_text(encoding="utf-8")

@@ -211,6 +211,8 @@ def _check_text(
     problems = list(loaded.diagnostics)
     if loaded.data is None or problems:
         return None, None, problems, loaded.source_map
+    if _is_case(loaded.data):
+        return None, None, [_case_file(file, loaded.source_map)], loaded.source_map
     sha = sha256 or hashlib.sha256(text.encode()).hexdigest()
     schema_problems = schema_diagnostics(
         "policy", loaded.data, prefix="policy.schema", file=file, source_map=loaded.source_map
@@ -231,6 +233,28 @@ def _check_text(
     edition = checker.run(sha)
     valid = edition if not has_errors(checker.problems) else None
     return valid, _set_checkable(edition, checker.problems), checker.problems, loaded.source_map
+
+
+_CASE_KEYS = frozenset({"case_id", "date_of_injury", "requests", "diagnoses", "history", "utilization_review"})
+_PACK_KEYS = frozenset({"format", "guideline", "edition", "rules", "citations", "limits"})
+
+
+def _is_case(data: Any) -> bool:
+    """A case file given to `validate` by mistake: case keys (`case_id`, `requests`, ...) and no rule-pack key."""
+    return isinstance(data, dict) and not (_PACK_KEYS & data.keys()) and len(_CASE_KEYS & data.keys()) >= 2
+
+
+def _case_file(file: str, smap: SourceMap) -> Diagnostic:
+    return located(
+        "policy.case-file",
+        "this is a case file, not a rule pack: it has the fields of a case (`case_id`, `requests`, ...) and "
+        "none of a rule pack",
+        "$",
+        file=file,
+        source_map=smap,
+        hint="`imr-policy validate` checks rule packs; decide a case with `imr-policy evaluate FILE` "
+        "(it checks the case first), or give `validate` the policies/ directory",
+    )
 
 
 def _set_checkable(edition: Edition, problems: list[Diagnostic]) -> Edition | None:

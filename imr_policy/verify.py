@@ -10,7 +10,7 @@ newer edition declares `more_permissive_than_previous`.
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import datetime as dt
 import itertools
 from collections.abc import Callable, Iterable, Iterator
@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from imr_policy.case import validate_case
 from imr_policy.derive import request_facts
+from imr_policy.errors import CaseError
 from imr_policy.evaluate import Engine
 from imr_policy.generate import Focus, cases
 from imr_policy.model import Edition, Invariant, ItemDetermination
@@ -38,6 +39,8 @@ class Check:
     examples: int
     counterexample: dict[str, Any] | None = None
     detail: str = ""
+    # for a comparison of two editions: the same request dated into the older edition's window
+    baseline: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -93,45 +96,104 @@ def _violates_request_bound(engine: Engine) -> Callable[[dict[str, Any]], str | 
     return check
 
 
-def _violates_monotone(engine: Engine, older: Edition, newer: Edition) -> Callable[[dict[str, Any]], str | None]:
-    """The same request decided by each edition alone: the newer may not approve more."""
+def _violates_monotone(engine: Engine, older: Edition, newer: Edition) -> Callable[[dict[str, Any]], _Found | None]:
+    """The same request dated into each edition's window and decided by `Engine.evaluate` (the
+    jurisdiction's search sequence included, as `imr-policy evaluate` decides it): where each edition
+    decides, the newer may not approve more. A violation is the detail, the case under the newer edition
+    and the case under the older; both reproduce when evaluated."""
 
-    def check(data: dict[str, Any]) -> str | None:
-        case = validate_case(data)
-        request = case.requests[0]
-        if not older.addresses(request.service):
+    def check(data: dict[str, Any]) -> _Found | None:
+        if not older.addresses(data["requests"][0]["service"]):
             return None
-        results = []
-        for edition in (older, newer):
-            moved = dataclasses.replace(request, date_of_service=_inside(edition, request.date_of_service))
-            shifted = dataclasses.replace(case, requests=(moved, *case.requests[1:]))
-            results.append(engine.edition_result(edition, shifted, 0))
-        old, new = results
-        if old.status == new.status == "decided" and new.approved > old.approved and old.kind != "pend":
-            return (
-                f"edition `{newer.edition_id}` approves {new.approved} where `{older.edition_id}` approves "
-                f"{old.approved} (rules `{new.rule.id if new.rule else '-'}` vs `{old.rule.id if old.rule else '-'}`)"
+        placed = [_placed(data, edition) for edition in (older, newer)]
+        items = []
+        for edition, case in zip((older, newer), placed, strict=True):
+            try:
+                item = engine.evaluate(case).items[0]
+            except CaseError:
+                return None  # the dates cannot be moved into this edition's window
+            if item.determination == "pend" or not _decided_by(item, edition):
+                return None  # this edition does not decide the request there: nothing to compare
+            items.append(item)
+        old, new = items
+        if new.approved_quantity > old.approved_quantity:
+            rules = [next(b.rule for b in _decided_by(i, e)) for i, e in ((new, newer), (old, older))]
+            detail = (
+                f"edition `{newer.edition_id}` approves {new.approved_quantity} where `{older.edition_id}` approves "
+                f"{old.approved_quantity} (rules `{rules[0]}` vs `{rules[1]}`)"
             )
+            return _Found(detail, placed[1], placed[0])
         return None
 
     return check
 
 
-def _inside(edition: Edition, day: dt.date) -> dt.date:
-    if day < edition.effective_from:
-        return edition.effective_from
-    if edition.effective_to is not None and day > edition.effective_to:
-        return edition.effective_to
+def _clamp(day: dt.date, window: tuple[dt.date | None, dt.date | None]) -> dt.date:
+    start, end = window
+    if start is not None and day < start:
+        return start
+    if end is not None and day > end:
+        return end
     return day
+
+
+def _placed(data: dict[str, Any], edition: Edition) -> dict[str, Any]:
+    """`data` (a one-request case) with its dates moved into `edition`'s windows: every date shifted by
+    the days that bring the date of service into the edition's window on it, then the request date (stated
+    where the edition is selected by it) into its window on the request date."""
+    window: tuple[dt.date | None, dt.date | None] = (None, None)
+    if edition.selected_by == "date_of_service":
+        window = (edition.effective_from, edition.effective_to)
+    elif edition.within is not None and edition.within[0] == "date_of_service":
+        window = (edition.within[1], edition.within[2])
+    case = copy.deepcopy(data)
+    request = case["requests"][0]
+    day = dt.date.fromisoformat(request["date_of_service"])
+    shift = _clamp(day, window) - day
+
+    def moved(text: str) -> str:
+        return (dt.date.fromisoformat(text) + shift).isoformat()
+
+    request["date_of_service"] = moved(request["date_of_service"])
+    case["date_of_injury"] = moved(case["date_of_injury"])
+    if "postsurgical" in request:
+        request["postsurgical"]["surgery_date"] = moved(request["postsurgical"]["surgery_date"])
+    if "request_date" in request:
+        request["request_date"] = moved(request["request_date"])
+    bounds = edition.request_date_bounds()
+    if bounds is not None:
+        made = dt.date.fromisoformat(request.get("request_date", request["date_of_service"]))
+        made = _clamp(made, bounds)
+        request["request_date"] = made.isoformat()
+        if made < dt.date.fromisoformat(case["date_of_injury"]):
+            case["date_of_injury"] = made.isoformat()
+    return case
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    detail: str
+    case: dict[str, Any]
+    baseline: dict[str, Any] | None = None
+
+
+def _on_the_case(violates: Callable[[dict[str, Any]], str | None]) -> Callable[[dict[str, Any]], _Found | None]:
+    """A check of the generated case itself: the case found is the counterexample."""
+
+    def check(data: dict[str, Any]) -> _Found | None:
+        detail = violates(data)
+        return None if detail is None else _Found(detail, data)
+
+    return check
 
 
 def _search(
     strategy: st.SearchStrategy[dict[str, Any]],
-    violates: Callable[[dict[str, Any]], str | None],
+    violates: Callable[[dict[str, Any]], _Found | None],
     *,
     examples: int,
     seed: int | None,
-) -> tuple[dict[str, Any] | None, str]:
+) -> _Found | None:
     config = settings(
         max_examples=examples,
         database=None,
@@ -142,8 +204,37 @@ def _search(
     try:
         found = find(strategy, lambda c: violates(c) is not None, settings=config, random=_random(seed))
     except (hypothesis_errors.NoSuchExample, hypothesis_errors.Unsatisfiable):
-        return None, ""
-    return found, violates(found) or ""
+        return None
+    return violates(found)
+
+
+def _check(edition: str, name: str, description: str, examples: int, found: _Found | None) -> Check:
+    if found is None:
+        return Check(edition, name, description, examples)
+    return Check(edition, name, description, examples, found.case, found.detail, found.baseline)
+
+
+def _deciding_places(engine: Engine, editions: Iterable[Edition]) -> list[str]:
+    """The jurisdictions (with a profile) where every one of `editions` decides or caps, not only supports
+    (ODG in Texas, the MTUS in California); where there are none, every jurisdiction of theirs."""
+    editions = tuple(editions)
+    profiles = {x.jurisdiction: x for x in engine.profiles}
+    places = sorted({p for e in editions for p in e.jurisdictions if p in profiles})
+    preferred = [
+        p
+        for p in places
+        if all(
+            p in edition.jurisdictions
+            and any(
+                step.role in ("decide", "cap")
+                and step.tier == edition.tier
+                and (step.families is None or edition.family in step.families)
+                for step in profiles[p].steps
+            )
+            for edition in editions
+        )
+    ]
+    return preferred or places
 
 
 def _random(seed: int | None) -> Any:
@@ -154,48 +245,65 @@ def _random(seed: int | None) -> Any:
     return random.Random(seed)
 
 
-def verify(
-    engine: Engine, *, examples: int = 200, seed: int | None = None, only: Iterable[str] | None = None
-) -> Iterator[Check]:
-    """Every declared invariant of every edition (or of the editions named `<guideline>@<edition>` in
-    `only`), plus the built-in checks, as Checks."""
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    edition: str
+    name: str
+    description: str
+    focus: Focus
+    violates: Callable[[dict[str, Any]], _Found | None]
+
+
+def _plan(engine: Engine, only: Iterable[str] | None) -> list[_Planned]:
     editions = sorted(engine.editions, key=lambda e: (e.guideline_id, e.effective_from))
     wanted = set(only) if only is not None else {e.key for e in editions}
+    planned: list[_Planned] = []
     for edition in editions:
         if edition.key not in wanted:
             continue
-        profiles = {x.jurisdiction: x for x in engine.profiles}
-        places = [p for p in edition.jurisdictions if p in profiles]
-        # cases where the edition decides (or caps), not only supports: ODG in Texas, the MTUS in California
-        preferred = [
-            p
-            for p in places
-            if any(
-                step.role in ("decide", "cap")
-                and step.tier == edition.tier
-                and (step.families is None or edition.family in step.families)
-                for step in profiles[p].steps
-            )
-        ] or places
-        focus = Focus.of([edition], jurisdictions=preferred)
-        strategy = cases(focus)
+        focus = Focus.of([edition], jurisdictions=_deciding_places(engine, [edition]))
         for inv in edition.invariants:
-            found, detail = _search(strategy, _violates_max_total(engine, edition, inv), examples=examples, seed=seed)
-            yield Check(edition.key, inv.id, inv.description, examples, found, detail)
-        found, detail = _search(strategy, _violates_request_bound(engine), examples=examples, seed=seed)
-        yield Check(
-            edition.key, "approved-within-request", "approved quantity never above the request", examples, found, detail
+            violates = _on_the_case(_violates_max_total(engine, edition, inv))
+            planned.append(_Planned(edition.key, inv.id, inv.description, focus, violates))
+        planned.append(
+            _Planned(
+                edition.key,
+                "approved-within-request",
+                "approved quantity never above the request",
+                focus,
+                _on_the_case(_violates_request_bound(engine)),
+            )
         )
     for older, newer in itertools.pairwise(editions):
         if older.guideline_id != newer.guideline_id or newer.more_permissive_than_previous or newer.key not in wanted:
             continue
-        focus = Focus.of([older, newer])
-        found, detail = _search(cases(focus), _violates_monotone(engine, older, newer), examples=examples, seed=seed)
-        yield Check(
-            newer.key,
-            f"not-more-permissive-than-{older.edition_id}",
-            f"never approves more than edition `{older.edition_id}` for the same request",
-            examples,
-            found,
-            detail,
+        focus = Focus.of([older, newer], jurisdictions=_deciding_places(engine, [older, newer]))
+        planned.append(
+            _Planned(
+                newer.key,
+                f"not-more-permissive-than-{older.edition_id}",
+                f"never approves more than edition `{older.edition_id}` for the same request",
+                focus,
+                _violates_monotone(engine, older, newer),
+            )
         )
+    return planned
+
+
+def verify(
+    engine: Engine,
+    *,
+    examples: int = 200,
+    seed: int | None = None,
+    only: Iterable[str] | None = None,
+    on_start: Callable[[int, int, str], None] | None = None,
+) -> Iterator[Check]:
+    """Every declared invariant of every edition (or of the editions named `<guideline>@<edition>` in
+    `only`), plus the built-in checks, as Checks. `on_start(done, total, label)`, when given, is called
+    before each check is searched (a progress line)."""
+    planned = _plan(engine, only)
+    for done, check in enumerate(planned):
+        if on_start is not None:
+            on_start(done, len(planned), f"{check.edition}  {check.name}")
+        found = _search(cases(check.focus), check.violates, examples=examples, seed=seed)
+        yield _check(check.edition, check.name, check.description, examples, found)

@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         out.close()
     elapsed = time.perf_counter() - started
     items = ", ".join(f"{k} {n:,}" for k, n in sorted(totals.items.items())) or "none"
-    where = f"Dask at {args.dask}" if args.dask else f"{args.workers or runner.default_workers()} worker(s)"
+    where = f"Dask at {args.dask}" if args.dask else render.count(args.workers or runner.default_workers(), "worker")
     print(
         f"imr-policy batch: {totals.entries:,} cases: {totals.decided:,} decided, {totals.invalid:,} invalid, "
         f"{totals.errors:,} engine errors; items: {items}; {where}, {elapsed:.1f} s "

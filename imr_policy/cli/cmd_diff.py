@@ -41,7 +41,8 @@ def register(sub: Any) -> None:
         help="what changed between two policy sets, and which decisions would change",
         description=(
             "Compare two policy sets rule by rule. Each side is a rule file, a directory of packs, an edition "
-            "of the shipped packs (`<guideline>@<edition>`) or a git revision (`git:REV[:PATH]`, PATH relative "
+            "of the checkout's packs, else the installed ones (`<guideline>@<edition>`) or a git revision "
+            "(`git:REV[:PATH]`, PATH relative "
             "to the repository's top level, default `policies`). Exit 0 when equivalent, 1 when they differ, "
             "2 on trouble."
         ),
@@ -224,6 +225,13 @@ def _impact(args: argparse.Namespace, old: Side, new: Side, diff: PolicyDiff, ou
         f"new side: {new_pack.note}" if new_pack.note else "",
     ]
     if args.impact == "generated":
+        try:
+            import hypothesis  # noqa: F401, PLC0415 - generated cases need the `verify` extra
+        except ImportError:
+            raise _Usage(
+                "`--impact generated` needs the `verify` extra (hypothesis is missing): "
+                "pip install 'imr-policy[verify]'"
+            ) from None
         old_engine = load_pack(old_pack, engine=args.engine)
         new_engine = load_pack(new_pack, engine=args.engine)
         with Progress(args.generated_examples, enabled=args.progress, what="generated cases") as bar:

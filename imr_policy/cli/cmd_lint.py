@@ -31,7 +31,12 @@ def register(sub: Any) -> None:
         type=Path,
         help="rule files or directories (default: the checkout's policies/, else the installed packs)",
     )
-    p.add_argument("--no-notes", action="store_true", help="leave out notes (overlaps that the rule order settles)")
+    p.add_argument(
+        "--notes",
+        action="store_true",
+        help="list the notes (overlaps that the rule order settles) in text output; they are only counted otherwise",
+    )
+    p.add_argument("--no-notes", action="store_true", help="leave out notes, also from the count and the JSON")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=run)
 
@@ -55,10 +60,11 @@ def run(args: argparse.Namespace) -> int:
         }
         sys.stdout.write(render.to_json(data))
     else:
-        if everything:
-            print(render.diagnostics_text(everything))
+        shown = everything if args.notes else tuple(d for d in everything if d.severity is not Severity.NOTE)
+        if shown:
+            print(render.diagnostics_text(shown))
         announce(source, content_hash, sys.stdout)
-        print(summary(everything, len(result.files)))
+        print(summary(everything, len(result.files)) + _unlisted(len(everything) - len(shown)))
     return EXIT_OK if ok else EXIT_INVALID
 
 
@@ -71,3 +77,9 @@ def summary(diagnostics: tuple[Diagnostic, ...], files: int) -> str:
         f"{files} file{'s' if files != 1 else ''} analysed: {count(Severity.ERROR, 'error')}, "
         f"{count(Severity.WARNING, 'warning')}, {count(Severity.NOTE, 'note')}"
     )
+
+
+def _unlisted(notes: int) -> str:
+    if not notes:
+        return ""
+    return f" (overlaps the rule order settles; `imr-policy lint --notes` lists {'it' if notes == 1 else 'them'})"

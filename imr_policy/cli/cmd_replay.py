@@ -21,8 +21,9 @@ def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "replay",
         help="decide the cases of a decision log again and report any decision that would differ",
-        description="Exit 0 when every logged decision is decided the same way again; 1 when any differs or "
-        "cannot be replayed.",
+        description="Exit 0 when every logged decision is decided the same way again (a change of wording "
+        "alone, with the same decisions, is reported but is not a difference); 1 when a decision differs or a "
+        "record cannot be replayed.",
     )
     p.add_argument("log", type=Path, help="a decision log written by `imr-policy serve` (JSON Lines or SQLite)")
     p.add_argument(
@@ -58,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
                     "records": len(results),
                     "same": counts["same"],
                     "differs": counts["differs"],
+                    "wording_only": counts["worded"],
                     "unreplayable": counts["unreplayable"],
                     "decided_by_another_policy_set": other_set,
                     "problems": [
@@ -76,19 +78,27 @@ def run(args: argparse.Namespace) -> int:
             )
         )
     else:
-        for r in results:
-            if r.status == "same":
-                continue
-            what = "differs" if r.status == "differs" else "cannot be replayed"
-            who = f"decision {r.decision_id} (case `{r.case_id}`)" if r.decision_id else "a record"
-            print(f"{args.log}: {r.where}: {who} {what}")
-            for line in r.differences:
-                print(f"  {line}")
-            if r.recorded_policy_set not in (None, in_use):
-                print(f"  decided then by policy set {r.recorded_policy_set}")
+        # the decisions that differ or cannot be replayed first, then those worded differently
+        for status in ("differs", "unreplayable", "worded"):
+            for r in results:
+                if r.status != status:
+                    continue
+                what = {
+                    "differs": "differs",
+                    "unreplayable": "cannot be replayed",
+                    "worded": "is worded differently (the same decision)",
+                }[status]
+                who = f"decision {r.decision_id} (case `{r.case_id}`)" if r.decision_id else "a record"
+                print(f"{args.log}: {r.where}: {who} {what}")
+                for line in r.differences if status != "worded" else ():
+                    print(f"  {line}")
+                if r.recorded_policy_set not in (None, in_use):
+                    print(f"  decided then by policy set {r.recorded_policy_set}")
+        records = "decision" if len(results) == 1 else "decisions"
         print(
-            f"{len(results)} decisions replayed with policy set {engine.policy_set.id} ({in_use}): "
+            f"{len(results)} {records} replayed with policy set {engine.policy_set.id} ({in_use}): "
             f"{counts['same']} same, {counts['differs']} differ, {counts['unreplayable']} cannot be replayed"
+            + (f"; {counts['worded']} decided the same, worded differently" if counts["worded"] else "")
             + (f"; {other_set} were decided by another policy set" if other_set else "")
         )
     return EXIT_OK if counts["differs"] == counts["unreplayable"] == 0 else EXIT_INVALID

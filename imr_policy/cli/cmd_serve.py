@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from imr_policy.cli import render
+from imr_policy.cli.common import announce, files_hash, policy_source
 from imr_policy.evaluate import with_shipped_profiles
-from imr_policy.resources import policies_dir
 from imr_policy.validate import load_editions
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
@@ -39,7 +39,11 @@ def register(sub: Any) -> None:
         default=os.cpu_count() or 2,
         help="evaluation worker processes (default: the number of CPUs)",
     )
-    p.add_argument("--policies", type=Path, help="a directory of rule packs (default: the shipped packs)")
+    p.add_argument(
+        "--policies",
+        type=Path,
+        help="a directory of rule packs (default: the checkout's policies/, else the installed packs)",
+    )
     p.add_argument("--engine", choices=("durable", "reference"), default="durable")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds a worker may take for one case (default: 10)")
     p.add_argument(
@@ -131,7 +135,8 @@ def run(args: argparse.Namespace) -> int:
     if args.workers < 1 or args.timeout <= 0 or args.max_body_bytes < 1:
         print("imr-policy: --workers, --timeout and --max-body-bytes must be positive", file=sys.stderr)
         return EXIT_USAGE
-    root = args.policies or policies_dir()
+    source = policy_source(args.policies)
+    root = source.paths[0]
     if not root.exists():
         print(f"imr-policy: no such file or directory: {root}", file=sys.stderr)
         return EXIT_USAGE
@@ -141,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
         print(render.diagnostics_text(result.diagnostics), file=sys.stderr)
         print("imr-policy: the rule files are not valid; not serving", file=sys.stderr)
         return EXIT_INVALID
+    announce(source, files_hash(list(source.paths)))
 
     token = os.environ.get(TOKEN_ENV) or None
     if token is None and not _is_loopback(args.host):
@@ -164,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = ServiceConfig(
         audit_log=log_path,
-        policies=args.policies,
+        policies=source.load_path,
         backend=args.engine,
         workers=args.workers,
         timeout=args.timeout,
@@ -197,7 +203,8 @@ def run(args: argparse.Namespace) -> int:
     host = f"[{args.host}]" if ":" in args.host else args.host
 
     def started() -> None:  # the policy set is loaded, every worker is up and the log is open
-        print(f"imr-policy: serving on http://{host}:{port} with {args.workers} workers", flush=True)
+        workers = render.count(args.workers, "worker")
+        print(f"imr-policy: serving on http://{host}:{port} with {workers}", flush=True)
 
     server = uvicorn.Server(
         uvicorn.Config(

@@ -33,7 +33,8 @@ def register(sub: Any) -> None:
         "--min-coverage",
         type=float,
         metavar="N",
-        help="fail unless the tests cover at least N percent of the rules' outcomes (implies --coverage)",
+        help="fail unless the tests cover at least N percent of the rules' outcomes of every edition, and "
+        "overall (implies --coverage)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="list only the tests that do not pass")
     p.add_argument("--format", choices=("text", "json"), default="text")
@@ -59,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
         if args.coverage or args.min_coverage is not None
         else None
     )
-    below = args.min_coverage is not None and cov is not None and cov.percent < args.min_coverage
+    short = cov.below(args.min_coverage) if cov is not None and args.min_coverage is not None else ()
+    below = args.min_coverage is not None and cov is not None and (cov.percent < args.min_coverage or bool(short))
     used = [
         PolicySource((root,), GIVEN if args.policies is not None else source.origin).to_dict(
             engine.policy_set.content_hash
@@ -67,7 +69,12 @@ def run(args: argparse.Namespace) -> int:
         for root, engine in result.engines
     ]
     if args.format == "json":
-        sys.stdout.write(render.to_json({**to_dict(result, cov), "policy_sets": used}))
+        gate = (
+            {"min_coverage": args.min_coverage, "below_minimum": [e.key for e in short]}
+            if args.min_coverage is not None
+            else {}
+        )
+        sys.stdout.write(render.to_json({**to_dict(result, cov), "policy_sets": used, **gate}))
     else:
         for root, engine in result.engines:
             origin = GIVEN if args.policies is not None else source.origin
@@ -84,7 +91,10 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write(coverage_text(cov, shown))
         if below:
             assert cov is not None
-            print(f"coverage {cov.percent:.1f}% is below the minimum of {args.min_coverage:g}%")
+            for e in short:
+                print(f"coverage of {e.key} ({e.file}) {e.percent:.1f}% is below the minimum of {args.min_coverage:g}%")
+            if cov.percent < args.min_coverage:
+                print(f"coverage {cov.percent:.1f}% is below the minimum of {args.min_coverage:g}%")
     return EXIT_OK if result.ok and not below else EXIT_FAILED
 
 

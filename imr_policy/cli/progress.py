@@ -1,4 +1,6 @@
-"""A progress bar on standard error (count, rate, ETA) for long runs over a corpus, via tqdm."""
+"""A progress bar on standard error (count, rate, ETA) for long runs over a corpus, via tqdm when it is
+installed (the `progress` extra); without it, no bar, and messages are plain lines. tqdm is imported only
+when a bar is made, so the core `evaluate` path never imports it."""
 
 from __future__ import annotations
 
@@ -6,14 +8,17 @@ import sys
 from types import TracebackType
 from typing import Any
 
-from tqdm import tqdm
-
 
 class Progress:
     """`enabled=None` shows the bar only when standard error is a terminal; messages go above it."""
 
     def __init__(self, total: int | None, *, enabled: bool | None, what: str = "cases") -> None:
-        self._bar: Any = tqdm(
+        try:
+            from tqdm import tqdm  # noqa: PLC0415 - optional (`pip install 'imr-policy[progress]'`)
+        except ImportError:
+            self._bar: Any = None
+            return
+        self._bar = tqdm(
             total=total,
             unit=f" {what}",
             file=sys.stderr,
@@ -24,14 +29,19 @@ class Progress:
         )
 
     def update(self, n: int = 1) -> None:
-        self._bar.update(n)
+        if self._bar is not None:
+            self._bar.update(n)
 
     def write(self, message: str) -> None:
         """A message on standard error that does not garble the bar."""
-        tqdm.write(message, file=sys.stderr)
+        if self._bar is None:
+            print(message, file=sys.stderr)
+        else:
+            self._bar.write(message, file=sys.stderr)
 
     def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
-        self._bar.close()
+        if self._bar is not None:
+            self._bar.close()

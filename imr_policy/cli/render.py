@@ -10,12 +10,17 @@ from typing import Any
 
 import yaml
 
-from imr_policy import explain_ur
+from imr_policy import explain, explain_ur
 from imr_policy.diagnostics import Diagnostic, Severity
 from imr_policy.limits import TooLarge, for_prefix, read_limited
 from imr_policy.model import Determination, ItemDetermination
 
 WIDTH = 100
+
+
+def count(n: int, word: str) -> str:
+    """`1 worker`, `4 workers`, `0 workers`."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def to_json(data: Any) -> str:
@@ -35,9 +40,7 @@ def _wrap(text: str, indent: str) -> list[str]:
 
 
 def _title(item: ItemDetermination) -> str:
-    unit = "session" if item.service == "psychotherapy" else "visit"
-    plural = "s" if item.requested_quantity != 1 else ""
-    return f"{item.requested_quantity} {item.service.replace('_', ' ')} {unit}{plural} (request `{item.request}`)"
+    return f"{explain.noun(item.service, item.requested_quantity)} (request `{item.request}`)"
 
 
 def determination_text(det: Determination) -> str:
@@ -58,10 +61,16 @@ def determination_text(det: Determination) -> str:
             "certify": f"certify, {item.approved_quantity} of {item.requested_quantity}",
             "modify": f"modify, {item.approved_quantity} of {item.requested_quantity} certified",
             "non_certify": f"non-certify, 0 of {item.requested_quantity}",
-            "pend": "pend (missing facts)",
+            "pend": "pend, not decided",
         }[item.determination]
-        necessary = "medically necessary" if item.medically_necessary else "not medically necessary"
-        out.append(f"   Determination: {decision}; {necessary}")
+        if item.determination == "pend":
+            # a pend decides nothing, so it says nothing about medical necessity; what it waits for, if
+            # facts, is listed under "Missing facts" below and the reason in the rationale
+            waits = "; waiting for facts the records do not state" if item.missing_facts else ""
+            out.append(f"   Determination: {decision}{waits}")
+        else:
+            necessary = "medically necessary" if item.medically_necessary else "not medically necessary"
+            out.append(f"   Determination: {decision}; {necessary}")
         if item.basis:
             out.append("   Guideline basis:")
             for b in item.basis:

@@ -65,6 +65,15 @@ BREAKAGES = {
         "odg-mental-illness-stress@2018-01",
         "not-more-permissive-than-2015-03",
     ),
+    # the 2016 CPMTG (selected by the request date) more permissive than the 2009 one: the two cases differ
+    # in their request date, which the search sequence reads (issue 14.5)
+    "cpmtg 2016 psychotherapy maximum 10 -> 14": (
+        "mtus-cpmtg/2016.yaml",
+        "  - id: psychotherapy.max-visits\n    value: 10\n    range: [6, 10]\n",
+        "  - id: psychotherapy.max-visits\n    value: 14\n    range: [6, 14]\n",
+        "mtus-cpmtg@2016",
+        "not-more-permissive-than-2009",
+    ),
     # a guard removed: manipulation certified without functional improvement
     "cpmtg manipulation without improvement certifies": (
         "mtus-cpmtg/2009.yaml",
@@ -90,7 +99,17 @@ def test_a_broken_pack_fails_with_a_counterexample_that_reproduces(tmp_path: Pat
     case = yaml.safe_load(text)
     assert len(case["requests"]) == 1
     if invariant.startswith("not-more-permissive"):
-        return  # compares two editions on one request; the detail names both approvals
+        # two cases, the same request dated into each edition: evaluated as `imr-policy evaluate` does, each
+        # is decided by its own edition and the newer approves more (issue 14.5: they did not reproduce)
+        assert hit[0].baseline is not None
+        baseline = yaml.safe_load(yaml.safe_dump(hit[0].baseline, sort_keys=False))
+        newer, older = engine.evaluate(case).items[0], engine.evaluate(baseline).items[0]
+        assert "pend" not in (newer.determination, older.determination)
+        assert newer.approved_quantity > older.approved_quantity, hit[0].detail
+        assert f"approves {newer.approved_quantity} where" in hit[0].detail
+        assert any(b.edition == edition.split("@")[1] and b.role == "decisive" for b in newer.basis)
+        assert any(b.edition == invariant.rsplit("-than-", 1)[1] and b.role == "decisive" for b in older.basis)
+        return
     item = engine.evaluate(case).items[0]
     completed = sum(h["completed"] for h in case.get("history", []) if h["service"] == case["requests"][0]["service"])
     limit = {"at-most-20": 20, "at-most-50": 50, "at-most-18": 18}[
@@ -109,6 +128,7 @@ def test_cli_prints_the_counterexample_and_exits_1(tmp_path: Path) -> None:
             "-m",
             "imr_policy",
             "verify",
+            "--policies",
             str(root),
             "--examples",
             "200",
@@ -145,3 +165,111 @@ def test_cli_passes_on_the_shipped_packs() -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert " 0 failed" in done.stdout
+
+
+def _printed_cases(stdout: str) -> list[tuple[str, str]]:
+    """Every case the CLI printed: (the heading line above it, its YAML text)."""
+    found: list[tuple[str, str]] = []
+    lines = stdout.splitlines()
+    for i, line in enumerate(lines):
+        if (
+            line.startswith("      ")
+            and line.rstrip().endswith(":")
+            and ("counterexample" in line or "same request" in line)
+        ):
+            block = []
+            for text in lines[i + 1 :]:
+                if not text.startswith("        "):
+                    break
+                block.append(text[8:])
+            found.append((line.strip(), "\n".join(block) + "\n"))
+    return found
+
+
+def _evaluate(case_text: str, root: Path, tmp_path: Path, name: str) -> dict:
+    import json
+
+    file = tmp_path / f"{name}.yaml"
+    file.write_text(case_text, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "imr_policy", "evaluate", str(file), "--policies", str(root), "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)["items"][0]
+
+
+@pytest.mark.parametrize("name", ["odg 2018 maximum 20 -> 22", "cpmtg 2016 psychotherapy maximum 10 -> 14"])
+def test_every_printed_comparison_reproduces_with_evaluate(tmp_path: Path, name: str) -> None:
+    """Issue 14.5: `verify` printed a case for `not-more-permissive-than-...` that pended (or was decided by
+    another guideline) when evaluated, because the check decided the edition alone, not through the
+    jurisdiction's search sequence. Each printed case, given to `imr-policy evaluate`, now gives the
+    approvals the failure states, decided by the edition it names."""
+    pack, old, new, edition, invariant = BREAKAGES[name]
+    root = _broken(tmp_path, pack, old, new)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "imr_policy",
+            "verify",
+            "--policies",
+            str(root),
+            "--examples",
+            "300",
+            "--edition",
+            edition,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    fail = next(line for line in done.stdout.splitlines() if line.startswith(f"FAIL  {edition}  {invariant}"))
+    detail = done.stdout.split(fail + "\n", 1)[1].splitlines()[0].strip()
+    printed = _printed_cases(done.stdout.split(fail, 1)[1].split("\nFAIL", 1)[0])
+    assert len(printed) == 2, done.stdout
+    newer = _evaluate(printed[0][1], root, tmp_path, "newer")
+    older = _evaluate(printed[1][1], root, tmp_path, "older")
+    older_id = invariant.rsplit("-than-", 1)[1]
+    assert detail.startswith(
+        f"edition `{edition.split('@')[1]}` approves {newer['approved_quantity']} where `{older_id}` approves "
+        f"{older['approved_quantity']}"
+    ), (detail, newer, older)
+    assert newer["approved_quantity"] > older["approved_quantity"]
+    assert "pend" not in (newer["determination"], older["determination"])
+    assert any(b["edition"] == edition.split("@")[1] and b["role"] == "decisive" for b in newer["basis"])
+    assert any(b["edition"] == older_id and b["role"] == "decisive" for b in older["basis"])
+
+
+def test_progress_line_and_the_deprecated_positional_path(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "imr_policy",
+            "verify",
+            str(ROOT / "policies"),
+            "--examples",
+            "2",
+            "--edition",
+            "odg-treatment@2007-05",
+            "--progress",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "`verify " in done.stderr and "is deprecated; write `verify --policies " in done.stderr
+    assert "verify: 0/4 checks done, 0 s; searching odg-treatment@2007-05  chiropractic.at-most-18" in done.stderr
+    assert "verify: 3/4 checks done" in done.stderr
+    quiet = subprocess.run(
+        [sys.executable, "-m", "imr_policy", "verify", "--examples", "2", "--edition", "odg-treatment@2007-05"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert quiet.returncode == 0 and "checks done" not in quiet.stderr  # not a terminal: no progress line

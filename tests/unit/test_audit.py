@@ -144,6 +144,43 @@ def test_a_record_decided_differently_is_reported(tmp_path: Path, engine: imr_po
     assert result.differences[1].startswith("item `cbt`: basis `[]` -> `[mtus-cpmtg@2009:")
 
 
+def test_replay_reports_wording_apart_from_decisions(
+    tmp_path: Path, engine: imr_policy.Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 14.6: replaying with packs whose `reason` texts were reworded said "0 same, 2 differ" and
+    exited 1 though no decision changed. A wording change is now reported apart and exits 0; a decision
+    that differs still exits 1."""
+    import shutil
+
+    from imr_policy.cli.main import main
+    from tests.conftest import ROOT
+
+    path = _log(tmp_path, engine, "log.jsonl")
+    reworded = tmp_path / "policies"
+    shutil.copytree(ROOT / "policies", reworded, ignore=shutil.ignore_patterns("tests"))
+    pack = reworded / "mtus-cpmtg/2009.yaml"
+    pack.write_text(pack.read_text(encoding="utf-8").replace("      reason: ", "      reason: reworded, "))
+    results = list(audit.replay(audit.read_log(path), imr_policy.load(reworded)))
+    assert [r.status for r in results] == ["worded", "worded"]
+    assert main(["replay", str(path), "--policies", str(reworded)]) == 0
+    out = capsys.readouterr().out
+    assert "line 1: decision " in out and "is worded differently (the same decision)" in out
+    assert " differs" not in out
+    assert ": 0 same, 0 differ, 0 cannot be replayed; 2 decided the same, worded differently; 2 were" in out
+    assert main(["replay", str(path), "--policies", str(reworded), "--format", "json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["same"], summary["differs"], summary["wording_only"]) == (0, 0, 2)
+    # one decision tampered with: it differs (exit 1), the other is still only worded differently
+    lines = path.read_text(encoding="utf-8").splitlines()
+    record = json.loads(lines[0])
+    record["items"][1]["determination"] = "certify"
+    path.write_text(json.dumps(record) + "\n" + lines[1] + "\n", encoding="utf-8")
+    assert main(["replay", str(path), "--policies", str(reworded)]) == 1
+    out = capsys.readouterr().out
+    assert out.index(" differs\n") < out.index("is worded differently")
+    assert ": 0 same, 1 differ, 0 cannot be replayed; 1 decided the same, worded differently" in out
+
+
 def test_unreadable_records(tmp_path: Path, engine: imr_policy.Engine) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text('[]\n{"format": 2}\n{"format": 1}\n\n', encoding="utf-8")

@@ -84,6 +84,7 @@ EXPECTED_CODES = frozenset(
         "lint.edition-gap",
         "lint.condition-overlap",
         "lint.too-complex",
+        "lint.limit-text",
         # imr_policy/yamlsrc.py with code_prefix="policy"
         "policy.syntax",
         "policy.duplicate-key",
@@ -111,6 +112,7 @@ EXPECTED_CODES = frozenset(
         "policy.effective-range",
         "policy.unknown-citation",
         "policy.unknown-limit",
+        "policy.case-file",
         "policy.limit-outside-range",
         "policy.exception-unknown-rule",
         "policy.exception-not-raisable",
@@ -206,6 +208,7 @@ WARNING_CODES = frozenset(
         "lint.exception-never-applies",
         "lint.edition-gap",
         "lint.condition-overlap",
+        "lint.limit-text",
     }
 )
 NOTE_CODES = frozenset({"lint.overlap", "lint.too-complex"})

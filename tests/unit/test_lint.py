@@ -127,7 +127,7 @@ def test_shadowing_and_overlap() -> None:
     ) in found
     overlaps = [m for c, m in found if c == "lint.overlap"]
     assert overlaps == [
-        "rule `rest` (pend) overlaps earlier rules with another outcome, which decide where both hold: `trial` "
+        "rule `rest` (pend) overlaps an earlier rule with another outcome, which decides where both hold: `trial` "
         "(certify up to `max` in total) when `completed` is below 4 (`trial`)"
     ]
     # rules with the same outcome overlap without a note
@@ -210,7 +210,7 @@ def test_lint_command(golden) -> None:  # type: ignore[no-untyped-def]
     outputs = []
     for path in sorted(LINT_FIXTURES.iterdir()):
         rel = path.relative_to(ROOT).as_posix()
-        done = cli("lint", rel)
+        done = cli("lint", "--notes", rel)
         expected_status = 1 if path.name.startswith("lint.unsatisfiable") else 0
         assert done.returncode == expected_status, done.stdout + done.stderr
         outputs.append(f"$ imr-policy lint {rel}\n{done.stdout}")
@@ -229,6 +229,69 @@ def test_lint_command(golden) -> None:  # type: ignore[no-untyped-def]
     assert {d["severity"] for d in data["diagnostics"]} <= {"note"}
 
 
+def test_lint_on_clean_packs_is_quiet() -> None:
+    """Issue 14.7: `lint` on the shipped (clean) packs printed every overlap note, some of 6,000 characters
+    (a fallback rule listed each of its 26 earlier rules with their conditions). Notes are now counted, listed
+    with `--notes`, and each names at most three earlier rules."""
+    import json
+
+    done = cli("lint")
+    assert done.returncode == 0, done.stderr
+    assert "note[" not in done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1].endswith(
+        " notes (overlaps the rule order settles; `imr-policy lint --notes` lists them)"
+    )
+    data = json.loads(cli("lint", "--format", "json").stdout)
+    notes = [d["message"] for d in data["diagnostics"] if d["code"] == "lint.overlap"]
+    assert notes
+    assert max(map(len, notes)) < 600, max(notes, key=len)  # was 6,178
+    assert any(
+        " earlier rules with another outcome, which decide where both hold: " in m and " more" in m for m in notes
+    )
+    listed = cli("lint", "--notes")
+    assert listed.stdout.count("note[lint.overlap]") == len(notes)
+
+
 @pytest.mark.parametrize("args", [["nope/"], ["--format", "xml"]])
 def test_lint_usage_errors(args: list[str]) -> None:
     assert cli("lint", *args).returncode == 2
+
+
+def test_a_limit_edited_without_its_text_is_found() -> None:
+    """Issue 14.7: a limit set to 24 whose description and quote still say 20 gave a rationale that contradicts
+    itself, and nothing checked it. `lint.limit-text` compares the value with the numbers its texts state in
+    its unit; the shipped packs agree with theirs."""
+    import imr_policy
+    from imr_policy.lint import lint, stated_counts
+
+    assert stated_counts("total of up to 6-10 visits with evidence", "visits") == {6, 10}
+    assert stated_counts("the first 3 to 6 treatments", "sessions") == {3, 6}
+    assert stated_counts("one follow-up visit per prospective request", "visits") == {1}
+    assert stated_counts("6 office visits", "visits") == {6}
+    assert stated_counts("10 visits over 8 weeks", "visits") == {10}  # 8 is weeks, not visits
+    assert stated_counts("the post-surgical period", "months") == set()
+    assert stated_counts("5 business days", "business_days") == set()  # not a unit counted in words
+    assert [d for d in lint(imr_policy.load().editions) if d.code == "lint.limit-text"] == []
+    text = (ROOT / "policies/odg-mental-illness-stress/2015-03.yaml").read_text(encoding="utf-8")
+    old = "    value: 20\n    range: [13, 20]\n"
+    assert old in text
+    found = [
+        m for c, m in findings(text.replace(old, "    value: 24\n    range: [13, 24]\n", 1)) if c == "lint.limit-text"
+    ]
+    assert found == [
+        "limit `psychotherapy.max-visits` is 13-24 visits, but its description states 13, 20 visits and not 24",
+        "limit `psychotherapy.max-visits` is 13-24 visits, but its citation `psychotherapy-guidelines`'s quote "
+        "states 13, 20 visits and not 24",
+    ]
+
+
+def test_a_long_list_of_values_is_shortened_in_notes() -> None:
+    """A `contains_any` of 14 procedure words reads as its first four and a count, so a note stays short."""
+    from imr_policy.lint import condition_text
+    from imr_policy.model import Condition
+
+    words = tuple(f"w{i}" for i in range(14))
+    text = condition_text(Condition("postsurgical_procedure", "contains_any", words), None)  # type: ignore[arg-type]
+    assert text == "`postsurgical_procedure` mentions `w0`, `w1`, `w2`, `w3` and 10 more"
+    short = condition_text(Condition("postsurgical_procedure", "contains_any", words[:6]), None)  # type: ignore[arg-type]
+    assert short.endswith("`w4`, `w5`")

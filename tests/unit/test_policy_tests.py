@@ -509,3 +509,39 @@ def test_the_repository_runs_its_policy_tests_with_pytest() -> None:
     run = shipped_run()
     assert len(collected) == len(run.results)
     assert "policies/mtus-cpmtg/tests/psychotherapy.yaml::trial.none-completed.at-limit" in collected
+
+
+NEW_EDITION = """format: 1
+guideline: {id: example-new, title: Example guideline, family: ODG, tier: non_mtus, jurisdictions: [TX]}
+edition:
+  id: 2030-01
+  title: Example guideline, 2030
+  effective: {from: 2030-01-01, to: null, selected_by: date_of_service, provenance: UNVERIFIED, source: tests}
+citations:
+  - {id: c, section: Psychotherapy, pages: null, quote: up to 6 visits, provenance: UNVERIFIED, source: tests}
+limits:
+  - {id: max, value: 6, unit: visits, citation: c, provenance: UNVERIFIED, description: up to 6 visits}
+rules:
+  - id: up-to-six
+    services: [psychotherapy]
+    citation: c
+    when: []
+    outcome: {decision: certify, up_to: {total: max}, reason: up to six}
+"""
+
+
+def test_the_coverage_gate_is_per_edition(tmp_path: Path) -> None:
+    """Issue 14.8: the gate was global, so an edition with no tests at all passed `--min-coverage 90` while
+    the others were covered. Every edition must now reach the minimum."""
+    copy = tmp_path / "policies"
+    shutil.copytree(POLICIES, copy)
+    (copy / "example-new").mkdir()
+    (copy / "example-new" / "2030-01.yaml").write_text(NEW_EDITION, encoding="utf-8")  # nobody wrote tests for it
+    done = cli("test", "policies", "--min-coverage", "90", "-q", cwd=tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    total = next(line for line in lines if line.startswith("total rule coverage: "))
+    assert float(total.split(": ")[1].split("%")[0]) >= 90  # the global figure alone would pass
+    assert lines[-1] == ("coverage of example-new@2030-01 (example-new/2030-01.yaml) 0.0% is below the minimum of 90%")
+    data = json.loads(cli("test", "policies", "--min-coverage", "90", "--format", "json", cwd=tmp_path).stdout)
+    assert data["below_minimum"] == ["example-new@2030-01"]

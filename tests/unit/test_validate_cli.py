@@ -124,3 +124,39 @@ def test_case_diagnostics_get_no_code_frame(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "error[case." in done.stderr
     assert " | " not in done.stderr and "^" not in done.stderr
+
+
+def test_validate_on_a_case_file_says_it_is_a_case_file() -> None:
+    """Issue 14.8: `validate CASE` gave a missing `format`, `guideline`, `edition`, ... for every field of a
+    rule pack; it now says this is a case file, once, and quotes none of its lines."""
+    done = run("examples/cases/texas-office-visits.yaml")
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if "error[" in line]
+    assert len(errors) == 1, done.stderr
+    assert "error[policy.case-file] this is a case file, not a rule pack" in errors[0]
+    assert "imr-policy evaluate FILE" in done.stderr
+    assert " | " not in done.stderr and "missing required field" not in done.stderr
+
+
+def test_an_unquoted_yes_gets_a_precise_hint() -> None:
+    """Issue 14.8: `functional_improvement: yes` is the boolean true in YAML 1.1; the hint said "quote it", and
+    the quoted "yes" was the next error. It now names the YAML reading and the values the field takes."""
+    import pytest
+
+    import imr_policy
+    from imr_policy.errors import CaseError
+
+    text = (ROOT / "examples/cases/imr-2015-psych-example.yaml").read_text(encoding="utf-8")
+    assert "functional_improvement: not_documented" in text
+    with pytest.raises(CaseError) as raised:
+        imr_policy.load().evaluate(
+            imr_policy.parse_case_text(
+                text.replace("functional_improvement: not_documented", "functional_improvement: yes")
+            )
+        )
+    (problem,) = [d for d in raised.value.diagnostics if d.path.endswith("functional_improvement")]
+    assert problem.code == "case.type"
+    assert problem.hint == (
+        "YAML reads an unquoted `yes`, `on` or `true` as the boolean `true`; this field takes one of: documented, "
+        "not_documented, unknown"
+    )

@@ -4,12 +4,15 @@ import imr_policy
 engine = imr_policy.load()                 # the shipped rule packs; load("path/to/policies") for others
 determination = engine.evaluate(case)      # a dict per the case contract; raises CaseError when invalid
 determination.to_dict()                    # valid against schemas/decision.schema.json
+imr_policy.write_letter(engine, case)      # the UR determination letter: every required element, or why missing
 """
 
 from imr_policy.case import case_diagnostics, parse_case_text, validate_case
 from imr_policy.diagnostics import Diagnostic, Severity
 from imr_policy.errors import CaseError, EngineError, ImrPolicyError, PolicyError
 from imr_policy.evaluate import ENGINE_VERSION, Engine, load
+from imr_policy.letter import Letter
+from imr_policy.letter import write as write_letter
 from imr_policy.model import BasisEntry, Case, Determination, ItemDetermination, SearchStep, TraceEntry
 from imr_policy.validate import LoadResult, load_editions
 from imr_policy.why import Explanation, explain_case
@@ -27,6 +30,7 @@ __all__ = [
     "Explanation",
     "ImrPolicyError",
     "ItemDetermination",
+    "Letter",
     "LoadResult",
     "PolicyError",
     "SearchStep",
@@ -39,4 +43,5 @@ __all__ = [
     "load_editions",
     "parse_case_text",
     "validate_case",
+    "write_letter",
 ]

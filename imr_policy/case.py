@@ -153,6 +153,29 @@ def _cross_field(data: dict[str, Any], file: str | None, smap: SourceMap | None)
                 f"$.requests[{i}].postsurgical.surgery_date",
                 "post-surgical treatment follows the surgery; check both dates",
             )
+    for i, h in enumerate(data.get("history", [])):
+        count, most = h.get("count", "exact"), h.get("completed_at_most")
+        if count == "exact" and most is not None:
+            report(
+                "case.unexpected-field",
+                "completed_at_most is given with an exact count",
+                f"$.history[{i}].completed_at_most",
+                "set `count: at_least` (the records give a range or a least number), or remove completed_at_most",
+            )
+        elif most is not None and most < h["completed"]:
+            report(
+                "case.range",
+                f"completed_at_most is below completed ({h['completed']}); got `{most}`",
+                f"$.history[{i}].completed_at_most",
+                "completed is the least the count can be, completed_at_most the most",
+            )
+        if count == "unknown" and h["completed"] != 0:
+            report(
+                "case.range",
+                f"with `count: unknown`, completed is 0 (the least it can be); got `{h['completed']}`",
+                f"$.history[{i}].completed",
+                'for a least number stated by the records ("at least 26") use `count: at_least`',
+            )
     days = [dt.date.fromisoformat(r["date_of_service"]) for r in data["requests"]]
     for i, diagnosis in enumerate(data["diagnoses"]):
         code, stated = diagnosis.get("code"), diagnosis.get("code_system")
@@ -395,6 +418,8 @@ def _build(data: dict[str, Any]) -> Case:
                 h["functional_improvement"],
                 h.get("modality"),
                 h.get("postsurgical", False),
+                h.get("count", "exact"),
+                h.get("completed_at_most"),
             )
             for h in data.get("history", [])
         ),

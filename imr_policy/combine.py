@@ -175,7 +175,9 @@ def imr_outcome(ur: UtilizationReview | None, kind: DecisionKind, medically_nece
 
 # ---------------------------------------------------------------------- rule 7: unstated facts
 
-MAX_READINGS = 64  # the product of the unstated facts' values; the registry's facts give at most 6
+# the product of the unstated facts' values: the registry's facts give at most 6, a table's rows a few, a
+# count as many as the thresholds its guidelines test (each +-1); beyond this the request pends, saying so
+MAX_READINGS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +186,10 @@ class Unstated:
 
     Most are facts of the registry (imr_policy.facts: functional improvement, severity); one more kind
     is the row of an edition's table by condition when the diagnoses name several rows
-    (`condition:<guideline id>`). `labels` put a value into a reading's words ("if mild"); `fields` are
+    (`condition:<guideline id>`), and a third a count of prior visits the records give as a least number
+    or not at all (`history[<i>].completed`, whose values are counts).
+
+    `labels` put a value into a reading's words ("if mild"); `fields` are
     the case fields that would state it; `note` says why the values are what they are, where that is
     not plain (a guideline that distinguishes only some severities)."""
 
@@ -194,6 +199,8 @@ class Unstated:
     labels: tuple[tuple[str, str], ...]
     fields: tuple[str, ...]
     note: str = ""
+    # a count of prior visits the records do not state exactly (`history[i].completed`): the entry read
+    entry: int | None = None
 
     def label(self, value: str) -> str:
         return dict(self.labels).get(value, value)
@@ -217,12 +224,13 @@ class Readings:
 
     readings: tuple[Reading, ...]
     decided: bool  # every reading gives the same decided outcome
-    representative: Reading  # the reading whose reasoning the rationale shows
+    representative: Reading | None  # the reading whose reasoning the rationale shows (None: none was tried)
     matters: tuple[str, ...]  # the facts whose value changes the outcome
     dimensions: tuple[Unstated, ...]  # the unstated facts, in the order of each reading's values
     imr_outcome: ImrOutcome | None  # the same in every reading, else None
     medically_necessary: bool  # true only when every reading certifies
     missing: tuple[str, ...]  # for a pend: the case fields that would decide it
+    too_many: int = 0  # the readings there would have been, when they were too many to try (none is)
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -264,6 +272,23 @@ def combine_readings(readings: tuple[Reading, ...], dimensions: tuple[Unstated, 
         imr_outcome=imr,
         medically_necessary=all(r.item.medically_necessary for r in readings),
         missing=tuple(missing),
+    )
+
+
+def too_many(dimensions: tuple[Unstated, ...], count: int) -> Readings:
+    """Rule 7 when the readings are more than MAX_READINGS: none is tried, and the request pends for every
+    unstated fact, whatever the records as they are would give (a count read at its least, for one, is not
+    a decision)."""
+    return Readings(
+        readings=(),
+        decided=False,
+        representative=None,
+        matters=tuple(d.name for d in dimensions),
+        dimensions=dimensions,
+        imr_outcome=None,
+        medically_necessary=False,
+        missing=tuple(dict.fromkeys(f for d in dimensions for f in d.fields)),
+        too_many=count,
     )
 
 

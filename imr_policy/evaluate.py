@@ -11,6 +11,7 @@ import contextvars
 import dataclasses
 import datetime as dt
 import itertools
+import math
 from collections.abc import Callable, Mapping
 from importlib import metadata
 from pathlib import Path
@@ -27,12 +28,13 @@ from imr_policy.combine import (
     combine,
     combine_readings,
     kind_of,
+    too_many,
 )
 from imr_policy.conditions import match_rows
 from imr_policy.derive import missing_case_fields, request_facts, unstated_facts
 from imr_policy.diagnostics import Diagnostic
 from imr_policy.errors import CaseError, EngineError, PolicyError
-from imr_policy.facts import FACTS
+from imr_policy.facts import FACTS, PREDICATE_OPS, PRESENCE_OPS
 from imr_policy.model import (
     Case,
     DecisionKind,
@@ -40,6 +42,7 @@ from imr_policy.model import (
     Edition,
     EditionResult,
     ExceptionCheck,
+    HistoryEntry,
     ItemDetermination,
     PolicySetInfo,
     Provenance,
@@ -161,16 +164,20 @@ class Engine:
     def _decide(self, case: Case, index: int, request: Request, floor: Provenance | None = None) -> ItemDetermination:
         facts = request_facts(case, request)
         first = self._decide_with(case, index, request, facts, floor=floor)
-        if first.determination != "pend":
+        # a count the records give as a least number is read at its least here, so even a decision on it
+        # is only one reading: such a request is always read at every count that can matter
+        inexact = any(h.service == request.service and h.count != "exact" for h in case.history)
+        if first.determination != "pend" and not inexact:
             return first
         unstated = self._unstated(case, index, request, facts)
         return self._branch(case, index, request, facts, unstated, first, floor) if unstated else first
 
     def _unstated(self, case: Case, index: int, request: Request, facts: Mapping[str, Any]) -> tuple[Unstated, ...]:
         """What the records leave open for one request: the registry's unstated facts (a severity only
-        among the values the guidelines consulted distinguish, where each declares them), and, per
-        guideline with a table by condition, the rows when the diagnoses name more than one."""
-        in_force, _ = self._select(case, request)
+        among the values the guidelines consulted distinguish, where each declares them), each count of
+        prior visits the records do not state exactly, and, per guideline with a table by condition, the
+        rows when the diagnoses name more than one."""
+        in_force, undated = self._select(case, request)
         service = request.service
         dims: list[Unstated] = []
         for name, registry_values in unstated_facts(facts):
@@ -185,6 +192,10 @@ class Engine:
                     name, values, fact.question, fact.reading_words, tuple(missing_case_fields(case, index, name)), note
                 )
             )
+        consulted = in_force + tuple(e for g in undated.values() for e in g.editions if e not in in_force)
+        for i, h in enumerate(case.history):
+            if h.service == service and h.count != "exact":
+                dims.append(_count_readings(i, h, consulted, service, facts, request.quantity))
         seen: set[str] = set()
         for e in in_force:
             if not e.conditions or e.guideline_id in seen or not e.tests_fact(service, "condition"):
@@ -214,26 +225,26 @@ class Engine:
         floor: Provenance | None,
     ) -> ItemDetermination:
         """Rule 7 of imr_policy.combine: decide a pending request under every reading of the facts the
-        records do not state. The readings are few and finite (at most MAX_READINGS); beyond that the
-        request pends as it is, saying so."""
+        records do not state. The readings are few and finite (at most MAX_READINGS, counted before any is
+        built); beyond that the request pends as it is, saying so."""
         names = tuple(d.name for d in unstated)
+        count = math.prod(len(d.values) for d in unstated)
+        if count > MAX_READINGS:
+            return self._decide_with(case, index, request, facts, facts, too_many(unstated, count), floor)
         combos = list(itertools.product(*(d.values for d in unstated)))
-        if len(combos) > MAX_READINGS:
-            return explain.too_many_readings(first, names, len(combos))
+        read = [_read(case, facts, unstated, combo) for combo in combos]
         readings = tuple(
             Reading(
-                tuple(zip(names, combo, strict=True)),
-                self._decide_with(
-                    case, index, request, {**facts, **dict(zip(names, combo, strict=True))}, facts, floor=floor
-                ),
+                tuple(zip(names, combo, strict=True)), self._decide_with(case, index, request, f, facts, floor=floor)
             )
-            for combo in combos
+            for combo, f in zip(combos, read, strict=True)
         )
         summary = combine_readings(readings, unstated)
         if not summary.decided and not summary.matters and summary.imr_outcome is None:
             return first  # every reading pends alike: the unstated facts are not what it waits for
-        assumed = dict(summary.representative.values) if summary.decided else {}
-        final = self._decide_with(case, index, request, {**facts, **assumed}, facts, summary, floor)
+        rep = summary.representative
+        assumed = read[readings.index(rep)] if summary.decided and rep is not None else facts
+        final = self._decide_with(case, index, request, assumed, facts, summary, floor)
         # the trace shows the evaluation on the records as they are, then each reading's
         tagged = tuple(dataclasses.replace(t, reading=r.values) for r in readings for t in r.item.trace)
         return dataclasses.replace(final, trace=first.trace + tagged)
@@ -470,6 +481,83 @@ class Engine:
         return EditionResult(
             edition, "decided", deciding, exception, kind, approved, missing, tuple(checks), tuple(trace)
         )
+
+
+# the facts a count of prior visits moves: every visit counts toward `completed` and `total`; a
+# post-surgical one toward `completed_postsurgical`, any other toward `completed_toward_cap` (derive.py)
+_COUNTED = ("completed", "total")
+
+
+def _moved(entry: HistoryEntry) -> tuple[str, ...]:
+    return (*_COUNTED, "completed_postsurgical" if entry.postsurgical else "completed_toward_cap")
+
+
+def _read(case: Case, facts: Mapping[str, Any], dims: tuple[Unstated, ...], combo: tuple[str, ...]) -> dict[str, Any]:
+    """The facts under one reading: a fact set to its value, a row chosen, a count of prior visits moved."""
+    out = dict(facts)
+    for d, value in zip(dims, combo, strict=True):
+        if d.entry is None:
+            out[d.name] = value
+            continue
+        entry = case.history[d.entry]
+        delta = int(value) - entry.completed
+        for name in _moved(entry):
+            out[name] = out[name] + delta
+    return out
+
+
+def _count_readings(
+    i: int, entry: HistoryEntry, editions: tuple[Edition, ...], service: str, facts: Mapping[str, Any], quantity: int
+) -> Unstated:
+    """The counts a count of prior visits that is not exact is read as: its least and its most, and every
+    count at or next to a threshold of the editions consulted (each number a condition on a count compares
+    with, and where a total limit's approved visits reach the request or none). Between two such counts
+    every condition keeps its truth and the approved visits change monotonically, so if two neighbouring
+    readings agree, every count between them agrees too: the readings are exact, not a sample. Without a
+    most, the last reading stands for every larger count, past every threshold."""
+    moved = _moved(entry)
+    offsets: set[int] = set()
+    for e in editions:
+        rules = e.rules_for(service)
+        exceptions = e.exceptions_for(service)
+        for cond in [c for r in rules for c in r.when] + [c for x in exceptions for c in x.when]:
+            if cond.fact not in moved or cond.op in PRESENCE_OPS or cond.op in PREDICATE_OPS:
+                continue
+            raw = e.limit(cond.limit).value if cond.limit else cond.value
+            for v in raw if isinstance(raw, tuple) else (raw,):
+                if isinstance(v, int) and not isinstance(v, bool):
+                    at = v - facts[cond.fact]
+                    offsets.update((at - 1, at, at + 1))
+        totals = [(r.outcome.up_to_total, r.outcome.counts) for r in rules]
+        totals += [(x.raises_total, r.outcome.counts) for x in exceptions for r in rules if r.id in x.rules]
+        for limit_id, counted in totals:
+            if limit_id and counted in moved:
+                none_left = e.limit(limit_id).value - facts[counted]
+                offsets.update(
+                    (none_left - quantity - 1, none_left - quantity, none_left - quantity + 1, none_left - 1, none_left)
+                )
+    least = entry.completed
+    span = entry.completed_at_most - least if entry.completed_at_most is not None else max(offsets | {0}) + 1
+    counts = sorted({least + d for d in offsets | {0, span} if 0 <= d <= span})
+    open_top = entry.completed_at_most is None
+    labels = tuple(
+        (str(n), f"if {n}{' or more' if open_top and n == counts[-1] else ''} were completed") for n in counts
+    )
+    if entry.count == "unknown":
+        said = "the records give no number" + (f", at most {entry.completed_at_most}" if not open_top else "")
+    elif open_top:
+        said = f"the records say at least {least}"
+    else:
+        said = f"the records say {least} to {entry.completed_at_most}"
+    return Unstated(
+        f"history[{i}].completed",
+        tuple(str(n) for n in counts),
+        f"how many {service.replace('_', ' ')} visits were completed",
+        labels,
+        (f"history[{i}].completed",),
+        said,
+        entry=i,
+    )
 
 
 ROW_READING = "condition:"  # a reading of the rows of one guideline's table: `condition:<guideline id>`

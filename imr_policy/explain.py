@@ -7,11 +7,10 @@ determination, and the IMR outcome.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from imr_policy.combine import Combined, Readings, result_provenance
+from imr_policy.combine import MAX_READINGS, Combined, Readings, result_provenance
 from imr_policy.facts import OPERATORS
 from imr_policy.model import (
     BasisCondition,
@@ -320,7 +319,7 @@ def item(
     `stated`: the facts as the case gives them, when `facts` carries values assumed for facts the
     records do not state (the request line describes the records, not the assumption)."""
     quantity = request.quantity
-    paragraphs: list[str] = [_request_line(request, stated if stated is not None else facts)]
+    paragraphs: list[str] = [_request_line(case, request, stated if stated is not None else facts)]
     if readings is not None and readings.decided:
         paragraphs.append(_readings_agree(readings))
     paragraphs.extend(_first_tier_notes(request.service, search, in_force, profile, bool(decisive)))
@@ -329,6 +328,9 @@ def item(
     elif not decisive:
         paragraphs.append(_nothing_decides(case, request, in_force, profile))
     else:
+        if readings is not None and not readings.decided and any(d.entry is not None for d in readings.dimensions):
+            counted = ", ".join(str(n) for n in (facts["completed"],))
+            paragraphs.append(f"Read at the least count the records allow ({counted} completed):")
         paragraphs.extend(edition_paragraph(res, facts, role="decisive") for res in decisive)
         for res in supporting:
             paragraphs.append(edition_paragraph(res, facts, role="supporting"))
@@ -396,9 +398,46 @@ def _unstated_text(readings: Readings) -> str:
     return "; nor ".join(parts)
 
 
+_MAX_LISTED_READINGS = 8  # beyond this the readings are listed by outcome, not one by one
+
+
+def _listing(readings: Readings) -> str:
+    """Each reading and what it leads to. A count read alone becomes runs of neighbouring counts with one
+    outcome ("if 10 to 18 or more were completed: not certified": the readings of a count are exact, so
+    every count between two neighbours that agree agrees too); many readings are grouped by outcome."""
+    rs = readings.readings
+    dims = readings.dimensions
+    if len(dims) == 1 and dims[0].entry is not None:
+        runs: list[list[str]] = []  # [first count, last count, outcome]
+        for r in rs:
+            words, n = _outcome_words(r.item), r.values[0][1]
+            if runs and runs[-1][2] == words:
+                runs[-1][1] = n
+            else:
+                runs.append([n, n, words])
+        parts = []
+        for first, last, words in runs:
+            if "or more" in dims[0].label(last):  # the last reading stands for every larger count
+                parts.append(f"if {first} or more were completed: {words}")
+                continue
+            span = first if first == last else f"{first} to {last}"
+            parts.append(f"if {span} were completed: {words}")
+        return "; ".join(parts)
+    if len(rs) > _MAX_LISTED_READINGS:
+        groups: dict[str, list[str]] = {}
+        for r in rs:
+            groups.setdefault(_outcome_words(r.item), []).append(readings.label(r.values))
+        return "; ".join(
+            f"{words} ({', '.join(labels[:3])}{f' and {len(labels) - 3} more readings' if len(labels) > 3 else ''})"
+            for words, labels in groups.items()
+        )
+    return "; ".join(f"{readings.label(r.values)}: {_outcome_words(r.item)}" for r in rs)
+
+
 def _readings_agree(readings: Readings) -> str:
     rep = readings.representative
-    listed = "; ".join(f"{readings.label(r.values)}: {_outcome_words(r.item)}" for r in readings.readings)
+    assert rep is not None  # a decided set of readings has tried every reading
+    listed = _listing(readings)
     which = "least" if rep.item.determination == "certify" else "most"
     return (
         f"The records do not state {_unstated_text(readings)}. It cannot change the outcome ({listed}), so the "
@@ -407,18 +446,13 @@ def _readings_agree(readings: Readings) -> str:
     )
 
 
-def too_many_readings(item: ItemDetermination, names: tuple[str, ...], count: int) -> ItemDetermination:
-    """A pend whose unstated facts have too many readings to try: it stays pending, and says so."""
-    note = (
-        f"The records leave {', '.join(f'`{n}`' for n in names)} unstated: {count} readings are too many to "
-        "try one by one, so the request stays pending until the records state them."
-    )
-    paragraphs = item.rationale.split("\n\n")
-    return dataclasses.replace(item, rationale="\n\n".join([*paragraphs[:-1], note, paragraphs[-1]]))
-
-
 def _readings_differ(readings: Readings) -> str:
-    listed = "; ".join(f"{readings.label(r.values)}: {_outcome_words(r.item)}" for r in readings.readings)
+    if readings.too_many:
+        return (
+            f"The records do not state {_unstated_text(readings)}. The {readings.too_many} readings are too many "
+            f"to try one by one (at most {MAX_READINGS}), so the request stays pending until the records state them."
+        )
+    listed = _listing(readings)
     return f"The records do not state {_unstated_text(readings)}. What each reading would lead to: {listed}."
 
 
@@ -477,7 +511,7 @@ def _sentence(profile: Profile | None, key: str) -> str:
     return _NEUTRAL[key]
 
 
-def _request_line(request: Request, facts: Mapping[str, Any]) -> str:
+def _request_line(case: Case, request: Request, facts: Mapping[str, Any]) -> str:
     details = [d for d in (request.modality, request.frequency, request.body_region) if d]
     text = f"Requested: {noun(request.service, request.quantity)}"
     if details:
@@ -492,8 +526,20 @@ def _request_line(request: Request, facts: Mapping[str, Any]) -> str:
             "unknown": "functional improvement not stated",
             "none": "",
         }[fi]
-        text += f"; {completed} already completed" + (f", {fi_text}" if fi_text else "")
+        text += f"; {_completed_words(case, request, completed)}" + (f", {fi_text}" if fi_text else "")
     return text + "."
+
+
+def _completed_words(case: Case, request: Request, completed: int) -> str:
+    """ "12 already completed", or as the records give a count that is not exact ("at least 26", "14 to 18",
+    "a number not stated")."""
+    entries = [h for h in case.history if h.service == request.service]
+    if all(h.count == "exact" for h in entries):
+        return f"{completed} already completed"
+    most = [h.completed_at_most if h.count != "exact" else h.completed for h in entries]
+    if any(m is None for m in most):
+        return f"at least {completed} already completed" if completed else "a number not stated already completed"
+    return f"{completed} to {sum(m for m in most if m is not None)} already completed"
 
 
 def _conclusion(kind: str, approved: int, quantity: int, missing: list[str]) -> str:

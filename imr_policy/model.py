@@ -324,10 +324,12 @@ class Request:
 @dataclass(frozen=True, slots=True)
 class HistoryEntry:
     service: str
-    completed: int
+    completed: int  # the count, or with `count` other than exact the least it can be
     functional_improvement: str
     modality: str | None = None
     postsurgical: bool = False
+    count: Literal["exact", "at_least", "unknown"] = "exact"
+    completed_at_most: int | None = None  # the most it can be, when the count is not exact and bounded
 
 
 @dataclass(frozen=True, slots=True)

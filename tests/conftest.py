@@ -41,7 +41,10 @@ _SLOW_FILES = (
     "tests/unit/test_packaging.py",
     "tests/unit/test_diff_report_html.py",
 )
-_SLOW_TESTS = ("test_every_counterfactual_of_the_shipped_policy_tests_holds_when_decided_again",)
+_SLOW_TESTS = (
+    "test_every_counterfactual_of_the_shipped_policy_tests_holds_when_decided_again",
+    "test_the_html_letter_renders_in_headless_chromium",
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:

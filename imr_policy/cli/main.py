@@ -18,7 +18,20 @@ EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
 # Each module defines `register(subparsers) -> None`, which adds its parser and sets `func`
 # (`func(args) -> int`). Adding a subcommand is adding a module and a name here.
-COMMANDS = ("evaluate", "validate", "diff", "batch", "serve", "replay", "test", "lint", "explain", "verify")
+COMMANDS = (
+    "evaluate",
+    "validate",
+    "diff",
+    "batch",
+    "serve",
+    "replay",
+    "test",
+    "lint",
+    "explain",
+    "verify",
+    "letter",
+    "show",
+)
 
 
 def parser() -> argparse.ArgumentParser:

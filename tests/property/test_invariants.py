@@ -247,3 +247,46 @@ def test_supplying_the_row_never_changes_a_decided_outcome(case: dict[str, Any],
     """The same property over the rows of a table by condition: stating the code of any row the
     diagnoses name gives exactly what that row's reading said."""
     test_supplying_an_unstated_fact_never_changes_a_decided_outcome.hypothesis.inner_test(case, data)  # type: ignore[attr-defined]
+
+
+@given(st.one_of(FOCUSED, cases()), st.data())
+def test_a_count_read_at_every_value_agrees_with_every_exact_count(case: dict[str, Any], data: st.DataObject) -> None:
+    """A prior count the records give as a least number (or a range) is read at every count that can matter
+    (rule 7). Whatever the true count, a decided outcome and an IMR outcome stay what they were; and the
+    readings are exact: a count between two neighbouring readings that agree gets what they got."""
+    history = case.get("history", [])
+    if not history:
+        return
+    i = data.draw(st.integers(0, len(history) - 1))
+    least = history[i]["completed"]
+    most = data.draw(st.one_of(st.none(), st.integers(least, least + 30)))
+    inexact = copy.deepcopy(case)
+    inexact["history"][i]["count"] = "at_least"
+    if most is not None:
+        inexact["history"][i]["completed_at_most"] = most
+    det = ENGINE.evaluate(inexact)
+    true = data.draw(st.integers(least, most if most is not None else least + 60))
+    exact = copy.deepcopy(case)
+    exact["history"][i]["completed"] = true
+    after = ENGINE.evaluate(exact)
+    name = f"history[{i}].completed"
+    for item, got in zip(det.items, after.items, strict=True):
+        if item.determination != "pend":
+            assert (got.determination, got.approved_quantity) == (item.determination, item.approved_quantity)
+        if item.imr_outcome is not None:
+            assert got.imr_outcome == item.imr_outcome
+        alone = [r for r in item.readings if [k for k, _ in r.assumed] == [name]]
+        if not alone or len(alone) != len(item.readings):
+            continue
+        counts = [int(r.assumed[0][1]) for r in alone]
+        below = max((j for j, n in enumerate(counts) if n <= true), default=None)
+        above = min((j for j, n in enumerate(counts) if n >= true), default=None)
+        if below is None:
+            continue
+        if above is None:  # past the last reading, which stands for every larger count
+            above = below if most is None else None
+        if above is None:
+            continue
+        lo_r, hi_r = alone[below], alone[above]
+        if (lo_r.determination, lo_r.approved_quantity) == (hi_r.determination, hi_r.approved_quantity):
+            assert (got.determination, got.approved_quantity) == (lo_r.determination, lo_r.approved_quantity)

@@ -179,6 +179,7 @@ def test_public_api_is_small_and_pinned() -> None:
         "Explanation",
         "ImrPolicyError",
         "ItemDetermination",
+        "Letter",
         "LoadResult",
         "PolicyError",
         "SearchStep",
@@ -191,6 +192,7 @@ def test_public_api_is_small_and_pinned() -> None:
         "load_editions",
         "parse_case_text",
         "validate_case",
+        "write_letter",
     ]
     for name in imr_policy.__all__:
         assert hasattr(imr_policy, name)

@@ -116,3 +116,102 @@ def test_a_fact_no_consulted_guideline_tests_is_not_read(engine: imr_policy.Engi
     item = engine.evaluate(case).items[0]
     assert item.readings
     assert all("severity" not in dict(r.assumed) for r in item.readings)
+
+
+# ---------------------------------------------------------------- prior counts the records do not state exactly
+
+
+def _pt(history: list[dict[str, Any]], quantity: int, **over: Any) -> dict[str, Any]:
+    case: dict[str, Any] = {
+        "case_id": "pt",
+        "jurisdiction": "TX",
+        "date_of_injury": "2010-03-15",
+        "diagnoses": [{"description": "accepted lumbar sprain/strain"}],
+        "requests": [
+            {
+                "id": "r",
+                "service": "physical_therapy",
+                "body_region": "lumbar",
+                "quantity": quantity,
+                "date_of_service": "2010-09-01",
+            }
+        ],
+        "history": history,
+        "utilization_review": [{"request": "r", "decision": "deny"}],
+    }
+    case.update(over)
+    return case
+
+
+def _entry(completed: int, **over: Any) -> dict[str, Any]:
+    return {"service": "physical_therapy", "completed": completed, "functional_improvement": "unknown", **over}
+
+
+def test_at_least_26_completed_past_every_ceiling_is_decided(engine: imr_policy.Engine) -> None:
+    """'at least twenty-six' + 12 requested: ODG's lumbar sprain row allows 10 in all, whatever the count."""
+    item = engine.evaluate(_pt([_entry(26, count="at_least")], 12)).items[0]
+    assert (item.determination, item.approved_quantity, item.imr_outcome) == ("non_certify", 0, "upheld")
+    assert "at least 26 already completed" in item.rationale
+    assert "(the records say at least 26)" in item.rationale
+    assert "if 26 or more were completed: not certified" in item.rationale
+    assert item.unstated_facts == ("history[0].completed",)
+
+
+def test_a_range_within_the_ceiling_is_decided_and_overturns(engine: imr_policy.Engine) -> None:
+    """'4-6 sessions' + 4 requested: at most 10 in all under every count, so the denial is overturned."""
+    item = engine.evaluate(_pt([_entry(4, count="at_least", completed_at_most=6)], 4)).items[0]
+    assert (item.determination, item.approved_quantity, item.imr_outcome) == ("certify", 4, "overturned")
+    assert [r.assumed for r in item.readings] == [
+        (("history[0].completed", "4"),),
+        (("history[0].completed", "5"),),
+        (("history[0].completed", "6"),),
+    ]
+    # a certification is argued from the reading least favourable to it
+    assert "the reading least favourable to the request (if 6 were completed)" in item.rationale
+
+
+def test_a_least_count_is_never_a_decision_by_itself(engine: imr_policy.Engine) -> None:
+    """At its least (4) the request would be certified; at 10 or more it would not: it pends and says so."""
+    exact = engine.evaluate(_pt([_entry(4)], 2)).items[0]
+    assert exact.determination == "certify"
+    item = engine.evaluate(_pt([_entry(4, count="at_least")], 2)).items[0]
+    assert (item.determination, item.imr_outcome) == ("pend", None)
+    assert item.missing_facts == ("history[0].completed",)
+    assert "Read at the least count the records allow (4 completed):" in item.rationale
+    assert (
+        "if 4 to 8 were completed: certified, 2 of 2; if 9 were completed: modified, 1 of 2 certified; "
+        "if 10 or more were completed: not certified"
+    ) in item.rationale
+
+
+def test_an_unknown_count_is_read_from_zero(engine: imr_policy.Engine) -> None:
+    item = engine.evaluate(_pt([_entry(0, count="unknown")], 6)).items[0]
+    assert item.determination == "pend"
+    assert "a number not stated already completed" in item.rationale
+    assert "(the records give no number)" in item.rationale
+    assert "if 0 to 4 were completed: certified, 6 of 6" in item.rationale
+
+
+@pytest.mark.parametrize(
+    ("entry", "code", "path"),
+    [
+        (_entry(4, completed_at_most=6), "case.unexpected-field", "$.history[0].completed_at_most"),
+        (_entry(6, count="at_least", completed_at_most=4), "case.range", "$.history[0].completed_at_most"),
+        (_entry(3, count="unknown"), "case.range", "$.history[0].completed"),
+    ],
+)
+def test_inconsistent_counts_are_refused(entry: dict[str, Any], code: str, path: str) -> None:
+    from imr_policy.case import case_diagnostics
+
+    found = [(d.code, d.path) for d in case_diagnostics(_pt([entry], 2))]
+    assert (code, path) in found
+
+
+def test_too_many_readings_pend_without_building_them(engine: imr_policy.Engine) -> None:
+    """Four open counts of about ten readings each are 10,000 readings: counted first, refused, pended."""
+    history = [_entry(0, count="unknown") for _ in range(4)]
+    item = engine.evaluate(_pt(history, 6)).items[0]
+    assert item.determination == "pend"
+    assert "readings are too many to try one by one (at most 256)" in item.rationale
+    assert item.missing_facts == tuple(f"history[{i}].completed" for i in range(4))
+    assert item.readings == ()

@@ -49,6 +49,7 @@ from imr_policy.evaluate import Engine  # noqa: E402
 from imr_policy.model import Edition  # noqa: E402
 
 DEFAULT_CASE = REPO / "examples" / "cases" / "imr-2015-psych-example.yaml"
+REQUEST_COUNTS = (1, 10)  # besides the example's 2: per-request cost as a case grows
 
 # The baseline: the smallest ruleset that still looks like one of ours (single-message rules, each
 # anchored on a positive test so the engine's own state fact can never match, mutually exclusive).
@@ -144,6 +145,30 @@ class RecordingMatcher:
         fired = self.inner.match(edition, facts)
         self.calls.append((edition, dict(facts), fired))
         return fired
+
+
+def with_requests(case: Mapping[str, Any], n: int) -> dict[str, Any]:
+    """The example with `n` requests: its requests (and their UR decisions) repeated in turn, each copy
+    with its own id (n=1: the first request alone)."""
+    base = case["requests"]
+    reviews = {u["request"]: u for u in case.get("utilization_review", [])}
+    requests, urs = [], []
+    for k in range(n):
+        req = base[k % len(base)]
+        rid = req["id"] if k < len(base) else f"{req['id']}-{k}"
+        requests.append({**req, "id": rid})
+        if req["id"] in reviews:
+            urs.append({**reviews[req["id"]], "request": rid})
+    return {**case, "requests": requests, "utilization_review": urs}
+
+
+def with_unstated(case: Mapping[str, Any]) -> dict[str, Any]:
+    """The example with its psychotherapy history's functional improvement and the diagnosis severity
+    left unstated: the psychotherapy request is decided under every reading of them (rule 7)."""
+    out = json.loads(json.dumps(case, default=str))
+    out["history"][0]["functional_improvement"] = "unknown"
+    out["diagnoses"][0].pop("severity", None)
+    return out
 
 
 def plain_floor(case: Mapping[str, Any]) -> bool:
@@ -272,7 +297,13 @@ def report(
         "evaluate_durable / evaluate_reference": ev / subjects["evaluate_reference"].median_ns,
         "validate_case / evaluate_durable": subjects["validate_case"].median_ns / ev,
         "raw_assert_retract / raw_post": fact / post,
+        "evaluate_readings / raw_post": subjects["evaluate_readings"].median_ns / post,
     }
+    per_request = {1: subjects["evaluate_n1"].median_ns, 2: ev} | {
+        n: subjects[f"evaluate_n{n}"].median_ns for n in REQUEST_COUNTS if n != 1
+    }
+    for n, ns in sorted(per_request.items()):
+        ratios[f"evaluate_durable {n} request(s) / raw_post, per request"] = ns / n / post
 
     print()
     print("machine: " + ", ".join(f"{k}={v}" for k, v in machine.items()))
@@ -335,6 +366,8 @@ def report(
         "µs/op: median over rounds of one batch each; ops/s = 1e6 / µs/op on one core; spread: (max - min) / median "
         "of the round values; gc/1k: garbage collections (all generations) per 1,000 individually timed calls."
     )
+    print()
+    print("per request (durable): " + "; ".join(f"{n}: {ns / n / 1e3:.1f} µs" for n, ns in sorted(per_request.items())))
     return {"machine": machine, "config": config, "extra": extra, "subjects": rows, "ratios": ratios}
 
 
@@ -373,6 +406,28 @@ def build_subjects(case: dict[str, Any], case_path: Path) -> tuple[list[Subject]
             "evaluate_reference", "engine.evaluate(case dict), reference backend", lambda: reference.evaluate(case)
         ),
     ]
+    unstated = with_unstated(case)
+    readings = sum(len(i.readings) for i in durable.evaluate(unstated).items)
+    if reference.evaluate(unstated) != durable.evaluate(unstated):
+        raise SystemExit("the durable and reference engines disagree on the case with unstated facts")
+    subjects.append(
+        Subject(
+            "evaluate_readings",
+            f"engine.evaluate, durable, unstated facts ({readings} readings)",
+            lambda: durable.evaluate(unstated),
+        )
+    )
+    for count in REQUEST_COUNTS:
+        sized = with_requests(case, count)
+        if reference.evaluate(sized) != durable.evaluate(sized):
+            raise SystemExit(f"the durable and reference engines disagree on the {count}-request case")
+        subjects.append(
+            Subject(
+                f"evaluate_n{count}",
+                f"engine.evaluate, durable, {count} request(s)",
+                lambda c=sized: durable.evaluate(c),
+            )
+        )
     extra = {
         "case": str(case_path),
         "requests_per_case": len(case["requests"]),

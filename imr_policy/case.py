@@ -14,9 +14,10 @@ from typing import Any
 from imr_policy.conditions import ICD10_START, code_systems, infer_code_system
 from imr_policy.diagnostics import Diagnostic, did_you_mean, sort_and_cap
 from imr_policy.errors import CaseError
+from imr_policy.limits import for_prefix
 from imr_policy.model import Case, Diagnosis, HistoryEntry, Request, RfaReceipt, UtilizationReview
 from imr_policy.schemacheck import fast_validator, float_diagnostics, schema_diagnostics
-from imr_policy.yamlsrc import SourceMap, check_data, load_text, located
+from imr_policy.yamlsrc import SourceMap, check_data, load_text, located, plain_within
 
 
 def parse_case_text(text: str, *, file: str | None = None) -> Case:
@@ -73,6 +74,14 @@ def _dates_parse(data: dict[str, Any]) -> bool:
 
 def validate_case(data: Any, *, file: str | None = None, source_map: SourceMap | None = None) -> Case:
     """Validate `data` against the case contract and build a Case; raises CaseError."""
+    fast = plain_within(data, for_prefix("case"))
+    if fast is not None and not fast[1] and fast_validator("case").is_valid(fast[0]) and _dates_parse(fast[0]):
+        # the common case, in one pass over the data: within the limits, plain JSON values and dates,
+        # no float, valid for the schema; what is left are the checks a schema cannot express
+        problems = _cross_field(fast[0], file, source_map)
+        if problems:
+            raise CaseError("the case is not valid", list(sort_and_cap(problems)))
+        return _build(fast[0])
     over = check_data(data, file=file, source_map=source_map)
     if over is not None:
         raise CaseError("the case is not valid", [over])

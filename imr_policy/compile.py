@@ -3,32 +3,35 @@
 durable_rules 2.0.28 is fast in C but hazardous through its Python host (see
 docs/architecture.md, "The engine adapter"). This adapter owns every mitigation:
 
-* a Host subclass whose background dispatch threads never start (the stock ones steal results);
-* deep-copied definitions (`set_rulesets` deletes `run` from what it is given);
-* one ruleset per edition, named `<guideline>@<edition>`, registered once per Engine;
+* no `durable.engine.Host` at all: each ruleset is created in the C core and driven from the caller's
+  thread (assert, start and complete each action, retract), so no background dispatch thread exists
+  to steal a result, and none of the Host's per-action Python plumbing is paid for;
+* one ruleset per edition, named `<guideline>@<edition>`, created once per Engine, `run` left out;
 * single-message rules, each anchored on a positive `kind` and `service` test, so the engine's own
   state fact can never match a rule (issue #302);
-* a case is asserted as a fact, so *every* rule whose conditions hold fires (in priority order); the
-  action only records the rule's name, then the fact is retracted, so nothing accumulates;
+* a case is asserted as a fact, so *every* rule whose conditions hold fires (in priority order); each
+  action is only read for the rule's name, then the fact is retracted, so nothing accumulates;
 * one lock serialises the assert/retract pair (the GIL is never released inside the C core, so the
-  lock costs no parallelism), and a per-call nonce proves that the state we read is our own;
-* `None` results, exceptions stored in the state and C error codes all become EngineError.
+  lock costs no parallelism), and a per-call nonce that every action's message must carry proves that
+  the answer read is our own;
+* result codes other than "fired" and "nothing holds", malformed actions, a foreign nonce and C
+  errors all become EngineError, and a failure abandons the action in hand.
 
 The compiled form is plain JSON so it can be inspected (`compiled_rulesets`).
 """
 
 from __future__ import annotations
 
-import copy
+import contextlib
 import datetime as dt
 import hashlib
 import itertools
+import json
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import durable_rules_engine
-from durable import engine as durable_engine
 
 from imr_policy.errors import EngineError
 from imr_policy.facts import PREDICATE_OPS
@@ -108,44 +111,105 @@ def predicates(edition: Edition) -> tuple[Condition, ...]:
     return tuple(unique.values())
 
 
+def tested_facts(edition: Edition) -> tuple[str, ...]:
+    """The facts the edition's compiled rules read: `service` and every fact a condition names."""
+    names = (
+        {"service"}
+        | {c.fact for r in edition.rules for c in r.when}
+        | {c.fact for e in edition.exceptions for c in e.when}
+    )
+    return tuple(sorted(names))
+
+
 def engine_message(
-    facts: Mapping[str, Any], edition: Edition | None = None, preds: tuple[Condition, ...] | None = None
+    facts: Mapping[str, Any],
+    edition: Edition | None = None,
+    preds: tuple[Condition, ...] | None = None,
+    tested: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     """Facts -> the message the engine sees: dates as day numbers, absent facts and lists left out, and
-    one boolean per text or code predicate of `edition`, computed by the reference semantics."""
+    one boolean per text or code predicate of `edition`, computed by the reference semantics. With
+    `tested` (`tested_facts(edition)`), only those facts: no rule reads any other, and a smaller message
+    costs less to encode, parse and echo back."""
     # a list-valued fact (diagnosis codes) reaches the engine as its length, enough for present/absent;
     # every other test of it is a predicate computed below
-    message = {k: len(v) if isinstance(v, tuple) else _literal(v) for k, v in facts.items() if v is not None}
+    if tested is None:
+        message = {k: len(v) if isinstance(v, tuple) else _literal(v) for k, v in facts.items() if v is not None}
+    else:
+        message = {}
+        for k in tested:
+            v = facts.get(k)
+            if v is not None:
+                message[k] = len(v) if isinstance(v, tuple) else _literal(v)
     if edition is not None:
         for cond in predicates(edition) if preds is None else preds:
             message[predicate_name(cond)] = holds(cond, facts, edition)
     return message
 
 
-class _QuietHost(durable_engine.Host):  # type: ignore[misc]
-    """A Host with no background threads and actions resolved from our own table."""
+class _Network:
+    """One compiled ruleset in the durable_rules C core, driven directly (durable-rules.md §2.13).
 
-    def __init__(self, actions: dict[str, Callable[[Any], None]]) -> None:
-        self._imr_actions = actions
-        super().__init__()
+    No `durable.engine.Host` is involved: it is the Host whose background dispatch threads race with
+    `post()` and lose results, and whose per-action Python plumbing (a Closure, two clock reads, the
+    state serialised out and back in) costs about three times the C work. What is kept of it is what
+    matters: the ruleset is created from a JSON definition without `run`, every queued action is
+    started, read and completed in the caller's thread, and a failure abandons the action in hand."""
 
-    def get_action(self, action_name: str) -> Callable[[Any], None]:
-        return self._imr_actions[action_name]
+    __slots__ = ("handle", "key")
 
-    def _run(self) -> None:
-        """Never start the stock dispatch threads: they race with post() and lose results."""
+    def __init__(self, key: str, definition: dict[str, Any]) -> None:
+        rules = {name: {k: v for k, v in rule.items() if k != "run"} for name, rule in definition.items()}
+        self.key = key
+        self.handle = durable_rules_engine.create_ruleset(key, json.dumps(rules, ensure_ascii=False))
+
+    def fire(self, text: str, nonce: int) -> tuple[str, ...]:
+        """Assert the fact `text`, collect the name of every rule it fires (priority order), retract it.
+
+        Each action's message must carry `nonce`: it proves the answer is this call's own."""
+        handle = self.handle
+        code, state = durable_rules_engine.assert_fact(handle, text)
+        if code == _NOT_HANDLED:
+            return ()  # no rule holds; the engine stored nothing
+        if code != _OK:
+            raise EngineError(f"durable_rules did not take the case for `{self.key}` (result {code})")
+        try:
+            fired = self._drain(state, nonce)
+        finally:
+            code, state = durable_rules_engine.retract_fact(handle, text)
+            if code not in (_OK, _NOT_HANDLED):
+                raise EngineError(f"durable_rules could not retract the case from `{self.key}` (result {code})")
+            if code == _OK and durable_rules_engine.start_action_for_state(handle, state):
+                # a retraction never fires our rules (none is negated); if one did, refuse the answer
+                durable_rules_engine.abandon_action(handle, state)
+                raise EngineError(f"durable_rules fired a rule on retracting the case from `{self.key}`")
+        return fired
+
+    def _drain(self, state: int, nonce: int) -> tuple[str, ...]:
+        handle = self.handle
+        started = durable_rules_engine.start_action_for_state(handle, state)
+        if not started:
+            raise EngineError(f"durable_rules returned no result for `{self.key}`")
+        fired: list[str] = []
+        text = started[1]
+        try:
+            while text:
+                action = json.loads(text)
+                if len(action) != 1:
+                    raise EngineError(f"durable_rules returned a malformed action for `{self.key}`")
+                ((name, frame),) = action.items()
+                if not isinstance(frame, dict) or frame.get("m", {}).get("nonce") != nonce:
+                    raise EngineError(f"durable_rules returned another evaluation's result for `{self.key}`")
+                fired.append(name)
+                text = durable_rules_engine.complete_and_start_action(handle, state)
+        except BaseException:
+            with contextlib.suppress(durable_rules_engine.error):  # already completed: nothing is held
+                durable_rules_engine.abandon_action(handle, state)
+            raise
+        return tuple(fired)
 
 
-def _recorder(name: str) -> Callable[[Any], None]:
-    def action(c: Any) -> None:
-        state = c.s._d
-        nonce = c.m.nonce
-        if state.get("nonce") != nonce:
-            state["nonce"] = nonce
-            state["fired"] = []
-        state["fired"].append(name)
-
-    return action
+_OK, _NOT_HANDLED = 0, 1  # durable_rules' result codes (src/rules/rules.h: RULES_OK, ERR_EVENT_NOT_HANDLED)
 
 
 class DurableMatcher:
@@ -154,37 +218,28 @@ class DurableMatcher:
     name = "durable"
 
     def __init__(self, editions: tuple[Edition, ...]) -> None:
-        definitions = compiled_rulesets(editions)
-        actions = {rule: _recorder(rule) for d in definitions.values() for rule in d}
-        self._host = _QuietHost(actions)
         try:
-            self._host.set_rulesets(copy.deepcopy(definitions))
+            self._networks = {key: _Network(key, d) for key, d in compiled_rulesets(editions).items()}
         except durable_rules_engine.error as exc:
             raise EngineError(f"durable_rules rejected the compiled rulesets: {exc}") from exc
         self._lock = threading.Lock()
         self._nonce = itertools.count(1)
         self._predicates = {e.key: predicates(e) for e in editions}
+        self._tested = {e.key: tested_facts(e) for e in editions}
 
     def match(self, edition: Edition, facts: Mapping[str, Any]) -> tuple[str, ...]:
         """Names (`rule:<id>`, `exception:<id>`) of everything that holds, in priority order."""
+        network = self._networks.get(edition.key)
+        if network is None:
+            raise EngineError(f"no ruleset is compiled for `{edition.key}`")
+        body = engine_message(facts, edition, self._predicates.get(edition.key, ()), self._tested.get(edition.key))
         with self._lock:
             nonce = next(self._nonce)
-            body = engine_message(facts, edition, self._predicates.get(edition.key, ()))
-            message = {"sid": _SID, **_ANCHOR, **body, "nonce": nonce}
+            text = _encode({"sid": _SID, **_ANCHOR, **body, "nonce": nonce})
             try:
-                state = self._host.assert_fact(edition.key, message)
-            except durable_engine.MessageNotHandledException:
-                return ()
+                return network.fire(text, nonce)
             except durable_rules_engine.error as exc:
                 raise EngineError(f"durable_rules failed on `{edition.key}`: {exc}") from None
-            try:
-                self._host.retract_fact(edition.key, message)
-            except (durable_rules_engine.error, durable_engine.MessageNotHandledException) as exc:
-                raise EngineError(f"durable_rules could not retract the case from `{edition.key}`: {exc}") from None
-        if state is None or not isinstance(state, dict):
-            raise EngineError(f"durable_rules returned no result for `{edition.key}`")
-        if "exception" in state:
-            raise EngineError(f"an engine action failed on `{edition.key}`")
-        if state.get("nonce") != nonce:
-            raise EngineError(f"durable_rules returned another evaluation's result for `{edition.key}`")
-        return tuple(state["fired"])
+
+
+_encode = json.JSONEncoder(ensure_ascii=False).encode

@@ -24,6 +24,7 @@ Nothing here reads durable_rules; the evaluator turns the rows matched into the 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Iterable
 from typing import Literal
@@ -77,8 +78,10 @@ def _fold(word: str) -> str:
     return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
+@functools.lru_cache(maxsize=4096)
 def tokens(text: str) -> frozenset[str]:
-    """The words of `text`, casefolded, split at anything but letters and digits, plural `s` folded."""
+    """The words of `text`, casefolded, split at anything but letters and digits, plural `s` folded.
+    Cached: row phrases repeat on every request, and a description on every row it is tried against."""
     return frozenset(_fold(w) for w in _NON_WORD.split(text.casefold()) if w)
 
 

@@ -7,6 +7,7 @@ reference evaluator) which rules hold in each edition, and apply the first rule 
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import datetime as dt
 import itertools
@@ -87,6 +88,9 @@ class Engine:
         self._matcher = matcher
         # the reference evaluator checks every durable_rules answer; it need not check itself
         self._reference = matcher if isinstance(matcher, ReferenceMatcher) else ReferenceMatcher(editions)
+        # the facts each edition's rules and exceptions read: within one evaluation, an edition asked
+        # again about the same values of them (readings, rows, open request dates) answers from memory
+        self._tested = {e.key: _tested_facts(e) for e in editions}
 
     @property
     def editions(self) -> tuple[Edition, ...]:
@@ -136,7 +140,11 @@ class Engine:
                     )
                 ],
             )
-        items = tuple(self._decide(valid, i, r, min_provenance) for i, r in enumerate(valid.requests))
+        token = _ANSWERS.set({})
+        try:
+            items = tuple(self._decide(valid, i, r, min_provenance) for i, r in enumerate(valid.requests))
+        finally:
+            _ANSWERS.reset(token)
         # UR timeliness: decided in its own module, never changing the outcome, then put in words
         items = tuple(explain_ur.worded(i) for i in timeliness.attach(valid, items, self._procedures))
         return Determination(valid.case_id, ENGINE_VERSION, self._policy_set, items)
@@ -378,16 +386,34 @@ class Engine:
             return dataclasses.replace(res, trace=tuple(dataclasses.replace(t, condition=read) for t in res.trace))
         return _over_rows(edition, results, missing_case_fields(case, index, "condition"))
 
-    def _edition_once(self, edition: Edition, facts: Mapping[str, Any], case: Case, index: int) -> EditionResult:
-        service = facts["service"]
-        fired = set(self._matcher.match(edition, facts))
+    def _fired(self, edition: Edition, facts: Mapping[str, Any]) -> frozenset[str]:
+        """What holds in `edition` for `facts`: the matcher's answer, checked against the reference
+        evaluator, remembered for the rest of the evaluation under the values of the facts it reads."""
+        memo = _ANSWERS.get()
+        key: tuple[Any, ...] | None = None
+        if memo is not None and edition.key in self._tested:
+            key = (edition.key, *(facts.get(name) for name in self._tested[edition.key]))
+            try:
+                known = memo.get(key)
+            except TypeError:  # a value that cannot be a key (a counterfactual's): ask afresh
+                known, key = None, None
+            if known is not None:
+                return known
+        fired = frozenset(self._matcher.match(edition, facts))
         if self._matcher is not self._reference:
-            expected = set(self._reference.match(edition, facts))
+            expected = frozenset(self._reference.match(edition, facts))
             if fired != expected:
                 raise EngineError(
                     f"durable_rules and the reference evaluator disagree on `{edition.key}`: "
                     f"{sorted(fired)} vs {sorted(expected)}; the case is not decided"
                 )
+        if memo is not None and key is not None:
+            memo[key] = fired
+        return fired
+
+    def _edition_once(self, edition: Edition, facts: Mapping[str, Any], case: Case, index: int) -> EditionResult:
+        service = facts["service"]
+        fired = self._fired(edition, facts)
         trace: list[TraceEntry] = []
         deciding: Rule | None = None
         for rule in edition.rules_for(service):
@@ -538,9 +564,22 @@ ROW_READING = "condition:"  # a reading of the rows of one guideline's table: `c
 
 
 def _without_row_readings(facts: Mapping[str, Any]) -> Mapping[str, Any]:
-    if not any(k.startswith(ROW_READING) for k in facts):
+    # only names outside the fact registry can be readings of rows (a set difference, not a loop)
+    if not any(k.startswith(ROW_READING) for k in facts.keys() - FACTS.keys()):
         return facts
     return {k: v for k, v in facts.items() if not k.startswith(ROW_READING)}
+
+
+# per evaluation (and per thread: an Engine is shared), what each edition said for the facts it reads
+_ANSWERS: contextvars.ContextVar[dict[tuple[Any, ...], frozenset[str]] | None] = contextvars.ContextVar(
+    "imr_policy_answers", default=None
+)
+
+
+def _tested_facts(edition: Edition) -> tuple[str, ...]:
+    """Every fact a rule or exception of `edition` reads (with `service`, which selects its rules)."""
+    names = {c.fact for r in edition.rules for c in r.when} | {c.fact for x in edition.exceptions for c in x.when}
+    return ("service", *sorted(names - {"service"}))
 
 
 def _severity_readings(

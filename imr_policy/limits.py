@@ -107,8 +107,15 @@ def _from_env(kind: Kind, raw: tuple[tuple[str, str], ...]) -> Limits:
 
 def limits(kind: Kind) -> Limits:
     """The limits in force for `kind`: the defaults, changed by any IMR_POLICY_<KIND>_<NAME> variable."""
-    raw = tuple((f.name, os.environ[env]) for f in fields(Limits) if (env := env_name(kind, f.name)) in os.environ)
+    environ = os.environ
+    raw = tuple((name, environ[env]) for name, env in _ENV_NAMES[kind] if env in environ)
     return _from_env(kind, raw) if raw else DEFAULTS[kind]
+
+
+# read on every case (the environment may change between calls): the variable names are built once
+_ENV_NAMES: dict[Kind, tuple[tuple[str, str], ...]] = {
+    kind: tuple((f.name, env_name(kind, f.name)) for f in fields(Limits)) for kind in DEFAULTS
+}
 
 
 def for_prefix(prefix: str) -> Limits:

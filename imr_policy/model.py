@@ -209,6 +209,9 @@ class Edition:
     def selected(self, request: Request, case: Case) -> bool | None:
         """Whether this edition governs the request: True or False, or None when the records leave the
         request date open and some of the days it could have been made on select this edition and some not."""
+        if self.within is None and self.selected_by == "date_of_service":  # the common case, on every request
+            served, first, last = request.date_of_service, self.effective_from, self.effective_to
+            return (first is None or first <= served) and (last is None or served <= last)
         windows: list[tuple[str, dt.date | None, dt.date | None]] = [
             (self.selected_by, self.effective_from, self.effective_to)
         ]

@@ -8,7 +8,8 @@ Semantics match the compiled rules exactly: a condition on an absent fact is fal
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import operator
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from imr_policy.model import Condition, Edition
@@ -52,23 +53,65 @@ def holds(cond: Condition, facts: Mapping[str, Any], edition: Edition) -> bool:
     raise ValueError(f"unknown operator {cond.op!r}")  # pragma: no cover
 
 
+def check(cond: Condition, edition: Edition) -> Callable[[Mapping[str, Any]], bool]:
+    """`holds(cond, ., edition)` as a closure, its operand read once: the same semantics, compiled for
+    the evaluator that checks every engine answer (tests/unit/test_operators.py holds it to `holds`)."""
+    fact, op = cond.fact, cond.op
+    if op == "present":
+        return lambda facts: facts.get(fact) is not None
+    if op == "absent":
+        return lambda facts: facts.get(fact) is None
+    if op in ("prefix_in", "contains_any"):
+        return lambda facts: holds(cond, facts, edition)
+    other = operand(cond, edition)
+    compare = _COMPARE.get(op)
+    if compare is None:
+        raise ValueError(f"unknown operator {op!r}")  # pragma: no cover
+
+    def test(facts: Mapping[str, Any]) -> bool:
+        value = facts.get(fact)
+        return value is not None and bool(compare(value, other))
+
+    return test
+
+
+_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "lt": operator.lt,
+    "lte": operator.le,
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "in": lambda value, other: value in other,
+    "not_in": lambda value, other: value not in other,
+}
+
+_Plan = tuple[tuple[str, tuple[Callable[[Mapping[str, Any]], bool], ...]], ...]
+
+
+def _plans(edition: Edition) -> dict[str, _Plan]:
+    """Per service, what `match` tests: each rule, then each exception, with its conditions compiled."""
+    entries: list[tuple[str, frozenset[str], tuple[Callable[[Mapping[str, Any]], bool], ...]]] = [
+        (f"rule:{r.id}", frozenset(r.services), tuple(check(c, edition) for c in r.when)) for r in edition.rules
+    ]
+    for exc in edition.exceptions:
+        services = frozenset(s for r in edition.rules if r.id in exc.rules for s in r.services)
+        entries.append((f"exception:{exc.id}", services, tuple(check(c, edition) for c in exc.when)))
+    every = {s for _, services, _ in entries for s in services}
+    return {s: tuple((name, checks) for name, services, checks in entries if s in services) for s in every}
+
+
 class ReferenceMatcher:
-    """Same interface as compile.DurableMatcher."""
+    """Same interface as compile.DurableMatcher. Each edition's conditions are compiled once."""
 
     name = "reference"
 
     def __init__(self, editions: tuple[Edition, ...]) -> None:
         self._editions = editions
+        self._compiled = {e.key: (e, _plans(e)) for e in editions}
 
     def match(self, edition: Edition, facts: Mapping[str, Any]) -> tuple[str, ...]:
-        service = facts.get("service")
-        fired = [
-            f"rule:{r.id}"
-            for r in edition.rules
-            if service in r.services and all(holds(c, facts, edition) for c in r.when)
-        ]
-        for exc in edition.exceptions:
-            services = {s for r in edition.rules if r.id in exc.rules for s in r.services}
-            if service in services and all(holds(c, facts, edition) for c in exc.when):
-                fired.append(f"exception:{exc.id}")
-        return tuple(fired)
+        known = self._compiled.get(edition.key)
+        plans = known[1] if known is not None and known[0] is edition else _plans(edition)
+        plan = plans.get(facts.get("service"), ())  # type: ignore[arg-type]
+        return tuple(name for name, checks in plan if all(test(facts) for test in checks))

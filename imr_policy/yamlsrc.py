@@ -8,6 +8,7 @@ silently converted `datetime.date` would hide a typo such as `2015-7-10`.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from dataclasses import dataclass, field
@@ -575,6 +576,78 @@ def check_data(
         line=where[0] if where else None,
         column=where[1] if where else None,
     )
+
+
+def plain_within(data: Any, lim: Limits) -> tuple[Any, bool] | None:
+    """The hot path of case validation, in one pass: `(data with every `datetime.date` as ISO text,
+    whether it holds a float)` when `data` is made only of dicts with text keys, lists, text, whole
+    numbers, floats, booleans, None and dates, and is within every limit `check_data` checks; None
+    otherwise (then `check_data` and the full validation, which name the problem, are the way)."""
+    walk = _PlainWalk(lim)
+    try:
+        plain = walk.value(data, 1)
+    except (_NotPlain, RecursionError):
+        return None
+    return plain, walk.found_float
+
+
+class _PlainWalk:
+    """One `plain_within` pass (a class, not a closure: a closure that calls itself is a reference
+    cycle, left to the garbage collector on every case)."""
+
+    __slots__ = ("budget", "found_float", "largest", "max_chars", "max_depth")
+
+    def __init__(self, lim: Limits) -> None:
+        self.budget = lim.max_nodes
+        self.found_float = False
+        self.largest = 10**lim.max_integer_digits
+        self.max_chars = lim.max_string_chars
+        self.max_depth = lim.max_depth
+
+    def value(self, value: Any, depth: int) -> Any:
+        self.budget -= 1
+        if self.budget < 0:
+            raise _NotPlain
+        kind = type(value)
+        if kind is str:
+            if len(value) > self.max_chars or (not value.isascii() and _SURROGATE.search(value)):
+                raise _NotPlain
+            return value
+        if kind is dict:
+            if depth > self.max_depth:
+                raise _NotPlain
+            out = {}
+            for key, item in value.items():
+                if type(key) is not str or len(key) > self.max_chars or (not key.isascii() and _SURROGATE.search(key)):
+                    raise _NotPlain
+                if type(item) is str and len(item) <= self.max_chars and item.isascii():  # most values
+                    self.budget -= 1
+                    out[key] = item
+                else:
+                    out[key] = self.value(item, depth + 1)
+            if self.budget < 0:
+                raise _NotPlain
+            return out
+        if kind is list:
+            if depth > self.max_depth:
+                raise _NotPlain
+            return [self.value(item, depth + 1) for item in value]
+        if kind is int:
+            if not -self.largest < value < self.largest:
+                raise _NotPlain
+            return value
+        if kind is bool or value is None:
+            return value
+        if kind is float:
+            self.found_float = True
+            return value
+        if kind is dt.date:
+            return value.isoformat()
+        raise _NotPlain
+
+
+class _NotPlain(Exception):
+    """Raised inside `plain_within` to leave the fast path."""
 
 
 def _shape(data: Any, lim: Limits, at: list[str] | None) -> tuple[str, str] | None:

@@ -14,7 +14,7 @@ from imr_policy import compile as compiler
 from imr_policy import explain, lint, why
 from imr_policy.facts import FACTS, OPERATORS
 from imr_policy.model import Condition
-from imr_policy.reference import holds
+from imr_policy.reference import check, holds
 from tests.conftest import ROOT
 
 # one condition per operator, on a fact of the type the operator needs, with a value that holds
@@ -62,6 +62,21 @@ def test_the_reference_evaluator_and_the_compiler_know_every_operator(name: str)
     assert holds(cond, facts, edition) is True
     compiled = compiler._condition(cond, edition)
     assert isinstance(compiled, dict) and compiled
+
+
+@pytest.mark.parametrize("name", list(OPERATORS))
+def test_the_compiled_reference_check_is_holds(name: str) -> None:
+    cond, facts = _CASES[name]
+    edition: Any = _NoLimits()
+    fact = cond.fact
+    other_values = (None, 0, 3, 4, 7, dt.date(2014, 1, 1), dt.date(2015, 7, 10), "mild", "severe", ("M54",), "spine")
+    variants = [facts, {}, *({fact: v} for v in other_values)]
+    for variant in variants:
+        try:
+            expected = holds(cond, variant, edition)
+        except TypeError:
+            continue  # a value of another type: the case contract never lets it reach either
+        assert check(cond, edition)(variant) is expected, (name, variant)
 
 
 @pytest.mark.parametrize("name", list(OPERATORS))

@@ -96,6 +96,7 @@ def test_policies_health_readiness_openapi(server: Server, engine: imr_policy.En
         assert document["openapi"] == "3.1.0"
         assert set(document["paths"]) == {
             "/v1/determinations",
+            "/v1/determinations:batch",
             "/v1/validate",
             "/v1/policies",
             "/v1/admin/reload",

@@ -294,9 +294,15 @@ def _header_fields(old: Edition, new: Edition) -> list[FieldChange]:
                 ("within", old.within, new.within),
                 # the severities an unstated severity is read as: which readings decide
                 ("severity_scales", _scales(old), _scales(new)),
+                # how each service's rules combine (`first` when the pack does not say)
+                ("hit_policies", _hit_policies(old), _hit_policies(new)),
             )
         )
     )
+
+
+def _hit_policies(e: Edition) -> tuple[tuple[str, str], ...]:
+    return tuple((s, e.hit_policy(s)) for s in sorted({s for r in e.rules for s in r.services}))
 
 
 def _scales(e: Edition) -> tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]:

@@ -414,6 +414,13 @@ class Engine:
     def _edition_once(self, edition: Edition, facts: Mapping[str, Any], case: Case, index: int) -> EditionResult:
         service = facts["service"]
         fired = self._fired(edition, facts)
+        if edition.hit_policy(service) == "unique":
+            held = [r.id for r in edition.rules_for(service) if f"rule:{r.id}" in fired]
+            if len(held) > 1:
+                raise EngineError(
+                    f"rules {', '.join(f'`{r}`' for r in held)} of `{edition.key}` all hold for this case, but its hit "
+                    f"policy for {service} is `unique`; the rule pack is ambiguous and the case is not decided"
+                )
         trace: list[TraceEntry] = []
         deciding: Rule | None = None
         for rule in edition.rules_for(service):

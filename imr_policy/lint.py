@@ -7,6 +7,7 @@ with the "first rule that holds decides" policy, and the analysis answers, exact
 - `lint.shadowed`                 which rules never decide, because earlier rules hold wherever they do;
 - `lint.unsatisfiable`            which rules and exceptions can never hold (contradictory conditions, or
                                   conditions no valid case can meet);
+- `lint.unique-overlap`           two rules that can hold together for a service whose hit policy is `unique`
 - `lint.overlap`                  where two rules hold together with different outcomes, so their order
                                   decides (a note: the first rule wins by design, but the author should
                                   know where);
@@ -640,7 +641,10 @@ def _service_findings(
                     )
                 )
                 continue
-            _note_overlaps(edition, space, rule, earlier, overlaps)
+            if edition.hit_policy(service) == "unique":
+                findings.extend(_unique_overlaps(edition, space, service, rule, earlier, rule_index))
+            else:
+                _note_overlaps(edition, space, rule, earlier, overlaps)
         gap_goal = tuple((r.when, False) for r in rules if service not in dead.get(r.id, ()))
         gaps = list(space.solutions(gap_goal))
     except _Budget:
@@ -661,6 +665,29 @@ def _service_findings(
             )
         )
     return findings
+
+
+def _unique_overlaps(
+    edition: Edition, space: _Space, service: str, rule: Rule, earlier: list[Rule], rule_index: dict[str, int]
+) -> list[_Finding]:
+    """Under hit policy `unique` no two rules may hold together, whatever their outcomes: each earlier rule
+    `rule` can hold with is an error (the engine would refuse such a case at run time)."""
+    out = []
+    for before in earlier:
+        if space.sat(((before.when, True), (rule.when, True))):
+            both = list(dict.fromkeys(condition_text(c, edition) for c in (*before.when, *rule.when)))
+            where = " and ".join(both) if both else "in every case"
+            out.append(
+                _Finding(
+                    "lint.unique-overlap",
+                    f"rules `{before.id}` and `{rule.id}` both hold when {where}, but the hit policy for "
+                    f"{service.replace('_', ' ')} is `unique`",
+                    f"$.rules[{rule_index[rule.id]}].when",
+                    "narrow one rule's conditions so they exclude each other, or set the hit policy to `first`",
+                    Severity.ERROR,
+                )
+            )
+    return out
 
 
 def _note_overlaps(

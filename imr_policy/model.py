@@ -172,6 +172,8 @@ class Edition:
     # a second window on the other case date (`effective.within`): (key, from, to)
     within: tuple[str, dt.date | None, dt.date | None] | None = None
     severity_scales: tuple[SeverityScale, ...] = ()
+    # per service, `unique` where no two rules may hold together (`hit_policies:`); `first` is the default
+    hit_policies: tuple[tuple[str, str], ...] = ()
     # lookup tables derived from the fields above, built once (every evaluation asks these questions)
     _limits: dict[str, Limit] = field(init=False, repr=False, compare=False)
     _citations: dict[str, Citation] = field(init=False, repr=False, compare=False)
@@ -280,6 +282,10 @@ class Edition:
         return any(c.fact == fact for r in self.rules_for(service) for c in r.when) or any(
             c.fact == fact for e in self.exceptions_for(service) for c in e.when
         )
+
+    def hit_policy(self, service: str) -> str:
+        """`first` (the first rule that holds decides) or `unique` (at most one rule may hold)."""
+        return dict(self.hit_policies).get(service, "first")
 
     def severity_scale(self, service: str) -> SeverityScale | None:
         """The severities this edition distinguishes for `service`, where it declares them."""

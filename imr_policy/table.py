@@ -137,7 +137,9 @@ def table(edition: Edition, service: str) -> Table | None:
         edition.key,
         edition.edition_title,
         service,
-        "first (the first row whose conditions all hold decides; rows in file order)",
+        "first (the first row whose conditions all hold decides; rows in file order)"
+        if edition.hit_policy(service) == "first"
+        else "unique (no two rows can hold together; order carries no meaning)",
         (*facts, "outcome", "citation"),
         tuple(rows),
         exceptions,

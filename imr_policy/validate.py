@@ -455,6 +455,7 @@ class _Semantics:
             more_permissive_than_previous=ed.get("more_permissive_than_previous", False),
             conditions=condition_rows,
             severity_scales=tuple(scales),
+            hit_policies=tuple(sorted(d.get("hit_policies", {}).items())),
         )
 
     def _index_ids(self) -> None:

@@ -85,6 +85,7 @@ EXPECTED_CODES = frozenset(
         "lint.condition-overlap",
         "lint.too-complex",
         "lint.limit-text",
+        "lint.unique-overlap",
         # imr_policy/yamlsrc.py with code_prefix="policy"
         "policy.syntax",
         "policy.duplicate-key",

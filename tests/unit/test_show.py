@@ -59,3 +59,36 @@ def test_filters_and_refusals() -> None:
     assert bad_date.returncode == 2
     none = cli("show", "office_visit", "--edition", "odg-treatment@1999")
     assert none.returncode == 1 and "no edition selected" in none.stderr
+
+
+def test_a_unique_hit_policy_is_enforced_at_run_time(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Under `unique`, a case two rules hold for is an engine error, never a decision (lint proves the
+    rules exclusive; the engine refuses if they are not)."""
+    import pytest
+
+    text = (ROOT / "tests" / "invalid" / "lint" / "lint.unique-overlap.yaml").read_text(encoding="utf-8")
+    (tmp_path / "g").mkdir()
+    (tmp_path / "g" / "2015.yaml").write_text(text, encoding="utf-8")
+    (tmp_path / "jurisdictions").mkdir()
+    for name in ("CA.yaml", "TX.yaml"):
+        (tmp_path / "jurisdictions" / name).write_text(
+            (ROOT / "policies" / "jurisdictions" / name).read_text(encoding="utf-8"), encoding="utf-8"
+        )
+    engine = imr_policy.load(tmp_path)
+    [edition] = engine.editions
+    assert edition.hit_policy("psychotherapy") == "unique"
+    case = {
+        "case_id": "u",
+        "jurisdiction": "TX",
+        "date_of_injury": "2015-04-01",
+        "diagnoses": [],
+        "requests": [{"id": "r", "service": "psychotherapy", "quantity": 2, "date_of_service": "2015-06-01"}],
+        "history": [{"service": "psychotherapy", "completed": 2, "functional_improvement": "documented"}],
+    }
+    with pytest.raises(imr_policy.EngineError, match="hit policy for psychotherapy is `unique`"):
+        engine.evaluate(case)
+    # one rule only (completed 8: not the trial): decided
+    case["history"][0]["completed"] = 8
+    assert engine.evaluate(case).items[0].determination == "certify"
+    t = table.table(edition, "psychotherapy")
+    assert t is not None and t.hit_policy.startswith("unique")

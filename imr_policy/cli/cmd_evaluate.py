@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from imr_policy.cli import render
-from imr_policy.cli.common import engine_and_case, report_invalid
+from imr_policy.cli.common import add_engine_options, engine_and_case, report_invalid
 from imr_policy.combine import PROVENANCE_ORDER
 from imr_policy.errors import CaseError, EngineError
 
@@ -19,17 +18,7 @@ def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser("evaluate", help="decide every request of a case")
     p.add_argument("case", help="a case file (YAML or JSON), or - for standard input")
     p.add_argument("--format", choices=("text", "json", "yaml"), default="text")
-    p.add_argument(
-        "--policies",
-        type=Path,
-        help="a directory of rule packs (default: the checkout's policies/, else the installed packs)",
-    )
-    p.add_argument(
-        "--engine",
-        choices=("durable", "reference"),
-        default="durable",
-        help="durable_rules (default) or the pure-Python reference evaluator",
-    )
+    add_engine_options(p)
     p.add_argument(
         "--min-provenance",
         choices=PROVENANCE_ORDER,

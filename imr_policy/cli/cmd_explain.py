@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
-from pathlib import Path
 from typing import Any
 
 from imr_policy.cli import render
-from imr_policy.cli.common import engine_and_case
+from imr_policy.cli.common import add_engine_options, engine_and_case
 from imr_policy.errors import EngineError
 from imr_policy.why import Explanation, explain_case
 
@@ -29,12 +28,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--rule", metavar="RULE", help="explain this rule only: rule-id, guideline:rule-id or guideline@edition:rule-id"
     )
-    p.add_argument(
-        "--policies",
-        type=Path,
-        help="a directory of rule packs (default: the checkout's policies/, else the installed packs)",
-    )
-    p.add_argument("--engine", choices=("durable", "reference"), default="durable")
+    add_engine_options(p)
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=run)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from imr_policy import letter
 from imr_policy.cli import render
-from imr_policy.cli.common import engine_and_case
+from imr_policy.cli.common import add_engine_options, engine_and_case
 from imr_policy.errors import EngineError
 
 EXIT_OK, EXIT_INCOMPLETE = 0, 1
@@ -37,12 +37,7 @@ def register(sub: Any) -> None:
         action="store_true",
         help="print only the required elements the letter lacks; exit 1 when any is missing",
     )
-    p.add_argument(
-        "--policies",
-        type=Path,
-        help="a directory of rule packs (default: the checkout's policies/, else the installed packs)",
-    )
-    p.add_argument("--engine", choices=("durable", "reference"), default="durable")
+    add_engine_options(p)
     p.set_defaults(func=run)
 
 

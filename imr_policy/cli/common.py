@@ -110,6 +110,21 @@ def report_invalid(exc: CaseError | PolicyError) -> None:
     print(f"imr-policy: {what} not valid; no determination was made", file=sys.stderr)
 
 
+def add_engine_options(p: argparse.ArgumentParser) -> None:
+    """`--policies DIR` and `--engine`, as every verb that evaluates a case takes them (`engine_and_case`)."""
+    p.add_argument(
+        "--policies",
+        type=Path,
+        help="a directory of rule packs (default: the checkout's policies/, else the installed packs)",
+    )
+    p.add_argument(
+        "--engine",
+        choices=("durable", "reference"),
+        default="durable",
+        help="durable_rules (default) or the pure-Python reference evaluator",
+    )
+
+
 def engine_and_case(args: argparse.Namespace) -> tuple[Engine, Case] | int:
     """The engine (`--policies`, `--engine`) and the validated case (`args.case`) a subcommand works on,
     or the exit code after reporting why there is none (1: unreadable or invalid input)."""

@@ -62,3 +62,17 @@ def test_a_broken_layering_is_reported(tmp_path: Path) -> None:
     done = _lint(config)
     assert done.returncode == 1
     assert "BROKEN" in done.stdout
+
+
+def test_the_documented_layers_are_the_checked_ones() -> None:
+    """docs/architecture.md's table of layers names the modules of each layer of the import-linter contract."""
+    import re
+    import tomllib
+
+    config = tomllib.loads(CONFIG.read_text(encoding="utf-8"))
+    [layers] = [c["layers"] for c in config["tool"]["importlinter"]["contracts"] if c["type"] == "layers"]
+    doc = (CONFIG.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    rows = [line for line in doc.splitlines() if line.startswith("| ") and "`" in line]
+    documented = [set(re.findall(r"`([a-z_]+)/?`", row.split("|")[2])) for row in rows[: len(layers)]]
+    for layer, named in zip(layers, documented, strict=True):
+        assert {m.strip() for m in layer.split(":")} == named, (layer, named)

@@ -199,8 +199,10 @@ class Unstated:
     labels: tuple[tuple[str, str], ...]
     fields: tuple[str, ...]
     note: str = ""
-    # a count of prior visits the records do not state exactly (`history[i].completed`): the entry read
+    # a count of prior visits the records do not state exactly (`history[i].completed`): the entry read,
+    # and whether the count has no most (then the last value stands for every larger count)
     entry: int | None = None
+    unbounded: bool = False
 
     def label(self, value: str) -> str:
         return dict(self.labels).get(value, value)

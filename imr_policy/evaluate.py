@@ -163,21 +163,24 @@ class Engine:
 
     def _decide(self, case: Case, index: int, request: Request, floor: Provenance | None = None) -> ItemDetermination:
         facts = request_facts(case, request)
-        first = self._decide_with(case, index, request, facts, floor=floor)
+        selected = self._select(case, request)  # once per request: every reading has the same dates
+        first = self._decide_with(case, index, request, facts, floor=floor, selected=selected)
         # a count the records give as a least number is read at its least here, so even a decision on it
         # is only one reading: such a request is always read at every count that can matter
         inexact = any(h.service == request.service and h.count != "exact" for h in case.history)
         if first.determination != "pend" and not inexact:
             return first
-        unstated = self._unstated(case, index, request, facts)
-        return self._branch(case, index, request, facts, unstated, first, floor) if unstated else first
+        unstated = self._unstated(case, index, request, facts, selected)
+        return self._branch(case, index, request, facts, unstated, first, floor, selected) if unstated else first
 
-    def _unstated(self, case: Case, index: int, request: Request, facts: Mapping[str, Any]) -> tuple[Unstated, ...]:
+    def _unstated(
+        self, case: Case, index: int, request: Request, facts: Mapping[str, Any], selected: _Selected
+    ) -> tuple[Unstated, ...]:
         """What the records leave open for one request: the registry's unstated facts (a severity only
         among the values the guidelines consulted distinguish, where each declares them), each count of
         prior visits the records do not state exactly, and, per guideline with a table by condition, the
         rows when the diagnoses name more than one."""
-        in_force, undated = self._select(case, request)
+        in_force, undated = selected
         service = request.service
         dims: list[Unstated] = []
         for name, registry_values in unstated_facts(facts):
@@ -223,6 +226,7 @@ class Engine:
         unstated: tuple[Unstated, ...],
         first: ItemDetermination,
         floor: Provenance | None,
+        selected: _Selected,
     ) -> ItemDetermination:
         """Rule 7 of imr_policy.combine: decide a pending request under every reading of the facts the
         records do not state. The readings are few and finite (at most MAX_READINGS, counted before any is
@@ -230,12 +234,15 @@ class Engine:
         names = tuple(d.name for d in unstated)
         count = math.prod(len(d.values) for d in unstated)
         if count > MAX_READINGS:
-            return self._decide_with(case, index, request, facts, facts, too_many(unstated, count), floor)
+            return self._decide_with(
+                case, index, request, facts, facts, too_many(unstated, count), floor, selected=selected
+            )
         combos = list(itertools.product(*(d.values for d in unstated)))
         read = [_read(case, facts, unstated, combo) for combo in combos]
         readings = tuple(
             Reading(
-                tuple(zip(names, combo, strict=True)), self._decide_with(case, index, request, f, facts, floor=floor)
+                tuple(zip(names, combo, strict=True)),
+                self._decide_with(case, index, request, f, facts, floor=floor, selected=selected),
             )
             for combo, f in zip(combos, read, strict=True)
         )
@@ -243,8 +250,9 @@ class Engine:
         if not summary.decided and not summary.matters and summary.imr_outcome is None:
             return first  # every reading pends alike: the unstated facts are not what it waits for
         rep = summary.representative
-        assumed = read[readings.index(rep)] if summary.decided and rep is not None else facts
-        final = self._decide_with(case, index, request, assumed, facts, summary, floor)
+        # by identity: equal readings would do, but comparing whole determinations is needless work
+        assumed = next(f for r, f in zip(readings, read, strict=True) if r is rep) if summary.decided else facts
+        final = self._decide_with(case, index, request, assumed, facts, summary, floor, selected=selected)
         # the trace shows the evaluation on the records as they are, then each reading's
         tagged = tuple(dataclasses.replace(t, reading=r.values) for r in readings for t in r.item.trace)
         return dataclasses.replace(final, trace=first.trace + tagged)
@@ -258,11 +266,13 @@ class Engine:
         stated: Mapping[str, Any] | None = None,
         readings: Readings | None = None,
         floor: Provenance | None = None,
+        *,
+        selected: _Selected | None = None,
     ) -> ItemDetermination:
         """One pass of the jurisdiction's evidence search sequence over the editions the request's dates
         select, then the combining rules (imr_policy.combine) and the words (imr_policy.explain)."""
         profile = self._profiles[case.jurisdiction]  # evaluate() refuses a jurisdiction without one
-        in_force, undated = self._select(case, request)
+        in_force, undated = selected if selected is not None else self._select(case, request)
         walk = _Walk(
             request.service,
             profile.first_decider.label,
@@ -312,7 +322,7 @@ class Engine:
             readings=readings,
         )
 
-    def _select(self, case: Case, request: Request) -> tuple[tuple[Edition, ...], dict[str, Undated]]:
+    def _select(self, case: Case, request: Request) -> _Selected:
         """The editions that govern the request. Where the records leave the request date open and it
         selects between editions of one guideline, the guideline's first such edition stands for all of
         them (consulted through `_consult`), keyed by its `key` in the second value."""
@@ -564,8 +574,11 @@ def _count_readings(
         (f"history[{i}].completed",),
         said,
         entry=i,
+        unbounded=open_top,
     )
 
+
+_Selected = tuple[tuple[Edition, ...], dict[str, "Undated"]]  # what Engine._select returns
 
 ROW_READING = "condition:"  # a reading of the rows of one guideline's table: `condition:<guideline id>`
 

@@ -417,7 +417,7 @@ def _listing(readings: Readings) -> str:
                 runs.append([n, n, words])
         parts = []
         for first, last, words in runs:
-            if "or more" in dims[0].label(last):  # the last reading stands for every larger count
+            if dims[0].unbounded and last == dims[0].values[-1]:  # the last reading stands for every larger count
                 parts.append(f"if {first} or more were completed: {words}")
                 continue
             span = first if first == last else f"{first} to {last}"

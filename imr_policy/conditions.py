@@ -16,7 +16,7 @@ Two questions, both answered before any rule is matched:
   a phrase matches when every one of its words occurs among the description's words, in any order
   ("accepted lumbar sprain/strain" -> {accepted, lumbar, sprain, strain} contains "lumbar sprain" and
   "lumbar strain"). Rows that list `regions` are kept only when the request has no body region or one
-  of them.
+  of them; a row's `words_in_region` phrases match only when the request names one of those regions.
 
 Nothing here reads durable_rules; the evaluator turns the rows matched into the `condition` fact.
 """
@@ -98,13 +98,13 @@ def match_rows(rows: tuple[ConditionRow, ...], case: Case, request: Request) -> 
     """The distinct rows the diagnoses match, in table order, each with its strongest match: by code
     before by words, then the smallest (code, words, description), so the order of the case's diagnoses
     never changes the answer."""
-    region = request.body_region
+    region = " ".join(request.body_region.casefold().split()) if request.body_region else None
     usable = [r for r in rows if not r.regions or region is None or region in r.regions]
     found: dict[str, ConditionMatch] = {}
     for diagnosis in case.diagnoses:
         matches = _by_code(usable, diagnosis) if diagnosis.code else []
         if not matches:
-            matches = _by_words(usable, diagnosis)
+            matches = _by_words(usable, diagnosis, region)
         for m in matches:
             held = found.get(m.row.id)
             if held is None or _strength(m) < _strength(held):
@@ -128,11 +128,12 @@ def _by_code(rows: list[ConditionRow], diagnosis: Diagnosis) -> list[ConditionMa
     return out
 
 
-def _by_words(rows: list[ConditionRow], diagnosis: Diagnosis) -> list[ConditionMatch]:
+def _by_words(rows: list[ConditionRow], diagnosis: Diagnosis, region: str | None) -> list[ConditionMatch]:
     words = tokens(diagnosis.description)
     out = []
     for row in rows:
-        phrase = next((p for p in row.words if tokens(p) and tokens(p) <= words), None)
+        phrases = row.all_words if region is not None and region in row.regions else row.words
+        phrase = next((p for p in phrases if tokens(p) and tokens(p) <= words), None)
         if phrase is not None:
             out.append(ConditionMatch(row, "words", phrase, diagnosis.description))
     return out

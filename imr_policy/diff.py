@@ -412,6 +412,7 @@ def _condition_row_fields(o: ConditionRow, n: ConditionRow, cmap: Mapping[str, s
             ("icd9", o.icd9, n.icd9),
             ("icd10", o.icd10, n.icd10),
             ("words", o.words, n.words),
+            ("words_in_region", o.words_in_region, n.words_in_region),
             ("citation", cmap.get(o.citation, o.citation) if o.citation else None, n.citation, "basis"),
         )
     )

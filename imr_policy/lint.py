@@ -51,7 +51,7 @@ from imr_policy import resources
 from imr_policy.conditions import tokens
 from imr_policy.diagnostics import Diagnostic, Severity, sort_and_cap
 from imr_policy.facts import FACTS, OPERATORS, FactType
-from imr_policy.model import Condition, Edition, Rule, RuleException
+from imr_policy.model import Condition, ConditionRow, Edition, Rule, RuleException
 from imr_policy.validate import LoadResult, load_editions
 from imr_policy.yamlsrc import SourceMap, load_text, located
 
@@ -801,6 +801,13 @@ def _overlapped(earlier: dict[str, tuple[str, str]]) -> str:
     return f"{len(named)} earlier rules with another outcome, which decide where both hold: {shown}{more}"
 
 
+def _row_words(row: ConditionRow, other: ConditionRow) -> tuple[str, ...]:
+    """The phrases of `row` that can match where `other` is usable: its `words_in_region` only where the
+    two rows share a body region (a row without regions is usable in every region)."""
+    shared = not other.regions or bool(set(row.regions) & set(other.regions))
+    return row.all_words if shared else row.words
+
+
 def _condition_overlaps(edition: Edition) -> list[_Finding]:
     """Rows of the table by condition that one diagnosis can match together: a phrase of one row whose
     words all occur in a phrase of another (the same phrase, or a wider one), or a code prefix of one row
@@ -812,7 +819,7 @@ def _condition_overlaps(edition: Edition) -> list[_Finding]:
         if a.regions and b.regions and not set(a.regions) & set(b.regions):
             continue
         clash: str | None = None
-        for pa, pb in itertools.product(a.words, b.words):
+        for pa, pb in itertools.product(_row_words(a, b), _row_words(b, a)):
             ta, tb = tokens(pa), tokens(pb)
             if ta <= tb or tb <= ta:
                 clash = f"the phrases `{pa}` and `{pb}` match the same descriptions"

@@ -131,6 +131,13 @@ class ConditionRow:
     words: tuple[str, ...] = ()
     citation: str | None = None
     note: str = ""
+    # phrases that name the condition only within the row's body regions ("disc degeneration" names the
+    # lumbar disc row only for a lumbar request): matched when the request's body region is one of `regions`
+    words_in_region: tuple[str, ...] = ()
+
+    @property
+    def all_words(self) -> tuple[str, ...]:
+        return self.words + self.words_in_region
 
 
 @dataclass(frozen=True, slots=True)

@@ -128,7 +128,7 @@ def table(edition: Edition, service: str) -> Table | None:
                 if part
             )
             or "-",
-            ", ".join(row.words) or "-",
+            ", ".join(row.words + tuple(f"{w} (in {'/'.join(row.regions)})" for w in row.words_in_region)) or "-",
         )
         for row in (edition.conditions if tested else ())
     )

@@ -756,15 +756,24 @@ class _Semantics:
                             hint=f"write {system} code prefixes as printed, e.g. {example}",
                         )
             words = row.get("words", [])
-            for j, phrase in enumerate(words):
-                if not tokens(phrase):
-                    self.report(
-                        "policy.condition-without-match",
-                        f"the phrase `{phrase}` has no letters or digits, so it matches no description",
-                        f"{base}.words[{j}]",
-                        hint="write the words that name the condition, e.g. `lumbar sprain`",
-                    )
-            if not (row.get("icd9") or row.get("icd10") or words):
+            regional = row.get("words_in_region", [])
+            for key, phrases in (("words", words), ("words_in_region", regional)):
+                for j, phrase in enumerate(phrases):
+                    if not tokens(phrase):
+                        self.report(
+                            "policy.condition-without-match",
+                            f"the phrase `{phrase}` has no letters or digits, so it matches no description",
+                            f"{base}.{key}[{j}]",
+                            hint="write the words that name the condition, e.g. `lumbar sprain`",
+                        )
+            if regional and not row.get("regions"):
+                self.report(
+                    "policy.words-in-region-without-regions",
+                    f"condition row `{row['id']}` has `words_in_region` but no `regions`, so they can never match",
+                    f"{base}.words_in_region",
+                    hint="list the body regions these phrases name the condition in, or move them to `words`",
+                )
+            if not (row.get("icd9") or row.get("icd10") or words or regional):
                 self.report(
                     "policy.condition-without-match",
                     f"condition row `{row['id']}` has no `icd9`, `icd10` or `words`, so no case can match it",
@@ -781,6 +790,7 @@ class _Semantics:
                     words=tuple(words),
                     citation=row.get("citation"),
                     note=" ".join(row.get("note", "").split()),
+                    words_in_region=tuple(regional),
                 )
             )
         self.condition_ids = list(seen)

@@ -196,3 +196,29 @@ def test_a_code_that_names_one_of_the_rows_never_changes_a_decided_outcome(engin
         item = coded.items[0]
         assert (item.determination, item.approved_quantity, item.imr_outcome) in outcomes
         assert item.imr_outcome == open_.imr_outcome
+
+
+def _rows_for(engine: imr_policy.Engine, description: str, region: str | None) -> list[str]:
+    odg = next(e for e in engine.editions if e.key == "odg-treatment@2007-05")
+    request: dict[str, Any] = {"id": "r", "service": "physical_therapy", "quantity": 9, "date_of_service": "2010-09-01"}
+    if region is not None:
+        request["body_region"] = region
+    valid = validate_case(_case(diagnoses=[{"description": description}], requests=[request]))
+    return [m.row.id for m in match_rows(odg.conditions, valid, valid.requests[0])]
+
+
+def test_words_in_region_match_only_where_the_request_names_a_region_of_the_row(engine: imr_policy.Engine) -> None:
+    # `disc degeneration` names the lumbar disc row only for a low-back request: without a region (or in
+    # the neck) the same words name no row, since a cervical disc would be another condition
+    assert _rows_for(engine, "mild disc degeneration at L4-5", "lumbar") == ["disc-without-myelopathy"]
+    assert _rows_for(engine, "mild disc degeneration at L4-5", None) == []
+    assert _rows_for(engine, "mild disc degeneration at C5-6", "cervical") == []
+    # the row's ordinary words match with or without a region
+    assert _rows_for(engine, "lumbar disc degeneration", None) == ["disc-without-myelopathy"]
+
+
+def test_the_request_body_region_is_compared_ignoring_case_and_spacing(engine: imr_policy.Engine) -> None:
+    # packs store regions casefolded; a case's "Lumbar" or "LOW  BACK" names the same region
+    assert _rows_for(engine, "accepted lumbar sprain/strain", "Lumbar") == ["lumbar-sprain"]
+    assert _rows_for(engine, "mild disc degeneration", "LOW  BACK") == ["disc-without-myelopathy"]
+    assert _rows_for(engine, "accepted lumbar sprain/strain", "Knee") == []

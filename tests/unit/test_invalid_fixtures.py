@@ -138,6 +138,7 @@ EXPECTED_CODES = frozenset(
         "policy.condition-code",
         "policy.duplicate-severity-scale",
         "policy.unit-mismatch",
+        "policy.words-in-region-without-regions",
         # imr_policy/procedure.py: UR procedural packs (policies/*-ur-procedure/, schemas/ur-procedure.schema.json)
         "policy.holiday-year",
         "policy.holiday-rule",

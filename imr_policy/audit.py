@@ -34,7 +34,7 @@ from imr_policy.combine import PROVENANCE_ORDER
 from imr_policy.conditions import match_rows, phrase_matches
 from imr_policy.derive import request_facts
 from imr_policy.errors import CaseError, EngineError
-from imr_policy.model import Case, ConditionRow
+from imr_policy.model import Case, ConditionRow, leaves
 
 if TYPE_CHECKING:
     from imr_policy.evaluate import Engine
@@ -71,10 +71,10 @@ def facts_read(editions: Iterable[Edition]) -> frozenset[str]:
     names: set[str] = set()
     for edition in editions:
         for rule in edition.rules:
-            names.update(c.fact for c in rule.when)
+            names.update(c.fact for c in leaves(rule.when))
             names.update(rule.outcome.missing)
         for exc in edition.exceptions:
-            names.update(c.fact for c in exc.when)
+            names.update(c.fact for c in leaves(exc.when))
     return frozenset(names)
 
 

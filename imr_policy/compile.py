@@ -35,7 +35,7 @@ import durable_rules_engine
 
 from imr_policy.errors import EngineError
 from imr_policy.facts import PREDICATE_OPS
-from imr_policy.model import Condition, Edition
+from imr_policy.model import AnyOf, Clause, Condition, Edition, leaves
 from imr_policy.reference import holds
 
 _ANCHOR = {"kind": "imr-request"}
@@ -75,6 +75,42 @@ def _condition(cond: Condition, edition: Edition) -> dict[str, Any]:
     raise ValueError(f"unknown operator {cond.op!r}")  # pragma: no cover - validation rejects it
 
 
+# a condition's complement where its fact is present (`not` of it also holds where the fact is absent)
+_COMPLEMENT = {
+    "eq": "ne",
+    "ne": "eq",
+    "lt": "gte",
+    "gte": "lt",
+    "lte": "gt",
+    "gt": "lte",
+    "in": "not_in",
+    "not_in": "in",
+}
+
+
+def _clause(clause: Clause, edition: Edition, negated: bool = False) -> dict[str, Any]:
+    """A condition, `any:` or `not:` as one durable_rules expression, negations pushed to the conditions
+    (durable_rules has no negation of an expression on one message). A condition on an absent fact does
+    not hold (`$neq` on a missing property does not match either), so its negation is "absent, or the
+    complement holds"."""
+    if isinstance(clause, AnyOf):
+        parts = [_clause(c, edition, negated) for c in clause.clauses]
+        return {"$and" if negated else "$or": parts}
+    if not isinstance(clause, Condition):
+        return _clause(clause.clause, edition, not negated)
+    if not negated:
+        return _condition(clause, edition)
+    match clause.op:
+        case "present":
+            return _condition(Condition(clause.fact, "absent"), edition)
+        case "absent":
+            return _condition(Condition(clause.fact, "present"), edition)
+        case "prefix_in" | "contains_any":
+            return {predicate_name(clause): False}  # every predicate of the edition is in every message
+    flipped = Condition(clause.fact, _COMPLEMENT[clause.op], clause.value, clause.limit)
+    return {"$or": [{"$nex": {clause.fact: 1}}, _condition(flipped, edition)]}
+
+
 def _services(services: tuple[str, ...]) -> dict[str, Any]:
     if len(services) == 1:
         return {"service": services[0]}
@@ -91,12 +127,12 @@ def compile_edition(edition: Edition) -> dict[str, Any]:
     priority = itertools.count(1)
     for rule in edition.rules:
         name = rule_name("rule", rule.id)
-        clauses = [_ANCHOR, _services(rule.services), *(_condition(c, edition) for c in rule.when)]
+        clauses = [_ANCHOR, _services(rule.services), *(_clause(c, edition) for c in rule.when)]
         definition[name] = {"all": [{"m": {"$and": clauses}}], "pri": next(priority), "run": name}
     for exc in edition.exceptions:
         name = rule_name("exception", exc.id)
         services = tuple(sorted({s for r in edition.rules if r.id in exc.rules for s in r.services}))
-        clauses = [_ANCHOR, _services(services), *(_condition(c, edition) for c in exc.when)]
+        clauses = [_ANCHOR, _services(services), *(_clause(c, edition) for c in exc.when)]
         definition[name] = {"all": [{"m": {"$and": clauses}}], "pri": next(priority), "run": name}
     return definition
 
@@ -106,7 +142,7 @@ def compiled_rulesets(editions: tuple[Edition, ...]) -> dict[str, dict[str, Any]
 
 
 def predicates(edition: Edition) -> tuple[Condition, ...]:
-    conds = [c for r in edition.rules for c in r.when] + [c for e in edition.exceptions for c in e.when]
+    conds = [c for r in edition.rules for c in leaves(r.when)] + [c for e in edition.exceptions for c in leaves(e.when)]
     unique = {predicate_name(c): c for c in conds if c.op in PREDICATE_OPS}
     return tuple(unique.values())
 
@@ -115,8 +151,8 @@ def tested_facts(edition: Edition) -> tuple[str, ...]:
     """The facts the edition's compiled rules read: `service` and every fact a condition names."""
     names = (
         {"service"}
-        | {c.fact for r in edition.rules for c in r.when}
-        | {c.fact for e in edition.exceptions for c in e.when}
+        | {c.fact for r in edition.rules for c in leaves(r.when)}
+        | {c.fact for e in edition.exceptions for c in leaves(e.when)}
     )
     return tuple(sorted(names))
 
@@ -237,9 +273,12 @@ class DurableMatcher:
             nonce = next(self._nonce)
             text = _encode({"sid": _SID, **_ANCHOR, **body, "nonce": nonce})
             try:
-                return network.fire(text, nonce)
+                fired = network.fire(text, nonce)
             except durable_rules_engine.error as exc:
                 raise EngineError(f"durable_rules failed on `{edition.key}`: {exc}") from None
+        # a rule whose `any:` holds in several ways fires once per way (durable_rules expands each `$or`
+        # into its own chain of nodes): it holds once
+        return tuple(dict.fromkeys(fired)) if len(fired) > 1 else fired
 
 
 _encode = json.JSONEncoder(ensure_ascii=False).encode

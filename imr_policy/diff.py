@@ -32,7 +32,21 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from imr_policy.model import Citation, Condition, ConditionRow, Edition, Invariant, Limit, Rule, RuleException
+from imr_policy.model import (
+    AnyOf,
+    Citation,
+    Clause,
+    Condition,
+    ConditionRow,
+    Edition,
+    Invariant,
+    Limit,
+    NotOf,
+    Rule,
+    RuleException,
+    clause_text,
+    leaves,
+)
 
 Effect = Literal["decision", "basis", "text"]
 Entity = Literal[
@@ -465,8 +479,17 @@ def _limit_similarity(o: Limit, n: Limit, cmap: Mapping[str, str]) -> float:
     return _mean((*map(float, same), _ratio(o.description, n.description)))
 
 
-def _conditions(conds: Iterable[Condition], lmap: Mapping[str, str]) -> tuple[Condition, ...]:
-    return tuple(dataclasses.replace(c, limit=lmap.get(c.limit, c.limit)) if c.limit else c for c in conds)
+def _conditions(conds: Iterable[Clause], lmap: Mapping[str, str]) -> tuple[Clause, ...]:
+    """The clauses with the old edition's limit ids read as the new edition's (renamed limits)."""
+    return tuple(_renamed(c, lmap) for c in conds)
+
+
+def _renamed(c: Clause, lmap: Mapping[str, str]) -> Clause:
+    if isinstance(c, Condition):
+        return dataclasses.replace(c, limit=lmap.get(c.limit, c.limit)) if c.limit else c
+    if isinstance(c, AnyOf):
+        return AnyOf(_conditions(c.clauses, lmap))
+    return NotOf(_renamed(c.clause, lmap))
 
 
 def _rule_fields(o: Rule, n: Rule, cmap: Mapping[str, str], lmap: Mapping[str, str]) -> tuple[FieldChange, ...]:
@@ -566,12 +589,12 @@ def limits_of(edition: Edition, rule_id: str) -> frozenset[str]:
         rule = edition.rule(rule_id)
     except KeyError:
         return frozenset()
-    used = {c.limit for c in rule.when if c.limit}
+    used = {c.limit for c in leaves(rule.when) if c.limit}
     used |= {x for x in (rule.outcome.up_to_total, rule.outcome.up_to_per_request, rule.outcome.ceiling) if x}
     for exc in edition.exceptions:
         if rule_id in exc.rules:
             used.add(exc.raises_total)
-            used |= {c.limit for c in exc.when if c.limit}
+            used |= {c.limit for c in leaves(exc.when) if c.limit}
     return frozenset(used)
 
 
@@ -581,13 +604,16 @@ def limit_users(edition: Edition, limit_id: str) -> tuple[str, ...]:
     users += [
         f"exception {x.id}"
         for x in edition.exceptions
-        if limit_id == x.raises_total or any(c.limit == limit_id for c in x.when)
+        if limit_id == x.raises_total or any(c.limit == limit_id for c in leaves(x.when))
     ]
     return tuple(dict.fromkeys(users))
 
 
-def condition_text(cond: Condition, edition: Edition | None = None) -> str:
-    """`completed < psychotherapy.trial-visits (6)`: a condition as a reviewer reads it."""
+def condition_text(cond: Clause, edition: Edition | None = None) -> str:
+    """`completed < psychotherapy.trial-visits (6)`: a condition as a reviewer reads it (`any:` and `not:`
+    as "(a, or b)" and "not (a)")."""
+    if not isinstance(cond, Condition):
+        return clause_text(cond, lambda c: condition_text(c, edition))
     symbols = {"eq": "=", "ne": "!=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
     if cond.op in ("present", "absent"):
         return f"{cond.fact} is {'given' if cond.op == 'present' else 'not given'}"

@@ -51,6 +51,7 @@ from imr_policy.model import (
     RuleException,
     SearchStep,
     TraceEntry,
+    leaves,
 )
 from imr_policy.procedure import Procedure
 from imr_policy.reference import ReferenceMatcher
@@ -488,7 +489,9 @@ class Engine:
                 TraceEntry(edition.guideline_id, edition.edition_id, c.exception.id, "exception", c.holds, used, note)
             )
         if deciding is None:
-            absent = sorted({c.fact for r in edition.rules_for(service) for c in r.when if facts.get(c.fact) is None})
+            absent = sorted(
+                {c.fact for r in edition.rules_for(service) for c in leaves(r.when) if facts.get(c.fact) is None}
+            )
             gap_missing = tuple(f for name in absent for f in missing_case_fields(case, index, name))
             return EditionResult(
                 edition, "gap", kind="pend", missing=gap_missing, exceptions=tuple(checks), trace=tuple(trace)
@@ -537,7 +540,7 @@ def _count_readings(
     for e in editions:
         rules = e.rules_for(service)
         exceptions = e.exceptions_for(service)
-        for cond in [c for r in rules for c in r.when] + [c for x in exceptions for c in x.when]:
+        for cond in [c for r in rules for c in leaves(r.when)] + [c for x in exceptions for c in leaves(x.when)]:
             if cond.fact not in moved or cond.op in PRESENCE_OPS or cond.op in PREDICATE_OPS:
                 continue
             raw = e.limit(cond.limit).value if cond.limit else cond.value
@@ -598,7 +601,9 @@ _ANSWERS: contextvars.ContextVar[dict[tuple[Any, ...], frozenset[str]] | None] =
 
 def _tested_facts(edition: Edition) -> tuple[str, ...]:
     """Every fact a rule or exception of `edition` reads (with `service`, which selects its rules)."""
-    names = {c.fact for r in edition.rules for c in r.when} | {c.fact for x in edition.exceptions for c in x.when}
+    names = {c.fact for r in edition.rules for c in leaves(r.when)} | {
+        c.fact for x in edition.exceptions for c in leaves(x.when)
+    }
     return ("service", *sorted(names - {"service"}))
 
 

@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from imr_policy.combine import MAX_READINGS, Combined, Readings, result_provenance
 from imr_policy.facts import OPERATORS
 from imr_policy.model import (
+    AnyOf,
     BasisCondition,
     BasisEntry,
     Case,
+    Clause,
     Condition,
     Edition,
     EditionResult,
@@ -24,8 +26,9 @@ from imr_policy.model import (
     Request,
     SearchStep,
     TraceEntry,
+    clause_text,
 )
-from imr_policy.reference import holds, operand
+from imr_policy.reference import clause_holds, operand
 
 if TYPE_CHECKING:
     from imr_policy.sequence import Profile
@@ -61,12 +64,28 @@ def describe_failure(cond: Condition, facts: Mapping[str, Any], edition: Edition
     return f"`{cond.fact}` is {show(actual)}, not {_OPWORDS[cond.op]} {expected}"
 
 
-def why_not(conditions: Sequence[Condition], facts: Mapping[str, Any], edition: Edition) -> str:
-    """The first condition that fails, in words."""
-    for cond in conditions:
-        if not holds(cond, facts, edition):
-            return describe_failure(cond, facts, edition)
+def why_not(conditions: Sequence[Clause], facts: Mapping[str, Any], edition: Edition) -> str:
+    """The first condition that fails, in words (for `any:`, why each of its clauses fails; for `not:`,
+    that its clause holds)."""
+    for clause in conditions:
+        if not clause_holds(clause, facts, edition):
+            return _failure(clause, facts, edition)
     return "all conditions hold"  # pragma: no cover - only called when a rule did not fire
+
+
+def _failure(clause: Clause, facts: Mapping[str, Any], edition: Edition) -> str:
+    if isinstance(clause, Condition):
+        return describe_failure(clause, facts, edition)
+    if isinstance(clause, AnyOf):
+        return "none of these holds: " + "; ".join(_failure(c, facts, edition) for c in clause.clauses)
+    return "it holds that " + clause_text(clause.clause, _brief)
+
+
+def _brief(cond: Condition) -> str:
+    """`condition` is `ptsd`, `completed` is below `trial-visits`, `modality` is mentioning `maintenance`."""
+    value = f"`{cond.limit}`" if cond.limit else show(cond.value) if cond.value is not None else ""
+    brief = OPERATORS[cond.op].brief
+    return " ".join(w for w in (f"`{cond.fact}` is", brief, value) if w)
 
 
 def _pages(pages: str | None) -> str:

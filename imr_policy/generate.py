@@ -17,7 +17,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from imr_policy.facts import SEVERITY_ORDER
-from imr_policy.model import Edition
+from imr_policy.model import Edition, leaves
 
 TODAY_CAP = dt.date(2026, 12, 31)  # open-ended editions are explored up to this day
 _OTHER_CODES = ("M54.5", "F41.1", "S83.241A")
@@ -55,13 +55,13 @@ class Focus:
             bounds = e.request_date_bounds()
             if bounds is not None:
                 request_dates.update(d for d in bounds if d is not None)
-        conditions = [c for e in editions for r in e.rules for c in r.when]
-        conditions += [c for e in editions for x in e.exceptions for c in x.when]
+        conditions = [c for e in editions for r in e.rules for c in leaves(r.when)]
+        conditions += [c for e in editions for x in e.exceptions for c in leaves(x.when)]
         codes = sorted(
             {v for c in conditions if c.op == "prefix_in" for v in c.value}
             | {p for e in editions for row in e.conditions for p in (*row.icd9, *row.icd10)}
         )
-        words = sorted({w for e in editions for row in e.conditions for w in row.words})
+        words = sorted({w for e in editions for row in e.conditions for w in row.all_words})
         texts = [c for c in conditions if c.op == "contains_any"]
         regions = sorted({v for c in texts if c.fact == "body_region" for v in c.value})
         procedures = sorted({v for c in texts if c.fact == "postsurgical_procedure" for v in c.value})

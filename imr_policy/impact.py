@@ -32,7 +32,7 @@ from imr_policy.diff import EntityChange, PolicyDiff, change_summary, limit_user
 from imr_policy.errors import CaseError, EngineError
 from imr_policy.evaluate import Engine
 from imr_policy.facts import FI_VALUES, SEVERITY_ORDER
-from imr_policy.model import Case, Determination, ItemDetermination
+from imr_policy.model import Case, Determination, ItemDetermination, leaves
 from imr_policy.sides import PackSource, load_pack
 
 BasisKey = tuple[str, str, str, str | None]  # guideline, edition, rule, exception
@@ -609,7 +609,7 @@ def region(diff: PolicyDiff, old: Engine, new: Engine) -> Region:
                     for lid in limits_of(e, r.id):
                         thresholds.add(e.limit(lid).value)
                     thresholds.update(
-                        c.value for c in r.when if isinstance(c.value, int) and not isinstance(c.value, bool)
+                        c.value for c in leaves(r.when) if isinstance(c.value, int) and not isinstance(c.value, bool)
                     )
     for c in diff.jurisdictions:
         jurisdictions.add(str(c.id))

@@ -51,7 +51,7 @@ from imr_policy import resources
 from imr_policy.conditions import tokens
 from imr_policy.diagnostics import Diagnostic, Severity, sort_and_cap
 from imr_policy.facts import FACTS, OPERATORS, FactType
-from imr_policy.model import Condition, ConditionRow, Edition, Rule, RuleException
+from imr_policy.model import Clause, Condition, ConditionRow, Edition, NotOf, Rule, RuleException, clause_text, leaves
 from imr_policy.validate import LoadResult, load_editions
 from imr_policy.yamlsrc import SourceMap, load_text, located
 
@@ -264,7 +264,7 @@ def _holds_int(op: str, n: int, v: Any) -> bool:
 
 
 Region = dict[str, Cell]
-Goal = tuple[tuple[tuple[Condition, ...], bool], ...]  # conjunctions, each required true or false
+Goal = tuple[tuple[tuple[Clause, ...], bool], ...]  # conjunctions, each required true or false
 
 
 class _Budget(Exception):
@@ -280,11 +280,24 @@ class _Space:
         self.vars = _build_vars(conds, edition, service)
         self.steps = 0
 
-    def truth(self, cond: Condition, region: Mapping[str, Cell]) -> bool | None:
-        cell = region.get(_var_key(cond))
-        return None if cell is None else _truth(cond, cell, self.edition)
+    def truth(self, clause: Clause, region: Mapping[str, Cell]) -> bool | None:
+        """True, false, or None where `region` does not settle it (Kleene's logic for `any:` and `not:`)."""
+        if isinstance(clause, Condition):
+            cell = region.get(_var_key(clause))
+            return None if cell is None else _truth(clause, cell, self.edition)
+        if isinstance(clause, NotOf):
+            inner = self.truth(clause.clause, region)
+            return None if inner is None else not inner
+        result: bool | None = False
+        for c in clause.clauses:
+            t = self.truth(c, region)
+            if t is True:
+                return True
+            if t is None:
+                result = None
+        return result
 
-    def conj(self, conds: tuple[Condition, ...], region: Mapping[str, Cell]) -> bool | None:
+    def conj(self, conds: tuple[Clause, ...], region: Mapping[str, Cell]) -> bool | None:
         result: bool | None = True
         for c in conds:
             t = self.truth(c, region)
@@ -345,7 +358,7 @@ class _Space:
         self.steps += 1
         if self.steps > SEARCH_BUDGET:
             raise _Budget
-        undecided: tuple[Condition, ...] | None = None
+        undecided: tuple[Clause, ...] | None = None
         for conds, want in goal:
             t = self.conj(conds, region)
             if t is None:
@@ -357,7 +370,7 @@ class _Space:
         if undecided is None:
             yield dict(region)
             return
-        cond = next(c for c in undecided if self.truth(c, region) is None)
+        cond = next(c for c in leaves(undecided) if self.truth(c, region) is None)
         var = self.vars[_var_key(cond)]
         for cell in var.cells:
             region[var.key] = cell
@@ -433,6 +446,10 @@ def condition_text(cond: Condition, edition: Edition) -> str:
     words = _WORDS[op]
     text = f"`{cond.fact}` is {words + ' ' if words else ''}{_value_text(value)}"
     return text + (f" (`{cond.limit}`)" if cond.limit else "")
+
+
+def _clause_text(clause: Clause, edition: Edition) -> str:
+    return clause_text(clause, lambda c: condition_text(c, edition))
 
 
 def _cells_text(var: Var, cells: frozenset[Cell]) -> str | None:
@@ -582,7 +599,7 @@ def analyse(edition: Edition) -> list[_Finding]:
                     "rule `{}` can never hold: no {} case meets all of {}".format(
                         rule.id,
                         " or ".join(s.replace("_", " ") for s in rule.services),
-                        "; ".join(condition_text(c, edition) for c in rule.when),
+                        "; ".join(_clause_text(c, edition) for c in rule.when),
                     ),
                     f"$.rules[{rule_index[rule.id]}].id",
                     "remove the rule, or correct the condition that contradicts the others (or the edition's dates "
@@ -620,7 +637,7 @@ def _service_findings(
     found stands and one finding says the rest was too complex."""
     findings: list[_Finding] = []
     rules = edition.rules_for(service)
-    space = _Space(edition, service, [c for r in rules for c in r.when])
+    space = _Space(edition, service, [c for r in rules for c in leaves(r.when)])
     try:
         for k, rule in enumerate(rules):
             if not space.sat(((rule.when, True),)):
@@ -675,7 +692,7 @@ def _unique_overlaps(
     out = []
     for before in earlier:
         if space.sat(((before.when, True), (rule.when, True))):
-            both = list(dict.fromkeys(condition_text(c, edition) for c in (*before.when, *rule.when)))
+            both = list(dict.fromkeys(_clause_text(c, edition) for c in (*before.when, *rule.when)))
             where = " and ".join(both) if both else "in every case"
             out.append(
                 _Finding(
@@ -708,7 +725,7 @@ def _note_overlaps(
             *((e.when, False) for e in earlier[:j]),
         )
         if space.sat(overlap):
-            both = list(dict.fromkeys(condition_text(c, edition) for c in (*before.when, *rule.when)))
+            both = list(dict.fromkeys(_clause_text(c, edition) for c in (*before.when, *rule.when)))
             where = " and ".join(both) if both else "in every case"
             overlaps.setdefault(rule.id, {})[before.id] = (
                 f"`{before.id}` ({_outcome_text(before)})",
@@ -875,7 +892,7 @@ def _exceptions(edition: Edition, unsatisfiable: set[str]) -> list[_Finding]:
                 if base is not None and counted == "completed":
                     # the raised limit approves more only when completed < raised and completed + quantity > base
                     extra = (Condition("completed", "lt", raised), Condition("total", "gt", base))
-                conds = [c for r in rules for c in r.when] + list(exc.when) + list(extra)
+                conds = [c for r in rules for c in leaves(r.when)] + list(leaves(exc.when)) + list(extra)
                 space = _Space(edition, service, conds)
                 try:
                     if not space.sat(((exc.when, True),)):
@@ -905,7 +922,7 @@ def _exceptions(edition: Edition, unsatisfiable: set[str]) -> list[_Finding]:
                 _Finding(
                     "lint.unsatisfiable",
                     f"exception `{exc.id}` can never hold: no case meets all of "
-                    + "; ".join(condition_text(c, edition) for c in exc.when),
+                    + "; ".join(_clause_text(c, edition) for c in exc.when),
                     path,
                     "remove the exception, or correct the condition that contradicts the others",
                     Severity.ERROR,
@@ -932,7 +949,7 @@ def always_decides(edition: Edition, rule: Rule) -> bool:
     for service in rule.services:
         rules = edition.rules_for(service)
         earlier = rules[: rules.index(rule)]
-        space = _Space(edition, service, [c for r in rules for c in r.when])
+        space = _Space(edition, service, [c for r in rules for c in leaves(r.when)])
         try:
             if space.sat(((rule.when, False),)) or any(space.sat(((e.when, True),)) for e in earlier):
                 return False

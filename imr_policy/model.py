@@ -10,6 +10,7 @@ Dates are `datetime.date`; collections are tuples; nothing here is mutated after
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -61,6 +62,50 @@ class Condition:
 
 
 @dataclass(frozen=True, slots=True)
+class AnyOf:
+    """`any:`: holds when at least one of its clauses holds (each clause a condition or a nested clause)."""
+
+    clauses: tuple[Clause, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NotOf:
+    """`not:`: holds when its clause does not. A condition on an absent fact does not hold, so
+    `not: {fact: condition, op: eq, value: x}` holds when the condition is absent too."""
+
+    clause: Clause
+
+
+Clause = Condition | AnyOf | NotOf
+
+
+def leaves(clauses: tuple[Clause, ...] | Clause) -> tuple[Condition, ...]:
+    """Every condition in `clauses`, in order, however deeply nested in `any:` and `not:`: what a rule
+    reads (its facts, its limits, its predicates), whatever it concludes from them."""
+    out: list[Condition] = []
+    stack: list[Clause] = list(reversed(clauses)) if isinstance(clauses, tuple) else [clauses]
+    while stack:
+        c = stack.pop()
+        if isinstance(c, Condition):
+            out.append(c)
+        elif isinstance(c, AnyOf):
+            stack.extend(reversed(c.clauses))
+        else:
+            stack.append(c.clause)
+    return tuple(out)
+
+
+def clause_text(clause: Clause, leaf: Callable[[Condition], str]) -> str:
+    """A clause in words, each condition as `leaf` writes it: `any:` as "(a, or b)", `not:` as "not (a)"."""
+    if isinstance(clause, Condition):
+        return leaf(clause)
+    if isinstance(clause, AnyOf):
+        return "(" + ", or ".join(clause_text(c, leaf) for c in clause.clauses) + ")"
+    inner = clause_text(clause.clause, leaf)
+    return f"not {inner}" if inner.startswith("(") else f"not ({inner})"
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     decision: Literal["certify", "non_certify", "pend", "not_applicable"]
     reason: str
@@ -76,7 +121,7 @@ class Rule:
     id: str
     services: tuple[str, ...]
     citation: str
-    when: tuple[Condition, ...]
+    when: tuple[Clause, ...]
     outcome: Outcome
     description: str = ""
     provenance: Provenance | None = None
@@ -87,7 +132,7 @@ class RuleException:
     id: str
     rules: tuple[str, ...]
     citation: str
-    when: tuple[Condition, ...]
+    when: tuple[Clause, ...]
     raises_total: str
     description: str = ""
     provenance: Provenance | None = None
@@ -286,8 +331,8 @@ class Edition:
 
     def tests_fact(self, service: str, fact: str) -> bool:
         """Some rule or exception for `service` tests `fact`."""
-        return any(c.fact == fact for r in self.rules_for(service) for c in r.when) or any(
-            c.fact == fact for e in self.exceptions_for(service) for c in e.when
+        return any(c.fact == fact for r in self.rules_for(service) for c in leaves(r.when)) or any(
+            c.fact == fact for e in self.exceptions_for(service) for c in leaves(e.when)
         )
 
     def hit_policy(self, service: str) -> str:

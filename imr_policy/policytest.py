@@ -32,7 +32,7 @@ from imr_policy.errors import CaseError, EngineError, PolicyError
 from imr_policy.evaluate import Engine, load
 from imr_policy.limits import TooLarge, for_prefix, read_limited
 from imr_policy.lint import always_decides
-from imr_policy.model import Case, Edition, ItemDetermination
+from imr_policy.model import Case, Edition, ItemDetermination, leaves
 from imr_policy.schemacheck import float_diagnostics, schema_diagnostics
 from imr_policy.yamlsrc import SourceMap, load_text, located, parent_path
 
@@ -932,12 +932,12 @@ def _citations(
 ) -> tuple[CitationCoverage, ...]:
     rests_on: dict[str, set[str]] = defaultdict(set)  # citation -> rules and exceptions resting on it
     for rule in e.rules:
-        limits = {c.limit for c in rule.when if c.limit}
+        limits = {c.limit for c in leaves(rule.when) if c.limit}
         limits |= {x for x in (rule.outcome.up_to_total, rule.outcome.up_to_per_request, rule.outcome.ceiling) if x}
         for cid in {rule.citation, *(e.limit(x).citation for x in limits)}:
             rests_on[cid].add(rule.id)
     for exc in e.exceptions:
-        limits = {c.limit for c in exc.when if c.limit} | {exc.raises_total}
+        limits = {c.limit for c in leaves(exc.when) if c.limit} | {exc.raises_total}
         for cid in {exc.citation, *(e.limit(x).citation for x in limits)}:
             rests_on[cid].add(exc.id)
     silent = {s.citation: s.service for s in e.silent_on}

@@ -3,7 +3,9 @@
 It serves three purposes: the engine checks every durable_rules answer against it at run time
 (a mismatch is an EngineError, never a decision), the property tests compare the two on generated
 cases, and `load(engine="reference")` uses it where durable_rules cannot be built (Python 3.13).
-Semantics match the compiled rules exactly: a condition on an absent fact is false, except `absent`.
+Semantics match the compiled rules exactly: a condition on an absent fact is false, except `absent`;
+`any:` holds when one of its clauses does, `not:` when its clause does not (so `not` of a condition on
+an absent fact holds).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from imr_policy.model import Condition, Edition
+from imr_policy.model import AnyOf, Clause, Condition, Edition
 
 
 def operand(cond: Condition, edition: Edition) -> Any:
@@ -51,6 +53,31 @@ def holds(cond: Condition, facts: Mapping[str, Any], edition: Edition) -> bool:
             text = str(value).casefold()
             return any(str(word).casefold() in text for word in other)
     raise ValueError(f"unknown operator {cond.op!r}")  # pragma: no cover
+
+
+def clause_holds(clause: Clause, facts: Mapping[str, Any], edition: Edition) -> bool:
+    """Whether a condition, an `any:` or a `not:` holds for `facts`."""
+    if isinstance(clause, Condition):
+        return holds(clause, facts, edition)
+    if isinstance(clause, AnyOf):
+        return any(clause_holds(c, facts, edition) for c in clause.clauses)
+    return not clause_holds(clause.clause, facts, edition)
+
+
+def all_hold(clauses: tuple[Clause, ...], facts: Mapping[str, Any], edition: Edition) -> bool:
+    """Whether every clause of a rule's `when` holds."""
+    return all(clause_holds(c, facts, edition) for c in clauses)
+
+
+def check_clause(clause: Clause, edition: Edition) -> Callable[[Mapping[str, Any]], bool]:
+    """`clause_holds(clause, ., edition)` as a closure (`check` for a condition)."""
+    if isinstance(clause, Condition):
+        return check(clause, edition)
+    if isinstance(clause, AnyOf):
+        options = tuple(check_clause(c, edition) for c in clause.clauses)
+        return lambda facts: any(test(facts) for test in options)
+    inner = check_clause(clause.clause, edition)
+    return lambda facts: not inner(facts)
 
 
 def check(cond: Condition, edition: Edition) -> Callable[[Mapping[str, Any]], bool]:
@@ -92,11 +119,11 @@ _Plan = tuple[tuple[str, tuple[Callable[[Mapping[str, Any]], bool], ...]], ...]
 def _plans(edition: Edition) -> dict[str, _Plan]:
     """Per service, what `match` tests: each rule, then each exception, with its conditions compiled."""
     entries: list[tuple[str, frozenset[str], tuple[Callable[[Mapping[str, Any]], bool], ...]]] = [
-        (f"rule:{r.id}", frozenset(r.services), tuple(check(c, edition) for c in r.when)) for r in edition.rules
+        (f"rule:{r.id}", frozenset(r.services), tuple(check_clause(c, edition) for c in r.when)) for r in edition.rules
     ]
     for exc in edition.exceptions:
         services = frozenset(s for r in edition.rules if r.id in exc.rules for s in r.services)
-        entries.append((f"exception:{exc.id}", services, tuple(check(c, edition) for c in exc.when)))
+        entries.append((f"exception:{exc.id}", services, tuple(check_clause(c, edition) for c in exc.when)))
     every = {s for _, services, _ in entries for s in services}
     return {s: tuple((name, checks) for name, services, checks in entries if s in services) for s in every}
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from imr_policy.facts import OPERATORS
-from imr_policy.model import Condition, Edition, Rule
+from imr_policy.model import Clause, Condition, Edition, Rule, clause_text, leaves
 
 _SYMBOL = {"eq": "=", "ne": "!=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">=", "in": "in", "not_in": "not in"}
 
@@ -71,6 +71,10 @@ def cell(cond: Condition, edition: Edition) -> str:
     return f"{OPERATORS[cond.op].brief} {_value(cond.value)}"
 
 
+def _plain(clause: Clause) -> bool:
+    return isinstance(clause, Condition)
+
+
 def _outcome(rule: Rule, edition: Edition) -> str:
     o = rule.outcome
     words = {"certify": "certify", "non_certify": "non-certify", "pend": "pend", "not_applicable": "not applicable"}
@@ -95,25 +99,34 @@ def table(edition: Edition, service: str) -> Table | None:
     facts: list[str] = []
     for r in rules:
         for c in r.when:
-            if c.fact not in facts:
+            if isinstance(c, Condition) and c.fact not in facts:
                 facts.append(c.fact)
+    # `any:` and `not:` span several facts: they have a column of their own, in words
+    composite = any(not isinstance(c, Condition) for r in rules for c in r.when)
     rows = []
     for r in rules:
         cells = []
         for fact in facts:
-            tests = [cell(c, edition) for c in r.when if c.fact == fact]
+            tests = [cell(c, edition) for c in r.when if isinstance(c, Condition) and c.fact == fact]
             cells.append("; ".join(tests) if tests else "-")
+        if composite:
+            other = [
+                clause_text(c, lambda x: f"{x.fact} {cell(x, edition)}") for c in r.when if not isinstance(c, Condition)
+            ]
+            cells.append("; ".join(other) or "-")
         rows.append((r.id, *cells, _outcome(r, edition), r.citation))
+    if composite:
+        facts.append("and")
     exceptions = tuple(
         (
             x.id,
             ", ".join(x.rules),
-            "; ".join(f"{c.fact} {cell(c, edition)}" for c in x.when),
+            "; ".join(clause_text(c, lambda y: f"{y.fact} {cell(y, edition)}") for c in x.when),
             f"{edition.limit(x.raises_total).value} ({x.raises_total})",
         )
         for x in edition.exceptions_for(service)
     )
-    tested = any(c.fact == "condition" for r in rules for c in r.when)
+    tested = any(c.fact == "condition" for r in rules for c in leaves(r.when))
     conditions = tuple(
         (
             row.id,

@@ -19,6 +19,7 @@ import hashlib
 import itertools
 import re
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,17 +39,21 @@ from imr_policy.facts import (
 )
 from imr_policy.limits import TooLarge, for_prefix, read_limited
 from imr_policy.model import (
+    AnyOf,
     Citation,
+    Clause,
     Condition,
     ConditionRow,
     Edition,
     Invariant,
     Limit,
+    NotOf,
     Outcome,
     Rule,
     RuleException,
     SeverityScale,
     Silence,
+    leaves,
 )
 from imr_policy.procedure import Procedure, check_procedure_set, check_procedure_text, is_procedure
 from imr_policy.schemacheck import fast_validator, float_diagnostics, schema_diagnostics
@@ -60,6 +65,10 @@ from imr_policy.yamlsrc import SourceMap, load_text, located
 MAX_RULES_PER_EDITION = 200
 MAX_CONDITIONS_PER_SERVICE = 48
 MAX_CONDITIONS_PER_RULE = 24
+# `any:` and `not:` nest at most this deep, and a rule's conditions expand to at most this many
+# alternatives (durable_rules expands every `$or` into its own chain of nodes)
+MAX_CLAUSE_DEPTH = 3
+MAX_ALTERNATIVES = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,6 +356,53 @@ def _valid_parts(
         and not (d.code in _REFERENCES and any(m in left_out for m in mentioned.findall(d.message)))
     ]
     return edition, problems
+
+
+def _raw_leaves(raw: Any, path: str) -> Iterator[tuple[dict[str, Any], str]]:
+    """The raw conditions of a `when` list and their paths, inside `any:` and `not:` too."""
+    if not isinstance(raw, list):
+        return
+    for j, c in enumerate(raw):
+        yield from _raw_clause_leaves(c, f"{path}[{j}]")
+
+
+def _raw_clause_leaves(c: Any, here: str) -> Iterator[tuple[dict[str, Any], str]]:
+    if not isinstance(c, dict):
+        return
+    if "any" in c:
+        yield from _raw_leaves(c["any"], f"{here}.any")
+    elif "not" in c:
+        yield from _raw_clause_leaves(c["not"], f"{here}.not")
+    else:
+        yield c, here
+
+
+def _leaf_count(raw: Any) -> int:
+    """The conditions in a raw clause, however nested (a bound checked before anything is built)."""
+    if isinstance(raw, dict) and "any" in raw and isinstance(raw["any"], list):
+        return sum(_leaf_count(x) for x in raw["any"])
+    if isinstance(raw, dict) and "not" in raw:
+        return _leaf_count(raw["not"])
+    return 1
+
+
+def _alternatives(clauses: tuple[Clause, ...], negated: bool = False) -> int:
+    """How many conjunctions the clauses expand to once negations reach the conditions (the `$or`s that
+    durable_rules expands): a negated condition is two (absent, or the complement)."""
+    total = 1
+    for c in clauses:
+        total *= _alternatives_of(c, negated)
+    return total
+
+
+def _alternatives_of(c: Clause, negated: bool) -> int:
+    if isinstance(c, Condition):
+        return 2 if negated and c.op not in ("present", "absent", "prefix_in", "contains_any") else 1
+    if isinstance(c, NotOf):
+        return _alternatives_of(c.clause, not negated)
+    if negated:  # not(any(a, b)) = not a and not b
+        return _alternatives(c.clauses, True)
+    return sum(_alternatives_of(x, False) for x in c.clauses)
 
 
 class _Semantics:
@@ -704,11 +760,11 @@ class _Semantics:
             for i, entry in enumerate(d.get(kind, []) or []):
                 if not isinstance(entry, dict):
                     continue
-                for j, c in enumerate(entry.get("when", []) or []):
-                    if isinstance(c, dict) and "limit" in c:
+                for c, where in _raw_leaves(entry.get("when"), f"$.{kind}[{i}].when"):
+                    if "limit" in c:
                         fact = c.get("fact")
                         measures = FACT_UNIT_KINDS.get(fact) if isinstance(fact, str) else None
-                        check(c["limit"], measures, f"$.{kind}[{i}].when[{j}].limit", f"`{fact}`")
+                        check(c["limit"], measures, f"{where}.limit", f"`{fact}`")
                 if kind == "exceptions":
                     raises = entry.get("raises")
                     if isinstance(raises, dict):
@@ -796,21 +852,50 @@ class _Semantics:
         self.condition_ids = list(seen)
         return tuple(rows)
 
-    def _conditions(self, raw: list[dict[str, Any]], base: str) -> tuple[Condition, ...]:
-        out: list[Condition] = []
-        if len(raw) > MAX_CONDITIONS_PER_RULE:
+    def _conditions(self, raw: list[dict[str, Any]], base: str) -> tuple[Clause, ...]:
+        out: list[Clause] = []
+        for i, c in enumerate(raw):
+            clause = self._clause(c, f"{base}[{i}]", 1)
+            if clause is not None:
+                out.append(clause)
+        count = sum(_leaf_count(c) for c in raw)
+        if count > MAX_CONDITIONS_PER_RULE:
             self.report(
                 "policy.engine-limit",
-                f"{len(raw)} conditions in one rule; at most {MAX_CONDITIONS_PER_RULE} are allowed",
+                f"{count} conditions in one rule; at most {MAX_CONDITIONS_PER_RULE} are allowed",
                 base,
                 hint="split the rule; durable_rules fails on long expression chains",
             )
-        for i, c in enumerate(raw):
-            path = f"{base}[{i}]"
-            cond = self._condition(c, path)
-            if cond is not None:
-                out.append(cond)
+        alternatives = _alternatives(tuple(out))
+        if alternatives > MAX_ALTERNATIVES:
+            self.report(
+                "policy.engine-limit",
+                f"the rule's `any:` and `not:` expand to {alternatives} alternatives; at most "
+                f"{MAX_ALTERNATIVES} are allowed",
+                base,
+                hint="split the rule into rules with fewer alternatives, or test a set with `in`",
+            )
         return tuple(out)
+
+    def _clause(self, c: dict[str, Any], path: str, depth: int) -> Clause | None:
+        """A condition, or an `any:` or `not:` of clauses (nested at most MAX_CLAUSE_DEPTH deep)."""
+        if "any" not in c and "not" not in c:
+            return self._condition(c, path)
+        if depth > MAX_CLAUSE_DEPTH:
+            self.report(
+                "policy.engine-limit",
+                f"`any:` and `not:` nest more than {MAX_CLAUSE_DEPTH} deep here",
+                path,
+                hint="write the condition more flatly, or split the rule",
+            )
+            return None
+        if "not" in c:
+            inner = self._clause(c["not"], f"{path}.not", depth + 1)
+            return None if inner is None else NotOf(inner)
+        parts = [self._clause(x, f"{path}.any[{j}]", depth + 1) for j, x in enumerate(c["any"])]
+        if any(x is None for x in parts):
+            return None
+        return AnyOf(tuple(x for x in parts if x is not None))
 
     def _condition(self, c: dict[str, Any], path: str) -> Condition | None:
         name, op = c["fact"], c["op"]
@@ -1036,7 +1121,7 @@ class _Semantics:
         per_service: dict[str, set[tuple[str, str, str]]] = defaultdict(set)
         for rule in rules:
             for service in rule.services:
-                per_service[service].update((c.fact, c.op, repr(c.value) + str(c.limit)) for c in rule.when)
+                per_service[service].update((c.fact, c.op, repr(c.value) + str(c.limit)) for c in leaves(rule.when))
         for service, conds in sorted(per_service.items()):
             if len(conds) > MAX_CONDITIONS_PER_SERVICE:
                 self.report(
@@ -1077,7 +1162,7 @@ def _limit(lim: dict[str, Any]) -> Limit:
     )
 
 
-def _rule_exception(raw: dict[str, Any], when: tuple[Condition, ...]) -> RuleException:
+def _rule_exception(raw: dict[str, Any], when: tuple[Clause, ...]) -> RuleException:
     return RuleException(
         id=raw["id"],
         rules=tuple(raw["rules"]),

@@ -28,6 +28,7 @@ from imr_policy.facts import FACTS, OPERATORS, FactType
 from imr_policy.lint import fact_bounds, fact_domain
 from imr_policy.model import (
     Case,
+    Clause,
     Condition,
     DecisionKind,
     Edition,
@@ -36,8 +37,9 @@ from imr_policy.model import (
     Rule,
     RuleException,
     TraceEntry,
+    leaves,
 )
-from imr_policy.reference import ReferenceMatcher, holds
+from imr_policy.reference import ReferenceMatcher, all_hold, clause_holds, holds
 
 MAX_CHANGED_FACTS = 3
 MAX_TRIALS = 20_000  # candidate fact sets tried per rule; ample for packs within the validator's limits
@@ -264,8 +266,8 @@ def _candidates(fact: str, facts: Mapping[str, Any], edition: Edition, service: 
     """Other values worth trying for `fact`: those the edition's conditions can tell apart."""
     spec = FACTS.get(fact)
     current = facts.get(fact)
-    conds = [c for r in edition.rules_for(service) for c in r.when]
-    conds += [c for e in edition.exceptions_for(service) for c in e.when]
+    conds = [c for r in edition.rules_for(service) for c in leaves(r.when)]
+    conds += [c for e in edition.exceptions_for(service) for c in leaves(e.when)]
     mine = [c for c in conds if c.fact == fact]
     out: list[Any] = []
     if spec is None:
@@ -378,9 +380,9 @@ def _distance(changes: Sequence[Change]) -> int:
     return total
 
 
-def _facts_to_vary(target: Sequence[Condition], blockers: Sequence[Rule], facts: Mapping[str, Any]) -> list[str]:
+def _facts_to_vary(target: Sequence[Clause], blockers: Sequence[Rule], facts: Mapping[str, Any]) -> list[str]:
     names: list[str] = []
-    for c in (*target, *(c for r in blockers for c in r.when)):
+    for c in (*leaves(tuple(target)), *(c for r in blockers for c in leaves(r.when))):
         name = c.fact
         if name == "total":  # total follows completed and quantity
             names.extend(("quantity", "completed"))
@@ -500,13 +502,13 @@ def _entry(
     item: Rule | RuleException = (
         edition.rule(t.rule) if t.kind == "rule" else next(x for x in edition.exceptions if x.id == t.rule)
     )
-    checks = tuple(condition_check(c, facts, edition) for c in item.when)
-    held = all(c.held for c in checks)
+    checks = tuple(condition_check(c, facts, edition) for c in leaves(item.when))
+    held = all_hold(item.when, facts, edition)
     note: str | None = None
     if held and not t.decided:
         note = t.why_not or "it holds, but an earlier rule decides"
         if t.kind == "rule":
-            first = next((r for r in edition.rules_for(service) if all(holds(c, facts, edition) for c in r.when)), None)
+            first = next((r for r in edition.rules_for(service) if all_hold(r.when, facts, edition)), None)
             if first is not None and first.id != t.rule:
                 note = f"it holds, but `{first.id}` comes first and decides"
     if t.decided:
@@ -526,8 +528,8 @@ def _entry(
             first_rule = next((f for f in fired if f.startswith("rule:")), None)
             return first_rule == f"rule:{target_rule.id}"
 
-        earlier = [r for r in rules[: rules.index(item)] if all(holds(c, facts, edition) for c in r.when)]
-        failing = [c for c in item.when if not holds(c, facts, edition)]
+        earlier = [r for r in rules[: rules.index(item)] if all_hold(r.when, facts, edition)]
+        failing = [c for c in item.when if not clause_holds(c, facts, edition)]
         names = _facts_to_vary(failing, earlier, facts)
     else:
         exc = item
@@ -538,9 +540,9 @@ def _entry(
 
         targets = [edition.rule(r) for r in exc.rules if any(x.id == r for x in rules)]
         first_target = min((rules.index(r) for r in targets), default=len(rules))
-        blockers = [r for r in rules[:first_target] if all(holds(c, facts, edition) for c in r.when)]
-        failing = [c for c in exc.when if not holds(c, facts, edition)]
-        failing += [c for r in targets for c in r.when if not holds(c, facts, edition)]
+        blockers = [r for r in rules[:first_target] if all_hold(r.when, facts, edition)]
+        failing = [c for c in exc.when if not clause_holds(c, facts, edition)]
+        failing += [c for r in targets for c in r.when if not clause_holds(c, facts, edition)]
         names = _facts_to_vary(failing, blockers, facts)
         names = list(dict.fromkeys([*names, "quantity", "completed"]))  # it must also raise the approved quantity
     found = _search(facts, names, edition, service, accept)

@@ -686,7 +686,8 @@ _TRANSLATED = {
     "minItems", "maxItems", "minLength", "maxLength", "minProperties", "maxProperties", "required",
     "additionalProperties", "uniqueItems", "anyOf",
 }  # fmt: skip
-_STRUCTURE = {"$schema", "$id", "$ref", "$defs", "title", "description", "default", "properties", "items", "if", "then"}
+_STRUCTURE = {"$schema", "$id", "$ref", "$defs", "title", "description", "default", "properties", "items"}
+_STRUCTURE |= {"if", "then", "else"}
 # annotations for editors (yaml-language-server): they validate nothing, so they report nothing
 _STRUCTURE |= {"examples", "markdownDescription", "markdownEnumDescriptions"}
 
@@ -698,7 +699,7 @@ def _keywords(schema: object) -> Iterator[tuple[str, object]]:
             if key in ("properties", "$defs"):
                 for sub in value.values():
                     yield from _keywords(sub)
-            elif key in ("items", "if", "then"):
+            elif key in ("items", "if", "then", "else"):
                 yield from _keywords(value)
             elif key == "anyOf":
                 for sub in value:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ import pytest
 import imr_policy
 from imr_policy import letter
 from imr_policy.cli.main import main
+from imr_policy.service.worker import SLOW_CASE_ID
 from tests.conftest import load_example
 from tests.service.conftest import MAX_BODY, Server, read_records, start_server, stop_server
 
@@ -233,6 +236,24 @@ def test_letters_replay_clean(server: Server, tmp_path: Path, capsys: pytest.Cap
     log.write_text("".join(json.dumps(by_id[i]) + "\n" for i in ids), encoding="utf-8")
     assert main(["replay", str(log)]) == 0
     assert ": 3 same, 0 differ, 0 cannot be replayed" in capsys.readouterr().out
+
+
+def test_a_client_that_leaves_before_its_letter_gets_no_record(server: Server) -> None:
+    """As for a determination: a record means an answer was sent (the `slow` fault holds the case a second)."""
+    body = json.dumps({**example(), "case_id": SLOW_CASE_ID}).encode()
+    host, port = server.url.removeprefix("http://").split(":")
+    request = (
+        f"POST /v1/letters HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nAccept: text/html\r\n"
+        f"Content-Length: {len(body)}\r\nX-Request-Id: letter-gone-away\r\n\r\n"
+    ).encode() + body
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        time.sleep(0.2)  # the case is in a worker now
+    time.sleep(1.5)  # past the worker's answer
+    assert all(x.get("request", {}).get("request_id") != "letter-gone-away" for x in read_records(server.audit_log))
+    waited = post(server, {**example(), "case_id": SLOW_CASE_ID}, "text/html")
+    assert waited.status_code == 200
+    assert logged(server, waited)["case_id"] == SLOW_CASE_ID
 
 
 def test_each_letter_request_is_in_the_access_log_without_patient_data(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from imr_policy.service import media, observe, openapi, wire
 from imr_policy.service.app import ServiceConfig, create_app
 from imr_policy.service.policyset import remove, take_snapshot, validate_snapshot
 from imr_policy.service.problems import TYPES, Problem, json_pointer
-from imr_policy.service.worker import parse_body
+from imr_policy.service.worker import Handler, parse_body
 from tests.conftest import EXAMPLES
 
 
@@ -269,3 +269,27 @@ def test_every_example_letter_matches_the_document(engine: imr_policy.Engine) ->
             written = imr_policy.write_letter(engine, case)
             errors = [e.message for e in validator.iter_errors(json.loads(json.dumps(render(written))))]
             assert errors == [], (title, path.name)
+
+
+def test_the_worker_writes_the_letter_of_its_determination(engine: imr_policy.Engine) -> None:
+    """The `letter` frame: the letter `imr_policy.letter` writes, with the decision's log record; `check` without
+    a record; a format the server would never send is refused (a frame is not trusted)."""
+    case = yaml.safe_load((EXAMPLES / "imr-2015-psych-example.yaml").read_text(encoding="utf-8"))
+    body = json.dumps(case, default=str).encode()
+    written = imr_policy.write_letter(engine, json.loads(body))
+    worker = Handler(engine)
+
+    def ask(**header: Any) -> tuple[dict[str, Any], list[bytes]]:
+        return wire.decode(worker.handle({"id": 1, "op": "letter", **header}, body)[wire.PREFIX :])
+
+    header, (html, line) = ask(format="html")
+    assert html.decode() == letter.render_html(written)
+    assert header["status"] == "ok" and header["complete"] is False and header["decision_id"]
+    assert json.loads(line)["decision_id"] == header["decision_id"]
+    header, (text,) = ask(format="text", check=True)
+    assert text.decode() == letter.render_check(written) and "decision_id" not in header
+    header, (data,) = ask(format="json", check=True)
+    assert json.loads(data) == letter.check_dict(written)
+    for bad in ({"format": "pdf"}, {"format": None}, {"format": "html", "check": True}):
+        assert ask(**bad)[0] == {"id": 1, "status": "internal-error", "message": "unknown letter format"}
+    assert ask(format="json", min_provenance="strong")[0]["status"] == "internal-error"

@@ -272,4 +272,30 @@ def render_html(letter: Letter) -> str:
     return "\n".join(parts) + "\n"
 
 
-__all__ = ["ItemLetter", "Letter", "Section", "render_html", "render_text", "write"]
+def check_dict(letter: Letter) -> dict[str, object]:
+    """What `--check` reports, as JSON: whether the letter is complete, and each required element it lacks."""
+    return {
+        "case_id": letter.case_id,
+        "complete": letter.complete,
+        "missing": [
+            {"request": i.request, "element": s.id, "says": s.says, "why": s.missing}
+            for i in letter.items
+            for s in i.sections
+            if s.text is None
+        ],
+    }
+
+
+def render_check(letter: Letter) -> str:
+    """What `--check` reports, as text: one line per missing element, then whether the letter is complete."""
+    lines = [
+        f"{i.request}: missing {s.id} ({s.says}): {s.missing}"
+        for i in letter.items
+        for s in i.sections
+        if s.text is None
+    ]
+    lines.append("letter complete" if letter.complete else f"letter incomplete: {len(lines)} elements missing")
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["ItemLetter", "Letter", "Section", "check_dict", "render_check", "render_html", "render_text", "write"]

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"imr-policy: {exc}", file=sys.stderr)
         return 1
     if args.check:
-        text = _check_text(written) if args.format != "json" else render.to_json(_check_dict(written))
+        text = letter.render_check(written) if args.format != "json" else render.to_json(letter.check_dict(written))
     else:
         text = (
             letter.render_html(written)
@@ -66,27 +66,3 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return EXIT_OK if not args.check or written.complete else EXIT_INCOMPLETE
-
-
-def _check_dict(written: letter.Letter) -> dict[str, object]:
-    return {
-        "case_id": written.case_id,
-        "complete": written.complete,
-        "missing": [
-            {"request": i.request, "element": s.id, "says": s.says, "why": s.missing}
-            for i in written.items
-            for s in i.sections
-            if s.text is None
-        ],
-    }
-
-
-def _check_text(written: letter.Letter) -> str:
-    lines = [
-        f"{i.request}: missing {s.id} ({s.says}): {s.missing}"
-        for i in written.items
-        for s in i.sections
-        if s.text is None
-    ]
-    lines.append("letter complete" if written.complete else f"letter incomplete: {len(lines)} elements missing")
-    return "\n".join(lines) + "\n"

@@ -1,6 +1,7 @@
 """The ASGI application: `create_app(ServiceConfig(...))`, served by `imr-policy serve` (uvicorn).
 
     POST /v1/determinations   a case -> its determination (written to the decision log first)
+    POST /v1/letters          a case -> the UR letter of its determination (JSON, text or HTML; logged)
     POST /v1/validate         a case -> its diagnostics
     GET  /v1/policies         the policy set in use: editions, effective dates, content hash
     POST /v1/admin/reload     load the rule files again; swap atomically when they are valid
@@ -39,7 +40,7 @@ from imr_policy import audit
 from imr_policy.combine import PROVENANCE_ORDER
 from imr_policy.errors import PolicyError
 from imr_policy.evaluate import ENGINE_VERSION
-from imr_policy.service import observe, openapi
+from imr_policy.service import media, observe, openapi
 from imr_policy.service.policyset import Backend, Snapshot, remove, take_snapshot, validate_snapshot
 from imr_policy.service.pool import Overloaded, Pool, PoolSpec, Reply, StartError, WorkerFault
 from imr_policy.service.problems import MEDIA_TYPE, Problem, count, diagnostics_json
@@ -393,36 +394,126 @@ def _parameter_error(name: str, message: str, hint: str) -> dict[str, Any]:
 _MAX_PARAMETERS = 20  # looked at; any past them are not reported (there is only one parameter)
 
 
-def _options(request: Request) -> dict[str, Any]:
-    """The query parameters of `POST /v1/determinations`; unknown, repeated or bad ones are a 400."""
+def _query(request: Request, allowed: tuple[str, ...]) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """The query parameters of `request` that are `allowed`, given once; and an error for each other one."""
     errors = []
     seen: dict[str, str] = {}
+    names = " and ".join(f"`{n}`" for n in allowed)
+    hint = f"the only parameter is {names}" if len(allowed) == 1 else f"the parameters are {names}"
     for name, value in request.query_params.multi_items()[:_MAX_PARAMETERS]:
-        if name != openapi.MIN_PROVENANCE:
-            errors.append(
-                _parameter_error(
-                    name, f"unknown query parameter `{name[:64]}`", f"the only parameter is `{openapi.MIN_PROVENANCE}`"
-                )
-            )
+        if name not in allowed:
+            errors.append(_parameter_error(name, f"unknown query parameter `{name[:64]}`", hint))
         elif name in seen:
             errors.append(_parameter_error(name, f"`{name}` is given more than once", "give it once"))
         else:
             seen[name] = value
+    return seen, errors
+
+
+def _shown(value: str) -> str:
+    return value[:32].encode("ascii", "backslashreplace").decode()
+
+
+def _floor(seen: dict[str, str], errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """The provenance floor option (`min_provenance`), or an error in `errors` when it is not a grade."""
     floor = seen.get(openapi.MIN_PROVENANCE)
     grades = ", ".join(PROVENANCE_ORDER)
     if floor is not None and floor not in PROVENANCE_ORDER:
-        shown = floor[:32].encode("ascii", "backslashreplace").decode()
         errors.append(
             _parameter_error(
                 openapi.MIN_PROVENANCE,
-                f"unknown provenance grade `{shown}`; expected one of {grades}",
+                f"unknown provenance grade `{_shown(floor)}`; expected one of {grades}",
                 f"one of {grades} (strongest first); leave it out for no floor",
             )
         )
+    return {"min_provenance": floor} if floor is not None else {}
+
+
+def _refuse(errors: list[dict[str, Any]]) -> None:
     if errors:
         n = len(errors)
         raise Problem("invalid-parameter", f"{count(n, 'problem')} in the query parameters", errors)
-    return {"min_provenance": floor} if floor is not None else {}
+
+
+def _options(request: Request) -> dict[str, Any]:
+    """The query parameters of `POST /v1/determinations`; unknown, repeated or bad ones are a 400."""
+    seen, errors = _query(request, (openapi.MIN_PROVENANCE,))
+    options = _floor(seen, errors)
+    _refuse(errors)
+    return options
+
+
+def _letter_options(request: Request) -> dict[str, Any]:
+    """The query parameters of `POST /v1/letters` (`check`, `min_provenance`); unknown, repeated or bad ones
+    are a 400."""
+    seen, errors = _query(request, (openapi.CHECK, openapi.MIN_PROVENANCE))
+    options = _floor(seen, errors)
+    check = seen.get(openapi.CHECK)
+    if check is not None and check not in ("true", "false"):
+        errors.append(
+            _parameter_error(
+                openapi.CHECK,
+                f"`{openapi.CHECK}` is `{_shown(check)}`; expected `true` or `false`",
+                "`check=true` answers only the required elements the letter lacks; leave it out for the letter",
+            )
+        )
+    _refuse(errors)
+    return {**options, "check": check == "true"}
+
+
+# media type -> the worker's letter format (worker.LETTER_FORMATS), in the order the endpoint prefers them
+LETTER_MEDIA = {"application/json": "json", "text/plain": "text", "text/html": "html"}
+
+
+def _letter_media(request: Request, check: bool) -> str:
+    """The media type to answer `POST /v1/letters` in, by `Accept`; a 406 when it accepts none."""
+    offered = ("application/json", "text/plain") if check else tuple(LETTER_MEDIA)
+    accept = request.headers.get("accept")
+    chosen = media.negotiate(accept, offered)
+    if chosen is None:
+        what = "the letter's completeness check (`check=true`)" if check else "the letter"
+        raise Problem(
+            "not-acceptable",
+            f"`Accept: {media.shown(accept or '')}` accepts none of the media types of {what}: {', '.join(offered)}",
+        )
+    return chosen
+
+
+async def _record(
+    service: Service, request: Request, ctx: observe.Context, header: dict[str, Any], line: bytes
+) -> audit.LoggedDecision | None:
+    """Write the decision a worker answered (`header`, its record `line`) to the decision log, and count it;
+    None, and nothing written, when the client went away (a record means an answer was sent)."""
+    entry = audit.LoggedDecision(
+        header["decision_id"], header["timestamp"], header["case_id"], header["content_hash"], line
+    )
+    if await request.is_disconnected():
+        log.info("request %s: the client went away before its answer; nothing logged", ctx.request_id)
+        return None
+    await service.record(entry)
+    for kind in header.get("determinations", ()):
+        service.metrics.determinations.labels(str(kind)).inc()
+    return entry
+
+
+async def _letter_answer(
+    service: Service, request: Request, generation: _Generation, reply: Reply, media_type: str
+) -> Response:
+    """The answer of `POST /v1/letters`: the worker's letter as it rendered it; a letter (not a check) is
+    answered only once its decision is in the decision log, as a determination is."""
+    answered_by = {openapi.POLICY_SET: generation.result.content_hash}
+    if (problem := _bad_input(reply)) is not None:
+        problem.headers.update(answered_by)
+        raise problem
+    complete = "true" if reply.header.get("complete") is True else "false"
+    headers = {**answered_by, openapi.LETTER_COMPLETE: complete, "Vary": "Accept"}
+    text, *logged = reply.sections
+    if logged:
+        entry = await _record(service, request, observe.context(request.scope), reply.header, logged[0])
+        if entry is None:
+            return Response(status_code=499)
+        headers.update({openapi.DECISION_ID: entry.decision_id, openapi.POLICY_SET: entry.content_hash})
+    return Response(text, media_type=media_type, headers=headers)
 
 
 def create_app(config: ServiceConfig, *, on_started: Callable[[], None] | None = None) -> Starlette:
@@ -441,20 +532,23 @@ def create_app(config: ServiceConfig, *, on_started: Callable[[], None] | None =
         if (problem := _bad_input(reply)) is not None:
             problem.headers.update(answered_by)
             raise problem
-        header = reply.header
         answer, line = reply.sections
-        entry = audit.LoggedDecision(
-            header["decision_id"], header["timestamp"], header["case_id"], header["content_hash"], line
-        )
-        if await request.is_disconnected():
-            # nobody to answer: no record either (a record means an answer was sent)
-            log.info("request %s: the client went away before its answer; nothing logged", ctx.request_id)
+        entry = await _record(service, request, ctx, reply.header, line)
+        if entry is None:  # nobody to answer: no record either
             return Response(status_code=499)
-        await service.record(entry)
-        for kind in header.get("determinations", ()):
-            service.metrics.determinations.labels(str(kind)).inc()
         headers = {openapi.DECISION_ID: entry.decision_id, openapi.POLICY_SET: entry.content_hash}
         return Response(answer, media_type="application/json", headers=headers)
+
+    async def letters(request: Request) -> Response:
+        """The UR letter of the case's determination (imr_policy.letter, written in a worker), in the media
+        type `Accept` asks for; `?check=true`: only what the letter lacks."""
+        options = _letter_options(request)
+        media_type = _letter_media(request, options["check"])
+        body = await _body(request, config.max_body_bytes)
+        ctx = observe.context(request.scope)
+        frame = {**options, "format": LETTER_MEDIA[media_type], "request": ctx.for_record()}
+        generation, reply = await service.call("letter", body, frame)
+        return await _letter_answer(service, request, generation, reply, media_type)
 
     async def determinations_batch(request: Request) -> Response:
         """JSON Lines in, JSON Lines out, in order: each case's determination or its problem, streamed as
@@ -622,6 +716,7 @@ def create_app(config: ServiceConfig, *, on_started: Callable[[], None] | None =
     routes = [
         Route("/v1/determinations", determinations, methods=["POST"]),
         Route("/v1/determinations:batch", determinations_batch, methods=["POST"]),
+        Route("/v1/letters", letters, methods=["POST"]),
         Route("/v1/validate", validate, methods=["POST"]),
         Route("/v1/policies", policies, methods=["GET"]),
         Route("/v1/admin/reload", reload, methods=["POST"]),

@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 document of the service, built from the JSON Schemas in `schemas/`.
 
-The request body of `/v1/determinations` and `/v1/validate` is `schemas/case.schema.json` and the
+The request body of `/v1/determinations`, `/v1/letters` and `/v1/validate` is `schemas/case.schema.json` and the
 answer of `/v1/determinations` is `schemas/decision.schema.json`, copied in at start-up (OpenAPI 3.1
 schemas are JSON Schema 2020-12), so the document cannot drift from what the service checks. Their
 `$defs` move to `components/schemas` (`Case.date`, `Determination.item`, ...) and the `$ref`s follow,
@@ -19,6 +19,8 @@ from imr_policy.service.problems import MEDIA_TYPE, TYPE_BASE, TYPES
 DECISION_ID = "Imr-Decision-Id"
 POLICY_SET = "Imr-Policy-Set"
 MIN_PROVENANCE = "min_provenance"
+CHECK = "check"
+LETTER_COMPLETE = "Imr-Letter-Complete"
 REQUEST_ID = "X-Request-Id"
 TRACEPARENT = "traceparent"
 
@@ -133,6 +135,76 @@ _VALIDATION = {
     "properties": {"valid": {"type": "boolean"}, "diagnostics": {"type": "array", "items": _ref("Diagnostic")}},
 }
 
+_TEXT = {"type": "string"}
+_OPTIONAL_TEXT = {"anyOf": [_TEXT, {"type": "null"}]}
+
+_LETTER = {
+    "type": "object",
+    "description": "the UR determination letter (imr_policy.letter.Letter.to_dict()): for each request, every "
+    "element the procedural pack in force lists, its text or why it is missing",
+    "required": ["case_id", "jurisdiction", "policy_set", "engine_version", "complete", "items"],
+    "additionalProperties": False,
+    "properties": {
+        "case_id": _TEXT,
+        "jurisdiction": _TEXT,
+        "policy_set": _ref("PolicySet"),
+        "engine_version": _TEXT,
+        "complete": {"type": "boolean", "description": "every required element of every item is filled"},
+        "items": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["request", "treatment", "determination", "procedure", "source", "missing", "sections"],
+                "additionalProperties": False,
+                "properties": {
+                    "request": _TEXT,
+                    "treatment": _TEXT,
+                    "determination": {"type": "string", "enum": ["certify", "modify", "non_certify", "pend"]},
+                    "procedure": {**_OPTIONAL_TEXT, "description": "the procedural pack whose list was used"},
+                    "source": {**_OPTIONAL_TEXT, "description": "that list's source"},
+                    "missing": {"type": "array", "items": _TEXT, "description": "the ids of the missing elements"},
+                    "reason": {**_TEXT, "description": "why the item has no list (certified, or no pack)"},
+                    "sections": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["id", "says", "text"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "id": _TEXT,
+                                "says": _TEXT,
+                                "text": {**_OPTIONAL_TEXT, "description": "null: missing"},
+                                "from": {**_TEXT, "description": "the case or determination field it comes from"},
+                                "missing": {**_TEXT, "description": "why it is missing"},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+_LETTER_CHECK = {
+    "type": "object",
+    "description": "what `imr-policy letter --check` reports: each required element the letter lacks",
+    "required": ["case_id", "complete", "missing"],
+    "additionalProperties": False,
+    "properties": {
+        "case_id": _TEXT,
+        "complete": {"type": "boolean"},
+        "missing": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["request", "element", "says", "why"],
+                "additionalProperties": False,
+                "properties": {"request": _TEXT, "element": _TEXT, "says": _TEXT, "why": _OPTIONAL_TEXT},
+            },
+        },
+    },
+}
+
 _HEALTH = {"type": "object", "required": ["status"], "properties": {"status": {"type": "string", "const": "ok"}}}
 
 _READY = {
@@ -184,6 +256,63 @@ _BODY_PROBLEMS = ("malformed-json", "body-too-large", "unsupported-media-type")
 _WORKER_PROBLEMS = ("worker-crashed", "evaluation-timeout", "overloaded", "not-ready", "internal-error")
 
 
+def _letters(floor: dict[str, Any], tracing: list[dict[str, Any]], answered_by: dict[str, Any]) -> dict[str, Any]:
+    """`POST /v1/letters`: its media types are chosen by `Accept` (not a parameter: OpenAPI ignores one)."""
+    check = {
+        "name": CHECK,
+        "in": "query",
+        "required": False,
+        "description": "`true`: answer only whether the letter is complete and each required element it lacks "
+        "(`imr-policy letter --check`), as JSON or (`Accept: text/plain`) text; nothing is logged. "
+        "Absent or `false`: the letter.",
+        "schema": {"type": "boolean"},
+    }
+    text = {"schema": {"type": "string"}}
+    written = {
+        "description": "the letter (`Accept`: `application/json`, the default; `text/plain`; `text/html`), or with "
+        "`check=true` its completeness (`application/json` or `text/plain`). A letter's decision is in the "
+        "decision log under the decision id",
+        "content": {
+            "application/json": {"schema": {"oneOf": [_ref("Letter"), _ref("LetterCheck")]}},
+            "text/plain": text,
+            "text/html": text,
+        },
+        "headers": {
+            DECISION_ID: {
+                "description": "the id of the letter's decision in the decision log (not with `check=true`)",
+                "schema": {"type": "string"},
+            },
+            LETTER_COMPLETE: {
+                "description": "`true` when every required element is filled",
+                "schema": {"type": "string", "enum": ["true", "false"]},
+            },
+            **answered_by,
+        },
+    }
+    return {
+        "post": {
+            "operationId": "writeLetter",
+            "summary": "decide a case and write its UR determination letter (or check the letter's completeness)",
+            "description": "The letter `imr-policy letter` and `imr_policy.write_letter` write, from the same "
+            "determination `POST /v1/determinations` gives. An `Accept` that names none of the media types is a 406.",
+            "parameters": [check, floor, *tracing],
+            "requestBody": _case_body("a case per schemas/case.schema.json"),
+            "responses": {
+                "200": written,
+                **_problems(
+                    *_BODY_PROBLEMS,
+                    "invalid-parameter",
+                    "not-acceptable",
+                    "invalid-case",
+                    "engine-error",
+                    "audit-unavailable",
+                    *_WORKER_PROBLEMS,
+                ),
+            },
+        }
+    }
+
+
 def document(version: str) -> dict[str, Any]:
     components: dict[str, Any] = {}
     _hoist("case", "Case", components)
@@ -197,6 +326,8 @@ def document(version: str) -> dict[str, Any]:
         Health=_HEALTH,
         Readiness=_READY,
         Reload=_RELOAD,
+        Letter=_LETTER,
+        LetterCheck=_LETTER_CHECK,
     )
     answered_by = {
         POLICY_SET: {"description": "content hash of the policy set that answered", "schema": {"type": "string"}}
@@ -277,6 +408,7 @@ def document(version: str) -> dict[str, Any]:
                 },
             }
         },
+        "/v1/letters": _letters(floor, tracing, answered_by),
         "/v1/validate": {
             "post": {
                 "operationId": "validate",

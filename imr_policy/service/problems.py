@@ -25,6 +25,7 @@ TYPES: dict[str, tuple[int, str]] = {
     "admin-disabled": (403, "the admin endpoints are off: no admin token is configured"),
     "not-found": (404, "no such endpoint"),
     "method-not-allowed": (405, "this endpoint does not accept this method"),
+    "not-acceptable": (406, "this endpoint cannot answer in any media type the request accepts"),
     "invalid-policies": (409, "the rule files are not valid; the policy set in use is unchanged"),
     "body-too-large": (413, "the request body is too large"),
     "unsupported-media-type": (415, "the request body must be JSON"),

@@ -3,7 +3,8 @@
     python -m imr_policy.service.worker --snapshot DIR --policy-set-id ID [--engine durable] [--unredacted]
 
 It loads the policy set once, says hello (`ready` and the content hash it loaded), then answers one
-frame at a time (wire.py): `evaluate` (JSON body -> determination and decision-log record) and
+frame at a time (wire.py): `evaluate` (JSON body -> determination and decision-log record), `letter`
+(JSON body -> the UR letter of its determination, imr_policy.letter, and the decision-log record) and
 `validate` (JSON body -> diagnostics). Everything that touches the untrusted body happens here, so a
 crash or a hang costs this process and the one request it holds, never the server.
 
@@ -31,13 +32,14 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from imr_policy import audit
+from imr_policy import audit, letter
 from imr_policy.case import case_diagnostics, validate_case
 from imr_policy.combine import PROVENANCE_ORDER
 from imr_policy.diagnostics import Diagnostic, has_errors
 from imr_policy.errors import CaseError, EngineError, PolicyError
 from imr_policy.evaluate import Engine
 from imr_policy.limits import for_prefix
+from imr_policy.model import Case, Determination
 from imr_policy.service import wire
 from imr_policy.service.policyset import Snapshot, engine_for
 from imr_policy.service.problems import diagnostics_json
@@ -98,6 +100,19 @@ def _too_large(body: bytes) -> tuple[Diagnostic, ...]:
 
 # ---------------------------------------------------------------------------------------- requests
 
+LETTER_FORMATS = ("json", "text", "html")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Decided:
+    case: Case
+    determination: Determination
+    logged: audit.LoggedDecision
+
+
+def _json(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
 
 class Handler:
     """Answers the server's frames with one loaded Engine."""
@@ -118,6 +133,8 @@ class Handler:
                 return self._evaluate(ident, body, header.get("min_provenance"), header.get("request"))
             if header.get("op") == "validate":
                 return self._validate(ident, body)
+            if header.get("op") == "letter":
+                return self._letter(ident, body, header)
             return wire.encode({"id": ident, "status": "internal-error", "message": "unknown operation"})
         except Exception as exc:  # a defect in this package: the server answers 500, the worker lives on
             print(f"imr-policy worker {os.getpid()}: {type(exc).__name__} while answering", file=sys.stderr)
@@ -137,7 +154,8 @@ class Handler:
             return None, self._bad(ident, "invalid" if limited else "malformed", problems)
         return data, None
 
-    def _evaluate(self, ident: object, body: bytes, floor: Any = None, request: Any = None) -> bytes:
+    def _decide(self, ident: object, body: bytes, floor: Any, request: Any) -> _Decided | bytes:
+        """The case of `body` decided, with its decision log record; or the answer that refuses it."""
         if floor is not None and floor not in PROVENANCE_ORDER:  # the server checks it; a frame is not trusted
             return wire.encode({"id": ident, "status": "internal-error", "message": "unknown provenance grade"})
         if not isinstance(request, dict) or not all(isinstance(v, str) for v in request.values()):
@@ -160,9 +178,11 @@ class Handler:
         record = audit.decision_record(
             data, determination, redactor=self.redactor, valid=case, min_provenance=floor, request=request
         )
-        logged = audit.LoggedDecision.of(record)
-        answer = json.dumps(determination.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
-        header = {
+        return _Decided(case, determination, audit.LoggedDecision.of(record))
+
+    def _decided_header(self, ident: object, decided: _Decided) -> dict[str, Any]:
+        logged = decided.logged
+        return {
             "id": ident,
             "status": "ok",
             "decision_id": logged.decision_id,
@@ -170,9 +190,44 @@ class Handler:
             "case_id": logged.case_id,
             "content_hash": logged.content_hash,
             # for the server's metrics: what was decided, never about whom
-            "determinations": [i.determination for i in determination.items],
+            "determinations": [i.determination for i in decided.determination.items],
         }
-        return wire.encode(header, answer, logged.line)
+
+    def _evaluate(self, ident: object, body: bytes, floor: Any = None, request: Any = None) -> bytes:
+        decided = self._decide(ident, body, floor, request)
+        if isinstance(decided, bytes):
+            return decided
+        answer = json.dumps(decided.determination.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
+        return wire.encode(self._decided_header(ident, decided), answer, decided.logged.line)
+
+    def _letter(self, ident: object, body: bytes, header: dict[str, Any]) -> bytes:
+        """The UR letter (imr_policy.letter) written from the case's determination, in `header["format"]`.
+
+        The letter states the decision, so it is answered with the decision's log record, as a determination
+        is; with `check` only the completeness of the letter is answered, and nothing is recorded."""
+        form, check = header.get("format"), header.get("check") is True
+        if form not in LETTER_FORMATS or (check and form == "html"):  # the server checks it; a frame is not trusted
+            return wire.encode({"id": ident, "status": "internal-error", "message": "unknown letter format"})
+        decided = self._decide(ident, body, header.get("min_provenance"), header.get("request"))
+        if isinstance(decided, bytes):
+            return decided
+        try:
+            written = letter.write(self.engine, decided.case, decided.determination)
+        except EngineError as exc:
+            return wire.encode({"id": ident, "status": "engine-error", "message": str(exc)})
+        if check:
+            text = letter.render_check(written) if form == "text" else _json(letter.check_dict(written))
+            reply = {"id": ident, "status": "ok", "complete": written.complete}
+            return wire.encode(reply, text.encode())
+        text = (
+            letter.render_html(written)
+            if form == "html"
+            else letter.render_text(written)
+            if form == "text"
+            else _json(written.to_dict())
+        )
+        reply = {**self._decided_header(ident, decided), "complete": written.complete}
+        return wire.encode(reply, text.encode(), decided.logged.line)
 
     def _validate(self, ident: object, body: bytes) -> bytes:
         if over := _too_large(body):

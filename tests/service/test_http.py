@@ -97,6 +97,7 @@ def test_policies_health_readiness_openapi(server: Server, engine: imr_policy.En
         assert set(document["paths"]) == {
             "/v1/determinations",
             "/v1/determinations:batch",
+            "/v1/letters",
             "/v1/validate",
             "/v1/policies",
             "/v1/admin/reload",

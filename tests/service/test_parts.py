@@ -9,15 +9,20 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
+import yaml
 
 import imr_policy
+from imr_policy import letter
 from imr_policy.cli.main import main
 from imr_policy.resources import policies_dir, schema
-from imr_policy.service import observe, openapi, wire
+from imr_policy.service import media, observe, openapi, wire
+from imr_policy.service.app import ServiceConfig, create_app
 from imr_policy.service.policyset import remove, take_snapshot, validate_snapshot
 from imr_policy.service.problems import TYPES, Problem, json_pointer
-from imr_policy.service.worker import parse_body
+from imr_policy.service.worker import Handler, parse_body
+from tests.conftest import EXAMPLES
 
 
 @pytest.mark.parametrize(
@@ -212,3 +217,79 @@ def test_request_ids_and_traceparents() -> None:
         None,
     ):
         assert observe.traceparent(bad) is None, bad
+
+
+def test_the_document_describes_every_route_and_method(tmp_path: Path) -> None:
+    app = create_app(ServiceConfig(audit_log=tmp_path / "log.jsonl"))
+    routes = {r.path: r.methods - {"HEAD"} for r in app.routes if r.path != "/openapi.json"}  # type: ignore[attr-defined]
+    described = {path: {m.upper() for m in ops} for path, ops in openapi.document("0")["paths"].items()}
+    assert routes == described
+
+
+OFFERED = ("application/json", "text/plain", "text/html")
+
+
+@pytest.mark.parametrize(
+    ("accept", "chosen"),
+    [
+        (None, "application/json"),
+        ("", "application/json"),
+        ("*/*", "application/json"),
+        ("text/*", "text/plain"),
+        ("TEXT/HTML", "text/html"),
+        ("text/html; charset=utf-8", "text/html"),
+        ("text/html;q=0.5, text/plain;q=0.6", "text/plain"),
+        ("text/*;q=0.9, text/html;q=0.1, application/json;q=0.5", "text/plain"),  # the most specific range counts
+        ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", "text/html"),  # a browser
+        ("application/json;q=0, */*", "text/plain"),
+        ("application/xml", None),
+        ("*/*;q=0", None),
+        ("text/html;q=0, text/plain;q=0, application/*;q=0", None),
+        ("garbage, text/html;q=2, text/plain;q=abc", None),  # unreadable ranges are skipped
+        ("*/html", None),
+        ("image/png, " * 100 + "text/html", None),  # only the first 64 ranges are read
+    ],
+)
+def test_negotiate(accept: str | None, chosen: str | None) -> None:
+    assert media.negotiate(accept, OFFERED) == chosen
+
+
+def test_an_accept_is_shown_bounded_and_printable() -> None:
+    assert media.shown("text/html") == "text/html"
+    assert media.shown("a\x00é" + "x" * 200).startswith("a?\\xe9x")
+    assert len(media.shown("x" * 1000)) == 103
+
+
+def test_every_example_letter_matches_the_document(engine: imr_policy.Engine) -> None:
+    components = openapi.document("0")["components"]
+    for title, render in (("Letter", letter.Letter.to_dict), ("LetterCheck", letter.check_dict)):
+        validator = jsonschema.Draft202012Validator({"$ref": f"#/components/schemas/{title}", "components": components})
+        for path in sorted(EXAMPLES.glob("*.yaml")):
+            case = yaml.safe_load(path.read_text(encoding="utf-8"))
+            written = imr_policy.write_letter(engine, case)
+            errors = [e.message for e in validator.iter_errors(json.loads(json.dumps(render(written))))]
+            assert errors == [], (title, path.name)
+
+
+def test_the_worker_writes_the_letter_of_its_determination(engine: imr_policy.Engine) -> None:
+    """The `letter` frame: the letter `imr_policy.letter` writes, with the decision's log record; `check` without
+    a record; a format the server would never send is refused (a frame is not trusted)."""
+    case = yaml.safe_load((EXAMPLES / "imr-2015-psych-example.yaml").read_text(encoding="utf-8"))
+    body = json.dumps(case, default=str).encode()
+    written = imr_policy.write_letter(engine, json.loads(body))
+    worker = Handler(engine)
+
+    def ask(**header: Any) -> tuple[dict[str, Any], list[bytes]]:
+        return wire.decode(worker.handle({"id": 1, "op": "letter", **header}, body)[wire.PREFIX :])
+
+    header, (html, line) = ask(format="html")
+    assert html.decode() == letter.render_html(written)
+    assert header["status"] == "ok" and header["complete"] is False and header["decision_id"]
+    assert json.loads(line)["decision_id"] == header["decision_id"]
+    header, (text,) = ask(format="text", check=True)
+    assert text.decode() == letter.render_check(written) and "decision_id" not in header
+    header, (data,) = ask(format="json", check=True)
+    assert json.loads(data) == letter.check_dict(written)
+    for bad in ({"format": "pdf"}, {"format": None}, {"format": "html", "check": True}):
+        assert ask(**bad)[0] == {"id": 1, "status": "internal-error", "message": "unknown letter format"}
+    assert ask(format="json", min_provenance="strong")[0]["status"] == "internal-error"

@@ -79,11 +79,11 @@ def test_cli_evaluate_and_validate(path: Path, capsys: pytest.CaptureFixture[str
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_service_worker_answers_4xx(path: Path, worker: Handler) -> None:
-    for op in ("evaluate", "validate"):
-        frame = worker.handle({"id": 7, "op": op}, path.read_bytes())
+    for op in ("evaluate", "validate", "letter"):
+        frame = worker.handle({"id": 7, "op": op, "format": "html"}, path.read_bytes())
         header, sections = wire.decode(frame[wire.PREFIX :])
         assert header["status"] in ("malformed", "invalid", "too-large", "ok"), header
-        if op == "evaluate":
+        if op != "validate":
             assert header["status"] != "ok", "a hostile body was decided"
         else:
             assert header["status"] != "ok" or json.loads(sections[0])["valid"] is False
@@ -292,8 +292,8 @@ _JSON = st.recursive(
 @given(value=_JSON, wrap=st.booleans())
 def test_any_json_body_gets_an_answer_not_a_500(value: Any, wrap: bool, worker: Handler) -> None:
     body = json.dumps({"case_id": "x", "diagnoses": value} if wrap else value).encode()  # surrogates as \\udxxx
-    for op in ("evaluate", "validate"):
-        frame = worker.handle({"id": 1, "op": op}, body)
+    for op in ("evaluate", "validate", "letter"):
+        frame = worker.handle({"id": 1, "op": op, "format": "json"}, body)
         header, _ = wire.decode(frame[wire.PREFIX :])
         assert header["status"] in ("malformed", "invalid", "ok"), header
         frame[wire.PREFIX :].decode("utf-8")

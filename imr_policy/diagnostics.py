@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -139,3 +140,32 @@ def did_you_mean(value: object, choices: Iterable[str]) -> str | None:
 
 def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
     return any(d.severity is Severity.ERROR for d in diagnostics)
+
+
+# ------------------------------------------------------------------------- paths of a rule file's format
+
+_PREFIX = re.compile(r"\$(?:\.[A-Za-z_][A-Za-z0-9_-]*|\[\d+\])*")
+
+
+def rename(path: str, renames: Mapping[str, str]) -> str:
+    """`path` as the file writes it: its longest internal prefix replaced by the file's path (the renames
+    imr_policy.packformat makes for a format-2 pack)."""
+    if not renames:
+        return path
+    probe = path
+    while probe:
+        target = renames.get(probe)
+        if target is not None:
+            return target + path[len(probe) :]
+        cut = max(probe.rfind("."), probe.rfind("["))
+        if cut <= 0:
+            return path
+        probe = probe[:cut]
+    return path  # pragma: no cover - a path always starts with `$`
+
+
+def rename_text(text: str, renames: Mapping[str, str]) -> str:
+    """Every JSON path quoted in a message, as the file writes it."""
+    if not renames or "$." not in text:
+        return text
+    return _PREFIX.sub(lambda m: rename(m[0], renames), text)

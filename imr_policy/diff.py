@@ -283,13 +283,27 @@ def diff_editions(old: Edition, new: Edition, *, relation: Relation = "same") ->
     inv_pairs = _match(old.invariants, new.invariants, key=lambda i: i.id, similarity=None, threshold=1.0)
     changes += _entity_changes("invariant", inv_pairs, lambda o, n: _invariant_fields(o, n, cmap))
 
-    old_order = [rmap[r.id] for r in old.rules if r.id in rmap]
-    new_order = [r.id for r in new.rules if r.id in set(rmap.values())]
-    if old_order != new_order:
-        header.append(FieldChange("rule_order", tuple(old_order), tuple(new_order), "decision"))
+    header += _order_changes(old, new, rmap)
     if header:
         changes.insert(0, EntityChange("edition", "changed", old.key, new.key, tuple(header), old, new))
     return EditionDiff(new.guideline_id, relation, old, new, tuple(changes))
+
+
+def _order_changes(old: Edition, new: Edition, rmap: Mapping[str, str]) -> list[FieldChange]:
+    """The rules of a service whose order changed, where order decides (hit policy `first` on either side).
+    Rules of different services never compete, so moving a service's rules past another's (as
+    `imr-policy migrate` does when it groups them into decisions) is no change."""
+    kept = set(rmap.values())
+    out: list[FieldChange] = []
+    services = dict.fromkeys(s for e in (old, new) for r in e.rules for s in r.services)
+    for service in services:
+        if old.hit_policy(service) == "unique" and new.hit_policy(service) == "unique":
+            continue
+        old_order = tuple(rmap[r.id] for r in old.rules_for(service) if r.id in rmap)
+        new_order = tuple(r.id for r in new.rules_for(service) if r.id in kept)
+        if old_order != new_order and (old_order, new_order) not in {(f.old, f.new) for f in out}:
+            out.append(FieldChange("rule_order", old_order, new_order, "decision"))
+    return out
 
 
 def _header_fields(old: Edition, new: Edition) -> list[FieldChange]:

@@ -49,7 +49,7 @@ from typing import Any
 
 from imr_policy import resources
 from imr_policy.conditions import tokens
-from imr_policy.diagnostics import Diagnostic, Severity, sort_and_cap
+from imr_policy.diagnostics import Diagnostic, Severity, rename_text, sort_and_cap
 from imr_policy.facts import FACTS, OPERATORS, FactType
 from imr_policy.model import Clause, Condition, ConditionRow, Edition, NotOf, Rule, RuleException, clause_text, leaves
 from imr_policy.validate import LoadResult, load_editions
@@ -997,7 +997,13 @@ def lint(editions: Sequence[Edition], *, source_maps: Mapping[str, SourceMap] | 
     return sort_and_cap(
         [
             located(
-                f.code, f.message, f.path, file=e.file, source_map=maps.get(e.file), hint=f.hint, severity=f.severity
+                f.code,
+                rename_text(f.message, dict(e.paths)),
+                e.file_path(f.path),
+                file=e.file,
+                source_map=maps.get(e.file),
+                hint=f.hint,
+                severity=f.severity,
             )
             for e, f in found
         ]

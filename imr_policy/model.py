@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from imr_policy.diagnostics import rename
+
 Provenance = Literal["V-seed", "V", "V-2nd", "UNVERIFIED"]
 Tier = Literal["statute", "mtus", "non_mtus"]
 DecisionKind = Literal["certify", "modify", "non_certify", "pend"]
@@ -226,6 +228,10 @@ class Edition:
     severity_scales: tuple[SeverityScale, ...] = ()
     # per service, `unique` where no two rules may hold together (`hit_policies:`); `first` is the default
     hit_policies: tuple[tuple[str, str], ...] = ()
+    # the rule-file format (1 or 2) and, for format 2, where each internal path (`$.rules[3]`) is in the file
+    # as written (`$.decisions[1].rules[0]`): imr_policy.packformat
+    format: int = 1
+    paths: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False)
     # lookup tables derived from the fields above, built once (every evaluation asks these questions)
     _limits: dict[str, Limit] = field(init=False, repr=False, compare=False)
     _citations: dict[str, Citation] = field(init=False, repr=False, compare=False)
@@ -241,6 +247,10 @@ class Edition:
         object.__setattr__(self, "_citations", {c.id: c for c in self.citations})
         object.__setattr__(self, "_by_service", {k: tuple(v) for k, v in by_service.items()})
         object.__setattr__(self, "_silent", frozenset(s.service for s in self.silent_on))
+
+    def file_path(self, path: str) -> str:
+        """An internal JSON path (`$.rules[3].when`) as the rule file writes it."""
+        return rename(path, dict(self.paths)) if self.paths else path
 
     @property
     def key(self) -> str:

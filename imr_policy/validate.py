@@ -19,13 +19,13 @@ import hashlib
 import itertools
 import re
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from imr_policy.conditions import ICD9_PREFIX, ICD10_PREFIX, tokens
-from imr_policy.diagnostics import Diagnostic, Severity, did_you_mean, has_errors, sort_and_cap
+from imr_policy.diagnostics import Diagnostic, Severity, did_you_mean, has_errors, rename, rename_text, sort_and_cap
 from imr_policy.facts import (
     FACT_UNIT_KINDS,
     FACTS,
@@ -55,6 +55,7 @@ from imr_policy.model import (
     Silence,
     leaves,
 )
+from imr_policy.packformat import normalize
 from imr_policy.procedure import Procedure, check_procedure_set, check_procedure_text, is_procedure
 from imr_policy.schemacheck import fast_validator, float_diagnostics, schema_diagnostics
 from imr_policy.sequence import Profile, check_profile_text
@@ -165,7 +166,7 @@ def load_editions(paths: list[Path], *, display_root: Path | None = None) -> Loa
             )
             continue
         sha = hashlib.sha256(raw).hexdigest()
-        if _is_profile(file, text):
+        if is_profile(file, text):
             profile, found = check_profile_text(text, file=shown, sha256=sha)
             diagnostics.extend(found)
             if profile is not None:
@@ -196,7 +197,7 @@ def load_editions(paths: list[Path], *, display_root: Path | None = None) -> Loa
     )
 
 
-def _is_profile(file: Path, text: str) -> bool:
+def is_profile(file: Path, text: str) -> bool:
     """Jurisdiction profiles live in `jurisdictions/` or declare their schema for editors."""
     head = text[:2000]
     return file.parent.name == "jurisdictions" or "schemas/jurisdiction.schema.json" in head
@@ -248,10 +249,24 @@ def _check_text(
             return None, None, schema_problems, loaded.source_map
         edition, more = partial
         return None, _set_checkable(edition, more), schema_problems + more, loaded.source_map
-    checker = _Semantics(loaded.data, file, loaded.source_map)
-    edition = checker.run(sha)
-    valid = edition if not has_errors(checker.problems) else None
-    return valid, _set_checkable(edition, checker.problems), checker.problems, loaded.source_map
+    edition, problems = _semantics(loaded.data, file, loaded.source_map, sha)
+    valid = edition if not has_errors(problems) else None
+    return valid, _set_checkable(edition, problems), problems, loaded.source_map
+
+
+def _semantics(data: dict[str, Any], file: str, smap: SourceMap, sha256: str) -> tuple[Edition, list[Diagnostic]]:
+    """The semantic checks of a schema-valid document of either format (imr_policy.packformat), with every
+    problem at the path and line of the file as written."""
+    norm = normalize(data)
+    problems = [
+        located(p.code, p.message, p.path, file=file, source_map=smap, hint=p.hint, severity=p.severity)
+        for p in norm.problems
+    ]
+    checker = _Semantics(norm.data, file, smap, norm.renames)
+    edition = checker.run(sha256)
+    if norm.renames or data.get("format") == 2:
+        edition = dataclasses.replace(edition, format=int(data.get("format", 1)), paths=tuple(norm.renames.items()))
+    return edition, problems + checker.problems
 
 
 _CASE_KEYS = frozenset({"case_id", "date_of_injury", "requests", "diagnoses", "history", "utilization_review"})
@@ -346,12 +361,11 @@ def _valid_parts(
         {q: v for p, v in smap.values.items() if (q := to_kept(p)) is not None},
         {q: v for p, v in smap.keys.items() if (q := to_kept(p)) is not None},
     )
-    checker = _Semantics(kept, file, shifted)
-    edition = checker.run(sha256)
+    edition, checked = _semantics(kept, file, shifted, sha256)
     mentioned = re.compile(r"`([^`]*)`")
     problems = [
         dataclasses.replace(d, path=to_file(d.path), message=to_file(d.message))
-        for d in checker.problems
+        for d in checked
         if d.code not in _UNUSED
         and not (d.code in _REFERENCES and any(m in left_out for m in mentioned.findall(d.message)))
     ]
@@ -408,10 +422,13 @@ def _alternatives_of(c: Clause, negated: bool) -> int:
 class _Semantics:
     """Checks that need more than the schema: references, facts, types, outcome shapes, engine limits."""
 
-    def __init__(self, data: dict[str, Any], file: str, smap: SourceMap) -> None:
+    def __init__(
+        self, data: dict[str, Any], file: str, smap: SourceMap, renames: Mapping[str, str] | None = None
+    ) -> None:
         self.data = data
         self.file = file
         self.smap = smap
+        self.renames = renames or {}  # internal paths -> the file's (format 2: imr_policy.packformat)
         self.problems: list[Diagnostic] = []
         self.condition_ids: list[str] = []  # the edition's condition rows: the values of the `condition` fact
         self.citations: dict[str, dict[str, Any]] = {}
@@ -451,6 +468,8 @@ class _Semantics:
         hint: str | None = None,
         severity: Severity = Severity.ERROR,
     ) -> None:
+        if self.renames:
+            path, message = rename(path, self.renames), rename_text(message, self.renames)
         self.problems.append(
             located(code, message, path, file=self.file, source_map=self.smap, hint=hint, severity=severity)
         )

@@ -31,6 +31,7 @@ COMMANDS = (
     "verify",
     "letter",
     "show",
+    "migrate",
 )
 
 

@@ -21,7 +21,7 @@ from imr_policy.diff import PolicySet, diff_editions, diff_policy_sets
 from imr_policy.validate import load_editions
 from tests.conftest import ROOT
 
-ODG = ROOT / "policies" / "odg-mental-illness-stress" / "2015-03.yaml"
+ODG = ROOT / "tests" / "format1" / "policies" / "odg-mental-illness-stress" / "2015-03.yaml"  # format 1: edited as data
 FROZEN_OLD = "tests/diff/odg-2015-03.yaml"
 FROZEN_NEW = "tests/diff/odg-2016-01.yaml"
 

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-ODG = ROOT / "policies/odg-mental-illness-stress/2015-03.yaml"
+ODG = ROOT / "tests/format1/policies/odg-mental-illness-stress/2015-03.yaml"  # format 1: edited as data
 
 
 def _replace(text: str, old: str, new: str) -> str:

@@ -84,3 +84,16 @@ def test_the_case_format_doc_names_every_field_of_the_case_schema() -> None:
     for name in ("case.schema.json", "decision.schema.json"):
         text = (ROOT / "schemas" / name).read_text(encoding="utf-8")
         assert "docs/case-format.md" in text and "spec/case-format.md)" not in text.replace("docs/case-format.md)", "")
+
+
+def test_the_complete_example_of_the_authoring_guide_is_a_valid_format_2_pack() -> None:
+    import re
+
+    from imr_policy.validate import check_text
+
+    text = (ROOT / "docs/policy-authoring.md").read_text(encoding="utf-8")
+    block = re.search(r"## A complete example\n\n```yaml\n(.*?)```", text, re.S)
+    assert block is not None
+    edition, problems, _ = check_text(block.group(1), file="docs/policy-authoring.md")
+    assert edition is not None and problems == [], [d.render() for d in problems]
+    assert edition.format == 2 and edition.hit_policy("psychotherapy") == "first"

@@ -139,6 +139,13 @@ EXPECTED_CODES = frozenset(
         "policy.duplicate-severity-scale",
         "policy.unit-mismatch",
         "policy.words-in-region-without-regions",
+        "policy.format-mismatch",
+        "policy.duplicate-decision",
+        "policy.row-outside-decision",
+        "policy.duplicate-source",
+        "policy.unknown-source",
+        "policy.unused-source",
+        "policy.source-twice",
         # imr_policy/procedure.py: UR procedural packs (policies/*-ur-procedure/, schemas/ur-procedure.schema.json)
         "policy.holiday-year",
         "policy.holiday-rule",
@@ -205,6 +212,7 @@ WARNING_CODES = frozenset(
     {
         "policy.unused-citation",
         "policy.unused-limit",
+        "policy.unused-source",
         "diagnostics.capped",
         "lint.gap",
         "lint.shadowed",
@@ -619,7 +627,7 @@ def test_lint_too_complex(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lint, "SEARCH_BUDGET", 3)
     found = [d for d in lint.lint(result.editions) if d.code == "lint.too-complex"]
     assert [(d.severity, d.path, d.file) for d in found] == [
-        (Severity.NOTE, "$.rules[0].id", "policies/odg-mental-illness-stress/2015-03.yaml")
+        (Severity.NOTE, "$.decisions[0].rules[0].id", "policies/odg-mental-illness-stress/2015-03.yaml")
     ]
     assert found[0].message == (
         "the rules for psychotherapy combine too many conditions to analyse within 3 steps; gaps and overlaps "
@@ -630,7 +638,7 @@ def test_lint_too_complex(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _many_bad_rules(count: int) -> str:
     """The ACOEM pack with `count` rules that each cite an undefined citation."""
-    pack = (ROOT / "policies" / "acoem-2nd-ed" / "2004-ch15.yaml").read_text(encoding="utf-8")
+    pack = (ROOT / "tests" / "format1" / "policies" / "acoem-2nd-ed" / "2004-ch15.yaml").read_text(encoding="utf-8")
     head = pack[: pack.index("rules:\n")]
     rules = "".join(
         f"  - id: rule-{i}\n    services: [medication_management]\n    citation: ch15-referal\n    when: []\n"

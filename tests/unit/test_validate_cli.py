@@ -35,7 +35,7 @@ def test_unknown_key_and_type_error_reported_together(tmp_path: Path) -> None:
     text = (ROOT / "policies/mtus-cpmtg/2009.yaml").read_text(encoding="utf-8")
     text = text.replace("    value: 10\n", '    value: "10"\n', 1)
     text = text.replace(
-        "  - id: psychotherapy.initial-trial\n", "  - id: psychotherapy.initial-trial\n    priority: 1\n"
+        "      - id: psychotherapy.initial-trial\n", "      - id: psychotherapy.initial-trial\n        priority: 1\n"
     )
     bad = tmp_path / "mtus-cpmtg" / "2009.yaml"
     bad.parent.mkdir()
@@ -44,12 +44,13 @@ def test_unknown_key_and_type_error_reported_together(tmp_path: Path) -> None:
     assert done.returncode == 1
     lines = text.splitlines()
     value_line = lines.index('    value: "10"') + 1
-    priority_line = lines.index("    priority: 1") + 1
+    priority_line = lines.index("        priority: 1") + 1
     assert (
         f"2009.yaml:{value_line}:12: error[policy.schema.type] expected a whole number, got the string `10`"
         in done.stderr
     )
-    assert f"2009.yaml:{priority_line}:5: error[policy.schema.unknown-field] unknown field `priority`" in done.stderr
+    assert f"2009.yaml:{priority_line}:9: error[policy.schema.unknown-field] unknown field `priority`" in done.stderr
+    assert "(at $.decisions[0].rules[0].priority)" in done.stderr  # format 2: the path as the file writes it
     limits_before = text[: text.index('    value: "10"')].split("\nlimits:\n")[1].count("  - id: ")
     assert f"(at $.limits[{limits_before - 1}].value)" in done.stderr
     assert "2 errors" in done.stdout

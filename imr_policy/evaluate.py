@@ -427,6 +427,8 @@ class Engine:
         fired = self._fired(edition, facts)
         if edition.hit_policy(service) == "unique":
             held = [r.id for r in edition.rules_for(service) if f"rule:{r.id}" in fired]
+            beaten = {t for r in held for t in edition.overridden(r)}  # an exception that holds decides instead
+            held = [r for r in held if r not in beaten]
             if len(held) > 1:
                 raise EngineError(
                     f"rules {', '.join(f'`{r}`' for r in held)} of `{edition.key}` all hold for this case, but its hit "

@@ -658,10 +658,13 @@ def _service_findings(
                     )
                 )
                 continue
+            # an exception and what it overrides hold together by design: it decides there (`over:`)
+            related = [e for e in earlier if not _overrides(edition, rule, e)]
             if edition.hit_policy(service) == "unique":
-                findings.extend(_unique_overlaps(edition, space, service, rule, earlier, rule_index))
+                findings.extend(_unique_overlaps(edition, space, service, rule, related, rule_index))
             else:
-                _note_overlaps(edition, space, rule, earlier, overlaps)
+                findings.extend(_exception_conflicts(edition, space, rule, related, rule_index))
+                _note_overlaps(edition, space, rule, related, overlaps)
         gap_goal = tuple((r.when, False) for r in rules if service not in dead.get(r.id, ()))
         gaps = list(space.solutions(gap_goal))
     except _Budget:
@@ -682,6 +685,33 @@ def _service_findings(
             )
         )
     return findings
+
+
+def _overrides(edition: Edition, a: Rule, b: Rule) -> bool:
+    return b.id in edition.overridden(a.id) or a.id in edition.overridden(b.id)
+
+
+def _exception_conflicts(
+    edition: Edition, space: _Space, rule: Rule, earlier: list[Rule], rule_index: dict[str, int]
+) -> list[_Finding]:
+    """Two exceptions over one rule that can hold together and disagree: which one decides would rest on
+    their order alone, so it is an error before any case meets it (Catala's conflicting exceptions)."""
+    out = []
+    for before in earlier:
+        shared = set(rule.overrides) & set(before.overrides)
+        if not shared or _same_outcome(before, rule) or not space.sat(((before.when, True), (rule.when, True))):
+            continue
+        out.append(
+            _Finding(
+                "lint.exception-conflict",
+                f"exceptions `{before.id}` and `{rule.id}` both override `{sorted(shared)[0]}` and can hold together, "
+                f"but decide differently ({_outcome_text(before)}; {_outcome_text(rule)})",
+                f"$.rules[{rule_index[rule.id]}].id",
+                "narrow one so they exclude each other, or make one an exception to the other (`over:` it)",
+                Severity.ERROR,
+            )
+        )
+    return out
 
 
 def _unique_overlaps(

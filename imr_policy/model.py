@@ -127,6 +127,9 @@ class Rule:
     outcome: Outcome
     description: str = ""
     provenance: Provenance | None = None
+    # an `over:` exception read as a rule (imr_policy.packformat): the rule (or exception) it overrides; it
+    # stands just before it and holds only where that holds, so it decides there instead
+    overrides: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +240,7 @@ class Edition:
     _citations: dict[str, Citation] = field(init=False, repr=False, compare=False)
     _by_service: dict[str, tuple[Rule, ...]] = field(init=False, repr=False, compare=False)
     _silent: frozenset[str] = field(init=False, repr=False, compare=False)
+    _rules_by_id: dict[str, Rule] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_service: dict[str, list[Rule]] = {}
@@ -247,6 +251,7 @@ class Edition:
         object.__setattr__(self, "_citations", {c.id: c for c in self.citations})
         object.__setattr__(self, "_by_service", {k: tuple(v) for k, v in by_service.items()})
         object.__setattr__(self, "_silent", frozenset(s.service for s in self.silent_on))
+        object.__setattr__(self, "_rules_by_id", {r.id: r for r in self.rules})
 
     def file_path(self, path: str) -> str:
         """An internal JSON path (`$.rules[3].when`) as the rule file writes it."""
@@ -338,6 +343,18 @@ class Edition:
 
     def rules_for(self, service: str) -> tuple[Rule, ...]:
         return self._by_service.get(service, ())
+
+    def overridden(self, rule_id: str) -> frozenset[str]:
+        """What a rule overrides, directly or through the exceptions it overrides (`over:`)."""
+        out: set[str] = set()
+        todo = [rule_id]
+        while todo:
+            rule = self._rules_by_id.get(todo.pop())
+            for target in rule.overrides if rule is not None else ():
+                if target not in out:
+                    out.add(target)
+                    todo.append(target)
+        return frozenset(out)
 
     def tests_fact(self, service: str, fact: str) -> bool:
         """Some rule or exception for `service` tests `fact`."""

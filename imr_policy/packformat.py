@@ -59,25 +59,49 @@ def normalize(data: dict[str, Any]) -> Normalized:
                     )
                 )
         out.pop("decisions", None)
-        out["rules"], out["hit_policies"] = _flatten(data.get("decisions") or [], renames, problems)
-    elif "decisions" in data:
-        problems.append(
-            Problem(
-                "policy.format-mismatch",
-                "`decisions:` is format 2, but this pack declares `format: 1`",
-                "$.decisions",
-                "declare `format: 2` (and remove `rules:` and `hit_policies:`), or list the rules under `rules:`",
+        flat = _flatten(data.get("decisions") or [], renames, problems)
+        out["hit_policies"] = flat.hit_policies
+    else:
+        if "decisions" in data:
+            problems.append(
+                Problem(
+                    "policy.format-mismatch",
+                    "`decisions:` is format 2, but this pack declares `format: 1`",
+                    "$.decisions",
+                    "declare `format: 2` (and remove `rules:` and `hit_policies:`), or list the rules under `rules:`",
+                )
             )
-        )
-        out.pop("decisions")
+            out.pop("decisions")
+        raw = data.get("rules") if isinstance(data.get("rules"), list) else []
+        flat = _Flat(list(raw), [f"$.rules[{i}]" for i in range(len(raw))], [None] * len(raw), {})
+    exceptions = _overrides(flat, data.get("exceptions") or [], problems)
+    out["rules"] = flat.rules
+    if "exceptions" in data:
+        out["exceptions"] = [e for e, _ in exceptions]
+    for k, (origin, services) in enumerate(zip(flat.origins, flat.services, strict=True)):
+        if origin != f"$.rules[{k}]":
+            renames[f"$.rules[{k}]"] = origin
+        if services is not None:
+            renames[f"$.rules[{k}].services"] = services
+    for k, (_, origin) in enumerate(exceptions):
+        if origin != f"$.exceptions[{k}]":
+            renames[f"$.exceptions[{k}]"] = origin
     return Normalized(out, renames, tuple(problems))
 
 
-def _flatten(
-    decisions: list[dict[str, Any]], renames: dict[str, str], problems: list[Problem]
-) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    rules: list[dict[str, Any]] = []
-    hit_policies: dict[str, str] = {}
+@dataclass(slots=True)
+class _Flat:
+    """The rules in the format-1 shape, with where each is written (and where its services are, when the
+    rule does not list them itself)."""
+
+    rules: list[dict[str, Any]]
+    origins: list[str]
+    services: list[str | None]
+    hit_policies: dict[str, str]
+
+
+def _flatten(decisions: list[dict[str, Any]], renames: dict[str, str], problems: list[Problem]) -> _Flat:
+    flat = _Flat([], [], [], {})
     owner: dict[str, int] = {}
     for d, decision in enumerate(decisions):
         services = list(decision["services"])
@@ -93,32 +117,83 @@ def _flatten(
                 )
                 continue
             owner[service] = d
-            hit_policies[service] = decision["hit_policy"]
+            flat.hit_policies[service] = decision["hit_policy"]
             renames[f"$.hit_policies.{service}"] = f"$.decisions[{d}].hit_policy"
         for j, row in enumerate(decision["rules"]):
-            internal = f"$.rules[{len(rules)}]"
-            renames[internal] = f"$.decisions[{d}].rules[{j}]"
             rule = dict(row)
+            inherited: str | None = None
             if "services" in row:
-                outside = [s for s in row["services"] if s not in services]
-                for s in outside:
-                    problems.append(
-                        Problem(
-                            "policy.row-outside-decision",
-                            f"rule `{row['id']}` is for `{s}`, which its decision does not decide "
-                            f"(it decides {', '.join(services)})",
-                            f"$.decisions[{d}].rules[{j}].services[{row['services'].index(s)}]",
-                            "list only services of the decision here, or move the rule to the decision of that service",
+                for k, s in enumerate(row["services"]):
+                    if s not in services:
+                        problems.append(
+                            Problem(
+                                "policy.row-outside-decision",
+                                f"rule `{row['id']}` is for `{s}`, which its decision does not decide "
+                                f"(it decides {', '.join(services)})",
+                                f"$.decisions[{d}].rules[{j}].services[{k}]",
+                                "list only services of the decision here, or move the rule to the decision of "
+                                "that service",
+                            )
                         )
-                    )
                 rule["services"] = [s for s in row["services"] if s in services] or services
             else:
                 rule["services"] = services
-                renames[f"{internal}.services"] = f"$.decisions[{d}].services"
-            rules.append(rule)
+                inherited = f"$.decisions[{d}].services"
+            flat.rules.append(rule)
+            flat.origins.append(f"$.decisions[{d}].rules[{j}]")
+            flat.services.append(inherited)
     if decisions:
         renames["$.hit_policies"] = "$.decisions"
-    return rules, hit_policies
+    return flat
+
+
+def _overrides(
+    flat: _Flat, exceptions: list[dict[str, Any]], problems: list[Problem]
+) -> list[tuple[dict[str, Any], str]]:
+    """Each `over:` exception read as the rule it is: placed just before what it overrides, holding where
+    that decides and its own conditions hold, so it decides there instead (the order of a `first`
+    decision gives exactly that; under `unique` the engine and lint know it overrides). The `raises:`
+    exceptions are returned as they are, each with its path."""
+    kept: list[tuple[dict[str, Any], str]] = []
+    for i, e in enumerate(exceptions):
+        if not isinstance(e, dict) or "over" not in e:
+            kept.append((e, f"$.exceptions[{i}]"))
+            continue
+        ids = [r["id"] for r in flat.rules]
+        target = e["over"]
+        if target not in ids:
+            problems.append(
+                Problem(
+                    "policy.exception-unknown-rule",
+                    f"exception `{e['id']}` overrides `{target}`, which is neither a rule of this file nor an "
+                    "exception before this one",
+                    f"$.exceptions[{i}].over",
+                    "name the rule (or the earlier `over:` exception) whose outcome this one replaces",
+                )
+            )
+            continue
+        k = ids.index(target)
+        over = flat.rules[k]
+        services = list(over["services"])
+        for j, s in enumerate(e.get("services", [])):
+            if s not in services:
+                problems.append(
+                    Problem(
+                        "policy.exception-outside-rule",
+                        f"exception `{e['id']}` is for `{s}`, which `{target}` does not decide "
+                        f"(it decides {', '.join(services)})",
+                        f"$.exceptions[{i}].services[{j}]",
+                        "list only services of the rule it overrides",
+                    )
+                )
+        rule = {key: e[key] for key in ("id", "citation", "outcome", "description", "provenance") if key in e}
+        rule["services"] = [s for s in services if s in e.get("services", services)] or services
+        rule["when"] = [*e["when"], *over["when"]]
+        rule["overrides"] = [target]
+        flat.rules.insert(k, rule)
+        flat.origins.insert(k, f"$.exceptions[{i}]")
+        flat.services.insert(k, f"$.exceptions[{i}].services" if "services" in e else f"$.exceptions[{i}].over")
+    return kept
 
 
 def _resolve_sources(out: dict[str, Any], renames: dict[str, str], problems: list[Problem]) -> None:

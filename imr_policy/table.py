@@ -114,7 +114,8 @@ def table(edition: Edition, service: str) -> Table | None:
                 clause_text(c, lambda x: f"{x.fact} {cell(x, edition)}") for c in r.when if not isinstance(c, Condition)
             ]
             cells.append("; ".join(other) or "-")
-        rows.append((r.id, *cells, _outcome(r, edition), r.citation))
+        label = r.id + (f" (exception to {', '.join(r.overrides)})" if r.overrides else "")
+        rows.append((label, *cells, _outcome(r, edition), r.citation))
     if composite:
         facts.append("and")
     exceptions = tuple(

@@ -626,6 +626,7 @@ class _Semantics:
                     outcome=outcome,
                     description=r.get("description", ""),
                     provenance=r.get("provenance"),
+                    overrides=tuple(r.get("overrides", ())),
                 )
             )
         return rules

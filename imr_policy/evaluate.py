@@ -426,14 +426,7 @@ class Engine:
         service = facts["service"]
         fired = self._fired(edition, facts)
         if edition.hit_policy(service) == "unique":
-            held = [r.id for r in edition.rules_for(service) if f"rule:{r.id}" in fired]
-            beaten = {t for r in held for t in edition.overridden(r)}  # an exception that holds decides instead
-            held = [r for r in held if r not in beaten]
-            if len(held) > 1:
-                raise EngineError(
-                    f"rules {', '.join(f'`{r}`' for r in held)} of `{edition.key}` all hold for this case, but its hit "
-                    f"policy for {service} is `unique`; the rule pack is ambiguous and the case is not decided"
-                )
+            _refuse_ambiguous(edition, service, fired)
         trace: list[TraceEntry] = []
         deciding: Rule | None = None
         for rule in edition.rules_for(service):
@@ -774,6 +767,19 @@ class _Walk:
                 f"This policy set does not encode whether {names} addresses {self.service.replace('_', ' ')}; "
                 f"until it does, lower-ranked guidelines cannot be consulted, so the request is not decided."
             )
+
+
+def _refuse_ambiguous(edition: Edition, service: str, fired: frozenset[str]) -> None:
+    """Under hit policy `unique`, at most one rule may hold, an `over:` exception counting instead of what
+    it overrides; more is an EngineError (the pack is ambiguous), never a decision."""
+    held = [r.id for r in edition.rules_for(service) if f"rule:{r.id}" in fired]
+    beaten = {t for r in held for t in edition.overridden(r)}  # an exception that holds decides instead
+    held = [r for r in held if r not in beaten]
+    if len(held) > 1:
+        raise EngineError(
+            f"rules {', '.join(f'`{r}`' for r in held)} of `{edition.key}` all hold for this case, but its hit "
+            f"policy for {service} is `unique`; the rule pack is ambiguous and the case is not decided"
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

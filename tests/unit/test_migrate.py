@@ -26,6 +26,12 @@ SHIPPED = ROOT / "policies"
 # packs rewritten after their migration; the comparisons below still hold them to the same decisions
 REWRITTEN_BY_HAND = {
     "ca-labor-code-4604.5/2004.yaml",  # the statute's exceptions as `over:` exceptions to the cap rule
+    # psychotherapy and manipulation: hit policy `unique`, the rules after the trial bounded by its end
+    "mtus-cpmtg/2009.yaml",
+    "mtus-cpmtg/2016.yaml",
+    "odg-mental-illness-stress/2007-05.yaml",
+    "odg-mental-illness-stress/2015-03.yaml",
+    "odg-mental-illness-stress/2018-01.yaml",
 }
 
 

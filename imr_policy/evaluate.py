@@ -281,18 +281,14 @@ class Engine:
             lambda e: _coverage(e, undated, request.service),
         )
         for step in profile.steps:
-            editions = [e for e in in_force if _in_step(e, step)]
+            editions = [e for e in in_force if _in_step(e, step) and e.in_scope(request.service)]
             if step.role == "cap":
                 walk.cap_step(step, editions)
             elif step.role == "fallback" and (walk.decisive or walk.blocked):
                 walk.supporting_step(step, editions, request.quantity)
             elif not (walk.decisive or walk.blocked):
                 if step.required and not editions:
-                    walk.blocked = (
-                        f"No {step.label} edition in this policy set is in force in {case.jurisdiction} on "
-                        f"{request.date_of_service.isoformat()}, so the evidence search sequence cannot start; "
-                        "the request is not decided."
-                    )
+                    walk.blocked = _no_required_edition(step, in_force, case, request)
                 else:
                     walk.deciding_step(step, editions)
         search, trace = walk.search, walk.trace
@@ -767,6 +763,25 @@ class _Walk:
                 f"This policy set does not encode whether {names} addresses {self.service.replace('_', ' ')}; "
                 f"until it does, lower-ranked guidelines cannot be consulted, so the request is not decided."
             )
+
+
+def _no_required_edition(step: Step, in_force: tuple[Edition, ...], case: Case, request: Request) -> str:
+    """Why a required step of the search sequence has no edition: none in force, or none about the service."""
+    day, service = request.date_of_service.isoformat(), request.service.replace("_", " ")
+    elsewhere = [e for e in in_force if _in_step(e, step) and not e.in_scope(request.service)]
+    if elsewhere:
+        about = "; ".join(
+            f"{e.guideline_title} is about {', '.join(s.replace('_', ' ') for s in e.scope)}" for e in elsewhere
+        )
+        return (
+            f"No {step.label} edition in this policy set that addresses {service} is in force in "
+            f"{case.jurisdiction} on {day} ({about}), so the evidence search sequence cannot start; the request "
+            "is not decided."
+        )
+    return (
+        f"No {step.label} edition in this policy set is in force in {case.jurisdiction} on {day}, so the evidence "
+        "search sequence cannot start; the request is not decided."
+    )
 
 
 def _refuse_ambiguous(edition: Edition, service: str, fired: frozenset[str]) -> None:

@@ -643,7 +643,10 @@ def case_strategy(reg: Region) -> Any:
         service = draw(st.sampled_from(reg.services))
         day = draw(st.sampled_from(reg.dates))
         completed = draw(st.sampled_from(completed_values))
-        quantity = draw(st.integers(1, top))
+        # a request that brings the total to a threshold, or near it, as often as any other quantity: a
+        # changed limit is crossed by the total, which plain draws seldom land on
+        near = sorted({q for t in reg.thresholds for d in (-1, 0, 1) if 1 <= (q := t - completed + d) <= top})
+        quantity = draw(st.one_of(st.sampled_from(near), st.integers(1, top)) if near else st.integers(1, top))
         request = {"id": "r1", "service": service, "quantity": quantity, "date_of_service": day.isoformat()}
         case: dict[str, Any] = {
             "case_id": "generated",

@@ -233,6 +233,8 @@ class Edition:
     hit_policies: tuple[tuple[str, str], ...] = ()
     # the rule-file format (1 or 2) and, for format 2, where each internal path (`$.rules[3]`) is in the file
     # as written (`$.decisions[1].rules[0]`): imr_policy.packformat
+    # the services the guideline (or chapter) is about (`guideline.scope`); empty: any service
+    scope: tuple[str, ...] = ()
     format: int = 1
     paths: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False)
     # lookup tables derived from the fields above, built once (every evaluation asks these questions)
@@ -340,6 +342,11 @@ class Edition:
 
     def condition_row(self, row_id: str) -> ConditionRow:
         return next(r for r in self.conditions if r.id == row_id)
+
+    def in_scope(self, service: str) -> bool:
+        """Whether the guideline is about `service` at all (`guideline.scope`); one that is not is never
+        consulted for it (neither silent nor unencoded: not its subject)."""
+        return not self.scope or service in self.scope
 
     def rules_for(self, service: str) -> tuple[Rule, ...]:
         return self._by_service.get(service, ())

@@ -503,6 +503,7 @@ class _Semantics:
         invariants = self._invariants()
         self._unused()
         self._engine_limits(rules, exceptions)
+        self._scope(rules, silences)
         g, ed = d["guideline"], d["edition"]
         return Edition(
             guideline_id=g["id"],
@@ -510,6 +511,7 @@ class _Semantics:
             family=g["family"],
             tier=g["tier"],
             jurisdictions=tuple(g.get("jurisdictions", ["CA"])),
+            scope=tuple(g.get("scope", ())),
             edition_id=str(ed["id"]),
             edition_title=ed["title"],
             effective_from=start,
@@ -532,6 +534,30 @@ class _Semantics:
             severity_scales=tuple(scales),
             hit_policies=tuple(sorted(d.get("hit_policies", {}).items())),
         )
+
+    def _scope(self, rules: list[Rule], silences: list[Silence]) -> None:
+        """With `guideline.scope`, every rule and silence is for a service in it (no other is ever consulted)."""
+        scope = self.data["guideline"].get("scope")
+        if not scope:
+            return
+        for i, rule in enumerate(rules):
+            for j, service in enumerate(rule.services):
+                if service not in scope:
+                    self.report(
+                        "policy.outside-scope",
+                        f"rule `{rule.id}` decides `{service}`, which the guideline's `scope` leaves out, so it "
+                        "would never be consulted",
+                        f"$.rules[{i}].services[{j}]",
+                        hint=f"add `{service}` to `guideline.scope`, or remove the rule",
+                    )
+        for i, silence in enumerate(silences):
+            if silence.service not in scope:
+                self.report(
+                    "policy.outside-scope",
+                    f"`silent_on` names `{silence.service}`, which the guideline's `scope` leaves out",
+                    f"$.silent_on[{i}].service",
+                    hint=f"add `{silence.service}` to `guideline.scope`, or remove the entry",
+                )
 
     def _index_ids(self) -> None:
         """Citations, limits, rules and exceptions by id; each id once (rules and exceptions share one
@@ -1217,11 +1243,11 @@ def _check_set(editions: list[Edition], maps: dict[str, SourceMap]) -> list[Diag
                 )
             seen[e.edition_id] = e
         problems.extend(_overlaps(gid, group, maps))
-        if len({(e.guideline_title, e.family, e.tier) for e in group}) > 1:
+        if len({(e.guideline_title, e.family, e.tier, frozenset(e.scope)) for e in group}) > 1:
             problems.append(
                 located(
                     "policy.inconsistent-guideline",
-                    f"editions of `{gid}` disagree on the guideline's title, family or tier",
+                    f"editions of `{gid}` disagree on the guideline's title, family, tier or scope",
                     "$.guideline",
                     file=group[-1].file,
                     source_map=maps.get(group[-1].file),

@@ -141,6 +141,7 @@ EXPECTED_CODES = frozenset(
         "policy.unit-mismatch",
         "policy.words-in-region-without-regions",
         "policy.exception-outside-rule",
+        "policy.outside-scope",
         "policy.format-mismatch",
         "policy.duplicate-decision",
         "policy.row-outside-decision",

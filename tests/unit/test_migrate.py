@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,8 +32,12 @@ REWRITTEN_BY_HAND = {
     "mtus-cpmtg/2016.yaml",
     "odg-mental-illness-stress/2007-05.yaml",
     "odg-mental-illness-stress/2015-03.yaml",
-    "odg-mental-illness-stress/2018-01.yaml",
+    "odg-mental-illness-stress/2018-01.yaml",  # (and `guideline.scope` in the three ODG Mental Illness packs)
 }
+
+
+_SCOPE_BLOCK_OLD = re.compile(r"This policy set does not encode whether ODG Mental Illness .*?not decided\.", re.S)
+_SCOPE_BLOCK_NEW = re.compile(r"No ODG edition in this policy set that addresses .*?not decided\.", re.S)
 
 
 @functools.cache
@@ -44,11 +49,20 @@ def _same(case: Any) -> None:
     old, new = _engines()
     a, b = old.evaluate(case), new.evaluate(case)
     for x, y in zip(a.items, b.items, strict=True):
-        # everything but the trace is the same: determination, quantity, IMR outcome, basis, rationale. The
-        # trace differs only where a pack was rewritten by hand: an `over:` exception holds only where the
-        # rule it overrides does, so its entry names that rule's conditions too
+        # everything but the trace and the search steps is the same: determination, quantity, IMR outcome,
+        # basis, rationale. They differ only where a pack was changed by hand after its migration: an `over:`
+        # exception holds only where the rule it overrides does (its trace entry names that rule's
+        # conditions too), a rule after the trial names the trial's end, and a chapter outside its `scope`
+        # is no longer listed among the guidelines searched
         dx, dy = x.to_dict(), y.to_dict()
-        dx.pop("trace"), dy.pop("trace")
+        for key in ("trace", "search"):
+            dx.pop(key), dy.pop(key)
+        # the one reworded sentence: a request no ODG chapter in force is about (a Mental Illness chapter
+        # used to block it as "not encoded"; it is now out of that chapter's scope), both pending
+        if dx["determination"] == dy["determination"] == "pend":
+            for d in (dx, dy):
+                for block in (_SCOPE_BLOCK_OLD, _SCOPE_BLOCK_NEW):
+                    d["rationale"] = block.sub("<no ODG edition about it>", d["rationale"])
         assert dx == dy, x.request
 
 

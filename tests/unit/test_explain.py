@@ -49,7 +49,10 @@ def test_conditions_with_the_case_values(letter: imr_policy.Explanation) -> None
     assert check.text == "`completed` is 16, not below 4 (`psychotherapy.trial-visits`)"
     decided = next(r for r in cbt.rules if r.decided and r.guideline == "mtus-cpmtg")
     assert decided.rule == "psychotherapy.continued-without-improvement"
-    assert [c.text for c in decided.conditions] == ["`functional_improvement` is `not_documented`"]
+    assert [c.text for c in decided.conditions] == [
+        "`completed` is 16, at least 4 (`psychotherapy.trial-visits`)",  # after the trial (hit policy `unique`)
+        "`functional_improvement` is `not_documented`",
+    ]
     assert decided.counterfactuals == () and not decided.searched
 
 

@@ -271,6 +271,17 @@ class _Budget(Exception):
     pass
 
 
+def _kleene(truths: Iterator[bool | None], absorbing: bool) -> bool | None:
+    """Kleene's `or` (absorbing True) or `and` (absorbing False) of three-valued truths, short-circuiting."""
+    result: bool | None = not absorbing
+    for t in truths:
+        if t is absorbing:
+            return absorbing
+        if t is None:
+            result = None
+    return result
+
+
 class _Space:
     """The cases of one edition and service, as far as a set of conditions can tell them apart."""
 
@@ -288,24 +299,10 @@ class _Space:
         if isinstance(clause, NotOf):
             inner = self.truth(clause.clause, region)
             return None if inner is None else not inner
-        result: bool | None = False
-        for c in clause.clauses:
-            t = self.truth(c, region)
-            if t is True:
-                return True
-            if t is None:
-                result = None
-        return result
+        return _kleene((self.truth(c, region) for c in clause.clauses), True)
 
     def conj(self, conds: tuple[Clause, ...], region: Mapping[str, Cell]) -> bool | None:
-        result: bool | None = True
-        for c in conds:
-            t = self.truth(c, region)
-            if t is False:
-                return False
-            if t is None:
-                result = None
-        return result
+        return _kleene((self.truth(c, region) for c in conds), False)
 
     def _span(self, fact: str, region: Mapping[str, Cell]) -> Span:
         cell = region.get(fact)

@@ -299,7 +299,29 @@ def _set_checkable(edition: Edition, problems: list[Diagnostic]) -> Edition | No
 
 _MEASURES = {"count": "a count of visits or sessions", "months": "in months", "years": "in years"}
 _LISTS = ("citations", "limits", "conditions", "rules", "exceptions", "silent_on", "invariants", "severity_scales")
-_ENTRY = re.compile(r"\$\.(" + "|".join(_LISTS) + r")\[(\d+)\]")
+# an entry of a list: `$.rules[3]`, or a row of a format-2 decision, `$.decisions[1].rules[0]`
+_ENTRY = re.compile(r"\$\.(decisions\[\d+\]\.rules|" + "|".join(_LISTS) + r")\[(\d+)\]")
+
+
+def _entries(data: dict[str, Any], section: str) -> Any:
+    """The list at `section` (`rules`, or `decisions[1].rules`), or None."""
+    if section.startswith("decisions["):
+        index = int(section[len("decisions[") : section.index("]")])
+        decisions = data.get("decisions")
+        if not isinstance(decisions, list) or index >= len(decisions) or not isinstance(decisions[index], dict):
+            return None
+        return decisions[index].get("rules")
+    return data.get(section)
+
+
+def _with_entries(kept: dict[str, Any], section: str, entries: list[Any]) -> None:
+    if section.startswith("decisions["):
+        index = int(section[len("decisions[") : section.index("]")])
+        decisions = list(kept["decisions"])
+        decisions[index] = {**decisions[index], "rules": entries}
+        kept["decisions"] = decisions
+    else:
+        kept[section] = entries
 # semantic codes that may only say that an entry left out for its schema errors is missing
 _REFERENCES = frozenset(
     {
@@ -330,11 +352,11 @@ def _valid_parts(
     keep: dict[str, list[int]] = {}
     left_out: set[str] = set()
     for section, bad in broken.items():
-        entries = data.get(section)
+        entries = _entries(data, section)
         if not isinstance(entries, list):
             return None
         keep[section] = [i for i in range(len(entries)) if i not in bad]
-        kept[section] = [entries[i] for i in keep[section]]
+        _with_entries(kept, section, [entries[i] for i in keep[section]])
         left_out.update(
             str(entries[i]["id"])
             for i in bad

@@ -161,3 +161,31 @@ def test_an_unquoted_yes_gets_a_precise_hint() -> None:
         "YAML reads an unquoted `yes`, `on` or `true` as the boolean `true`; this field takes one of: documented, "
         "not_documented, unknown"
     )
+
+
+def test_a_format_2_row_with_a_schema_error_does_not_hide_the_other_rows_problems(tmp_path: Path) -> None:
+    text = (ROOT / "policies/mtus-cpmtg/2009.yaml").read_text(encoding="utf-8")
+    text = text.replace(
+        "      - id: psychotherapy.initial-trial\n", "      - id: psychotherapy.initial-trial\n        priority: 1\n", 1
+    )
+    text = text.replace(
+        "          - {fact: functional_improvement, op: eq, value: documented}",
+        "          - {fact: functional_improvment, op: eq, value: documented}",
+        1,
+    )
+    bad = tmp_path / "mtus-cpmtg" / "2009.yaml"
+    bad.parent.mkdir()
+    bad.write_text(text, encoding="utf-8")
+    done = run(str(bad))
+    assert done.returncode == 1
+    lines = text.splitlines()
+    typo = next(i for i, line in enumerate(lines, 1) if "functional_improvment" in line)
+    assert (
+        "error[policy.schema.unknown-field] unknown field `priority` (at $.decisions[0].rules[0].priority)"
+        in done.stderr
+    )
+    assert (
+        f"2009.yaml:{typo}:20: error[policy.unknown-fact] `functional_improvment` is not a fact of the case contract "
+        "(at $.decisions[0].rules[2].when[1].fact)"
+    ) in done.stderr
+    assert "2 errors" in done.stdout

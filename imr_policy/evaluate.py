@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import datetime as dt
+import functools
 import itertools
 import math
 from collections.abc import Callable, Mapping
@@ -51,6 +52,8 @@ from imr_policy.model import (
     RuleException,
     SearchStep,
     TraceEntry,
+    deferred,
+    evolve,
 )
 from imr_policy.procedure import Procedure
 from imr_policy.reference import ReferenceMatcher
@@ -254,8 +257,8 @@ class Engine:
         assumed = next(f for r, f in zip(readings, read, strict=True) if r is rep) if summary.decided else facts
         final = self._decide_with(case, index, request, assumed, facts, summary, floor, selected=selected)
         # the trace shows the evaluation on the records as they are, then each reading's
-        tagged = tuple(dataclasses.replace(t, reading=r.values) for r in readings for t in r.item.trace)
-        return dataclasses.replace(final, trace=first.trace + tagged)
+        tagged = tuple(evolve(t, reading=r.values) for r in readings for t in r.item.trace)
+        return evolve(final, trace=first.trace + tagged)
 
     def _decide_with(
         self,
@@ -355,11 +358,7 @@ class Engine:
             return self._edition(edition, facts, case, index)
         results = [self._edition(e, facts, case, index) for e in group.editions]
         agree = not group.uncovered and len({(r.status, r.kind, r.approved) for r in results}) == 1
-        trace = tuple(
-            dataclasses.replace(t, decided=t.decided and agree and i == 0)
-            for i, r in enumerate(results)
-            for t in r.trace
-        )
+        trace = tuple(evolve(t, decided=t.decided and agree and i == 0) for i, r in enumerate(results) for t in r.trace)
         if agree:
             return dataclasses.replace(results[0], trace=trace, by_request_date=tuple(results))
         return EditionResult(
@@ -393,7 +392,7 @@ class Engine:
             res = results[0]
             if read is None:
                 return res
-            return dataclasses.replace(res, trace=tuple(dataclasses.replace(t, condition=read) for t in res.trace))
+            return dataclasses.replace(res, trace=tuple(evolve(t, condition=read) for t in res.trace))
         return _over_rows(edition, results, missing_case_fields(case, index, "condition"))
 
     def _fired(self, edition: Edition, facts: Mapping[str, Any]) -> frozenset[str]:
@@ -446,13 +445,16 @@ class Engine:
                     "rule",
                     applied,
                     decided,
-                    None if applied else explain.why_not(rule.when, facts, edition),
+                    None if applied else deferred(functools.partial(explain.why_not, rule.when, facts, edition)),
                 )
             )
         checks: list[ExceptionCheck] = []
+        whys: list[str | None] = []  # each check's words, as given (still a recipe: reading them here would write them)
         for exc in edition.exceptions_for(service):
             ok = f"exception:{exc.id}" in fired
-            checks.append(ExceptionCheck(exc, ok, None if ok else explain.why_not(exc.when, facts, edition)))
+            why = None if ok else deferred(functools.partial(explain.why_not, exc.when, facts, edition))
+            checks.append(ExceptionCheck(exc, ok, why))
+            whys.append(why)
         applicable = [
             c.exception for c in checks if c.holds and deciding is not None and deciding.id in c.exception.rules
         ]
@@ -474,10 +476,10 @@ class Engine:
                 if raised[1] > approved:
                     exception = applicable[0]
                     kind, approved, missing = raised
-        for c in checks:
+        for c, why in zip(checks, whys, strict=True):
             used = c.exception is exception
             if not c.holds:
-                note = c.why_not
+                note = why
             elif used:
                 note = None
             elif deciding is None or deciding.id not in c.exception.rules:
@@ -629,7 +631,7 @@ def _over_rows(edition: Edition, results: list[EditionResult], missing: list[str
 
     def tagged(res: EditionResult, *, deciding: bool) -> tuple[TraceEntry, ...]:
         row = res.condition.row.id if res.condition else None
-        return tuple(dataclasses.replace(t, condition=row, decided=t.decided and deciding) for t in res.trace)
+        return tuple(evolve(t, condition=row, decided=t.decided and deciding) for t in res.trace)
 
     trace = tuple(t for i, r in enumerate(results) for t in tagged(r, deciding=agree and i == 0))
     if agree:

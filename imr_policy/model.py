@@ -483,6 +483,12 @@ def _raw_readers(cls: type) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
     return readers
 
 
+def unread(obj: Any, name: str) -> Any:
+    """Field `name` of a result as it was given: a recipe stays a recipe (for carrying it over unread)."""
+    attr = type(obj).__dict__.get(name)
+    return attr.raw(obj) if isinstance(attr, _DeferredSlot) else getattr(obj, name)
+
+
 def evolve(obj: _T, **changes: Any) -> _T:
     """`dataclasses.replace` for results: a deferred field is carried over as it is, not computed."""
     for name, read in _raw_readers(type(obj)):
@@ -709,7 +715,7 @@ class ReadingOutcome:
         return out
 
 
-@_deferred_fields("basis", "rationale")
+@_deferred_fields("basis", "rationale", "trace")
 @dataclass(frozen=True, slots=True)
 class ItemDetermination:
     request: str
@@ -779,6 +785,7 @@ class ConditionMatch:
     code_system: str | None = None
 
 
+@_deferred_fields("trace")
 @dataclass(frozen=True, slots=True)
 class EditionResult:
     """What one edition says about one request."""

@@ -55,7 +55,6 @@ from imr_policy.model import (
     TraceEntry,
     deferred,
     evolve,
-    unread,
 )
 from imr_policy.procedure import Procedure
 from imr_policy.reference import ReferenceMatcher
@@ -96,6 +95,7 @@ class Engine:
         # the facts each edition's rules and exceptions read: within one evaluation, an edition asked
         # again about the same values of them (readings, rows, open request dates) answers from memory
         self._tested = {e.key: _tested_facts(e) for e in editions}
+        self._by_jurisdiction: dict[str, tuple[Edition, ...]] = {}
 
     @property
     def editions(self) -> tuple[Edition, ...]:
@@ -284,7 +284,8 @@ class Engine:
             lambda e: _coverage(e, undated, request.service),
         )
         for step in profile.steps:
-            editions = [e for e in in_force if _in_step(e, step)]
+            tier, families = step.tier, step.families  # the editions of this step (once per edition and step)
+            editions = [e for e in in_force if e.tier == tier and (families is None or e.family in families)]
             if step.role == "cap":
                 walk.cap_step(step, editions)
             elif step.role == "fallback" and (walk.decisive or walk.blocked):
@@ -332,9 +333,7 @@ class Engine:
         them (consulted through `_consult`), keyed by its `key` in the second value."""
         chosen: list[Edition] = []
         open_: dict[str, list[Edition]] = {}
-        for e in self._editions:
-            if case.jurisdiction not in e.jurisdictions:
-                continue
+        for e in self._in_jurisdiction(case.jurisdiction):
             selected = e.selected(request, case)
             if selected is None:
                 if e.guideline_id not in open_:
@@ -347,6 +346,15 @@ class Engine:
             group.sort(key=lambda e: e.effective_from)
             undated[group[0].key] = Undated(tuple(group), not _covers(group, request.request_window(case)))
         return tuple(chosen), undated
+
+    def _in_jurisdiction(self, jurisdiction: str) -> tuple[Edition, ...]:
+        """The editions that apply in `jurisdiction`, in the policy set's order (found once per jurisdiction)."""
+        found = self._by_jurisdiction.get(jurisdiction)
+        if found is None:
+            found = self._by_jurisdiction[jurisdiction] = tuple(
+                e for e in self._editions if jurisdiction in e.jurisdictions
+            )
+        return found
 
     def _consult(
         self, edition: Edition, undated: Mapping[str, Undated], facts: Mapping[str, Any], case: Case, index: int
@@ -482,20 +490,21 @@ def _edition_trace(
     exception: RuleException | None,
 ) -> tuple[TraceEntry, ...]:
     """What one edition's answer shows, rule by rule and exception by exception (rule 1: the first rule
-    that holds decides; an exception is used only when it changed the result). Built when first read."""
+    that holds decides; an exception is used only when it changed the result). Built when first read, with
+    its why-not texts: whoever reads a trace reads them (a deferred field costs a Python call per read)."""
     g, e = edition.guideline_id, edition.edition_id
     trace: list[TraceEntry] = []
     seen = False
     for rule in edition.rules_for(facts["service"]):
         applied = f"rule:{rule.id}" in fired
-        why = None if applied else deferred(_why_not(rule.when, facts, edition))
+        why = None if applied else explain.why_not(rule.when, facts, edition)
         trace.append(TraceEntry(g, e, rule.id, "rule", applied, applied and not seen, why))
         seen = seen or applied
     for c in checks:
         used = c.exception is exception
         note: str | None
         if not c.holds:
-            note = unread(c, "why_not")  # a recipe stays one: written when the entry's words are read
+            note = c.why_not
         elif used:
             note = None
         elif deciding is None or deciding.id not in c.exception.rules:
@@ -833,10 +842,6 @@ def _coverage(edition: Edition, undated: Mapping[str, Undated], service: str) ->
         return edition.coverage(service)
     answers = {e.coverage(service) for e in group.editions}
     return answers.pop() if len(answers) == 1 and not group.uncovered else "rules"
-
-
-def _in_step(edition: Edition, step: Step) -> bool:
-    return edition.tier == step.tier and (step.families is None or edition.family in step.families)
 
 
 def _apply(

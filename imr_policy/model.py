@@ -664,7 +664,6 @@ class SearchStep:
         return out
 
 
-@_deferred_fields("why_not")
 @dataclass(frozen=True, slots=True)
 class TraceEntry:
     guideline: str

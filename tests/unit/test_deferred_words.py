@@ -1,8 +1,9 @@
 """Words are put together only when read (issue 13, item 3), and read exactly as if they had been built.
 
-A result's rationale, basis and why-not texts may hold a recipe (`imr_policy.model.deferred`) until first
-read; whoever reads them, and however (attribute, equality, hash, repr, pickling, `dataclasses.replace`,
-`to_dict`), gets the same values as from a result built with the words in hand.
+A result's rationale, basis and trace (with its why-not texts) may hold a recipe
+(`imr_policy.model.deferred`) until first read; whoever reads them, and however (attribute, equality,
+hash, repr, pickling, `dataclasses.replace`, `to_dict`), gets the same values as from a result built
+with the words in hand.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import yaml
 
 import imr_policy
 from imr_policy import explain
-from imr_policy.model import ItemDetermination, TraceEntry, _Deferred, deferred, evolve
+from imr_policy.model import ItemDetermination, _Deferred, deferred, evolve
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cases" / "imr-2015-psych-example.yaml"
 
@@ -41,8 +42,7 @@ def test_the_words_wait_until_read(engine: imr_policy.Engine, case: dict[str, An
     item = engine.evaluate(case).items[1]
     assert type(_raw(item, "rationale")) is _Deferred
     assert type(_raw(item, "basis")) is _Deferred
-    not_applied = [t for t in item.trace if not t.applied]
-    assert not_applied and all(type(_raw(t, "why_not")) is _Deferred for t in not_applied)
+    assert type(_raw(item, "trace")) is _Deferred
     # reading the decision does not put anything into words
     assert (item.determination, item.approved_quantity, item.imr_outcome) == ("non_certify", 0, "upheld")
     assert type(_raw(item, "rationale")) is _Deferred
@@ -50,6 +50,7 @@ def test_the_words_wait_until_read(engine: imr_policy.Engine, case: dict[str, An
     assert isinstance(words, str) and words.startswith("Requested: ")
     assert _raw(item, "rationale") is words  # kept: the recipe ran once and is let go
     assert item.rationale is words
+    assert any(t.why_not for t in item.trace if not t.applied)
 
 
 def test_read_late_or_at_once_the_same(engine: imr_policy.Engine, case: dict[str, Any]) -> None:
@@ -77,22 +78,21 @@ def test_a_deferred_field_is_still_frozen(engine: imr_policy.Engine, case: dict[
     with pytest.raises(dataclasses.FrozenInstanceError):
         item.rationale = "changed"  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
-        item.trace[0].why_not = "changed"  # type: ignore[misc]
+        item.trace = ()  # type: ignore[misc]
 
 
-def test_one_recipe_shared_runs_once() -> None:
+def test_one_recipe_shared_runs_once(engine: imr_policy.Engine, case: dict[str, Any]) -> None:
     calls: list[int] = []
 
     def words() -> str:
         calls.append(1)
-        return "it is not given"
+        return "the words"
 
-    why = deferred(words)
-    a = TraceEntry("g", "e", "r", "rule", False, why_not=why)
-    b = evolve(a, kind="exception")
-    assert (a.why_not, b.why_not, a.why_not) == ("it is not given",) * 3
+    a = evolve(engine.evaluate(case).items[0], rationale=deferred(words))
+    b = evolve(a, service="other")
+    assert (a.rationale, b.rationale, a.rationale) == ("the words",) * 3
     assert calls == [1]
-    assert a == TraceEntry("g", "e", "r", "rule", False, why_not="it is not given")
+    assert a == dataclasses.replace(engine.evaluate(case).items[0], rationale="the words")
 
 
 def test_the_rationale_is_the_one_explain_writes(engine: imr_policy.Engine, case: dict[str, Any]) -> None:

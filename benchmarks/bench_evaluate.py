@@ -298,6 +298,7 @@ def report(
         "validate_case / evaluate_durable": subjects["validate_case"].median_ns / ev,
         "raw_assert_retract / raw_post": fact / post,
         "evaluate_readings / raw_post": subjects["evaluate_readings"].median_ns / post,
+        "evaluate_durable + to_dict / raw_post": subjects["evaluate_to_dict"].median_ns / post,
     }
     per_request = {1: subjects["evaluate_n1"].median_ns, 2: ev} | {
         n: subjects[f"evaluate_n{n}"].median_ns for n in REQUEST_COUNTS if n != 1
@@ -402,6 +403,11 @@ def build_subjects(case: dict[str, Any], case_path: Path) -> tuple[list[Subject]
         Subject("matcher_only", f"DurableMatcher.match x{n} (the example's consultations)", matcher_only),
         Subject("validate_case", "imr_policy.validate_case(case dict)", lambda: imr_policy.validate_case(case)),
         Subject("evaluate_durable", "engine.evaluate(case dict), durable backend", lambda: durable.evaluate(case)),
+        Subject(
+            "evaluate_to_dict",
+            "engine.evaluate(case dict).to_dict(), durable: every word read",
+            lambda: durable.evaluate(case).to_dict(),
+        ),
         Subject(
             "evaluate_reference", "engine.evaluate(case dict), reference backend", lambda: reference.evaluate(case)
         ),

@@ -24,11 +24,10 @@ what is decided here into words. The rules, in order (docs/architecture.md state
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
-from imr_policy.model import DecisionKind, EditionResult, ItemDetermination, Provenance, UtilizationReview
+from imr_policy.model import DecisionKind, EditionResult, ItemDetermination, Provenance, UtilizationReview, evolve
 
 Role = Literal["decisive", "supporting"]
 ImrOutcome = Literal["upheld", "overturned"]
@@ -51,7 +50,7 @@ def result_provenance(res: EditionResult) -> Provenance:
     """The weakest grade among the numbers an edition's result used: its rule, its exception, its limits;
     where the open request date left several editions to agree, the weakest of theirs."""
     if res.by_request_date:
-        return weakest(*(result_provenance(dataclasses.replace(r, by_request_date=())) for r in res.by_request_date))
+        return weakest(*(result_provenance(evolve(r, by_request_date=())) for r in res.by_request_date))
     assert res.rule is not None
     e = res.edition
     provenance = res.rule.provenance or e.citation(res.rule.citation).provenance

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import datetime as dt
+import functools
 import itertools
 import math
 from collections.abc import Callable, Mapping
@@ -37,6 +38,7 @@ from imr_policy.errors import CaseError, EngineError, PolicyError
 from imr_policy.facts import FACTS, PREDICATE_OPS, PRESENCE_OPS
 from imr_policy.model import (
     Case,
+    Condition,
     DecisionKind,
     Determination,
     Edition,
@@ -51,6 +53,8 @@ from imr_policy.model import (
     RuleException,
     SearchStep,
     TraceEntry,
+    deferred,
+    evolve,
     leaves,
 )
 from imr_policy.procedure import Procedure
@@ -92,6 +96,7 @@ class Engine:
         # the facts each edition's rules and exceptions read: within one evaluation, an edition asked
         # again about the same values of them (readings, rows, open request dates) answers from memory
         self._tested = {e.key: _tested_facts(e) for e in editions}
+        self._by_jurisdiction: dict[str, tuple[Edition, ...]] = {}
 
     @property
     def editions(self) -> tuple[Edition, ...]:
@@ -255,8 +260,7 @@ class Engine:
         assumed = next(f for r, f in zip(readings, read, strict=True) if r is rep) if summary.decided else facts
         final = self._decide_with(case, index, request, assumed, facts, summary, floor, selected=selected)
         # the trace shows the evaluation on the records as they are, then each reading's
-        tagged = tuple(dataclasses.replace(t, reading=r.values) for r in readings for t in r.item.trace)
-        return dataclasses.replace(final, trace=first.trace + tagged)
+        return evolve(final, trace=deferred(functools.partial(_read_trace, first, readings)))
 
     def _decide_with(
         self,
@@ -281,7 +285,12 @@ class Engine:
             lambda e: _coverage(e, undated, request.service),
         )
         for step in profile.steps:
-            editions = [e for e in in_force if _in_step(e, step) and e.in_scope(request.service)]
+            tier, families = step.tier, step.families  # the editions of this step (once per edition and step)
+            editions = [
+                e
+                for e in in_force
+                if e.tier == tier and (families is None or e.family in families) and e.in_scope(request.service)
+            ]
             if step.role == "cap":
                 walk.cap_step(step, editions)
             elif step.role == "fallback" and (walk.decisive or walk.blocked):
@@ -291,7 +300,7 @@ class Engine:
                     walk.blocked = _no_required_edition(step, in_force, case, request)
                 else:
                     walk.deciding_step(step, editions)
-        search, trace = walk.search, walk.trace
+        search, trace = walk.search, deferred(functools.partial(_joined_trace, tuple(walk.asked)))
         caps, decisive, supporting, blocked = walk.caps, walk.decisive, walk.supporting, walk.blocked
         decided = combine(
             quantity=request.quantity,
@@ -312,7 +321,7 @@ class Engine:
             supporting=tuple(supporting),
             caps=tuple(caps),
             search=tuple(search),
-            trace=tuple(trace),
+            trace=trace,
             in_force=in_force,
             profile=profile,
             stated=stated,
@@ -325,9 +334,7 @@ class Engine:
         them (consulted through `_consult`), keyed by its `key` in the second value."""
         chosen: list[Edition] = []
         open_: dict[str, list[Edition]] = {}
-        for e in self._editions:
-            if case.jurisdiction not in e.jurisdictions:
-                continue
+        for e in self._in_jurisdiction(case.jurisdiction):
             selected = e.selected(request, case)
             if selected is None:
                 if e.guideline_id not in open_:
@@ -341,6 +348,15 @@ class Engine:
             undated[group[0].key] = Undated(tuple(group), not _covers(group, request.request_window(case)))
         return tuple(chosen), undated
 
+    def _in_jurisdiction(self, jurisdiction: str) -> tuple[Edition, ...]:
+        """The editions that apply in `jurisdiction`, in the policy set's order (found once per jurisdiction)."""
+        found = self._by_jurisdiction.get(jurisdiction)
+        if found is None:
+            found = self._by_jurisdiction[jurisdiction] = tuple(
+                e for e in self._editions if jurisdiction in e.jurisdictions
+            )
+        return found
+
     def _consult(
         self, edition: Edition, undated: Mapping[str, Undated], facts: Mapping[str, Any], case: Case, index: int
     ) -> EditionResult:
@@ -352,13 +368,9 @@ class Engine:
             return self._edition(edition, facts, case, index)
         results = [self._edition(e, facts, case, index) for e in group.editions]
         agree = not group.uncovered and len({(r.status, r.kind, r.approved) for r in results}) == 1
-        trace = tuple(
-            dataclasses.replace(t, decided=t.decided and agree and i == 0)
-            for i, r in enumerate(results)
-            for t in r.trace
-        )
+        trace = deferred(functools.partial(_dated_trace, tuple(results), agree))
         if agree:
-            return dataclasses.replace(results[0], trace=trace, by_request_date=tuple(results))
+            return evolve(results[0], trace=trace, by_request_date=tuple(results))
         return EditionResult(
             edition,
             "gap",
@@ -383,14 +395,14 @@ class Engine:
         if not matches:
             return self._edition_once(edition, {**facts, "condition": None}, case, index)
         results = [
-            dataclasses.replace(self._edition_once(edition, {**facts, "condition": m.row.id}, case, index), condition=m)
+            evolve(self._edition_once(edition, {**facts, "condition": m.row.id}, case, index), condition=m)
             for m in matches
         ]
         if len(results) == 1:
             res = results[0]
             if read is None:
                 return res
-            return dataclasses.replace(res, trace=tuple(dataclasses.replace(t, condition=read) for t in res.trace))
+            return evolve(res, trace=deferred(functools.partial(_row_trace, res, read)))
         return _over_rows(edition, results, missing_case_fields(case, index, "condition"))
 
     def _fired(self, edition: Edition, facts: Mapping[str, Any]) -> frozenset[str]:
@@ -423,28 +435,11 @@ class Engine:
         fired = self._fired(edition, facts)
         if edition.hit_policy(service) == "unique":
             _refuse_ambiguous(edition, service, fired)
-        trace: list[TraceEntry] = []
-        deciding: Rule | None = None
-        for rule in edition.rules_for(service):
-            applied = f"rule:{rule.id}" in fired
-            decided = applied and deciding is None
-            if decided:
-                deciding = rule
-            trace.append(
-                TraceEntry(
-                    edition.guideline_id,
-                    edition.edition_id,
-                    rule.id,
-                    "rule",
-                    applied,
-                    decided,
-                    None if applied else explain.why_not(rule.when, facts, edition),
-                )
-            )
+        deciding = next((r for r in edition.rules_for(service) if f"rule:{r.id}" in fired), None)
         checks: list[ExceptionCheck] = []
         for exc in edition.exceptions_for(service):
             ok = f"exception:{exc.id}" in fired
-            checks.append(ExceptionCheck(exc, ok, None if ok else explain.why_not(exc.when, facts, edition)))
+            checks.append(ExceptionCheck(exc, ok, None if ok else deferred(_why_not(exc.when, facts, edition))))
         applicable = [
             c.exception for c in checks if c.holds and deciding is not None and deciding.id in c.exception.rules
         ]
@@ -466,32 +461,56 @@ class Engine:
                 if raised[1] > approved:
                     exception = applicable[0]
                     kind, approved, missing = raised
-        for c in checks:
-            used = c.exception is exception
-            if not c.holds:
-                note = c.why_not
-            elif used:
-                note = None
-            elif deciding is None or deciding.id not in c.exception.rules:
-                note = "it holds, but the rule it raises did not decide"
-            else:
-                note = "it holds, but the request is within the limit without it"
-            trace.append(
-                TraceEntry(edition.guideline_id, edition.edition_id, c.exception.id, "exception", c.holds, used, note)
-            )
+        trace = deferred(functools.partial(_edition_trace, edition, facts, fired, deciding, tuple(checks), exception))
         if deciding is None:
             absent = sorted(
                 {c.fact for r in edition.rules_for(service) for c in leaves(r.when) if facts.get(c.fact) is None}
             )
             gap_missing = tuple(f for name in absent for f in missing_case_fields(case, index, name))
             return EditionResult(
-                edition, "gap", kind="pend", missing=gap_missing, exceptions=tuple(checks), trace=tuple(trace)
+                edition, "gap", kind="pend", missing=gap_missing, exceptions=tuple(checks), trace=trace
             )
         if deciding.outcome.decision == "not_applicable":
-            return EditionResult(edition, "not_applicable", deciding, exceptions=tuple(checks), trace=tuple(trace))
-        return EditionResult(
-            edition, "decided", deciding, exception, kind, approved, missing, tuple(checks), tuple(trace)
-        )
+            return EditionResult(edition, "not_applicable", deciding, exceptions=tuple(checks), trace=trace)
+        return EditionResult(edition, "decided", deciding, exception, kind, approved, missing, tuple(checks), trace)
+
+
+def _why_not(conditions: tuple[Condition, ...], facts: Mapping[str, Any], edition: Edition) -> Callable[[], str]:
+    return functools.partial(explain.why_not, conditions, facts, edition)
+
+
+def _edition_trace(
+    edition: Edition,
+    facts: Mapping[str, Any],
+    fired: frozenset[str],
+    deciding: Rule | None,
+    checks: tuple[ExceptionCheck, ...],
+    exception: RuleException | None,
+) -> tuple[TraceEntry, ...]:
+    """What one edition's answer shows, rule by rule and exception by exception (rule 1: the first rule
+    that holds decides; an exception is used only when it changed the result). Built when first read, with
+    its why-not texts: whoever reads a trace reads them (a deferred field costs a Python call per read)."""
+    g, e = edition.guideline_id, edition.edition_id
+    trace: list[TraceEntry] = []
+    seen = False
+    for rule in edition.rules_for(facts["service"]):
+        applied = f"rule:{rule.id}" in fired
+        why = None if applied else explain.why_not(rule.when, facts, edition)
+        trace.append(TraceEntry(g, e, rule.id, "rule", applied, applied and not seen, why))
+        seen = seen or applied
+    for c in checks:
+        used = c.exception is exception
+        note: str | None
+        if not c.holds:
+            note = c.why_not
+        elif used:
+            note = None
+        elif deciding is None or deciding.id not in c.exception.rules:
+            note = "it holds, but the rule it raises did not decide"
+        else:
+            note = "it holds, but the request is within the limit without it"
+        trace.append(TraceEntry(g, e, c.exception.id, "exception", c.holds, used, note))
+    return tuple(trace)
 
 
 # the facts a count of prior visits moves: every visit counts toward `completed` and `total`; a
@@ -622,15 +641,42 @@ def _over_rows(edition: Edition, results: list[EditionResult], missing: list[str
     Every row's trace is kept, each entry marked with its row; only the row whose answer is used counts
     as deciding. When the rows disagree, nothing decides and the edition pends for the diagnosis code."""
     agree = len({(r.status, r.kind, r.approved) for r in results}) == 1
+    trace = deferred(functools.partial(_rows_trace, tuple(results), agree))
+    if agree:
+        return evolve(results[0], trace=trace, alternatives=tuple(results))
+    return EditionResult(edition, "gap", kind="pend", missing=tuple(missing), trace=trace, alternatives=tuple(results))
+
+
+def _rows_trace(results: tuple[EditionResult, ...], agree: bool) -> tuple[TraceEntry, ...]:
+    """Every row's trace, each entry marked with its row; only the first row's counts as deciding, and
+    only when the rows agree."""
 
     def tagged(res: EditionResult, *, deciding: bool) -> tuple[TraceEntry, ...]:
         row = res.condition.row.id if res.condition else None
-        return tuple(dataclasses.replace(t, condition=row, decided=t.decided and deciding) for t in res.trace)
+        return tuple(evolve(t, condition=row, decided=t.decided and deciding) for t in res.trace)
 
-    trace = tuple(t for i, r in enumerate(results) for t in tagged(r, deciding=agree and i == 0))
-    if agree:
-        return dataclasses.replace(results[0], trace=trace, alternatives=tuple(results))
-    return EditionResult(edition, "gap", kind="pend", missing=tuple(missing), trace=trace, alternatives=tuple(results))
+    return tuple(t for i, r in enumerate(results) for t in tagged(r, deciding=agree and i == 0))
+
+
+def _row_trace(res: EditionResult, row: str) -> tuple[TraceEntry, ...]:
+    """The trace of one row read (rule 7), each entry marked with the row."""
+    return tuple(evolve(t, condition=row) for t in res.trace)
+
+
+def _dated_trace(results: tuple[EditionResult, ...], agree: bool) -> tuple[TraceEntry, ...]:
+    """The trace of each edition an open request date can select; only the first's counts as deciding, and
+    only when they agree."""
+    return tuple(evolve(t, decided=t.decided and agree and i == 0) for i, r in enumerate(results) for t in r.trace)
+
+
+def _joined_trace(results: tuple[EditionResult, ...]) -> tuple[TraceEntry, ...]:
+    """The trace of one pass of the evidence search: every edition asked, in the order asked."""
+    return tuple(t for r in results for t in r.trace)
+
+
+def _read_trace(first: ItemDetermination, readings: tuple[Reading, ...]) -> tuple[TraceEntry, ...]:
+    """The evaluation on the records as they are, then each reading's, each entry marked with its reading."""
+    return first.trace + tuple(evolve(t, reading=r.values) for r in readings for t in r.item.trace)
 
 
 def _not_applicable_step(step: Step, res: EditionResult) -> SearchStep:
@@ -672,7 +718,7 @@ class _Walk:
     consult: Callable[[Edition], EditionResult]
     coverage: Callable[[Edition], str]
     search: list[SearchStep] = dataclasses.field(default_factory=list)
-    trace: list[TraceEntry] = dataclasses.field(default_factory=list)
+    asked: list[EditionResult] = dataclasses.field(default_factory=list)  # every answer, in the order asked
     caps: list[EditionResult] = dataclasses.field(default_factory=list)
     decisive: list[EditionResult] = dataclasses.field(default_factory=list)
     supporting: list[EditionResult] = dataclasses.field(default_factory=list)
@@ -683,7 +729,7 @@ class _Walk:
 
     def _ask(self, edition: Edition) -> EditionResult:
         res = self.consult(edition)
-        self.trace.extend(res.trace)
+        self.asked.append(res)
         return res
 
     def cap_step(self, step: Step, editions: list[Edition]) -> None:
@@ -768,7 +814,13 @@ class _Walk:
 def _no_required_edition(step: Step, in_force: tuple[Edition, ...], case: Case, request: Request) -> str:
     """Why a required step of the search sequence has no edition: none in force, or none about the service."""
     day, service = request.date_of_service.isoformat(), request.service.replace("_", " ")
-    elsewhere = [e for e in in_force if _in_step(e, step) and not e.in_scope(request.service)]
+    elsewhere = [
+        e
+        for e in in_force
+        if e.tier == step.tier
+        and (step.families is None or e.family in step.families)
+        and not e.in_scope(request.service)
+    ]
     if elsewhere:
         about = "; ".join(
             f"{e.guideline_title} is about {', '.join(s.replace('_', ' ') for s in e.scope)}" for e in elsewhere
@@ -828,10 +880,6 @@ def _coverage(edition: Edition, undated: Mapping[str, Undated], service: str) ->
         return edition.coverage(service)
     answers = {e.coverage(service) for e in group.editions}
     return answers.pop() if len(answers) == 1 and not group.uncovered else "rules"
-
-
-def _in_step(edition: Edition, step: Step) -> bool:
-    return edition.tier == step.tier and (step.families is None or edition.family in step.families)
 
 
 def _apply(

@@ -7,6 +7,7 @@ determination, and the IMR outcome.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -27,6 +28,7 @@ from imr_policy.model import (
     SearchStep,
     TraceEntry,
     clause_text,
+    deferred,
 )
 from imr_policy.reference import clause_holds, operand
 
@@ -333,10 +335,71 @@ def item(
     stated: Mapping[str, Any] | None = None,
     readings: Readings | None = None,
 ) -> ItemDetermination:
-    """Put one request's combined decision into words (combine.combine made it).
+    """One request's combined decision (combine.combine made it) as a result; its basis and rationale are
+    put into words when first read (`model.deferred`), from the same values.
 
     `stated`: the facts as the case gives them, when `facts` carries values assumed for facts the
     records do not state (the request line describes the records, not the assumption)."""
+    words = functools.partial(
+        rationale,
+        case=case,
+        request=request,
+        facts=facts,
+        decided=decided,
+        decisive=decisive,
+        supporting=supporting,
+        caps=caps,
+        search=search,
+        in_force=in_force,
+        profile=profile,
+        stated=stated,
+        readings=readings,
+    )
+    return ItemDetermination(
+        request=request.id,
+        service=request.service,
+        requested_quantity=request.quantity,
+        determination=decided.kind,
+        approved_quantity=decided.approved,
+        medically_necessary=decided.medically_necessary,
+        imr_outcome=decided.imr_outcome,
+        basis=deferred(functools.partial(basis, decided)),
+        rationale=deferred(words),
+        search=search,
+        trace=trace,
+        missing_facts=decided.missing,
+        provenance=decided.rests_on,
+        unstated_facts=readings.fields if readings else (),
+        readings=tuple(
+            ReadingOutcome(r.values, r.item.determination, r.item.approved_quantity, r.item.imr_outcome)
+            for r in readings.readings
+        )
+        if readings
+        else (),
+    )
+
+
+def basis(decided: Combined) -> tuple[BasisEntry, ...]:
+    """The editions a decision rests on, each with its role, in the order combine.combine gives them."""
+    return tuple(basis_entry(res, role) for res, role in decided.basis)
+
+
+def rationale(
+    *,
+    case: Case,
+    request: Request,
+    facts: Mapping[str, Any],
+    decided: Combined,
+    decisive: tuple[EditionResult, ...],
+    supporting: tuple[EditionResult, ...],
+    caps: tuple[EditionResult, ...],
+    search: tuple[SearchStep, ...],
+    in_force: tuple[Edition, ...],
+    profile: Profile | None,
+    stated: Mapping[str, Any] | None = None,
+    readings: Readings | None = None,
+) -> str:
+    """One request's rationale: the paragraphs a reviewer reads, from what was decided."""
     quantity = request.quantity
     paragraphs: list[str] = [_request_line(case, request, stated if stated is not None else facts)]
     if readings is not None and readings.decided:
@@ -378,28 +441,7 @@ def item(
     ur_text = _imr_text(case, request, decided)
     if ur_text:
         paragraphs.append(ur_text)
-    return ItemDetermination(
-        request=request.id,
-        service=request.service,
-        requested_quantity=quantity,
-        determination=decided.kind,
-        approved_quantity=decided.approved,
-        medically_necessary=decided.medically_necessary,
-        imr_outcome=decided.imr_outcome,
-        basis=tuple(basis_entry(res, role) for res, role in decided.basis),
-        rationale="\n\n".join(paragraphs),
-        search=search,
-        trace=trace,
-        missing_facts=decided.missing,
-        provenance=decided.rests_on,
-        unstated_facts=readings.fields if readings else (),
-        readings=tuple(
-            ReadingOutcome(r.values, r.item.determination, r.item.approved_quantity, r.item.imr_outcome)
-            for r in readings.readings
-        )
-        if readings
-        else (),
-    )
+    return "\n\n".join(paragraphs)
 
 
 def _outcome_words(item: ItemDetermination) -> str:

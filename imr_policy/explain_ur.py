@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-from imr_policy.model import ItemDetermination, Span, Timeliness
+from imr_policy.model import ItemDetermination, Span, Timeliness, evolve
 
 _KIND = {"business_days": "business days", "calendar_days": "days", "hours": "hours"}
 
@@ -63,6 +63,4 @@ def worded(item: ItemDetermination) -> ItemDetermination:
     """The item with its UR timeliness put in words (nothing else changes)."""
     if item.ur_timeliness is None:
         return item
-    return dataclasses.replace(
-        item, ur_timeliness=dataclasses.replace(item.ur_timeliness, rationale=sentence(item.ur_timeliness))
-    )
+    return evolve(item, ur_timeliness=dataclasses.replace(item.ur_timeliness, rationale=sentence(item.ur_timeliness)))

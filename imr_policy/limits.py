@@ -108,13 +108,24 @@ def _from_env(kind: Kind, raw: tuple[tuple[str, str], ...]) -> Limits:
 def limits(kind: Kind) -> Limits:
     """The limits in force for `kind`: the defaults, changed by any IMR_POLICY_<KIND>_<NAME> variable."""
     environ = os.environ
-    raw = tuple((name, environ[env]) for name, env in _ENV_NAMES[kind] if env in environ)
+    data = getattr(environ, "_data", None)
+    if type(data) is dict:  # CPython: os.environ's own dict, under encoded names (no KeyError per unset name)
+        raw = tuple((name, environ[env]) for name, env, key in _ENV_NAMES[kind] if key in data)
+    else:  # pragma: no cover - an os.environ without `_data`
+        raw = tuple((name, environ[env]) for name, env, _ in _ENV_NAMES[kind] if env in environ)
     return _from_env(kind, raw) if raw else DEFAULTS[kind]
 
 
+def _encoded(env: str) -> object:
+    """The name as os.environ keeps it in its `_data` (bytes on POSIX, upper case on Windows)."""
+    encode = getattr(os.environ, "encodekey", None)
+    return encode(env) if encode is not None else env
+
+
 # read on every case (the environment may change between calls): the variable names are built once
-_ENV_NAMES: dict[Kind, tuple[tuple[str, str], ...]] = {
-    kind: tuple((f.name, env_name(kind, f.name)) for f in fields(Limits)) for kind in DEFAULTS
+_ENV_NAMES: dict[Kind, tuple[tuple[str, str, object], ...]] = {
+    kind: tuple((f.name, env_name(kind, f.name), _encoded(env_name(kind, f.name))) for f in fields(Limits))
+    for kind in DEFAULTS
 }
 
 

@@ -9,10 +9,12 @@ Dates are `datetime.date`; collections are tuples; nothing here is mutated after
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 from imr_policy.diagnostics import rename
 
@@ -478,6 +480,100 @@ class Case:
 
 # ---------------------------------------------------------------- result
 
+# Words are paid for only when they are read. A result's rationale, basis and why-not texts are fields like
+# any other (same name, same type, same equality, hash, repr, pickling and `to_dict`), but the stage that
+# decides may give such a field a recipe instead of its value (`deferred(...)`): the value is put together
+# from what was decided the first time the field is read, and kept. A caller that reads only the
+# determination, the approved quantity and the IMR outcome never runs the recipe.
+
+_T = TypeVar("_T")
+
+
+class _Deferred:
+    """The recipe for one field's value, run once (several fields may share one recipe)."""
+
+    __slots__ = ("_make", "_value")
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make: Callable[[], Any] | None = make
+        self._value: Any = None
+
+    def get(self) -> Any:
+        make = self._make
+        if make is not None:
+            self._value = make()
+            self._make = None
+        return self._value
+
+
+def deferred(make: Callable[[], _T]) -> _T:
+    """A value for a deferred field of a result (`_deferred_fields`): `make()`, computed when first read.
+    `make` must depend only on immutable values, so that reading later gives what reading now would."""
+    return cast(_T, _Deferred(make))
+
+
+class _DeferredSlot:
+    """The attribute of a deferred field: the dataclass's own slot, read through a recipe when it holds one."""
+
+    __slots__ = ("_slot",)
+
+    def __init__(self, slot: Any) -> None:
+        self._slot = slot
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self._slot
+        value = self._slot.__get__(obj, owner)
+        if type(value) is _Deferred:
+            value = value.get()
+            self._slot.__set__(obj, value)  # the frozen value from now on; the recipe is let go
+        return value
+
+    def __set__(self, obj: Any, value: Any) -> None:  # only `object.__setattr__` gets here (init, unpickling)
+        self._slot.__set__(obj, value)
+
+    def raw(self, obj: Any) -> Any:
+        return self._slot.__get__(obj, type(obj))
+
+
+def _deferred_fields(*names: str) -> Callable[[type[_T]], type[_T]]:
+    """Let the named fields of a frozen, slotted dataclass hold a `deferred` value (apply above @dataclass)."""
+
+    def wrap(cls: type[_T]) -> type[_T]:
+        for name in names:
+            setattr(cls, name, _DeferredSlot(cls.__dict__[name]))
+        return cls
+
+    return wrap
+
+
+_RAW: dict[type, tuple[tuple[str, Callable[[Any], Any]], ...]] = {}
+
+
+def _raw_readers(cls: type) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+    readers = _RAW.get(cls)
+    if readers is None:
+        out: list[tuple[str, Callable[[Any], Any]]] = []
+        for f in dataclasses.fields(cls):
+            attr = cls.__dict__.get(f.name)
+            out.append((f.name, attr.raw if isinstance(attr, _DeferredSlot) else operator.attrgetter(f.name)))
+        readers = _RAW[cls] = tuple(out)
+    return readers
+
+
+def unread(obj: Any, name: str) -> Any:
+    """Field `name` of a result as it was given: a recipe stays a recipe (for carrying it over unread)."""
+    attr = type(obj).__dict__.get(name)
+    return attr.raw(obj) if isinstance(attr, _DeferredSlot) else getattr(obj, name)
+
+
+def evolve(obj: _T, **changes: Any) -> _T:
+    """`dataclasses.replace` for results: a deferred field is carried over as it is, not computed."""
+    for name, read in _raw_readers(type(obj)):
+        if name not in changes:
+            changes[name] = read(obj)
+    return type(obj)(**changes)
+
 
 TimelinessStatus = Literal["timely", "untimely", "cannot_decide"]
 ReviewKind = Literal["prospective", "concurrent", "retrospective", "expedited"]
@@ -696,6 +792,7 @@ class ReadingOutcome:
         return out
 
 
+@_deferred_fields("basis", "rationale", "trace")
 @dataclass(frozen=True, slots=True)
 class ItemDetermination:
     request: str
@@ -746,6 +843,7 @@ class ItemDetermination:
 # ---------------------------------------------------------------- evaluation
 
 
+@_deferred_fields("why_not")
 @dataclass(frozen=True, slots=True)
 class ExceptionCheck:
     exception: RuleException
@@ -764,6 +862,7 @@ class ConditionMatch:
     code_system: str | None = None
 
 
+@_deferred_fields("trace")
 @dataclass(frozen=True, slots=True)
 class EditionResult:
     """What one edition says about one request."""

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from imr_policy.combine import PROVENANCE_ORDER
-from imr_policy.model import ReviewKind, Span, Timeliness
+from imr_policy.model import ReviewKind, Span, Timeliness, evolve
 from imr_policy.model import TimelinessStatus as Status
 from imr_policy.model import TimelinessStep as Step
 from imr_policy.procedure import Holiday, Procedure, TimeLimit
@@ -468,5 +468,5 @@ def attach(
             found = assess(ur, case.jurisdiction, procedures)
             at = f"utilization_review[{case.utilization_review.index(ur)}]"
             needs = tuple(n.replace("utilization_review[]", at) for n in found.needs)
-            out.append(dataclasses.replace(item, ur_timeliness=dataclasses.replace(found, needs=needs)))
+            out.append(evolve(item, ur_timeliness=dataclasses.replace(found, needs=needs)))
     return tuple(out)

@@ -322,6 +322,8 @@ def _with_entries(kept: dict[str, Any], section: str, entries: list[Any]) -> Non
         kept["decisions"] = decisions
     else:
         kept[section] = entries
+
+
 # semantic codes that may only say that an entry left out for its schema errors is missing
 _REFERENCES = frozenset(
     {

@@ -38,7 +38,7 @@ from imr_policy.errors import CaseError, EngineError, PolicyError
 from imr_policy.facts import FACTS, PREDICATE_OPS, PRESENCE_OPS
 from imr_policy.model import (
     Case,
-    Condition,
+    Clause,
     DecisionKind,
     Determination,
     Edition,
@@ -475,7 +475,7 @@ class Engine:
         return EditionResult(edition, "decided", deciding, exception, kind, approved, missing, tuple(checks), trace)
 
 
-def _why_not(conditions: tuple[Condition, ...], facts: Mapping[str, Any], edition: Edition) -> Callable[[], str]:
+def _why_not(conditions: tuple[Clause, ...], facts: Mapping[str, Any], edition: Edition) -> Callable[[], str]:
     return functools.partial(explain.why_not, conditions, facts, edition)
 
 

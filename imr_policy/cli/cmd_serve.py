@@ -21,6 +21,7 @@ from imr_policy.validate import load_editions
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 TOKEN_ENV = "IMR_POLICY_ADMIN_TOKEN"
+OTEL_ENV = "IMR_POLICY_OTEL"  # 1/true/yes/on: as --otel
 
 
 def register(sub: Any) -> None:
@@ -89,6 +90,12 @@ def register(sub: Any) -> None:
         default="text",
         help="server messages as text or one JSON object a line (the access log is JSON either way)",
     )
+    p.add_argument(
+        "--otel",
+        action="store_true",
+        help=f"an OpenTelemetry span per request (needs the `otel` extra; also {OTEL_ENV}=1); exporter from "
+        "OTEL_TRACES_EXPORTER: otlp (default), console, none",
+    )
     p.set_defaults(func=run)
 
 
@@ -144,6 +151,9 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    tracing = _tracer_provider(args)
+    if isinstance(tracing, int):
+        return tracing
     source = _checked_policies(args)
     if isinstance(source, int):
         return source
@@ -158,24 +168,7 @@ def run(args: argparse.Namespace) -> int:
     log = _decision_log(args)
     if isinstance(log, int):
         return log
-    log_path, sync, interval = log
-    config = ServiceConfig(
-        audit_log=log_path,
-        policies=source.load_path,
-        backend=args.engine,
-        workers=args.workers,
-        timeout=args.timeout,
-        max_body_bytes=args.max_body_bytes,
-        max_batch_bytes=args.max_batch_bytes,
-        max_batch_cases=args.max_batch_cases,
-        audit_format=args.audit_format,
-        redacted=not args.audit_unredacted,
-        admin_token=token,
-        reload_on_sighup=True,
-        audit_sync=sync,
-        audit_sync_interval=interval or 0.05,
-        access_log=not args.no_access_log,
-    )
+    config = _config(ServiceConfig, args, source, log, token, tracing)
     try:
         sock = socket.create_server(
             (args.host, args.port), family=socket.AF_INET6 if ":" in args.host else socket.AF_INET
@@ -205,8 +198,65 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signum, _stop_quietly)  # uvicorn restores this handler before raising the signal again
     if hasattr(signal, "SIGXFSZ"):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file size limit: a write error (503), not death
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    finally:
+        if tracing is not None and tracing[1]:  # ours: flush the spans not yet exported
+            tracing[0].shutdown()
     return EXIT_OK if server.started else EXIT_INVALID
+
+
+def _config(
+    make: Any,
+    args: argparse.Namespace,
+    source: PolicySource,
+    log: tuple[Path, Any, float],
+    token: str | None,
+    tracing: tuple[Any, bool] | None,
+) -> Any:
+    """The ServiceConfig (`make`) of the options."""
+    log_path, sync, interval = log
+    return make(
+        audit_log=log_path,
+        policies=source.load_path,
+        backend=args.engine,
+        workers=args.workers,
+        timeout=args.timeout,
+        max_body_bytes=args.max_body_bytes,
+        max_batch_bytes=args.max_batch_bytes,
+        max_batch_cases=args.max_batch_cases,
+        audit_format=args.audit_format,
+        redacted=not args.audit_unredacted,
+        admin_token=token,
+        reload_on_sighup=True,
+        audit_sync=sync,
+        audit_sync_interval=interval or 0.05,
+        access_log=not args.no_access_log,
+        otel=tracing is not None,
+        tracer_provider=tracing[0] if tracing else None,
+    )
+
+
+def _tracer_provider(args: argparse.Namespace) -> tuple[Any, bool] | int | None:
+    """With --otel (or IMR_POLICY_OTEL=1): (the TracerProvider, whether serve owns it); None without; the exit
+    code when the `otel` extra is missing or OTEL_TRACES_EXPORTER names an exporter serve does not know."""
+    if not (args.otel or os.environ.get(OTEL_ENV, "").strip().lower() in ("1", "true", "yes", "on")):
+        return None
+    try:
+        from imr_policy.service import tracing  # noqa: PLC0415  (an optional extra: imported only when on)
+
+        provider: tuple[Any, bool] = tracing.configure()
+    except ImportError as exc:
+        print(
+            f"imr-policy: OpenTelemetry spans need the `otel` extra ({exc.name} is missing): "
+            "pip install 'imr-policy[otel]'",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    except ValueError as exc:
+        print(f"imr-policy: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return provider
 
 
 def _checked_policies(args: argparse.Namespace) -> PolicySource | int:

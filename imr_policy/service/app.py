@@ -23,7 +23,7 @@ import shutil
 import signal
 import sqlite3
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +72,8 @@ class ServiceConfig:
     audit_sync: audit.Sync = "always"  # fsync each record before answering; "interval": group commit; "never"
     audit_sync_interval: float = 0.05  # seconds between group commits, with audit_sync="interval"
     access_log: bool = True  # one JSON line per request on the `imr_policy.access` logger
+    otel: bool = False  # one OpenTelemetry span per request (the `otel` extra); off: opentelemetry is never imported
+    tracer_provider: Any = None  # where the spans go, with `otel`; default: OpenTelemetry's global TracerProvider
 
 
 @dataclass(frozen=True, slots=True)
@@ -493,6 +495,7 @@ async def _record(
     await service.record(entry)
     for kind in header.get("determinations", ()):
         service.metrics.determinations.labels(str(kind)).inc()
+    observe.decided(request.scope, header.get("determinations", ()))
     return entry
 
 
@@ -514,6 +517,20 @@ async def _letter_answer(
             return Response(status_code=499)
         headers.update({openapi.DECISION_ID: entry.decision_id, openapi.POLICY_SET: entry.content_hash})
     return Response(text, media_type=media_type, headers=headers)
+
+
+def _tracing(config: ServiceConfig) -> Any:
+    """The span maker of the middleware when `config.otel`, else None; only then is OpenTelemetry imported."""
+    if not config.otel:
+        return None
+    try:
+        from imr_policy.service import tracing  # noqa: PLC0415  (the `otel` extra, imported only when on)
+    except ImportError as exc:
+        raise ImportError(
+            f"OpenTelemetry spans need the `otel` extra ({exc.name} is missing): pip install 'imr-policy[otel]'",
+            name=exc.name,
+        ) from exc
+    return tracing.Tracing(config.tracer_provider)
 
 
 def create_app(config: ServiceConfig, *, on_started: Callable[[], None] | None = None) -> Starlette:
@@ -572,11 +589,13 @@ def create_app(config: ServiceConfig, *, on_started: Callable[[], None] | None =
                 if await request.is_disconnected():
                     log.info("request %s: the client went away at line %d; the rest is not decided", ctx.request_id, n)
                     return
-                yield await _batch_line(n, line, options, ctx)
+                yield await _batch_line(n, line, options, ctx, request.scope)
 
         return StreamingResponse(answers(), media_type="application/x-ndjson")
 
-    async def _batch_line(n: int, line: bytes, options: dict[str, Any], ctx: Any) -> bytes:
+    async def _batch_line(
+        n: int, line: bytes, options: dict[str, Any], ctx: Any, scope: MutableMapping[str, Any]
+    ) -> bytes:
         def problem_line(p: Problem) -> bytes:
             return json.dumps({"line": n, "problem": p.to_dict()}, separators=(",", ":")).encode() + b"\n"
 
@@ -599,6 +618,7 @@ def create_app(config: ServiceConfig, *, on_started: Callable[[], None] | None =
             return problem_line(exc)
         for kind in header.get("determinations", ()):
             service.metrics.determinations.labels(str(kind)).inc()
+        observe.decided(scope, header.get("determinations", ()))
         head = json.dumps(
             {"line": n, "decision_id": entry.decision_id, "policy_set": entry.content_hash}, separators=(",", ":")
         ).encode()
@@ -692,6 +712,7 @@ def create_app(config: ServiceConfig, *, on_started: Callable[[], None] | None =
         if not isinstance(exc, Problem):  # a defect: Starlette logs the traceback
             exc = Problem("internal-error", "an unexpected error; no determination was made")
         service.metrics.problems.labels(exc.kind).inc()
+        request.scope["imr_policy.problem"] = exc.kind  # for the request's span, when there is one
         return Response(exc.body(), status_code=exc.status, media_type=MEDIA_TYPE, headers=exc.headers)
 
     @contextlib.asynccontextmanager
@@ -730,6 +751,7 @@ def create_app(config: ServiceConfig, *, on_started: Callable[[], None] | None =
         metrics=service.metrics,
         routes=frozenset(r.path for r in routes),
         log_requests=config.access_log,
+        tracing=_tracing(config),
     )
     app = Starlette(
         routes=routes,

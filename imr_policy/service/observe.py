@@ -8,9 +8,9 @@ answered by several processes that each count; here the workers never count anyt
 `RequestContext` is the middleware: it accepts `X-Request-Id` (or makes one) and `traceparent`,
 echoes both on the answer, puts them where the routes find them (`context(request)`), and writes one
 JSON line per request to the `imr_policy.access` logger (method, route, status, latency, request id,
-trace id, decision id, policy set). Paths of unknown endpoints are logged as they came but counted
-under the route label `unmatched`, so a scanner cannot grow the metrics without bound. Nothing of a
-request body is ever logged.
+trace id, decision id, policy set) and, when OpenTelemetry spans are on (tracing.py), makes one span.
+Paths of unknown endpoints are logged as they came but counted under the route label `unmatched`, so
+a scanner cannot grow the metrics without bound. Nothing of a request body is ever logged.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,6 +78,14 @@ class Context:
         if self.traceparent:
             out["traceparent"] = self.traceparent
         return out
+
+
+def decided(scope: MutableMapping[str, Any], kinds: Iterable[object]) -> None:
+    """Note on the request's scope one logged decision and its items' determinations (for its span)."""
+    tally: dict[str, int] = scope.setdefault("imr_policy.determinations", {})
+    tally["decisions"] = tally.get("decisions", 0) + 1
+    for kind in kinds:
+        tally[str(kind)] = tally.get(str(kind), 0) + 1
 
 
 def context(scope: Mapping[str, Any]) -> Context:
@@ -141,11 +149,14 @@ def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
 class RequestContext:
     """ASGI middleware: request id and trace context in, echoed out; one JSON access log line; metrics."""
 
-    def __init__(self, app: Any, metrics: Metrics, routes: frozenset[str], *, log_requests: bool = True) -> None:
+    def __init__(
+        self, app: Any, metrics: Metrics, routes: frozenset[str], *, log_requests: bool = True, tracing: Any = None
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.routes = routes
         self.log_requests = log_requests
+        self.tracing = tracing  # a tracing.Tracing when OpenTelemetry spans are on, else None (nothing imported)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -175,10 +186,22 @@ class RequestContext:
                 message = {**message, "headers": out}
             await send(message)
 
+        if self.tracing is None:
+            try:
+                await self.app(scope, receive, sending)
+            finally:
+                self._done(scope, ctx, seen, time.perf_counter() - started)
+            return
+        path = scope.get("path", "")
+        span = self.tracing.start(
+            scope.get("method", ""), path if path in self.routes else None, ctx, _header(headers, b"tracestate")
+        )
         try:
-            await self.app(scope, receive, sending)
+            with self.tracing.current(span):
+                await self.app(scope, receive, sending)
         finally:
             self._done(scope, ctx, seen, time.perf_counter() - started)
+            self.tracing.finish(span, seen, scope)
 
     def _done(self, scope: dict[str, Any], ctx: Context, seen: dict[str, Any], elapsed: float) -> None:
         path = scope.get("path", "")

@@ -27,7 +27,16 @@ from tests.conftest import ROOT
 from tests.service.conftest import start_server, stop_server
 from tests.service.test_http import JSON, example
 
-HAVE_SDK = importlib.util.find_spec("opentelemetry") is not None and importlib.util.find_spec("opentelemetry.sdk")
+
+def _installed(module: str) -> bool:
+    """Whether `module` can be imported (find_spec raises, not answers, when a parent package is missing)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+HAVE_SDK = _installed("opentelemetry") and _installed("opentelemetry.sdk")
 needs_sdk = pytest.mark.skipif(not HAVE_SDK, reason="the `otel` extra (opentelemetry-sdk) is not installed")
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -196,7 +205,7 @@ def test_serve_refuses_an_exporter_it_does_not_know(
 
 
 @pytest.mark.skipif(
-    not HAVE_SDK or importlib.util.find_spec("opentelemetry.exporter.otlp.proto.http") is None,
+    not HAVE_SDK or not _installed("opentelemetry.exporter.otlp.proto.http"),
     reason="the OTLP/HTTP exporter of the `otel` extra is not installed",
 )
 def test_the_default_exporter_is_otlp_over_http(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -286,18 +286,15 @@ class Engine:
         )
         for step in profile.steps:
             tier, families = step.tier, step.families  # the editions of this step (once per edition and step)
-            editions = [
-                e
-                for e in in_force
-                if e.tier == tier and (families is None or e.family in families) and e.in_scope(request.service)
-            ]
+            members = [e for e in in_force if e.tier == tier and (families is None or e.family in families)]
+            editions = [e for e in members if e.in_scope(request.service)]
             if step.role == "cap":
                 walk.cap_step(step, editions)
             elif step.role == "fallback" and (walk.decisive or walk.blocked):
                 walk.supporting_step(step, editions, request.quantity)
             elif not (walk.decisive or walk.blocked):
                 if step.required and not editions:
-                    walk.blocked = _no_required_edition(step, in_force, case, request)
+                    walk.blocked = _no_required_edition(step, members, case, request)
                 else:
                     walk.deciding_step(step, editions)
         search, trace = walk.search, deferred(functools.partial(_joined_trace, tuple(walk.asked)))
@@ -811,19 +808,16 @@ class _Walk:
             )
 
 
-def _no_required_edition(step: Step, in_force: tuple[Edition, ...], case: Case, request: Request) -> str:
-    """Why a required step of the search sequence has no edition: none in force, or none about the service."""
+def _no_required_edition(step: Step, members: list[Edition], case: Case, request: Request) -> str:
+    """Why a required step of the search sequence has no edition: none in force, or none about the service
+    (`members`: the step's editions in force, whatever their scope)."""
     day, service = request.date_of_service.isoformat(), request.service.replace("_", " ")
-    elsewhere = [
-        e
-        for e in in_force
-        if e.tier == step.tier
-        and (step.families is None or e.family in step.families)
-        and not e.in_scope(request.service)
-    ]
+    elsewhere = [e for e in members if not e.in_scope(request.service)]
     if elsewhere:
-        about = "; ".join(
-            f"{e.guideline_title} is about {', '.join(s.replace('_', ' ') for s in e.scope)}" for e in elsewhere
+        about = "; ".join(  # once per guideline, however many of its editions an open date selects
+            dict.fromkeys(
+                f"{e.guideline_title} is about {', '.join(s.replace('_', ' ') for s in e.scope)}" for e in elsewhere
+            )
         )
         return (
             f"No {step.label} edition in this policy set that addresses {service} is in force in "

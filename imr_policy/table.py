@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from imr_policy.facts import OPERATORS
-from imr_policy.model import Clause, Condition, Edition, Rule, clause_text, leaves
+from imr_policy.model import Condition, Edition, Rule, clause_text, leaves
 
 _SYMBOL = {"eq": "=", "ne": "!=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">=", "in": "in", "not_in": "not in"}
 
@@ -69,10 +69,6 @@ def cell(cond: Condition, edition: Edition) -> str:
             return f"{_SYMBOL[cond.op]} {edition.limit(cond.limit).value} ({cond.limit})"
         return f"{_SYMBOL[cond.op]} {_value(cond.value)}"
     return f"{OPERATORS[cond.op].brief} {_value(cond.value)}"
-
-
-def _plain(clause: Clause) -> bool:
-    return isinstance(clause, Condition)
 
 
 def _outcome(rule: Rule, edition: Edition) -> str:

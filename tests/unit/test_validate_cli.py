@@ -31,16 +31,27 @@ def test_default_is_the_shipped_policies() -> None:
     assert done.returncode == 0, done.stderr
 
 
-def test_unknown_key_and_type_error_reported_together(tmp_path: Path) -> None:
-    text = (ROOT / "policies/mtus-cpmtg/2009.yaml").read_text(encoding="utf-8")
-    text = text.replace("    value: 10\n", '    value: "10"\n', 1)
-    text = text.replace(
-        "      - id: psychotherapy.initial-trial\n", "      - id: psychotherapy.initial-trial\n        priority: 1\n"
-    )
+_CPMTG = ROOT / "policies/mtus-cpmtg/2009.yaml"
+_PRIORITY = (
+    "      - id: psychotherapy.initial-trial\n",
+    "      - id: psychotherapy.initial-trial\n        priority: 1\n",
+)
+
+
+def _validate_edited(tmp_path: Path, *edits: tuple[str, str]) -> tuple[str, subprocess.CompletedProcess[str]]:
+    """The CPMTG 2009 pack with each (old, new) text edit made once, validated from a copy: (its text, the run)."""
+    text = _CPMTG.read_text(encoding="utf-8")
+    for old, new in edits:
+        assert old in text, old
+        text = text.replace(old, new, 1)
     bad = tmp_path / "mtus-cpmtg" / "2009.yaml"
     bad.parent.mkdir()
     bad.write_text(text, encoding="utf-8")
-    done = run(str(bad))
+    return text, run(str(bad))
+
+
+def test_unknown_key_and_type_error_reported_together(tmp_path: Path) -> None:
+    text, done = _validate_edited(tmp_path, ("    value: 10\n", '    value: "10"\n'), _PRIORITY)
     assert done.returncode == 1
     lines = text.splitlines()
     value_line = lines.index('    value: "10"') + 1
@@ -164,28 +175,20 @@ def test_an_unquoted_yes_gets_a_precise_hint() -> None:
 
 
 def test_a_format_2_row_with_a_schema_error_does_not_hide_the_other_rows_problems(tmp_path: Path) -> None:
-    text = (ROOT / "policies/mtus-cpmtg/2009.yaml").read_text(encoding="utf-8")
-    text = text.replace(
-        "      - id: psychotherapy.initial-trial\n", "      - id: psychotherapy.initial-trial\n        priority: 1\n", 1
-    )
-    text = text.replace(
+    typo = (
         "          - {fact: functional_improvement, op: eq, value: documented}",
         "          - {fact: functional_improvment, op: eq, value: documented}",
-        1,
     )
-    bad = tmp_path / "mtus-cpmtg" / "2009.yaml"
-    bad.parent.mkdir()
-    bad.write_text(text, encoding="utf-8")
-    done = run(str(bad))
+    text, done = _validate_edited(tmp_path, _PRIORITY, typo)
     assert done.returncode == 1
     lines = text.splitlines()
-    typo = next(i for i, line in enumerate(lines, 1) if "functional_improvment" in line)
+    typo_line = next(i for i, line in enumerate(lines, 1) if "functional_improvment" in line)
     assert (
         "error[policy.schema.unknown-field] unknown field `priority` (at $.decisions[0].rules[0].priority)"
         in done.stderr
     )
     assert (
-        f"2009.yaml:{typo}:20: error[policy.unknown-fact] `functional_improvment` is not a fact of the case contract "
-        "(at $.decisions[0].rules[2].when[1].fact)"
+        f"2009.yaml:{typo_line}:20: error[policy.unknown-fact] `functional_improvment` is not a fact of the case "
+        "contract (at $.decisions[0].rules[2].when[1].fact)"
     ) in done.stderr
     assert "2 errors" in done.stdout

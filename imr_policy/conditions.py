@@ -17,6 +17,9 @@ Two questions, both answered before any rule is matched:
   ("accepted lumbar sprain/strain" -> {accepted, lumbar, sprain, strain} contains "lumbar sprain" and
   "lumbar strain"). Rows that list `regions` are kept only when the request has no body region or one
   of them; a row's `words_in_region` phrases match only when the request names one of those regions.
+  A row's `general_words` ("rotator cuff", listed by every row whose condition it names) are tried
+  last, for a diagnosis that no row's code or other words match: such a diagnosis names every row
+  that lists the phrase, and the evaluator reads the rows one by one.
 
 Nothing here reads durable_rules; the evaluator turns the rows matched into the `condition` fact.
 """
@@ -105,6 +108,8 @@ def match_rows(rows: tuple[ConditionRow, ...], case: Case, request: Request) -> 
         matches = _by_code(usable, diagnosis) if diagnosis.code else []
         if not matches:
             matches = _by_words(usable, diagnosis, region)
+        if not matches:
+            matches = _by_general_words(usable, diagnosis)
         for m in matches:
             held = found.get(m.row.id)
             if held is None or _strength(m) < _strength(held):
@@ -114,7 +119,7 @@ def match_rows(rows: tuple[ConditionRow, ...], case: Case, request: Request) -> 
 
 
 def _strength(m: ConditionMatch) -> tuple[int, str, str]:
-    return (0 if m.matched_by == "code" else 1, m.diagnosis, m.description)
+    return (0 if m.matched_by == "code" else 2 if m.general else 1, m.diagnosis, m.description)
 
 
 def _by_code(rows: list[ConditionRow], diagnosis: Diagnosis) -> list[ConditionMatch]:
@@ -136,6 +141,16 @@ def _by_words(rows: list[ConditionRow], diagnosis: Diagnosis, region: str | None
         phrase = next((p for p in phrases if tokens(p) and tokens(p) <= words), None)
         if phrase is not None:
             out.append(ConditionMatch(row, "words", phrase, diagnosis.description))
+    return out
+
+
+def _by_general_words(rows: list[ConditionRow], diagnosis: Diagnosis) -> list[ConditionMatch]:
+    words = tokens(diagnosis.description)
+    out = []
+    for row in rows:
+        phrase = next((p for p in row.general_words if tokens(p) and tokens(p) <= words), None)
+        if phrase is not None:
+            out.append(ConditionMatch(row, "words", phrase, diagnosis.description, general=True))
     return out
 
 

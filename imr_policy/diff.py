@@ -441,6 +441,7 @@ def _condition_row_fields(o: ConditionRow, n: ConditionRow, cmap: Mapping[str, s
             ("icd10", o.icd10, n.icd10),
             ("words", o.words, n.words),
             ("words_in_region", o.words_in_region, n.words_in_region),
+            ("general_words", o.general_words, n.general_words),
             ("citation", cmap.get(o.citation, o.citation) if o.citation else None, n.citation, "basis"),
         )
     )

@@ -209,12 +209,19 @@ def condition_text(res: EditionResult, facts: Mapping[str, Any]) -> str:
             f"{r.condition.row.title}: {_row_verdict(r, facts['quantity'])}" for r in res.alternatives if r.condition
         )
         n = len(res.alternatives)
+        shared = sorted({r.condition.diagnosis for r in res.alternatives if r.condition and r.condition.general})
+        named = (
+            f"The words {', '.join(repr(p) for p in shared)} of the described diagnoses name several rows of the "
+            f"{_family(e)} table, and no row's own words tell which. "
+            if shared
+            else ""
+        )
         if rows_disagree(res):
-            return (
+            return named + (
                 f"The diagnoses match {n} rows of the {_family(e)} table by condition, which decide differently "
                 f"({rows}); the diagnosis code says which row applies."
             )
-        return (
+        return named + (
             f"The diagnoses match {n} rows of the {_family(e)} table by condition ({rows}); every row gives the "
             f"same result, so the {_family(e)} decides."
         )
@@ -224,7 +231,8 @@ def condition_text(res: EditionResult, facts: Mapping[str, Any]) -> str:
     how = (
         f"by the {match.code_system} code {match.diagnosis}"
         if match.matched_by == "code"
-        else f"by the described diagnosis '{match.description}' (the words '{match.diagnosis}')"
+        else f"by the described diagnosis '{match.description}' (the words '{match.diagnosis}'"
+        + (", which name this row among others; no row's own words match it)" if match.general else ")")
     )
     return f"Matched the {_family(e)} row '{match.row.title}' {how}."
 

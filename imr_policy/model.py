@@ -186,6 +186,10 @@ class ConditionRow:
     # phrases that name the condition only within the row's body regions ("disc degeneration" names the
     # lumbar disc row only for a lumbar request): matched when the request's body region is one of `regions`
     words_in_region: tuple[str, ...] = ()
+    # phrases that name the condition without telling it from the other rows that list them ("rotator cuff"
+    # names three shoulder rows): tried for a diagnosis that no row's `words` or `words_in_region` match, so a
+    # description matched only by them names every such row, and the rows are read one by one (combine rule 7)
+    general_words: tuple[str, ...] = ()
 
     @property
     def all_words(self) -> tuple[str, ...]:
@@ -860,6 +864,7 @@ class ConditionMatch:
     diagnosis: str  # the code matched, or the row's phrase found in the description
     description: str  # the diagnosis as the case describes it (for the rationale, never logged)
     code_system: str | None = None
+    general: bool = False  # matched by one of the row's `general_words` (no row's own words matched)
 
 
 @_deferred_fields("trace")

@@ -138,7 +138,12 @@ def table(edition: Edition, service: str) -> Table | None:
                 if part
             )
             or "-",
-            ", ".join(row.words + tuple(f"{w} (in {'/'.join(row.regions)})" for w in row.words_in_region)) or "-",
+            ", ".join(
+                row.words
+                + tuple(f"{w} (in {'/'.join(row.regions)})" for w in row.words_in_region)
+                + tuple(f"{w} (shared)" for w in row.general_words)
+            )
+            or "-",
         )
         for row in (edition.conditions if tested else ())
     )

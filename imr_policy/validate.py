@@ -883,7 +883,8 @@ class _Semantics:
                         )
             words = row.get("words", [])
             regional = row.get("words_in_region", [])
-            for key, phrases in (("words", words), ("words_in_region", regional)):
+            general = row.get("general_words", [])
+            for key, phrases in (("words", words), ("words_in_region", regional), ("general_words", general)):
                 for j, phrase in enumerate(phrases):
                     if not tokens(phrase):
                         self.report(
@@ -899,7 +900,7 @@ class _Semantics:
                     f"{base}.words_in_region",
                     hint="list the body regions these phrases name the condition in, or move them to `words`",
                 )
-            if not (row.get("icd9") or row.get("icd10") or words or regional):
+            if not (row.get("icd9") or row.get("icd10") or words or regional or general):
                 self.report(
                     "policy.condition-without-match",
                     f"condition row `{row['id']}` has no `icd9`, `icd10` or `words`, so no case can match it",
@@ -917,6 +918,7 @@ class _Semantics:
                     citation=row.get("citation"),
                     note=" ".join(row.get("note", "").split()),
                     words_in_region=tuple(regional),
+                    general_words=tuple(general),
                 )
             )
         self.condition_ids = list(seen)

@@ -222,3 +222,44 @@ def test_the_request_body_region_is_compared_ignoring_case_and_spacing(engine: i
     assert _rows_for(engine, "accepted lumbar sprain/strain", "Lumbar") == ["lumbar-sprain"]
     assert _rows_for(engine, "mild disc degeneration", "LOW  BACK") == ["disc-without-myelopathy"]
     assert _rows_for(engine, "accepted lumbar sprain/strain", "Knee") == []
+
+
+def test_general_words_name_every_row_that_lists_them_only_when_no_row_s_own_words_match(
+    engine: imr_policy.Engine,
+) -> None:
+    # "rotator cuff" names three shoulder rows (general_words); a diagnosis that says no more names all three
+    described = "status post right shoulder surgery (rotator cuff protocol)"
+    assert _rows_for(engine, described, "shoulder") == [
+        "shoulder-sprain",
+        "rotator-cuff-syndrome",
+        "rotator-cuff-rupture",
+    ]
+    # a row's own words win: "rotator cuff tear" is the rupture row, and the shared phrase is not tried
+    assert _rows_for(engine, "right rotator cuff tear", "shoulder") == ["rotator-cuff-rupture"]
+    # regions still apply to shared phrases: no shoulder row for a knee request
+    assert _rows_for(engine, described, "knee") == []
+    # the knee's meniscus rows share "meniscus"
+    assert _rows_for(engine, "medial meniscus injury", "knee") == ["meniscus-tear", "meniscus-derangement"]
+
+
+def test_a_match_by_general_words_is_marked_and_ranks_after_every_other_match(engine: imr_policy.Engine) -> None:
+    odg = next(e for e in engine.editions if e.key == "odg-treatment@2007-05")
+    request = {
+        "id": "r",
+        "service": "physical_therapy",
+        "body_region": "shoulder",
+        "quantity": 9,
+        "date_of_service": "2010-09-01",
+    }
+    valid = validate_case(
+        _case(
+            diagnoses=[{"description": "rotator cuff problem"}, {"description": "right rotator cuff tear"}],
+            requests=[request],
+        )
+    )
+    matches = {m.row.id: m for m in match_rows(odg.conditions, valid, valid.requests[0])}
+    # the second diagnosis names the rupture row by its own words; the first names all three by the shared phrase
+    assert set(matches) == {"shoulder-sprain", "rotator-cuff-syndrome", "rotator-cuff-rupture"}
+    assert not matches["rotator-cuff-rupture"].general  # the stronger match is kept for the row
+    assert matches["rotator-cuff-rupture"].diagnosis == "rotator cuff tear"
+    assert matches["shoulder-sprain"].general and matches["shoulder-sprain"].diagnosis == "rotator cuff"

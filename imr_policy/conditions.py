@@ -19,7 +19,9 @@ Two questions, both answered before any rule is matched:
   of them; a row's `words_in_region` phrases match only when the request names one of those regions.
   A row's `general_words` ("rotator cuff", listed by every row whose condition it names) are tried
   last, for a diagnosis that no row's code or other words match: such a diagnosis names every row
-  that lists the phrase, and the evaluator reads the rows one by one.
+  that lists the phrase, and the evaluator reads the rows one by one. For a post-surgical request whose
+  diagnoses name no row by a code or a row's own words, the rows whose `procedure_words` occur in the
+  procedure ("left wrist flexor tenosynovectomy") are the ones matched.
 
 Nothing here reads durable_rules; the evaluator turns the rows matched into the `condition` fact.
 """
@@ -114,12 +116,19 @@ def match_rows(rows: tuple[ConditionRow, ...], case: Case, request: Request) -> 
             held = found.get(m.row.id)
             if held is None or _strength(m) < _strength(held):
                 found[m.row.id] = m
+    named = any(not m.general for m in found.values())
+    if not named and request.postsurgical_procedure:
+        # no diagnosis names a row by code or by the row's own words: the operation may name the condition
+        by_procedure = _by_procedure_words(usable, request.postsurgical_procedure)
+        if by_procedure:
+            found = {m.row.id: m for m in by_procedure}
     order = {r.id: i for i, r in enumerate(rows)}
     return tuple(sorted(found.values(), key=lambda m: order[m.row.id]))
 
 
 def _strength(m: ConditionMatch) -> tuple[int, str, str]:
-    return (0 if m.matched_by == "code" else 2 if m.general else 1, m.diagnosis, m.description)
+    rank = {"words": 1, "procedure_words": 2, "general_words": 3}[m.phrase_kind]
+    return (0 if m.matched_by == "code" else rank, m.diagnosis, m.description)
 
 
 def _by_code(rows: list[ConditionRow], diagnosis: Diagnosis) -> list[ConditionMatch]:
@@ -150,7 +159,17 @@ def _by_general_words(rows: list[ConditionRow], diagnosis: Diagnosis) -> list[Co
     for row in rows:
         phrase = next((p for p in row.general_words if tokens(p) and tokens(p) <= words), None)
         if phrase is not None:
-            out.append(ConditionMatch(row, "words", phrase, diagnosis.description, general=True))
+            out.append(ConditionMatch(row, "words", phrase, diagnosis.description, phrase_kind="general_words"))
+    return out
+
+
+def _by_procedure_words(rows: list[ConditionRow], procedure: str) -> list[ConditionMatch]:
+    words = tokens(procedure)
+    out = []
+    for row in rows:
+        phrase = next((p for p in row.procedure_words if tokens(p) and tokens(p) <= words), None)
+        if phrase is not None:
+            out.append(ConditionMatch(row, "words", phrase, procedure, phrase_kind="procedure_words"))
     return out
 
 

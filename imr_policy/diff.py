@@ -442,6 +442,7 @@ def _condition_row_fields(o: ConditionRow, n: ConditionRow, cmap: Mapping[str, s
             ("words", o.words, n.words),
             ("words_in_region", o.words_in_region, n.words_in_region),
             ("general_words", o.general_words, n.general_words),
+            ("procedure_words", o.procedure_words, n.procedure_words),
             ("citation", cmap.get(o.citation, o.citation) if o.citation else None, n.citation, "basis"),
         )
     )

@@ -216,13 +216,15 @@ def condition_text(res: EditionResult, facts: Mapping[str, Any]) -> str:
             if shared
             else ""
         )
+        by_procedure = all(r.condition and r.condition.phrase_kind == "procedure_words" for r in res.alternatives)
+        who = "The procedure's words match" if by_procedure else "The diagnoses match"
         if rows_disagree(res):
             return named + (
-                f"The diagnoses match {n} rows of the {_family(e)} table by condition, which decide differently "
+                f"{who} {n} rows of the {_family(e)} table by condition, which decide differently "
                 f"({rows}); the diagnosis code says which row applies."
             )
         return named + (
-            f"The diagnoses match {n} rows of the {_family(e)} table by condition ({rows}); every row gives the "
+            f"{who} {n} rows of the {_family(e)} table by condition ({rows}); every row gives the "
             f"same result, so the {_family(e)} decides."
         )
     match = res.condition
@@ -231,6 +233,8 @@ def condition_text(res: EditionResult, facts: Mapping[str, Any]) -> str:
     how = (
         f"by the {match.code_system} code {match.diagnosis}"
         if match.matched_by == "code"
+        else f"by the procedure '{match.description}' (the words '{match.diagnosis}'; no diagnosis names a row)"
+        if match.phrase_kind == "procedure_words"
         else f"by the described diagnosis '{match.description}' (the words '{match.diagnosis}'"
         + (", which name this row among others; no row's own words match it)" if match.general else ")")
     )

@@ -869,6 +869,15 @@ def _condition_overlaps(edition: Edition) -> list[_Finding]:
                 clash = f"the phrases `{pa}` and `{pb}` match the same descriptions"
                 break
         if clash is None:
+            clash = next(
+                (
+                    f"the procedure phrases `{pa}` and `{pb}` match the same procedures"
+                    for pa, pb in itertools.product(a.procedure_words, b.procedure_words)
+                    if tokens(pa) <= tokens(pb) or tokens(pb) <= tokens(pa)
+                ),
+                None,
+            )
+        if clash is None:
             for system, ca, cb in (("ICD-9-CM", a.icd9, b.icd9), ("ICD-10-CM", a.icd10, b.icd10)):
                 pair = next(((x, y) for x in ca for y in cb if x.startswith(y) or y.startswith(x)), None)
                 if pair:

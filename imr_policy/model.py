@@ -190,6 +190,9 @@ class ConditionRow:
     # names three shoulder rows): tried for a diagnosis that no row's `words` or `words_in_region` match, so a
     # description matched only by them names every such row, and the rows are read one by one (combine rule 7)
     general_words: tuple[str, ...] = ()
+    # phrases that name the condition in a post-surgical request's procedure ("tenosynovectomy" names the
+    # tenosynovitis row): tried when no diagnosis names a row by its code or the row's own words
+    procedure_words: tuple[str, ...] = ()
 
     @property
     def all_words(self) -> tuple[str, ...]:
@@ -864,7 +867,14 @@ class ConditionMatch:
     diagnosis: str  # the code matched, or the row's phrase found in the description
     description: str  # the diagnosis as the case describes it (for the rationale, never logged)
     code_system: str | None = None
-    general: bool = False  # matched by one of the row's `general_words` (no row's own words matched)
+    # which of the row's phrases matched: its own `words` (or `words_in_region`), its `general_words` (no row's
+    # own words matched the diagnosis), or its `procedure_words` in the request's procedure (`description` is
+    # then the procedure as the case gives it)
+    phrase_kind: Literal["words", "general_words", "procedure_words"] = "words"
+
+    @property
+    def general(self) -> bool:
+        return self.phrase_kind == "general_words"
 
 
 @_deferred_fields("trace")

@@ -142,6 +142,7 @@ def table(edition: Edition, service: str) -> Table | None:
                 row.words
                 + tuple(f"{w} (in {'/'.join(row.regions)})" for w in row.words_in_region)
                 + tuple(f"{w} (shared)" for w in row.general_words)
+                + tuple(f"{w} (in the procedure)" for w in row.procedure_words)
             )
             or "-",
         )

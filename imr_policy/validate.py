@@ -884,7 +884,13 @@ class _Semantics:
             words = row.get("words", [])
             regional = row.get("words_in_region", [])
             general = row.get("general_words", [])
-            for key, phrases in (("words", words), ("words_in_region", regional), ("general_words", general)):
+            operative = row.get("procedure_words", [])
+            for key, phrases in (
+                ("words", words),
+                ("words_in_region", regional),
+                ("general_words", general),
+                ("procedure_words", operative),
+            ):
                 for j, phrase in enumerate(phrases):
                     if not tokens(phrase):
                         self.report(
@@ -900,7 +906,7 @@ class _Semantics:
                     f"{base}.words_in_region",
                     hint="list the body regions these phrases name the condition in, or move them to `words`",
                 )
-            if not (row.get("icd9") or row.get("icd10") or words or regional or general):
+            if not (row.get("icd9") or row.get("icd10") or words or regional or general or operative):
                 self.report(
                     "policy.condition-without-match",
                     f"condition row `{row['id']}` has no `icd9`, `icd10` or `words`, so no case can match it",
@@ -919,6 +925,7 @@ class _Semantics:
                     note=" ".join(row.get("note", "").split()),
                     words_in_region=tuple(regional),
                     general_words=tuple(general),
+                    procedure_words=tuple(operative),
                 )
             )
         self.condition_ids = list(seen)

@@ -263,3 +263,41 @@ def test_a_match_by_general_words_is_marked_and_ranks_after_every_other_match(en
     assert not matches["rotator-cuff-rupture"].general  # the stronger match is kept for the row
     assert matches["rotator-cuff-rupture"].diagnosis == "rotator cuff tear"
     assert matches["shoulder-sprain"].general and matches["shoulder-sprain"].diagnosis == "rotator cuff"
+
+
+def _rows_after_surgery(
+    engine: imr_policy.Engine, description: str, procedure: str, region: str | None
+) -> list[tuple[str, str]]:
+    odg = next(e for e in engine.editions if e.key == "odg-treatment@2007-05")
+    request: dict[str, Any] = {
+        "id": "r",
+        "service": "physical_therapy",
+        "quantity": 9,
+        "date_of_service": "2010-09-01",
+        "postsurgical": {"procedure": procedure, "surgery_date": "2010-07-01"},
+    }
+    if region is not None:
+        request["body_region"] = region
+    valid = validate_case(_case(diagnoses=[{"description": description}], requests=[request]))
+    return [(m.row.id, m.phrase_kind) for m in match_rows(odg.conditions, valid, valid.requests[0])]
+
+
+def test_procedure_words_name_rows_only_when_no_diagnosis_names_one(engine: imr_policy.Engine) -> None:
+    injury = "compensable injury to the left wrist and hand"
+    procedure = "left wrist flexor tenosynovectomy and carpal tunnel release"
+    assert _rows_after_surgery(engine, injury, procedure, "wrist") == [
+        ("tenosynovitis", "procedure_words"),
+        ("carpal-tunnel", "procedure_words"),
+    ]
+    # a diagnosis that names a row by its own words decides the row; the procedure is not read
+    assert _rows_after_surgery(engine, "De Quervain tenosynovitis", procedure, "wrist") == [("tenosynovitis", "words")]
+    # regions apply: the same words in a knee request name no row
+    assert _rows_after_surgery(engine, injury, procedure, "knee") == []
+    # a diagnosis matched only by shared (general) words gives way to the procedure's rows (no region: every
+    # row is usable, and "rotator cuff" alone would name the three shoulder rows)
+    assert len(_rows_after_surgery(engine, "rotator cuff", "shoulder surgery", None)) == 3
+    assert _rows_after_surgery(engine, "rotator cuff", "left carpal tunnel release", None) == [
+        ("carpal-tunnel", "procedure_words")
+    ]
+    # without a post-surgical procedure nothing is read from it
+    assert _rows_for(engine, injury, "wrist") == []

@@ -467,8 +467,9 @@ class Engine:
             return EditionResult(
                 edition, "gap", kind="pend", missing=gap_missing, exceptions=tuple(checks), trace=trace
             )
-        if deciding.outcome.decision == "not_applicable":
-            return EditionResult(edition, "not_applicable", deciding, exceptions=tuple(checks), trace=trace)
+        if deciding.outcome.decision in ("not_applicable", "not_addressed"):
+            status: Literal["not_applicable", "not_addressed"] = deciding.outcome.decision
+            return EditionResult(edition, status, deciding, exceptions=tuple(checks), trace=trace)
         return EditionResult(edition, "decided", deciding, exception, kind, approved, missing, tuple(checks), trace)
 
 
@@ -677,7 +678,16 @@ def _read_trace(first: ItemDetermination, readings: tuple[Reading, ...]) -> tupl
 
 
 def _not_applicable_step(step: Step, res: EditionResult) -> SearchStep:
+    """A rule said its guideline does not govern the request (`not_applicable`: another guideline of the tier
+    does) or does not address it (`not_addressed`: cited silence for this request, as `silent_on` is for a
+    service, so the search moves on)."""
     reason = res.rule.outcome.reason if res.rule else "not applicable to this request"
+    if res.status == "not_addressed" and res.rule is not None:
+        cite = res.edition.citation(res.rule.citation)
+        where = f"{cite.section}{', p. ' + cite.pages if cite.pages else ''}; {cite.provenance}"
+        return SearchStep(
+            step.tier, res.edition.guideline_id, res.edition.edition_id, "not_addressed", f"{reason} ({where})"
+        )
     return SearchStep(step.tier, res.edition.guideline_id, res.edition.edition_id, "not_applicable", reason)
 
 
@@ -737,7 +747,7 @@ class _Walk:
                 self.search.append(_coverage_step(step, e, coverage, self.service, quiet=True))
                 continue
             res = self._ask(e)
-            if res.status == "not_applicable":
+            if res.status in ("not_applicable", "not_addressed"):
                 self.search.append(_not_applicable_step(step, res))
                 continue
             self.caps.append(res)
@@ -757,7 +767,7 @@ class _Walk:
                 self._seen(step, e, "not_consulted", f"not consulted: the {self.first_decider} {why}")
                 continue
             res = self._ask(e)
-            if res.status == "not_applicable":
+            if res.status in ("not_applicable", "not_addressed"):
                 self.search.append(_not_applicable_step(step, res))
             elif res.status == "decided" and res.kind != "pend":
                 self.supporting.append(res)
@@ -784,6 +794,9 @@ class _Walk:
                     unencoded.append(e)
                 continue
             res = self._ask(e)
+            if res.status == "not_addressed":  # cited silence for this request: the search moves on
+                self.search.append(_not_applicable_step(step, res))
+                continue
             if res.status == "not_applicable":
                 deferred.append(res)
                 self.search.append(_not_applicable_step(step, res))
@@ -889,7 +902,7 @@ def _apply(
     if outcome.decision == "pend":
         missing = tuple(f for name in outcome.missing for f in missing_case_fields(case, index, name))
         return "pend", 0, missing
-    if outcome.decision in ("non_certify", "not_applicable"):
+    if outcome.decision in ("non_certify", "not_applicable", "not_addressed"):
         return "non_certify", 0, ()
     if outcome.up_to_total is not None:
         limit_id = exception.raises_total if exception else outcome.up_to_total

@@ -189,6 +189,8 @@ def _row_verdict(res: EditionResult, quantity: int) -> str:
     """`certify 4 of 9`, `non-certify`, `pend (history[].functional_improvement)`."""
     if res.status == "not_applicable":
         return "not applicable"
+    if res.status == "not_addressed":
+        return "not addressed"
     if res.kind in ("certify", "modify"):
         return f"certify {res.approved} of {quantity}"
     if res.kind == "non_certify":
@@ -545,6 +547,8 @@ def _first_tier_notes(
             continue
         e = by_key[(step.guideline, step.edition)]
         if e.coverage(service) != "silent":
+            if e.coverage(service) == "rules":  # a rule's cited silence for this request
+                out.append(f"{_family(e)}: {e.edition_title} does not address this request: {step.note}.")
             continue
         cite = e.citation(e.silence(service).citation)
         out.append(

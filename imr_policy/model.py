@@ -111,7 +111,7 @@ def clause_text(clause: Clause, leaf: Callable[[Condition], str]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    decision: Literal["certify", "non_certify", "pend", "not_applicable"]
+    decision: Literal["certify", "non_certify", "pend", "not_applicable", "not_addressed"]
     reason: str
     up_to_total: str | None = None
     up_to_per_request: str | None = None
@@ -883,7 +883,7 @@ class EditionResult:
     """What one edition says about one request."""
 
     edition: Edition
-    status: Literal["decided", "gap", "not_applicable"]
+    status: Literal["decided", "gap", "not_applicable", "not_addressed"]
     rule: Rule | None = None
     exception: RuleException | None = None
     kind: DecisionKind = "pend"

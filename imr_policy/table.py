@@ -73,8 +73,7 @@ def cell(cond: Condition, edition: Edition) -> str:
 
 def _outcome(rule: Rule, edition: Edition) -> str:
     o = rule.outcome
-    words = {"certify": "certify", "non_certify": "non-certify", "pend": "pend", "not_applicable": "not applicable"}
-    text = words[o.decision]
+    text = o.decision.replace("non_", "non-").replace("_", " ")
     if o.up_to_total:
         counted = "" if o.counts == "completed" else f", counting {o.counts}"
         text += f" up to {edition.limit(o.up_to_total).value} in all ({o.up_to_total}{counted})"

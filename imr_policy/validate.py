@@ -1150,9 +1150,7 @@ class _Semantics:
     def _outcome(self, o: dict[str, Any], base: str) -> Outcome:
         decision = o["decision"]
         up_to = o.get("up_to", {})
-        allowed = {"certify": {"up_to"}, "non_certify": {"ceiling"}, "pend": {"missing"}, "not_applicable": set()}[
-            decision
-        ]
+        allowed = {"certify": {"up_to"}, "non_certify": {"ceiling"}, "pend": {"missing"}}.get(decision, set())
         for key in ("up_to", "ceiling", "missing"):
             if key in o and key not in allowed:
                 self.report(

@@ -94,7 +94,7 @@ class Counterfactual:
     then decide for the request."""
 
     changes: tuple[Change, ...]
-    determination: DecisionKind | Literal["not_applicable"]
+    determination: DecisionKind | Literal["not_applicable", "not_addressed"]
     approved_quantity: int
     requested_quantity: int
 
@@ -106,6 +106,7 @@ class Counterfactual:
             "non_certify": f"not certify (0 of {self.requested_quantity})",
             "pend": "pend",
             "not_applicable": "not apply to the request",
+            "not_addressed": "not address the request",
         }[self.determination]
         return f"would {verb} if " + " and ".join(c.text for c in self.changes)
 
@@ -549,7 +550,7 @@ def _entry(
     counterfactuals = []
     for changes in found[:MAX_SHOWN]:
         result: EditionResult = reference.edition_result(edition, case, index, _with(facts, changes))
-        kind = "not_applicable" if result.status == "not_applicable" else result.kind
+        kind = result.status if result.status in ("not_applicable", "not_addressed") else result.kind
         counterfactuals.append(Counterfactual(changes, kind, result.approved, _changed_quantity(changes, quantity)))
     return RuleExplanation(
         t.guideline, t.edition, t.rule, t.kind, held, False, checks, note, tuple(counterfactuals), True

@@ -192,7 +192,13 @@ def _described_by_rows(tables: tuple[tuple[ConditionRow, ...], ...]) -> Callable
         for i, entry in enumerate(case.get("diagnoses", [])):
             if isinstance(entry, dict) and "description" in entry:
                 text = entry["description"]
-                phrases = [p for rows in tables for row in rows for p in row.words if phrase_matches(p, text)]
+                phrases = [
+                    p
+                    for rows in tables
+                    for row in rows
+                    for p in (*row.all_words, *row.general_words)
+                    if phrase_matches(p, text)
+                ]
                 entry["description"] = "; ".join(dict.fromkeys(phrases)) or PLACEHOLDER
                 done.append(f"$.diagnoses[{i}].description")
         return done
@@ -302,6 +308,41 @@ def _summary(item: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _as_logged(det: dict[str, Any], case: Mapping[str, Any], logged: Mapping[str, Any]) -> dict[str, Any]:
+    """`det` as the logged (redacted) case would word it: a rationale quotes a diagnosis's description (and a
+    procedure) as `'...'`, and the log keeps only the phrases of the tables it names, so each quotation of a
+    replaced text is replaced the same way. Replaying the logged case then gives the same hash."""
+    pairs: dict[str, str] = {}
+    for before, after in zip(case.get("diagnoses") or (), logged.get("diagnoses") or (), strict=False):
+        if isinstance(before, dict) and isinstance(after, dict):
+            old, new = before.get("description"), after.get("description")
+            if isinstance(old, str) and isinstance(new, str) and old != new:
+                pairs[f"'{old}'"] = f"'{new}'"
+    for before, after in zip(case.get("requests") or (), logged.get("requests") or (), strict=False):
+        old_s = before.get("postsurgical") if isinstance(before, dict) else None
+        new_s = after.get("postsurgical") if isinstance(after, dict) else None
+        if isinstance(old_s, dict) and isinstance(new_s, dict):
+            old, new = old_s.get("procedure"), new_s.get("procedure")
+            if isinstance(old, str) and isinstance(new, str) and old != new:
+                pairs[f"'{old}'"] = f"'{new}'"
+    if not pairs:
+        return det
+    order = sorted(pairs, key=len, reverse=True)  # a longer quotation first, should one contain another
+
+    def sub(value: Any) -> Any:
+        if isinstance(value, str):
+            for old in order:
+                value = value.replace(old, pairs[old])
+            return value
+        if isinstance(value, list):
+            return [sub(v) for v in value]
+        if isinstance(value, dict):
+            return {k: sub(v) for k, v in value.items()}
+        return value
+
+    return {**det, "items": sub(det["items"])}
+
+
 def _decision_hash(det: Mapping[str, Any]) -> str:
     # engine_version and policy_set are left out: a decision replayed by a newer engine or under a
     # policy set whose content changed elsewhere is the same decision if every item is the same
@@ -335,7 +376,7 @@ def decision_record(
         "case_id": det["case_id"],
         "input_hash": "sha256:" + hashlib.sha256(text).hexdigest(),
         "items": [_summary(i) for i in det["items"]],
-        "decision_hash": _decision_hash(det),
+        "decision_hash": _decision_hash(_as_logged(det, case, redaction.case)),
         "min_provenance": min_provenance,
         **({"request": dict(request)} if request else {}),
         "case": redaction.case,

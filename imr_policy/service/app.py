@@ -533,53 +533,55 @@ def _tracing(config: ServiceConfig) -> Any:
     return tracing.Tracing(config.tracer_provider)
 
 
-def create_app(config: ServiceConfig, *, on_started: Callable[[], None] | None = None) -> Starlette:
-    """The ASGI application. Its lifespan starts the workers, so serve it with lifespan events on.
+class _Endpoints:
+    """The service's endpoints over one app's state (its `Service`, its configuration, the OpenAPI document)."""
 
-    `on_started` is called once the policy set is loaded, every worker is up and the decision log is
-    open (`imr-policy serve` then says "serving on ...")."""
-    service = Service(config)
+    def __init__(self, config: ServiceConfig, on_started: Callable[[], None] | None) -> None:
+        self.config = config
+        self.service = Service(config)
+        self.on_started = on_started
+        self.document = openapi.document(ENGINE_VERSION)
 
-    async def determinations(request: Request) -> Response:
+    async def determinations(self, request: Request) -> Response:
         options = _options(request)
-        body = await _body(request, config.max_body_bytes)
+        body = await _body(request, self.config.max_body_bytes)
         ctx = observe.context(request.scope)
-        generation, reply = await service.call("evaluate", body, {**options, "request": ctx.for_record()})
+        generation, reply = await self.service.call("evaluate", body, {**options, "request": ctx.for_record()})
         answered_by = {openapi.POLICY_SET: generation.result.content_hash}
         if (problem := _bad_input(reply)) is not None:
             problem.headers.update(answered_by)
             raise problem
         answer, line = reply.sections
-        entry = await _record(service, request, ctx, reply.header, line)
+        entry = await _record(self.service, request, ctx, reply.header, line)
         if entry is None:  # nobody to answer: no record either
             return Response(status_code=499)
         headers = {openapi.DECISION_ID: entry.decision_id, openapi.POLICY_SET: entry.content_hash}
         return Response(answer, media_type="application/json", headers=headers)
 
-    async def letters(request: Request) -> Response:
+    async def letters(self, request: Request) -> Response:
         """The UR letter of the case's determination (imr_policy.letter, written in a worker), in the media
         type `Accept` asks for; `?check=true`: only what the letter lacks."""
         options = _letter_options(request)
         media_type = _letter_media(request, options["check"])
-        body = await _body(request, config.max_body_bytes)
+        body = await _body(request, self.config.max_body_bytes)
         ctx = observe.context(request.scope)
         frame = {**options, "format": LETTER_MEDIA[media_type], "request": ctx.for_record()}
-        generation, reply = await service.call("letter", body, frame)
-        return await _letter_answer(service, request, generation, reply, media_type)
+        generation, reply = await self.service.call("letter", body, frame)
+        return await _letter_answer(self.service, request, generation, reply, media_type)
 
-    async def determinations_batch(request: Request) -> Response:
+    async def determinations_batch(self, request: Request) -> Response:
         """JSON Lines in, JSON Lines out, in order: each case's determination or its problem, streamed as
         each is decided. A line's determination is logged as a single one is (a record iff its answer is
         sent); a client that goes away stops the batch, and no later line is decided or logged."""
         options = _options(request)
-        body = await _body(request, config.max_batch_bytes, lines=True)
+        body = await _body(request, self.config.max_batch_bytes, lines=True)
         cases = body.split(b"\n")
         if cases and not cases[-1].strip():
             cases.pop()  # the newline that ends the last line
-        if len(cases) > config.max_batch_cases:
+        if len(cases) > self.config.max_batch_cases:
             raise Problem(
                 "body-too-large",
-                f"the batch has {len(cases)} lines; the limit is {config.max_batch_cases}",
+                f"the batch has {len(cases)} lines; the limit is {self.config.max_batch_cases}",
                 headers={"Connection": "close"},
             )
         ctx = observe.context(request.scope)
@@ -589,12 +591,12 @@ def create_app(config: ServiceConfig, *, on_started: Callable[[], None] | None =
                 if await request.is_disconnected():
                     log.info("request %s: the client went away at line %d; the rest is not decided", ctx.request_id, n)
                     return
-                yield await _batch_line(n, line, options, ctx, request.scope)
+                yield await self._batch_line(n, line, options, ctx, request.scope)
 
         return StreamingResponse(answers(), media_type="application/x-ndjson")
 
     async def _batch_line(
-        n: int, line: bytes, options: dict[str, Any], ctx: Any, scope: MutableMapping[str, Any]
+        self, n: int, line: bytes, options: dict[str, Any], ctx: Any, scope: MutableMapping[str, Any]
     ) -> bytes:
         def problem_line(p: Problem) -> bytes:
             return json.dumps({"line": n, "problem": p.to_dict()}, separators=(",", ":")).encode() + b"\n"
@@ -602,7 +604,7 @@ def create_app(config: ServiceConfig, *, on_started: Callable[[], None] | None =
         if not line.strip():
             return problem_line(Problem("malformed-json", "an empty line is not a case"))
         try:
-            _, reply = await service.call("evaluate", line, {**options, "request": ctx.for_record()})
+            _, reply = await self.service.call("evaluate", line, {**options, "request": ctx.for_record()})
         except Problem as exc:
             return problem_line(exc)
         if (bad := _bad_input(reply)) is not None:
@@ -613,26 +615,26 @@ def create_app(config: ServiceConfig, *, on_started: Callable[[], None] | None =
             header["decision_id"], header["timestamp"], header["case_id"], header["content_hash"], logged
         )
         try:
-            await service.record(entry)
+            await self.service.record(entry)
         except Problem as exc:
             return problem_line(exc)
         for kind in header.get("determinations", ()):
-            service.metrics.determinations.labels(str(kind)).inc()
+            self.service.metrics.determinations.labels(str(kind)).inc()
         observe.decided(scope, header.get("determinations", ()))
         head = json.dumps(
             {"line": n, "decision_id": entry.decision_id, "policy_set": entry.content_hash}, separators=(",", ":")
         ).encode()
         return head[:-1] + b',"determination":' + answer.strip() + b"}\n"
 
-    async def validate(request: Request) -> Response:
-        body = await _body(request, config.max_body_bytes)
-        _, reply = await service.call("validate", body)
+    async def validate(self, request: Request) -> Response:
+        body = await _body(request, self.config.max_body_bytes)
+        _, reply = await self.service.call("validate", body)
         if (problem := _bad_input(reply)) is not None:
             raise problem
         return Response(reply.sections[0], media_type="application/json")
 
-    async def policies(_: Request) -> Response:
-        g = service.generation()
+    async def policies(self, _: Request) -> Response:
+        g = self.service.generation()
         editions = [
             {
                 "guideline": e.guideline_id,
@@ -650,23 +652,23 @@ def create_app(config: ServiceConfig, *, on_started: Callable[[], None] | None =
         ]
         return JSONResponse({"policy_set": g.policy_set, "loaded_at": g.loaded_at, "editions": editions})
 
-    async def reload(request: Request) -> Response:
-        if config.admin_token is None:
+    async def reload(self, request: Request) -> Response:
+        if self.config.admin_token is None:
             raise Problem(
                 "admin-disabled",
                 "the admin endpoints are off; start the server with IMR_POLICY_ADMIN_TOKEN set to turn them on "
                 "(SIGHUP reloads without them)",
             )
         given = request.headers.get("authorization", "").encode()
-        if not hmac.compare_digest(given, f"Bearer {config.admin_token}".encode()):
+        if not hmac.compare_digest(given, f"Bearer {self.config.admin_token}".encode()):
             raise Problem(
                 "unauthorized", "send `Authorization: Bearer <token>`", headers={"WWW-Authenticate": "Bearer"}
             )
-        in_use = service.generation().policy_set
+        in_use = self.service.generation().policy_set
         try:
-            outcome = await service.reload()
+            outcome = await self.service.reload()
         except PolicyError as exc:
-            service.metrics.reloads.labels("refused").inc()
+            self.service.metrics.reloads.labels("refused").inc()
             n = sum(1 for d in exc.diagnostics if d.severity == "error")
             raise Problem(
                 "invalid-policies",
@@ -674,31 +676,29 @@ def create_app(config: ServiceConfig, *, on_started: Callable[[], None] | None =
                 diagnostics_json(exc.diagnostics),
             ) from None
         except (StartError, OSError) as exc:
-            service.metrics.reloads.labels("failed").inc()
+            self.service.metrics.reloads.labels("failed").inc()
             raise Problem("internal-error", f"the new policy set did not start ({exc}); nothing changed") from None
         return JSONResponse(outcome)
 
-    async def healthz(_: Request) -> Response:
+    async def healthz(self, _: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    async def readyz(_: Request) -> Response:
-        g = service.generation()
+    async def readyz(self, _: Request) -> Response:
+        g = self.service.generation()
         live = g.pool.live_workers
         if not live:
             raise Problem("not-ready", "no worker is live; replacements are starting", headers=RETRY)
         return JSONResponse(
-            {"status": "ready", "policy_set": g.policy_set, "workers": {"live": live, "size": config.workers}}
+            {"status": "ready", "policy_set": g.policy_set, "workers": {"live": live, "size": self.config.workers}}
         )
 
-    document = openapi.document(ENGINE_VERSION)
+    async def openapi_json(self, _: Request) -> Response:
+        return JSONResponse(self.document)
 
-    async def openapi_json(_: Request) -> Response:
-        return JSONResponse(document)
+    async def metrics(self, _: Request) -> Response:
+        return Response(self.service.metrics.exposition(), media_type=observe.CONTENT_TYPE)
 
-    async def metrics(_: Request) -> Response:
-        return Response(service.metrics.exposition(), media_type=observe.CONTENT_TYPE)
-
-    async def problem(request: Request, exc: Exception) -> Response:
+    async def problem(self, request: Request, exc: Exception) -> Response:
         if isinstance(exc, HTTPException):
             path = request.url.path
             if exc.status_code == 404:
@@ -711,41 +711,52 @@ def create_app(config: ServiceConfig, *, on_started: Callable[[], None] | None =
                 exc = Problem("internal-error", f"HTTP status {exc.status_code}", headers=exc.headers)
         if not isinstance(exc, Problem):  # a defect: Starlette logs the traceback
             exc = Problem("internal-error", "an unexpected error; no determination was made")
-        service.metrics.problems.labels(exc.kind).inc()
+        self.service.metrics.problems.labels(exc.kind).inc()
         request.scope["imr_policy.problem"] = exc.kind  # for the request's span, when there is one
         return Response(exc.body(), status_code=exc.status, media_type=MEDIA_TYPE, headers=exc.headers)
 
     @contextlib.asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+    async def lifespan(self, _: Starlette) -> AsyncIterator[None]:
         try:
-            await service.start()
+            await self.service.start()
         except BaseException:
-            await service.close()  # workers already started, the snapshot, the log
+            await self.service.close()  # workers already started, the snapshot, the log
             raise
         loop = asyncio.get_running_loop()
-        if config.reload_on_sighup:
-            loop.add_signal_handler(signal.SIGHUP, service.reload_in_background)
-        if on_started is not None:
-            on_started()
+        if self.config.reload_on_sighup:
+            loop.add_signal_handler(signal.SIGHUP, self.service.reload_in_background)
+        if self.on_started is not None:
+            self.on_started()
         try:
             yield
         finally:
-            if config.reload_on_sighup:
+            if self.config.reload_on_sighup:
                 loop.remove_signal_handler(signal.SIGHUP)
-            await service.close()
+            await self.service.close()
 
-    routes = [
-        Route("/v1/determinations", determinations, methods=["POST"]),
-        Route("/v1/determinations:batch", determinations_batch, methods=["POST"]),
-        Route("/v1/letters", letters, methods=["POST"]),
-        Route("/v1/validate", validate, methods=["POST"]),
-        Route("/v1/policies", policies, methods=["GET"]),
-        Route("/v1/admin/reload", reload, methods=["POST"]),
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
-        Route("/openapi.json", openapi_json, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
-    ]
+    def routes(self) -> list[Route]:
+        return [
+            Route("/v1/determinations", self.determinations, methods=["POST"]),
+            Route("/v1/determinations:batch", self.determinations_batch, methods=["POST"]),
+            Route("/v1/letters", self.letters, methods=["POST"]),
+            Route("/v1/validate", self.validate, methods=["POST"]),
+            Route("/v1/policies", self.policies, methods=["GET"]),
+            Route("/v1/admin/reload", self.reload, methods=["POST"]),
+            Route("/healthz", self.healthz, methods=["GET"]),
+            Route("/readyz", self.readyz, methods=["GET"]),
+            Route("/openapi.json", self.openapi_json, methods=["GET"]),
+            Route("/metrics", self.metrics, methods=["GET"]),
+        ]
+
+
+def create_app(config: ServiceConfig, *, on_started: Callable[[], None] | None = None) -> Starlette:
+    """The ASGI application. Its lifespan starts the workers, so serve it with lifespan events on.
+
+    `on_started` is called once the policy set is loaded, every worker is up and the decision log is
+    open (`imr-policy serve` then says "serving on ...")."""
+    endpoints = _Endpoints(config, on_started)
+    service = endpoints.service
+    routes = endpoints.routes()
     context = Middleware(
         observe.RequestContext,
         metrics=service.metrics,
@@ -756,8 +767,8 @@ def create_app(config: ServiceConfig, *, on_started: Callable[[], None] | None =
     app = Starlette(
         routes=routes,
         middleware=[context],
-        exception_handlers={Problem: problem, HTTPException: problem, Exception: problem},
-        lifespan=lifespan,
+        exception_handlers={Problem: endpoints.problem, HTTPException: endpoints.problem, Exception: endpoints.problem},
+        lifespan=endpoints.lifespan,
     )
     app.state.service = service
     return app

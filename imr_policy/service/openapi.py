@@ -313,7 +313,8 @@ def _letters(floor: dict[str, Any], tracing: list[dict[str, Any]], answered_by: 
     }
 
 
-def document(version: str) -> dict[str, Any]:
+def _components() -> dict[str, Any]:
+    """The schemas of the document: the case and determination schemas hoisted, and the service's own."""
     components: dict[str, Any] = {}
     _hoist("case", "Case", components)
     _hoist("decision", "Determination", components)
@@ -329,15 +330,11 @@ def document(version: str) -> dict[str, Any]:
         Letter=_LETTER,
         LetterCheck=_LETTER_CHECK,
     )
-    answered_by = {
-        POLICY_SET: {"description": "content hash of the policy set that answered", "schema": {"type": "string"}}
-    }
-    decided = _json("Determination", "the determination; it is in the decision log under the decision id")
-    decided["headers"] = {
-        DECISION_ID: {"description": "the id of this decision in the decision log", "schema": {"type": "string"}},
-        **answered_by,
-    }
-    floor = {
+    return components
+
+
+def _floor_parameter() -> dict[str, Any]:
+    return {
         "name": MIN_PROVENANCE,
         "in": "query",
         "required": False,
@@ -346,7 +343,10 @@ def document(version: str) -> dict[str, Any]:
         "`imr-policy replay` decides again with it. Any other query parameter is a 400 `invalid-parameter`.",
         "schema": {"type": "string", "enum": list(PROVENANCE_ORDER)},
     }
-    tracing = [
+
+
+def _tracing_headers() -> list[dict[str, Any]]:
+    return [
         {
             "name": REQUEST_ID,
             "in": "header",
@@ -363,7 +363,18 @@ def document(version: str) -> dict[str, Any]:
             "schema": {"type": "string"},
         },
     ]
-    paths = {
+
+
+def _determination_paths(
+    floor: dict[str, Any], tracing: list[dict[str, Any]], answered_by: dict[str, Any]
+) -> dict[str, Any]:
+    """`/v1/determinations` and its batch form."""
+    decided = _json("Determination", "the determination; it is in the decision log under the decision id")
+    decided["headers"] = {
+        DECISION_ID: {"description": "the id of this decision in the decision log", "schema": {"type": "string"}},
+        **answered_by,
+    }
+    return {
         "/v1/determinations": {
             "post": {
                 "operationId": "determine",
@@ -408,7 +419,12 @@ def document(version: str) -> dict[str, Any]:
                 },
             }
         },
-        "/v1/letters": _letters(floor, tracing, answered_by),
+    }
+
+
+def _service_paths() -> dict[str, Any]:
+    """Validation, the policy set, reloading, health, readiness and metrics."""
+    return {
         "/v1/validate": {
             "post": {
                 "operationId": "validate",
@@ -469,6 +485,18 @@ def document(version: str) -> dict[str, Any]:
             }
         },
     }
+
+
+def document(version: str) -> dict[str, Any]:
+    answered_by = {
+        POLICY_SET: {"description": "content hash of the policy set that answered", "schema": {"type": "string"}}
+    }
+    floor, tracing = _floor_parameter(), _tracing_headers()
+    paths = {
+        **_determination_paths(floor, tracing, answered_by),
+        "/v1/letters": _letters(floor, tracing, answered_by),
+        **_service_paths(),
+    }
     return {
         "openapi": "3.1.0",
         "info": {
@@ -478,5 +506,5 @@ def document(version: str) -> dict[str, Any]:
             "Errors are RFC 9457 problem documents; see docs/service.md.",
         },
         "paths": paths,
-        "components": {"schemas": components},
+        "components": {"schemas": _components()},
     }

@@ -243,15 +243,19 @@ def test_cpmtg_physical_medicine_by_condition(codes: tuple[str, ...], limit: int
     assert item.approved_quantity == limit
 
 
-def test_cpmtg_physical_medicine_without_a_code_pends_for_it() -> None:
+def test_cpmtg_physical_medicine_without_a_row_does_not_address_the_request() -> None:
+    # no code, and no words of the CPMTG's three conditions: the CPMTG does not address the visits (cited), and
+    # the request pends on the MTUS guideline whose coverage of physical therapy is not encoded, naming no fact
     item = decide(case("physical_therapy", completed=0, quantity=6, fi=None))
-    assert item.determination == "pend" and item.missing_facts == ("diagnoses[].code",)
+    assert item.determination == "pend" and item.missing_facts == ()
+    assert "does not address this request" in item.rationale
+    assert "does not encode whether ACOEM Practice Guidelines, 2nd Ed. (2004) addresses physical therapy" in item.rationale
 
 
-def test_cpmtg_physical_medicine_condition_not_encoded_pends() -> None:
+def test_cpmtg_physical_medicine_condition_not_in_its_table() -> None:
     item = decide(case("physical_therapy", completed=0, quantity=6, fi=None, codes=("S83.241A",)))
     assert item.determination == "pend" and item.missing_facts == ()
-    assert "encodes the physical medicine visit guidance only for" in item.rationale
+    assert "the CPMTG's physical medicine visit guidance names myalgia and myositis" in item.rationale
 
 
 @pytest.mark.parametrize(

@@ -225,6 +225,50 @@ def test_diagnosis_words_never_reach_the_log(engine: imr_policy.Engine) -> None:
     assert engine.evaluate(record["case"]).to_dict()["items"][0]["basis"] == det.to_dict()["items"][0]["basis"]
 
 
+@pytest.mark.parametrize(
+    ("description", "region", "logged", "quoted"),
+    [
+        # a row's own words, its words within its body regions, and phrases several rows share (three rows:
+        # the rationale lists the rows and does not quote the description)
+        ("accepted lumbar sprain/strain after J. Doe fell at Acme", "lumbar", "lumbar sprain; lumbar strain", True),
+        ("J. Doe: mild disc degeneration at L4-5 (Acme MRI)", "lumbar", "disc degeneration", True),
+        ("status post right shoulder surgery for J. Doe (rotator cuff protocol)", "shoulder", "rotator cuff", False),
+    ],
+)
+def test_every_kind_of_row_phrase_survives_redaction_and_replays_the_same(
+    engine: imr_policy.Engine, tmp_path: Path, description: str, region: str, logged: str, quoted: bool
+) -> None:
+    """The log keeps the table's phrases a description names (never the record's other words), whichever kind
+    of phrase matched, so the redactor never has to keep a description; and the record replays as `same`:
+    the hash is of the determination as the logged case words it (the rationale quotes the description)."""
+    case = {
+        "case_id": "tx-words",
+        "jurisdiction": "TX",
+        "date_of_injury": "2010-03-15",
+        "diagnoses": [{"description": description}],
+        "requests": [
+            {
+                "id": "pt",
+                "service": "physical_therapy",
+                "body_region": region,
+                "quantity": 9,
+                "date_of_service": "2010-09-01",
+            }
+        ],
+        "history": [{"service": "physical_therapy", "completed": 13, "functional_improvement": "unknown"}],
+    }
+    det = engine.evaluate(case)
+    redactor = redactor_for(engine)
+    record = audit.decision_record(case, det, redactor=redactor)
+    assert "Doe" not in json.dumps(record) and "Acme" not in json.dumps(record)
+    assert record["case"]["diagnoses"][0]["description"] == logged
+    assert record["redaction"]["kept"] == []
+    assert (f"'{description}'" in json.dumps(det.to_dict())) is quoted  # the rationale quotes one row's match
+    log = tmp_path / "log.jsonl"
+    log.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    assert [r.status for r in audit.replay(audit.read_log(log), engine)] == ["same"]
+
+
 def test_without_the_tables_the_matched_fields_are_kept(engine: imr_policy.Engine) -> None:
     """Fail safe for replay: a redactor that cannot check the rows keeps what they are matched by."""
     reads = audit.facts_read(engine.editions)

@@ -30,6 +30,7 @@ import datetime as dt
 import difflib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any, Literal
 
 from imr_policy.model import (
@@ -47,16 +48,39 @@ from imr_policy.model import (
     clause_text,
     leaves,
 )
+from imr_policy.procedure import WEEKDAYS, Holiday, HolidayYear, Procedure, TimeLimit
+from imr_policy.yamlsrc import child_path
 
 Effect = Literal["decision", "basis", "text"]
 Entity = Literal[
-    "jurisdiction", "edition", "citation", "limit", "condition", "rule", "exception", "silence", "invariant"
+    "jurisdiction",
+    "edition",
+    "citation",
+    "limit",
+    "condition",
+    "rule",
+    "exception",
+    "silence",
+    "invariant",
+    # of a UR procedural pack (imr_policy/procedure.py)
+    "procedure",
+    "calendar",
+    "holiday-year",
+    "receipt",
+    "time-limit",
+    "consequence",
+    "letter",
+    "letter-element",
+    "source",
 ]
 ChangeKind = Literal["added", "removed", "changed", "renamed"]
 Relation = Literal["same", "paired", "successor", "added", "removed"]
 
 EFFECTS: tuple[Effect, ...] = ("decision", "basis", "text")
 RENAME_THRESHOLD = 0.75  # content similarity (0..1) above which an unmatched pair counts as a rename
+# what can change whether a UR decision is timely, when it is added or removed (a source or a consequence's
+# wording changes what is cited or said)
+PROCEDURE_DECIDING = ("procedure", "calendar", "holiday-year", "receipt", "time-limit", "letter", "letter-element")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +108,8 @@ class EntityChange:
     old: Any = None
     new: Any = None
     similarity: float | None = None  # for renames
+    old_at: str | None = None  # `file:line` of the entity on the old side, where the model knows it
+    new_at: str | None = None
 
     @property
     def id(self) -> str:
@@ -93,7 +119,7 @@ class EntityChange:
     def effect(self) -> Effect:
         """The strongest effect of the change."""
         if self.kind in ("added", "removed"):
-            deciding = ("rule", "exception", "silence", "jurisdiction", "limit", "condition")
+            deciding = ("rule", "exception", "silence", "jurisdiction", "limit", "condition", *PROCEDURE_DECIDING)
             return "decision" if self.entity in deciding else "basis"
         effects = {f.effect for f in self.fields} or {"basis"}  # a bare rename changes what the trace names
         return next(e for e in EFFECTS if e in effects)
@@ -137,30 +163,68 @@ class EditionDiff:
 
 
 @dataclass(frozen=True, slots=True)
+class ProcedureDiff:
+    """What changed between two UR procedural packs of one jurisdiction (or a pack on one side only)."""
+
+    jurisdiction: str
+    relation: Relation
+    old: Procedure | None
+    new: Procedure | None
+    changes: tuple[EntityChange, ...] = ()
+
+    @property
+    def differs(self) -> bool:
+        return bool(self.changes) or self.relation in ("added", "removed")
+
+
+@dataclass(frozen=True, slots=True)
 class PolicySet:
-    """What the diff compares: the editions and jurisdiction profiles of one side."""
+    """What the diff compares: the editions, jurisdiction profiles and UR procedural packs of one side."""
 
     editions: tuple[Edition, ...]
     profiles: tuple[Any, ...] = ()
+    procedures: tuple[Procedure, ...] = ()
+    where: str = ""  # the directory the files are named relative to, as the user named the side ("" unknown)
 
 
 @dataclass(frozen=True, slots=True)
 class PolicyDiff:
     editions: tuple[EditionDiff, ...]
     jurisdictions: tuple[EntityChange, ...] = ()
+    procedures: tuple[ProcedureDiff, ...] = ()
+    profiles_compared: int = 0  # jurisdiction profiles compared (both sides must carry profiles)
+
+    @property
+    def compared(self) -> int:
+        """Edition pairs, procedural pack pairs and jurisdiction profiles looked at: 0 means nothing was
+        comparable, which is never "equivalent"."""
+        return len(self.editions) + len(self.procedures) + self.profiles_compared
 
     @property
     def equivalent(self) -> bool:
-        return not self.jurisdictions and not any(e.differs for e in self.editions)
+        return (
+            self.compared > 0
+            and not self.jurisdictions
+            and not any(e.differs for e in self.editions)
+            and not any(p.differs for p in self.procedures)
+        )
 
     @property
     def differing(self) -> tuple[EditionDiff, ...]:
         return tuple(e for e in self.editions if e.differs)
 
+    @property
+    def differing_procedures(self) -> tuple[ProcedureDiff, ...]:
+        return tuple(p for p in self.procedures if p.differs)
+
     def counts(self) -> dict[str, int]:
-        """Changes by effect, over every edition pair and jurisdiction profile."""
+        """Changes by effect, over every edition pair, procedural pack pair and jurisdiction profile."""
         counts: dict[str, int] = dict.fromkeys(EFFECTS, 0)
-        for change in (*self.jurisdictions, *(c for e in self.editions for c in e.changes)):
+        for change in (
+            *self.jurisdictions,
+            *(c for e in self.editions for c in e.changes),
+            *(c for p in self.procedures for c in p.changes),
+        ):
             counts[change.effect] += 1
         return counts
 
@@ -183,6 +247,11 @@ class PolicyDiff:
         return {
             "equivalent": self.equivalent,
             "counts": self.counts(),
+            "compared": {
+                "edition_pairs": len(self.editions),
+                "procedure_pairs": len(self.procedures),
+                "jurisdiction_profiles": self.profiles_compared,
+            },
             "jurisdictions": [_change_dict(c) for c in self.jurisdictions],
             "editions": [
                 {
@@ -193,6 +262,16 @@ class PolicyDiff:
                     "changes": [_change_dict(c, e) for c in e.changes],
                 }
                 for e in self.editions
+            ],
+            "procedures": [
+                {
+                    "jurisdiction": p.jurisdiction,
+                    "relation": p.relation,
+                    "old": _procedure_ref(p.old),
+                    "new": _procedure_ref(p.new),
+                    "changes": [_change_dict(c) for c in p.changes],
+                }
+                for p in self.procedures
             ],
         }
 
@@ -224,7 +303,13 @@ def diff_policy_sets(old: PolicySet, new: PolicySet) -> PolicyDiff:
             before = [o for o in olds if o.effective_from < e.effective_from]
             if before:
                 pairs.append(diff_editions(before[-1], e, relation="successor"))
-    return PolicyDiff(tuple(pairs), _diff_profiles(old.profiles, new.profiles))
+    profiles = len({p.jurisdiction for p in (*old.profiles, *new.profiles)}) if old.profiles and new.profiles else 0
+    return PolicyDiff(
+        tuple(pairs),
+        _diff_profiles(old.profiles, new.profiles),
+        diff_procedure_sets(old.procedures, new.procedures, old_where=old.where, new_where=new.where),
+        profiles,
+    )
 
 
 def _start(e: Edition) -> tuple[dt.date, str]:
@@ -596,6 +681,267 @@ def _diff_profiles(old: Sequence[Any], new: Sequence[Any]) -> tuple[EntityChange
     return tuple(_entity_changes("jurisdiction", pairs, fields))
 
 
+# ---------------------------------------------------------------------------------------------- procedural packs
+
+
+ItemFields = tuple[tuple[str, Any, Effect], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ProcedureItem:
+    """One comparable part of a UR procedural pack (a time limit, a year's holidays, a receipt rule, ...):
+    its fields as (name, value, effect of a change) and the JSON path it is written at in its file."""
+
+    entity: Entity
+    id: str
+    path: str
+    fields: ItemFields
+
+
+def diff_procedure_sets(
+    old: Sequence[Procedure], new: Sequence[Procedure], *, old_where: str = "", new_where: str = ""
+) -> tuple[ProcedureDiff, ...]:
+    """Packs paired per jurisdiction as editions are per guideline: the only pack of each side with each
+    other, else by id, a pack only on the new side also with the one it succeeds on the old side. Each
+    side's files are named under its `where` (see PolicySet)."""
+    where = {"old_where": old_where, "new_where": new_where}
+    pairs: list[ProcedureDiff] = []
+    for jur in sorted({p.jurisdiction for p in (*old, *new)}):
+        olds = sorted((p for p in old if p.jurisdiction == jur), key=lambda p: (p.effective_from, p.id))
+        news = sorted((p for p in new if p.jurisdiction == jur), key=lambda p: (p.effective_from, p.id))
+        if len(olds) == 1 and len(news) == 1:
+            relation: Relation = "same" if olds[0].id == news[0].id else "paired"
+            pairs.append(diff_procedures(olds[0], news[0], relation=relation, **where))
+            continue
+        old_by_id = {p.id: p for p in olds}
+        new_ids = {p.id for p in news}
+        pairs += [ProcedureDiff(jur, "removed", p, None) for p in olds if p.id not in new_ids]
+        for p in news:
+            if p.id in old_by_id:
+                pairs.append(diff_procedures(old_by_id[p.id], p, relation="same", **where))
+                continue
+            pairs.append(ProcedureDiff(jur, "added", None, p))
+            before = [o for o in olds if o.effective_from < p.effective_from]
+            if before:
+                pairs.append(diff_procedures(before[-1], p, relation="successor", **where))
+    return tuple(pairs)
+
+
+def diff_procedures(
+    old: Procedure, new: Procedure, *, relation: Relation = "same", old_where: str = "", new_where: str = ""
+) -> ProcedureDiff:
+    """Every difference between two procedural packs, part by part, each with its `file:line` on either side."""
+    olds = {_key(i): i for i in procedure_items(old)}
+    news = {_key(i): i for i in procedure_items(new)}
+
+    def at_old(item: ProcedureItem) -> str:
+        return _at(old, item, old_where)
+
+    def at_new(item: ProcedureItem) -> str:
+        return _at(new, item, new_where)
+
+    renamed = _renamed_time_limits(olds, news)
+    changes: list[EntityChange] = []
+    for key, o in olds.items():
+        target = renamed.get(key, key)
+        n = news.get(target)
+        if n is None:
+            changes.append(EntityChange(o.entity, "removed", o.id, None, (), o, None, old_at=at_old(o)))
+            continue
+        fields = _fields(
+            (name, ov, nv, effect) for (name, ov, effect), (_, nv, _) in zip(o.fields, n.fields, strict=True)
+        )
+        if fields or target != key:
+            kind: ChangeKind = "renamed" if target != key else "changed"
+            changes.append(EntityChange(o.entity, kind, o.id, n.id, fields, o, n, old_at=at_old(o), new_at=at_new(n)))
+    paired = {renamed.get(k, k) for k in olds}
+    changes += [
+        EntityChange(n.entity, "added", None, n.id, (), None, n, new_at=at_new(n))
+        for key, n in news.items()
+        if key not in paired
+    ]
+    return ProcedureDiff(new.jurisdiction, relation, old, new, tuple(changes))
+
+
+def _renamed_time_limits(
+    olds: Mapping[tuple[str, str], ProcedureItem], news: Mapping[tuple[str, str], ProcedureItem]
+) -> dict[tuple[str, str], tuple[str, str]]:
+    """A time limit under another id that applies to the same review kinds in the same case (`when`) is
+    the same limit renamed: each review kind has one limit and at most one extension (procedure.py)."""
+
+    def kinds(item: ProcedureItem) -> tuple[Any, Any]:
+        values = {name: value for name, value, _ in item.fields}
+        return (values["applies_to"], values["when"])
+
+    gone = [k for k in olds if k[0] == "time-limit" and k not in news]
+    came = {kinds(news[k]): k for k in news if k[0] == "time-limit" and k not in olds}
+    return {k: came[kinds(olds[k])] for k in gone if kinds(olds[k]) in came}
+
+
+def _key(item: ProcedureItem) -> tuple[str, str]:
+    """What pairs the parts of two packs: the entity and its id (a pack's own header by its entity alone)."""
+    return (item.entity, "" if item.entity == "procedure" else item.id)
+
+
+def _at(p: Procedure, item: ProcedureItem, where: str) -> str:
+    file = str(PurePath(where) / p.file) if where else p.file
+    line = p.line(item.path)
+    return f"{file}:{line}" if line is not None else file
+
+
+def procedure_items(p: Procedure) -> tuple[ProcedureItem, ...]:
+    """What the diff compares in a pack, in file order. Holiday rules are compared through the days they
+    give in each year (what decides), never as rules."""
+    items = [
+        ProcedureItem(
+            "procedure",
+            p.id,
+            "$.procedure",
+            (
+                ("id", p.id, "basis"),
+                ("title", p.title, "text"),
+                ("effective_from", p.effective_from, "decision"),
+                ("effective_to", p.effective_to, "decision"),
+                ("not_covered_before", p.not_covered_before, "basis"),
+                ("not_covered_after", p.not_covered_after, "basis"),
+            ),
+        ),
+        ProcedureItem("calendar", "time-zone", "$.time_zone", (("time_zone", p.time_zone, "decision"),)),
+        ProcedureItem(
+            "calendar",
+            "business-weekdays",
+            "$.calendar.business_weekdays",
+            (
+                ("business_weekdays", tuple(WEEKDAYS[d] for d in sorted(p.business_weekdays)), "decision"),
+                ("provenance", p.weekdays_provenance, "basis"),
+                ("source", p.weekdays_source, "basis"),
+            ),
+        ),
+        ProcedureItem(
+            "calendar",
+            "holiday-rules",
+            "$.calendar.holidays.rules",
+            (("provenance", p.holiday_rules_provenance, "basis"), ("source", p.holiday_rules_source, "basis")),
+        ),
+        ProcedureItem(
+            "calendar", "unknown-years", "$.calendar.holidays.unknown_years", (("says", p.unknown_years, "basis"),)
+        ),
+        *(_holiday_year(year, h) for year, h in p.holidays),
+        *_receipt_items(p),
+        *(_time_limit(i, lim) for i, lim in enumerate(p.limits)),
+        ProcedureItem(
+            "consequence",
+            "untimely",
+            "$.consequence",
+            (("untimely", p.consequence, "basis"), ("source", p.consequence_source, "basis")),
+        ),
+    ]
+    if p.letter_source is not None:
+        letter: ItemFields = (("source", p.letter_source, "basis"), ("provenance", p.letter_provenance, "basis"))
+        items.append(ProcedureItem("letter", "letter", "$.letter", letter))
+    items += [
+        ProcedureItem("letter-element", eid, f"$.letter.elements[{i}]", (("says", says, "basis"),))
+        for i, (eid, says) in enumerate(p.letter)
+    ]
+    items += [
+        ProcedureItem("source", s.id, f"$.sources[{i}]", (("title", s.title, "basis"), ("address", s.address, "basis")))
+        for i, s in enumerate(p.sources)
+    ]
+    return tuple(items)
+
+
+def _holiday_year(year: int, h: HolidayYear) -> ProcedureItem:
+    return ProcedureItem(
+        "holiday-year",
+        str(year),
+        child_path("$.calendar.holidays.years", str(year)),
+        (
+            ("days", tuple(sorted(h.dates)), "decision"),
+            ("uncertain", tuple(x.day for x in h.uncertain), "decision"),
+            (
+                "names",
+                tuple(f"{x.day.isoformat()} {x.name}" for x in sorted((*h.holidays, *h.uncertain), key=_day)),
+                "text",
+            ),
+            ("why_uncertain", tuple(f"{x.day.isoformat()}: {x.why}" for x in h.uncertain), "basis"),
+            ("basis", h.basis, "basis"),
+            ("provenance", h.provenance, "basis"),
+            ("source", h.source, "basis"),
+        ),
+    )
+
+
+def _day(h: Holiday) -> dt.date:
+    return h.day
+
+
+def _receipt_items(p: Procedure) -> list[ProcedureItem]:
+    cited: ItemFields = (("provenance", p.day_zero_provenance, "basis"), ("source", p.day_zero_source, "basis"))
+    items = [
+        ProcedureItem("receipt", "day-zero", "$.receipt.day_zero", cited),
+        ProcedureItem(
+            "receipt",
+            "cutoff",
+            "$.receipt.cutoff",
+            (
+                ("after", p.cutoff, "decision"),
+                ("channels", tuple(sorted(p.cutoff_channels)), "decision"),
+                ("provenance", p.cutoff_provenance, "basis"),
+                ("source", p.cutoff_source, "basis"),
+            ),
+        ),
+        ProcedureItem(
+            "receipt",
+            "mail",
+            "$.receipt.mail",
+            (
+                ("presumed_received_after_days", p.mail_days, "decision"),
+                ("provenance", p.mail_provenance, "basis"),
+                ("source", p.mail_source, "basis"),
+            ),
+        ),
+    ]
+    # a question the sources do not answer makes the engine take both answers: adding one changes decisions
+    items += [
+        ProcedureItem("receipt", f"unknown.{key}", f"$.receipt.unknown.{key}", (("says", why, "basis"),))
+        for key, why in p.unknown
+    ]
+    return items
+
+
+def _time_limit(i: int, lim: TimeLimit) -> ProcedureItem:
+    return ProcedureItem(
+        "time-limit",
+        lim.id,
+        f"$.limits[{i}]",
+        (
+            ("applies_to", lim.applies_to, "decision"),
+            ("when", lim.when, "decision"),
+            ("value", lim.value, "decision"),
+            ("unit", lim.unit, "decision"),
+            ("requested_within", lim.requested_within, "decision"),
+            ("rule", lim.rule, "basis"),
+            ("provenance", lim.provenance, "basis"),
+            ("source", lim.source, "basis"),
+        ),
+    )
+
+
+def _procedure_ref(p: Procedure | None) -> dict[str, Any] | None:
+    if p is None:
+        return None
+    return {
+        "id": p.id,
+        "jurisdiction": p.jurisdiction,
+        "title": p.title,
+        "effective_from": p.effective_from.isoformat(),
+        "effective_to": p.effective_to.isoformat() if p.effective_to else None,
+        "file": p.file,
+        "time_limits": len(p.limits),
+        "holiday_years": [year for year, _ in p.holidays],
+    }
+
+
 # ---------------------------------------------------------------------------------------------- helpers
 
 
@@ -681,6 +1027,8 @@ def value_text(value: Any) -> str:
         return str(value).lower()
     if isinstance(value, dt.date):
         return value.isoformat()
+    if isinstance(value, dt.time):
+        return value.isoformat(timespec="minutes")
     if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int) for v in value):
         return f"{value[0]}-{value[1]}"
     if isinstance(value, tuple | list | frozenset):
@@ -699,6 +1047,8 @@ def plain(value: Any) -> Any:
         return out
     if isinstance(value, dt.date):
         return value.isoformat()
+    if isinstance(value, dt.time):
+        return value.isoformat(timespec="minutes")
     if isinstance(value, frozenset):
         return sorted(plain(v) for v in value)
     if isinstance(value, tuple | list):
@@ -745,8 +1095,13 @@ def _change_dict(c: EntityChange, e: EditionDiff | None = None) -> dict[str, Any
     }
     if c.similarity is not None:
         out["similarity"] = c.similarity
+    if c.old_at is not None or c.new_at is not None:
+        out["old_at"], out["new_at"] = c.old_at, c.new_at
     if c.kind in ("added", "removed"):
-        out["value"] = plain(c.new if c.kind == "added" else c.old)
+        value = c.new if c.kind == "added" else c.old
+        out["value"] = (
+            {name: plain(v) for name, v, _ in value.fields} if isinstance(value, ProcedureItem) else plain(value)
+        )
     if c.entity == "limit" and e is not None:
         old_lim = c.old if isinstance(c.old, Limit) else None
         new_lim = c.new if isinstance(c.new, Limit) else None
@@ -765,12 +1120,17 @@ __all__ = [
     "FieldChange",
     "PolicyDiff",
     "PolicySet",
+    "ProcedureDiff",
+    "ProcedureItem",
     "change_summary",
     "condition_text",
     "diff_editions",
     "diff_policy_sets",
+    "diff_procedure_sets",
+    "diff_procedures",
     "limit_users",
     "limits_of",
     "plain",
+    "procedure_items",
     "value_text",
 ]

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from imr_policy.diagnostics import Diagnostic, did_you_mean
 from imr_policy.model import ReviewKind
 from imr_policy.schemacheck import float_diagnostics, schema_diagnostics
-from imr_policy.yamlsrc import SourceMap, child_path, load_text, located
+from imr_policy.yamlsrc import SourceMap, child_path, load_text, located, parent_path
 
 Unit = Literal["business_days", "calendar_days", "hours"]
 REVIEW_KINDS: tuple[ReviewKind, ...] = ("prospective", "concurrent", "retrospective", "expedited")
@@ -150,6 +150,20 @@ class Procedure:
     not_covered_after: str | None
     file: str
     sha256: str
+    lines: tuple[tuple[str, int], ...] = ()  # JSON path -> line in `file` (a key's line, else its value's)
+    weekdays_provenance: str = ""  # of `business_weekdays_basis`
+    weekdays_source: str = ""
+    holiday_rules_provenance: str | None = None  # of `holidays.rules`, when the pack has rules
+    holiday_rules_source: str | None = None
+
+    def line(self, path: str) -> int | None:
+        """The line of `path` in the pack's file, or of its nearest ancestor that has one."""
+        table = dict(self.lines)
+        while path not in table:
+            if path in ("$", ""):
+                return None
+            path = parent_path(path)
+        return table[path]
 
     def covers(self, day: dt.date) -> bool:
         return self.effective_from <= day and (self.effective_to is None or day <= self.effective_to)
@@ -276,7 +290,17 @@ class _Semantics:
             not_covered_after=gaps["after"]["says"] if "after" in gaps else None,
             file=self.file,
             sha256=sha256,
+            lines=self._lines(),
+            weekdays_provenance=cal["business_weekdays_basis"]["provenance"],
+            weekdays_source=cal["business_weekdays_basis"]["source"],
+            holiday_rules_provenance=cal["holidays"].get("rules", {}).get("provenance"),
+            holiday_rules_source=cal["holidays"].get("rules", {}).get("source"),
         )
+
+    def _lines(self) -> tuple[tuple[str, int], ...]:
+        at = {path: pos[0] for path, pos in self.smap.values.items()}
+        at.update((path, pos[0]) for path, pos in self.smap.keys.items())
+        return tuple(sorted(at.items()))
 
     def _cite(self, source_id: str | None, path: str) -> None:
         if source_id is not None and source_id not in self.source_ids:

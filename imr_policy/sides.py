@@ -57,7 +57,9 @@ class Side:
 
     @property
     def policy_set(self) -> PolicySet:
-        return PolicySet(self.result.editions, self.result.profiles)
+        # files are named relative to the directory (or a file's own directory), as the user named it
+        where = "" if self.kind == "git" else str(self.root if self.root.is_dir() else self.root.parent)
+        return PolicySet(self.result.editions, self.result.profiles, self.result.procedures, where)
 
     @property
     def single_edition(self) -> Edition | None:

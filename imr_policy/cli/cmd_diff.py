@@ -125,6 +125,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"imr-policy: report written to `{args.out}`", file=sys.stderr)
     else:
         sys.stdout.write(out)
+    if diff.compared == 0:
+        print("imr-policy: nothing comparable was found on the two sides; nothing was compared", file=sys.stderr)
+        return EXIT_TROUBLE
     return EXIT_SAME if diff.equivalent else EXIT_DIFFERENT
 
 
@@ -218,11 +221,33 @@ def _render(
     return diff_report.text(diff, old=old, new=new, impact=impact)
 
 
+def _procedural_note(old: Side, new: Side, diff: PolicyDiff) -> str:
+    """What `--impact` does with UR procedural packs: it does not replay them (raises _Usage when there is
+    nothing else to replay)."""
+    if not old.result.editions and not new.result.editions:
+        raise _Usage(
+            "--impact replays cases through the clinical rules and compares determinations, approved quantities "
+            "and IMR outcomes; these sides hold only UR procedural packs, whose time limits never change those "
+            "(a UR decision's timeliness is reported on its own, docs/ur-timeliness.md), so --impact is not "
+            "supported for them; run the diff without --impact to see every procedural change"
+        )
+    changes = sum(len(p.changes) + (p.relation in ("added", "removed")) for p in diff.procedures)
+    if not changes:
+        return ""
+    return (
+        f"{changes} change{'s' if changes != 1 else ''} to UR procedural packs not replayed: the replay compares "
+        "determinations, approved quantities and IMR outcomes, which time limits never change; whether each UR "
+        "decision was timely is not compared"
+    )
+
+
 def _impact(args: argparse.Namespace, old: Side, new: Side, diff: PolicyDiff, out: ChangeWriter) -> ImpactReport:
+    procedural = _procedural_note(old, new, diff)
     old_pack, new_pack = pack_sources(old, new)
     notes = [
         f"old side: {old_pack.note}" if old_pack.note else "",
         f"new side: {new_pack.note}" if new_pack.note else "",
+        procedural,
     ]
     if args.impact == "generated":
         try:

@@ -15,6 +15,8 @@ from imr_policy.diff import (
     EditionDiff,
     EntityChange,
     PolicyDiff,
+    ProcedureDiff,
+    ProcedureItem,
     condition_text,
     limit_users,
     plain,
@@ -38,7 +40,18 @@ ENTITY_ORDER = (
     "silence",
     "invariant",
     "citation",
+    # a procedural pack's parts
+    "procedure",
+    "calendar",
+    "holiday-year",
+    "receipt",
+    "time-limit",
+    "consequence",
+    "letter",
+    "letter-element",
+    "source",
 )
+_LIST_FIELDS = frozenset({"days", "uncertain", "names", "why_uncertain", "business_weekdays", "channels", "applies_to"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +133,8 @@ def _entity_rows(value: Any, edition: Edition | None) -> list[Row]:
 
 def rows(change: EntityChange, pair: EditionDiff | None) -> list[Row]:
     """The rows that show one change: what was added or removed, or each changed field, old and new."""
+    if isinstance(change.old, ProcedureItem) or isinstance(change.new, ProcedureItem):
+        return procedure_rows(change)
     old_ed = pair.old if pair else None
     new_ed = pair.new if pair else None
     if change.kind in ("added", "removed"):
@@ -146,6 +161,67 @@ def rows(change: EntityChange, pair: EditionDiff | None) -> list[Row]:
             out.append(Row("used by", old_users or "nothing", new_users or "nothing"))
         return out
     return [_field_row(f.field, f.old, f.new, old_ed, new_ed) for f in change.fields]
+
+
+def procedure_rows(change: EntityChange) -> list[Row]:
+    """A part of a procedural pack: what was added or removed, or each changed field; then where it is
+    written on each side (`file:line`)."""
+    if change.kind in ("added", "removed"):
+        item = change.new if change.kind == "added" else change.old
+        assert isinstance(item, ProcedureItem)
+        # a whole year's names and reasons are in the JSON; the text says which days
+        shown = [
+            (name, value)
+            for name, value, _ in item.fields
+            if value not in (None, "", ()) and name not in ("names", "why_uncertain")
+        ]
+        found = [(name.replace("_", " "), value_text(value)) for name, value in shown]
+        found.append(("at", str(change.new_at or change.old_at)))
+        return [Row(label, new=text) if change.kind == "added" else Row(label, old=text) for label, text in found]
+    out = []
+    for f in change.fields:
+        label = f.field.replace("_", " ")
+        if f.field in _LIST_FIELDS:
+            gone = tuple(value_text(x) for x in f.old if x not in f.new)
+            came = tuple(value_text(x) for x in f.new if x not in f.old)
+            out.append(Row(label, minus=gone, plus=came))
+        elif f.field == "effective_to":
+            ends = (value_text(f.old) if f.old else "open-ended", value_text(f.new) if f.new else "open-ended")
+            out.append(Row(label, *ends))
+        else:
+            out.append(Row(label, _side_text(f.old, gone="(none)"), _side_text(f.new, gone="(removed)")))
+    out.append(Row("at", str(change.old_at), str(change.new_at)))
+    return out
+
+
+def procedure_span(p: Any) -> str:
+    return f"{p.effective_from.isoformat()} to {p.effective_to.isoformat() if p.effective_to else 'open-ended'}"
+
+
+def procedure_title(pair: ProcedureDiff) -> str:
+    def name(p: Any) -> str:
+        return f"UR procedure `{p.id}` ({p.jurisdiction}, {procedure_span(p)})"
+
+    if pair.relation == "added" and pair.new:
+        return f"{name(pair.new)}: procedural pack added"
+    if pair.relation == "removed" and pair.old:
+        return f"{name(pair.old)}: procedural pack removed"
+    assert pair.old and pair.new
+    extra = {
+        "same": "",
+        "paired": f" (the only procedural pack of {pair.jurisdiction} on each side)",
+        "successor": " (successive packs)",
+    }
+    return f"{name(pair.old)} -> {name(pair.new)}{extra[pair.relation]}"
+
+
+def procedure_outline(pair: ProcedureDiff) -> str:
+    """What an added or removed pack holds."""
+    p = pair.new or pair.old
+    assert p is not None
+    years = [y for y, _ in p.holidays]
+    held = f"holidays of {years[0]} to {years[-1]}" if years else "no holiday years"
+    return f"{len(p.limits)} time limits, {held}, time zone {p.time_zone}; `{p.file}`"
 
 
 def threshold_changed(change: EntityChange) -> bool:
@@ -217,16 +293,37 @@ def pair_title(pair: EditionDiff) -> str:
     return f"{pair.old.key} -> {pair.new.key}{extra[pair.relation]}"
 
 
+def compared_text(diff: PolicyDiff) -> str:
+    """`12 edition pairs, 2 procedural pack pairs and 2 jurisdiction profiles`: what was looked at."""
+    parts = [f"{len(diff.editions)} edition pairs"] if diff.editions or not diff.procedures else []
+    if diff.procedures:
+        parts.append(f"{len(diff.procedures)} procedural pack pair{'s' if len(diff.procedures) != 1 else ''}")
+    if diff.profiles_compared:
+        parts.append(f"{diff.profiles_compared} jurisdiction profile{'s' if diff.profiles_compared != 1 else ''}")
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _entries(pairs: tuple[Any, ...], differing: int, what: str) -> str:
+    added = sum(1 for p in pairs if p.relation == "added")
+    removed = sum(1 for p in pairs if p.relation == "removed")
+    out = f"{differing} of {len(pairs)} {what} entries"
+    return out + (f" ({added} added, {removed} removed)" if added or removed else "")
+
+
 def summary_line(diff: PolicyDiff) -> str:
+    if diff.compared == 0:
+        return (
+            "Nothing was compared: neither side holds a guideline edition or a UR procedural pack, and the sides "
+            "do not both hold jurisdiction profiles; the sides are not shown to be equivalent."
+        )
     if diff.equivalent:
-        return f"No differences: the policy sets are equivalent ({len(diff.editions)} edition pairs compared)."
+        return f"No differences: the policy sets are equivalent ({compared_text(diff)} compared)."
     counts = diff.counts()
     total = sum(counts.values())
-    added = sum(1 for p in diff.editions if p.relation == "added")
-    removed = sum(1 for p in diff.editions if p.relation == "removed")
-    editions = f"{len(diff.differing)} of {len(diff.editions)} edition entries"
-    if added or removed:
-        editions += f" ({added} added, {removed} removed)"
+    parts = [_entries(diff.editions, len(diff.differing), "edition")] if diff.editions or not diff.procedures else []
+    if diff.procedures:
+        parts.append(_entries(diff.procedures, len(diff.differing_procedures), "procedural pack"))
+    editions = " and ".join(parts)
     return (
         f"{total} change{'s' if total != 1 else ''} in {editions}: {counts['decision']} affecting decisions, "
         f"{counts['basis']} the cited basis, {counts['text']} wording only."
@@ -306,6 +403,14 @@ def text(diff: PolicyDiff, *, old: str, new: str, impact: ImpactReport | None = 
         for c in ordered(pair.changes):
             out.append(f"  {SIGN[c.kind]} {headline(c)} [{EFFECT_WORDS[c.effect]}]")
             out.extend(_text_rows(rows(c, pair), "      "))
+        out.append("")
+    for ppair in diff.differing_procedures:
+        out.append(procedure_title(ppair))
+        if ppair.relation in ("added", "removed"):
+            out.append(f"  {procedure_outline(ppair)}")
+        for c in ordered(ppair.changes):
+            out.append(f"  {SIGN[c.kind]} {headline(c)} [{EFFECT_WORDS[c.effect]}]")
+            out.extend(_text_rows(rows(c, None), "      "))
         out.append("")
     out.append(summary_line(diff))
     if impact is not None:
@@ -454,6 +559,15 @@ def markdown(diff: PolicyDiff, *, old: str, new: str, impact: ImpactReport | Non
                 out += [f"- **{c.entity} `{c.id}`**, other fields:"]
                 out += _md_rows(extra)
         out.append("")
+    for ppair in diff.differing_procedures:
+        out += [f"## {procedure_title(ppair)}", ""]
+        if ppair.relation in ("added", "removed"):
+            out += [procedure_outline(ppair), ""]
+        if ppair.changes:
+            out += ["### Changes", ""]
+            for c in ordered(ppair.changes):
+                out += _md_change(c, None)
+        out.append("")
     if impact is not None:
         out += _impact_md(impact)
     return "\n".join(out).rstrip("\n") + "\n"
@@ -530,4 +644,4 @@ def json_document(diff: PolicyDiff, *, old: str, new: str, impact: ImpactReport 
     return doc
 
 
-__all__ = ["Row", "json_document", "markdown", "rows", "text"]
+__all__ = ["Row", "json_document", "markdown", "procedure_outline", "procedure_title", "rows", "text"]

@@ -22,6 +22,8 @@ from imr_policy.cli.diff_report import (
     kind_text,
     ordered,
     pair_title,
+    procedure_outline,
+    procedure_title,
     rows,
     summary_line,
     visits_line,
@@ -266,6 +268,11 @@ def html(
     for pair in diff.differing:
         body.append(f'<h2 class="edition-pair">{_inline(pair_title(pair))}</h2>')
         body.extend(_change_table(c, rows(c, pair)) for c in ordered(pair.changes))
+    for ppair in diff.differing_procedures:
+        body.append(f'<h2 class="procedure-pair">{_inline(procedure_title(ppair))}</h2>')
+        if ppair.relation in ("added", "removed"):
+            body.append(f"<p>{_inline(procedure_outline(ppair))}</p>")
+        body.extend(_change_table(c, rows(c, None)) for c in ordered(ppair.changes))
     body.append("</section>")
     if impact is not None:
         body.append(_impact(impact))

@@ -249,7 +249,9 @@ def test_cpmtg_physical_medicine_without_a_row_does_not_address_the_request() ->
     item = decide(case("physical_therapy", completed=0, quantity=6, fi=None))
     assert item.determination == "pend" and item.missing_facts == ()
     assert "does not address this request" in item.rationale
-    assert "does not encode whether ACOEM Practice Guidelines, 2nd Ed. (2004) addresses physical therapy" in item.rationale
+    assert (
+        "does not encode whether ACOEM Practice Guidelines, 2nd Ed. (2004) addresses physical therapy" in item.rationale
+    )
 
 
 def test_cpmtg_physical_medicine_condition_not_in_its_table() -> None:

@@ -147,14 +147,14 @@ def _request_problems(data: dict[str, Any], report: _Report) -> tuple[dict[str, 
         if service_day < injury:
             report(
                 "case.date-order",
-                f"date_of_service `{req['date_of_service']}` is before the date of injury `{data['date_of_injury']}`",
+                "date_of_service is before the date of injury",
                 f"$.requests[{i}].date_of_service",
                 "treatment for an industrial injury follows the injury; check both dates",
             )
         if "request_date" in req and dt.date.fromisoformat(req["request_date"]) < injury:
             report(
                 "case.date-order",
-                f"request_date `{req['request_date']}` is before the date of injury `{data['date_of_injury']}`",
+                "request_date is before the date of injury",
                 f"$.requests[{i}].request_date",
                 "a request for authorization follows the injury; check both dates",
             )
@@ -267,15 +267,14 @@ def _review_date_problems(
     if decided_on is not None and decided_on < dt.date.fromisoformat(data["date_of_injury"]):
         report(
             "case.date-order",
-            f"decision_date `{ur['decision_date']}` is before the date of injury `{data['date_of_injury']}`",
+            "decision_date is before the date of injury",
             f"$.utilization_review[{i}].decision_date",
             "utilization review follows the injury; check both dates",
         )
     elif decided_on is not None and requested_on and dt.date.fromisoformat(requested_on) > decided_on:
         report(
             "case.date-order",
-            f"decision_date `{ur['decision_date']}` is before the request_date `{requested_on}` of "
-            f"request `{ur['request']}`",
+            f"decision_date is before the request_date of request `{ur['request']}`",
             f"$.utilization_review[{i}].decision_date",
             "utilization review decides a request already made; check both dates",
         )
@@ -318,7 +317,7 @@ def _procedure_problems(ur: dict[str, Any], i: int, decided_on: dt.date | None, 
     if isinstance(decided_at, dt.datetime) and decided_on is not None and decided_at.date() != decided_on:
         report(
             "case.date-order",
-            f"decided_at `{ur['decided_at']}` is not on the decision_date `{ur['decision_date']}`",
+            "decided_at is not on the decision_date",
             f"{base}.decided_at",
             "give the same day in both, or only decided_at",
         )
@@ -326,9 +325,7 @@ def _procedure_problems(ur: dict[str, Any], i: int, decided_on: dt.date | None, 
     if received is not None and decided_day is not None and decided_day < received:
         report(
             "case.date-order",
-            f"the UR decision (`{decided_day.isoformat()}`) is before the request was "
-            + ("mailed" if "mailed_on" in (rfa or {}) else "received")
-            + f" (`{received.isoformat()}`)",
+            "the UR decision is before the request was " + ("mailed" if "mailed_on" in (rfa or {}) else "received"),
             f"{base}.decided_at" if "decided_at" in ur else f"{base}.decision_date",
             "utilization review decides a request already received; check both dates",
         )
@@ -338,15 +335,14 @@ def _procedure_problems(ur: dict[str, Any], i: int, decided_on: dt.date | None, 
         if received is not None and asked_on < received:
             report(
                 "case.date-order",
-                f"more_information_requested_on `{asked}` is before the request was received "
-                f"(`{received.isoformat()}`)",
+                "more_information_requested_on is before the request was received",
                 f"{base}.more_information_requested_on",
                 "more information is asked for after the request arrives; check both dates",
             )
         elif decided_day is not None and asked_on > decided_day:
             report(
                 "case.date-order",
-                f"more_information_requested_on `{asked}` is after the UR decision (`{decided_day.isoformat()}`)",
+                "more_information_requested_on is after the UR decision",
                 f"{base}.more_information_requested_on",
                 "more information is asked for before the decision; check both dates",
             )
@@ -361,7 +357,7 @@ def _moments(ur: dict[str, Any], base: str, report: _Report) -> dict[str, dt.dat
             continue
         value = parse_moment(text)
         if value is None:
-            report("case.date", f"`{text}` is not a real date or date and time", path, "check the month, day and hour")
+            report("case.date", "not a real date or date and time", path, "check the month, day and hour")
         else:
             moments[key] = value
     return moments

@@ -51,6 +51,29 @@ def full_validator(name: str) -> jsonschema.protocols.Validator:
     return cls(resources.schema(name), format_checker=cls.FORMAT_CHECKER)
 
 
+# The fields of a case whose value may identify the patient (its dates, the claimant, diagnoses, procedures and
+# notes, the caller's case id): a message about one never repeats the value; its position says where it is.
+_WITHHELD_KEYS = frozenset(
+    {"case_id", "age", "sex", "description", "code", "procedure", "progress_notes", "at", "mailed_on"}
+)
+
+
+def withheld(path: str) -> bool:
+    """Whether a case's value at `path` (a JSON path) is one a message must not repeat."""
+    key = path.rsplit(".", 1)[-1].split("[", 1)[0]
+    return key in _WITHHELD_KEYS or "date" in key or key.endswith(("_at", "_on"))
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return describe_value(value)
+
+
 def describe_value(value: object, *, private: bool = False) -> str:
     """`value` as a message shows it. `private` (cases): text with spaces, which may be a clinical note
     written in the wrong place, is never repeated."""
@@ -267,7 +290,9 @@ class _Failure:
 
     @property
     def shown(self) -> str:
-        """The value, as a message shows it."""
+        """The value, as a message shows it (in a case, never a value that may identify the patient)."""
+        if self.private and withheld(self.path) and not isinstance(self.error.instance, (list, dict, type(None))):
+            return f"{_kind(self.error.instance)} (not repeated: it may identify the patient)"
         return describe_value(self.error.instance, private=self.private)
 
     def at(
@@ -352,7 +377,10 @@ def _wrong_type(f: _Failure, prefix: str) -> Iterable[Diagnostic]:
     if isinstance(instance, str) and instance.lstrip("-").isdigit() and "number" in expected:
         hint = "remove the quotes"
     elif isinstance(instance, (int, float, bool)) and "string" in expected:
-        hint = f'quote it: `"{instance}"`' if not isinstance(instance, bool) else _boolean_hint(instance, f.schema)
+        if isinstance(instance, bool):
+            hint = _boolean_hint(instance, f.schema)
+        else:
+            hint = "quote it" if f.private and withheld(f.path) else f'quote it: `"{instance}"`'
     else:
         hint = f"write {expected} here"
     return (f.at(f"{prefix}.type", f"expected {expected}, got {f.shown}", hint),)

@@ -852,3 +852,41 @@ def test_render_links_to_the_section(code: str) -> None:
     headings = [line[3:] for line in DOCS.read_text(encoding="utf-8").splitlines() if line.startswith("## ")]
     slugs = [github_slug(h) for h in headings]
     assert slugs.count(github_slug(code)) == 1, "the anchor must name exactly one heading"
+
+
+def test_a_case_s_patient_data_is_never_repeated() -> None:
+    """Every identifying field of a case, given a wrong value, is reported by its kind and position only."""
+    secret = "1999-13-45"
+    case = {
+        "case_id": 12345,
+        "jurisdiction": "CA",
+        "date_of_injury": secret,
+        "claimant": {"age": "forty-two", "sex": "Jane"},
+        "diagnoses": [{"description": 98765, "code": "JANE.DOE"}],
+        "requests": [
+            {
+                "id": "r",
+                "service": "physical_therapy",
+                "quantity": 6,
+                "date_of_service": "2015-02-30",
+                "postsurgical": {"procedure": 4242, "surgery_date": "2015-02-31"},
+            }
+        ],
+        "history": [
+            {"service": "physical_therapy", "completed": 1, "functional_improvement": "unknown", "progress_notes": 777}
+        ],
+    }
+    with pytest.raises(imr_policy.CaseError) as caught:
+        imr_policy.validate_case(case)
+    shown = "\n".join(f"{d.message} | {d.hint}" for d in caught.value.diagnostics)
+    assert len(caught.value.diagnostics) >= 9, shown
+    for value in (secret, "forty-two", "Jane", "98765", "JANE.DOE", "2015-02-30", "4242", "2015-02-31", "777", "12345"):
+        assert value not in shown, (value, shown)
+    assert "not repeated: it may identify the patient" in shown
+    # a field that identifies nobody still shows its value, so that the fix is plain
+    case = {**case, "case_id": "c", "date_of_injury": "2015-01-01", "claimant": {}, "diagnoses": []}
+    case["requests"] = [{"id": "r", "service": "physical_therapy", "quantity": "6", "date_of_service": "2015-03-01"}]
+    case["history"] = []
+    with pytest.raises(imr_policy.CaseError) as caught:
+        imr_policy.validate_case(case)
+    assert [d.message for d in caught.value.diagnostics] == ["expected a whole number, got the string `6`"]

@@ -33,6 +33,9 @@ REWRITTEN_BY_HAND = {
     "odg-mental-illness-stress/2007-05.yaml",
     "odg-mental-illness-stress/2015-03.yaml",
     "odg-mental-illness-stress/2018-01.yaml",  # (and `guideline.scope` in the three ODG Mental Illness packs)
+    # a source several citations share, written once under `sources:` (the citations read the same)
+    "acoem-2nd-ed/2004-ch15.yaml",
+    "odg-treatment/2007-05.yaml",
 }
 
 

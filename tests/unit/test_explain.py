@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import imr_policy
-from imr_policy.conditions import infer_code_system
+from imr_policy.conditions import infer_code_system, phrase_matches
 from imr_policy.model import Request
 from imr_policy.policytest import Runner
 from tests.conftest import EXAMPLES, ROOT, load_example
@@ -169,6 +169,9 @@ def _apply(case: dict[str, Any], request_id: str, changes: list[Any]) -> dict[st
             if value is not None:
                 out["diagnoses"] = [{"description": _condition_rows()[value].words[0], "severity": severity}]
             else:  # codes (where the case has them) that name no row, so the other facts stay as they were
+                procedure = (request.get("postsurgical") or {}).get("procedure", "")
+                if any(phrase_matches(w, procedure) for r in _condition_rows().values() for w in r.procedure_words):
+                    return None  # the procedure names a row too: no single field says "no row"
                 nulls = {c.fact for c in changes if c.value is None}
                 systems = {_system(d, request) for d in out["diagnoses"]}
                 out["diagnoses"] = [
@@ -180,6 +183,11 @@ def _apply(case: dict[str, Any], request_id: str, changes: list[Any]) -> dict[st
                     if has and fact_name not in nulls
                 ] or [{"description": "diagnosis", "severity": severity}]
         elif fact in ("postsurgical", "postsurgical_procedure", "months_since_surgery"):
+            procedure = (request.get("postsurgical") or {}).get("procedure", "")
+            if fact != "months_since_surgery" and any(
+                phrase_matches(w, procedure) for r in _condition_rows().values() for w in r.procedure_words
+            ):
+                return None  # the procedure names a row as well: changing it may change `condition` too
             surgery = request.pop("postsurgical", None) or {"procedure": "surgery", "surgery_date": ""}
             if fact == "postsurgical_procedure" and value is not None:
                 surgery["procedure"] = value

@@ -31,7 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Literal
 
 from imr_policy.model import Case, ConditionMatch, ConditionRow, Diagnosis, Request
@@ -143,33 +143,35 @@ def _by_code(rows: list[ConditionRow], diagnosis: Diagnosis) -> list[ConditionMa
 
 
 def _by_words(rows: list[ConditionRow], diagnosis: Diagnosis, region: str | None) -> list[ConditionMatch]:
-    words = tokens(diagnosis.description)
-    out = []
-    for row in rows:
-        phrases = row.all_words if region is not None and region in row.regions else row.words
-        phrase = next((p for p in phrases if tokens(p) and tokens(p) <= words), None)
-        if phrase is not None:
-            out.append(ConditionMatch(row, "words", phrase, diagnosis.description))
-    return out
+    return _by_phrases(
+        rows,
+        diagnosis.description,
+        lambda row: row.all_words if region is not None and region in row.regions else row.words,
+        "words",
+    )
 
 
 def _by_general_words(rows: list[ConditionRow], diagnosis: Diagnosis) -> list[ConditionMatch]:
-    words = tokens(diagnosis.description)
-    out = []
-    for row in rows:
-        phrase = next((p for p in row.general_words if tokens(p) and tokens(p) <= words), None)
-        if phrase is not None:
-            out.append(ConditionMatch(row, "words", phrase, diagnosis.description, phrase_kind="general_words"))
-    return out
+    return _by_phrases(rows, diagnosis.description, lambda row: row.general_words, "general_words")
 
 
 def _by_procedure_words(rows: list[ConditionRow], procedure: str) -> list[ConditionMatch]:
-    words = tokens(procedure)
+    return _by_phrases(rows, procedure, lambda row: row.procedure_words, "procedure_words")
+
+
+def _by_phrases(
+    rows: list[ConditionRow],
+    text: str,
+    phrases_of: Callable[[ConditionRow], tuple[str, ...]],
+    kind: Literal["words", "general_words", "procedure_words"],
+) -> list[ConditionMatch]:
+    """The rows one of whose phrases (`phrases_of`, the first that matches) occurs in `text`."""
+    words = tokens(text)
     out = []
     for row in rows:
-        phrase = next((p for p in row.procedure_words if tokens(p) and tokens(p) <= words), None)
+        phrase = next((p for p in phrases_of(row) if tokens(p) and tokens(p) <= words), None)
         if phrase is not None:
-            out.append(ConditionMatch(row, "words", phrase, procedure, phrase_kind="procedure_words"))
+            out.append(ConditionMatch(row, "words", phrase, text, phrase_kind=kind))
     return out
 
 

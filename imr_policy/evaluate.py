@@ -747,7 +747,7 @@ class _Walk:
                 self.search.append(_coverage_step(step, e, coverage, self.service, quiet=True))
                 continue
             res = self._ask(e)
-            if res.status in ("not_applicable", "not_addressed"):
+            if res.stands_aside:
                 self.search.append(_not_applicable_step(step, res))
                 continue
             self.caps.append(res)
@@ -767,7 +767,7 @@ class _Walk:
                 self._seen(step, e, "not_consulted", f"not consulted: the {self.first_decider} {why}")
                 continue
             res = self._ask(e)
-            if res.status in ("not_applicable", "not_addressed"):
+            if res.stands_aside:
                 self.search.append(_not_applicable_step(step, res))
             elif res.status == "decided" and res.kind != "pend":
                 self.supporting.append(res)

@@ -901,6 +901,12 @@ class EditionResult:
     by_request_date: tuple[EditionResult, ...] = ()
     request_date_uncovered: bool = False
 
+    @property
+    def stands_aside(self) -> bool:
+        """The edition says it does not govern the request (`not_applicable`) or does not address it
+        (`not_addressed`): it neither decides nor supports, and the search step records why."""
+        return self.status in ("not_applicable", "not_addressed")
+
 
 @dataclass(frozen=True, slots=True)
 class PolicySetInfo:

@@ -225,3 +225,15 @@ def test_nothing_compared_is_never_equivalent() -> None:
     assert diff.compared == 0 and not diff.equivalent
     assert summary_line(diff).startswith("Nothing was compared:")
     assert "equivalent (" not in summary_line(diff)
+
+
+def test_the_report_orders_every_kind_of_entity_the_diff_names() -> None:
+    """The report's order (cli/diff_report.ENTITY_ORDER) lists exactly the kinds `diff.Entity` names, so a kind
+    added to one is never missing from the other."""
+    from typing import get_args
+
+    from imr_policy.cli.diff_report import ENTITY_ORDER
+    from imr_policy.diff import Entity
+
+    assert sorted(ENTITY_ORDER) == sorted(get_args(Entity))
+    assert len(set(ENTITY_ORDER)) == len(ENTITY_ORDER)

@@ -117,6 +117,12 @@ def _condition_rows() -> dict[str, Any]:
     return {r.id: r for e in imr_policy.load(engine="reference").editions for r in e.conditions}
 
 
+def _procedure_names_a_row(request: dict[str, Any]) -> bool:
+    """A post-surgical request whose procedure names a row by its `procedure_words`."""
+    procedure = (request.get("postsurgical") or {}).get("procedure", "")
+    return any(phrase_matches(w, procedure) for r in _condition_rows().values() for w in r.procedure_words)
+
+
 def _apply(case: dict[str, Any], request_id: str, changes: list[Any]) -> dict[str, Any] | None:
     """The case with the changed facts written into its fields, or None when a fact has no single field."""
     out = copy.deepcopy(case)
@@ -169,8 +175,7 @@ def _apply(case: dict[str, Any], request_id: str, changes: list[Any]) -> dict[st
             if value is not None:
                 out["diagnoses"] = [{"description": _condition_rows()[value].words[0], "severity": severity}]
             else:  # codes (where the case has them) that name no row, so the other facts stay as they were
-                procedure = (request.get("postsurgical") or {}).get("procedure", "")
-                if any(phrase_matches(w, procedure) for r in _condition_rows().values() for w in r.procedure_words):
+                if _procedure_names_a_row(request):
                     return None  # the procedure names a row too: no single field says "no row"
                 nulls = {c.fact for c in changes if c.value is None}
                 systems = {_system(d, request) for d in out["diagnoses"]}
@@ -183,10 +188,7 @@ def _apply(case: dict[str, Any], request_id: str, changes: list[Any]) -> dict[st
                     if has and fact_name not in nulls
                 ] or [{"description": "diagnosis", "severity": severity}]
         elif fact in ("postsurgical", "postsurgical_procedure", "months_since_surgery"):
-            procedure = (request.get("postsurgical") or {}).get("procedure", "")
-            if fact != "months_since_surgery" and any(
-                phrase_matches(w, procedure) for r in _condition_rows().values() for w in r.procedure_words
-            ):
+            if fact != "months_since_surgery" and _procedure_names_a_row(request):
                 return None  # the procedure names a row as well: changing it may change `condition` too
             surgery = request.pop("postsurgical", None) or {"procedure": "surgery", "surgery_date": ""}
             if fact == "postsurgical_procedure" and value is not None:

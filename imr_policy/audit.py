@@ -31,10 +31,10 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from imr_policy.case import validate_case
 from imr_policy.combine import PROVENANCE_ORDER
-from imr_policy.conditions import match_rows, phrase_matches
+from imr_policy.conditions import match_rows, phrase_matches, tokens
 from imr_policy.derive import request_facts
 from imr_policy.errors import CaseError, EngineError
-from imr_policy.model import Case, ConditionRow, leaves
+from imr_policy.model import Case, ConditionRow, UnnamedCondition, leaves
 
 if TYPE_CHECKING:
     from imr_policy.evaluate import Engine
@@ -78,9 +78,13 @@ def facts_read(editions: Iterable[Edition]) -> frozenset[str]:
     return frozenset(names)
 
 
-def condition_tables(editions: Iterable[Edition]) -> tuple[tuple[ConditionRow, ...], ...]:
+# a table by condition: its rows, and its reading of diagnoses that name no condition
+ConditionTable = tuple[tuple[ConditionRow, ...], UnnamedCondition | None]
+
+
+def condition_tables(editions: Iterable[Edition]) -> tuple[ConditionTable, ...]:
     """The tables by condition of `editions` (the rows the `condition` fact is matched against)."""
-    return tuple(e.conditions for e in editions if e.conditions)
+    return tuple((e.conditions, e.unnamed_condition) for e in editions if e.conditions)
 
 
 def _drop_claimant(key: str) -> Callable[[dict[str, Any]], list[str]]:
@@ -165,7 +169,7 @@ class Redaction:
 
 
 def _facts(
-    case: Mapping[str, Any] | Case, reads: frozenset[str], tables: tuple[tuple[ConditionRow, ...], ...] = ()
+    case: Mapping[str, Any] | Case, reads: frozenset[str], tables: tuple[ConditionTable, ...] = ()
 ) -> list[dict[str, Any]] | None:
     try:
         valid = case if isinstance(case, Case) else validate_case(case)
@@ -177,15 +181,22 @@ def _facts(
         # fact and the basis of every decision that tests it
         for facts, request in zip(out, valid.requests, strict=True):
             facts["condition"] = [
-                [(m.row.id, m.matched_by, m.diagnosis) for m in match_rows(rows, valid, request)] for rows in tables
+                [(m.row.id, m.matched_by, m.diagnosis) for m in match_rows(rows, valid, request, unnamed)]
+                for rows, unnamed in tables
             ]
     return out
 
 
-def _described_by_rows(tables: tuple[tuple[ConditionRow, ...], ...]) -> Callable[[dict[str, Any]], list[str]]:
+def _described_by_rows(tables: tuple[ConditionTable, ...]) -> Callable[[dict[str, Any]], list[str]]:
     """Replace each description by the phrases of the tables that it matches (policy words, never the
     record's): a phrase matches the replacement exactly when it matches the description, so every row
-    matched by words is matched again, by the same phrase."""
+    matched by words is matched again, by the same phrase. A description that names only the injured part
+    in a table's words (`unnamed_condition`) is replaced by those words, so it still names no condition."""
+    vocabulary = [
+        frozenset().union(*(tokens(w) for w in (*u.words, *(r for g in u.regions for r in g.regions))))
+        for _, u in tables
+        if u is not None
+    ]
 
     def apply(case: dict[str, Any]) -> list[str]:
         done = []
@@ -194,11 +205,14 @@ def _described_by_rows(tables: tuple[tuple[ConditionRow, ...], ...]) -> Callable
                 text = entry["description"]
                 phrases = [
                     p
-                    for rows in tables
+                    for rows, _ in tables
                     for row in rows
                     for p in (*row.all_words, *row.general_words)
                     if phrase_matches(p, text)
                 ]
+                words = tokens(text)
+                if not phrases and words and any(words <= v for v in vocabulary):
+                    phrases = sorted(words)  # every word is one of the policy's: nothing of the record's
                 entry["description"] = "; ".join(dict.fromkeys(phrases)) or PLACEHOLDER
                 done.append(f"$.diagnoses[{i}].description")
         return done
@@ -234,7 +248,7 @@ class Redactor:
     must equal those of the case as received, or the field is kept. A field found to matter once is
     remembered and kept from then on, so the common case costs one check, not one per field."""
 
-    def __init__(self, reads: frozenset[str], *, conditions: tuple[tuple[ConditionRow, ...], ...] = ()) -> None:
+    def __init__(self, reads: frozenset[str], *, conditions: tuple[ConditionTable, ...] = ()) -> None:
         self.reads = reads
         self._tables = conditions if "condition" in reads else ()
         # with tables by condition, a description is reduced to the tables' phrases it names rather than
@@ -280,9 +294,7 @@ class Redactor:
         return Redaction(out, tuple(redacted), tuple(kept))
 
 
-def redact(
-    case: Mapping[str, Any], *, reads: frozenset[str], conditions: tuple[tuple[ConditionRow, ...], ...] = ()
-) -> Redaction:
+def redact(case: Mapping[str, Any], *, reads: frozenset[str], conditions: tuple[ConditionTable, ...] = ()) -> Redaction:
     """Remove or replace the identifying fields of a valid `case` that no fact in `reads` depends on
     (`conditions`: the policy set's tables by condition, `condition_tables(editions)`)."""
     return Redactor(reads, conditions=conditions).redact(case)

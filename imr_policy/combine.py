@@ -59,6 +59,12 @@ def result_provenance(res: EditionResult) -> Provenance:
     for limit_id in (res.rule.outcome.up_to_total, res.rule.outcome.up_to_per_request, res.rule.outcome.ceiling):
         if limit_id:
             provenance = weakest(provenance, e.limit(limit_id).provenance)
+    if res.condition is not None and res.condition.phrase_kind == "region" and e.unnamed_condition is not None:
+        # the rows were read for the body region, on the pack's judgment that they are the ones that apply
+        provenance = weakest(provenance, e.unnamed_condition.provenance)
+    for alt in res.alternatives:  # several rows agreed: the decision rests on each row's numbers
+        if alt.status == "decided" and alt.rule is not None:
+            provenance = weakest(provenance, result_provenance(evolve(alt, alternatives=())))
     return provenance
 
 

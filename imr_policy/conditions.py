@@ -22,6 +22,12 @@ Two questions, both answered before any rule is matched:
   that lists the phrase, and the evaluator reads the rows one by one. For a post-surgical request whose
   diagnoses name no row by a code or a row's own words, the rows whose `procedure_words` occur in the
   procedure ("left wrist flexor tenosynovectomy") are the ones matched.
+* **A diagnosis that names only the injured part** ("compensable lumbar injury": every word is one of
+  the table's `unnamed_condition.words` or a word of the request's body region), or no diagnosis at all,
+  names no condition. Where the table declares rows for the request's body region, those rows are the
+  ones matched (`region`), and the evaluator reads them one by one: the guideline decides only when every
+  row gives the same result. A diagnosis with a code, or with any other word, names a condition, so a
+  condition the table does not list is never read as one it does.
 
 Nothing here reads durable_rules; the evaluator turns the rows matched into the `condition` fact.
 """
@@ -34,7 +40,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Literal
 
-from imr_policy.model import Case, ConditionMatch, ConditionRow, Diagnosis, Request
+from imr_policy.model import Case, ConditionMatch, ConditionRow, Diagnosis, Request, UnnamedCondition
 
 CodeSystem = Literal["ICD-9-CM", "ICD-10-CM"]
 ICD10_START = dt.date(2015, 10, 1)  # services from this day are coded in ICD-10-CM
@@ -99,10 +105,12 @@ def phrase_matches(phrase: str, text: str) -> bool:
 # ---------------------------------------------------------------------------------- rows
 
 
-def match_rows(rows: tuple[ConditionRow, ...], case: Case, request: Request) -> tuple[ConditionMatch, ...]:
+def match_rows(
+    rows: tuple[ConditionRow, ...], case: Case, request: Request, unnamed: UnnamedCondition | None = None
+) -> tuple[ConditionMatch, ...]:
     """The distinct rows the diagnoses match, in table order, each with its strongest match: by code
     before by words, then the smallest (code, words, description), so the order of the case's diagnoses
-    never changes the answer."""
+    never changes the answer. `unnamed`: the table's reading of diagnoses that name no condition."""
     region = " ".join(request.body_region.casefold().split()) if request.body_region else None
     usable = [r for r in rows if not r.regions or region is None or region in r.regions]
     found: dict[str, ConditionMatch] = {}
@@ -122,12 +130,14 @@ def match_rows(rows: tuple[ConditionRow, ...], case: Case, request: Request) -> 
         by_procedure = _by_procedure_words(usable, request.postsurgical_procedure)
         if by_procedure:
             found = {m.row.id: m for m in by_procedure}
+    if not found and unnamed is not None and region is not None:
+        found = {m.row.id: m for m in _by_region(usable, case, region, unnamed)}
     order = {r.id: i for i, r in enumerate(rows)}
     return tuple(sorted(found.values(), key=lambda m: order[m.row.id]))
 
 
 def _strength(m: ConditionMatch) -> tuple[int, str, str]:
-    rank = {"words": 1, "procedure_words": 2, "general_words": 3}[m.phrase_kind]
+    rank = {"words": 1, "procedure_words": 2, "general_words": 3, "region": 4}[m.phrase_kind]
     return (0 if m.matched_by == "code" else rank, m.diagnosis, m.description)
 
 
@@ -159,6 +169,25 @@ def _by_procedure_words(rows: list[ConditionRow], procedure: str) -> list[Condit
     return _by_phrases(rows, procedure, lambda row: row.procedure_words, "procedure_words")
 
 
+def names_no_condition(description: str, region: str, unnamed: UnnamedCondition) -> bool:
+    """Every word of `description` is one of the table's words for naming no condition or a word of the
+    request's body region ("compensable lumbar injury" for a lumbar request)."""
+    allowed = frozenset().union(*(tokens(w) for w in (*unnamed.words, *unnamed.region_words(region))))
+    return tokens(description) <= allowed
+
+
+def _by_region(rows: list[ConditionRow], case: Case, region: str, unnamed: UnnamedCondition) -> list[ConditionMatch]:
+    """The rows read for the request's body region when no diagnosis names a condition: none has a code,
+    and every description names only the injured part (or the case gives no diagnosis)."""
+    wanted = unnamed.rows_for(region)
+    if not wanted or any(d.code for d in case.diagnoses):
+        return []
+    if not all(names_no_condition(d.description, region, unnamed) for d in case.diagnoses):
+        return []
+    described = "; ".join(d.description for d in case.diagnoses)
+    return [ConditionMatch(r, "region", region, described, phrase_kind="region") for r in rows if r.id in wanted]
+
+
 def _by_phrases(
     rows: list[ConditionRow],
     text: str,
@@ -181,6 +210,7 @@ __all__ = [
     "code_systems",
     "infer_code_system",
     "match_rows",
+    "names_no_condition",
     "phrase_matches",
     "tokens",
 ]

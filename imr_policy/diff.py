@@ -407,6 +407,8 @@ def _header_fields(old: Edition, new: Edition) -> list[FieldChange]:
                 ("within", old.within, new.within),
                 # the severities an unstated severity is read as: which readings decide
                 ("severity_scales", _scales(old), _scales(new)),
+                # the rows read when the diagnoses name no condition: which readings decide, and on what grade
+                ("unnamed_condition", _unnamed(old), _unnamed(new)),
                 # how each service's rules combine (`first` when the pack does not say)
                 ("hit_policies", _hit_policies(old), _hit_policies(new)),
             )
@@ -416,6 +418,15 @@ def _header_fields(old: Edition, new: Edition) -> list[FieldChange]:
 
 def _hit_policies(e: Edition) -> tuple[tuple[str, str], ...]:
     return tuple((s, e.hit_policy(s)) for s in sorted({s for r in e.rules for s in r.services}))
+
+
+def _unnamed(e: Edition) -> str | None:
+    """The reading of diagnoses that name no condition, as one comparable text."""
+    u = e.unnamed_condition
+    if u is None:
+        return None
+    groups = "; ".join(f"for {', '.join(g.regions)} the rows {', '.join(g.rows)}" for g in u.regions)
+    return f"{groups} [{u.provenance}]; words naming no condition: {', '.join(sorted(u.words))}"
 
 
 def _scales(e: Edition) -> tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]:

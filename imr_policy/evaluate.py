@@ -210,7 +210,7 @@ class Engine:
             if not e.conditions or e.guideline_id in seen or not e.tests_fact(service, "condition"):
                 continue
             seen.add(e.guideline_id)
-            matches = match_rows(e.conditions, case, request)
+            matches = match_rows(e.conditions, case, request, e.unnamed_condition)
             if len(matches) > 1:
                 dims.append(
                     Unstated(
@@ -384,7 +384,7 @@ class Engine:
         is, and a reading of the rows (`condition:<guideline id>`, rule 7) asks only the row it reads."""
         if not edition.conditions or "condition" in facts:
             return self._edition_once(edition, _without_row_readings(facts), case, index)
-        matches = match_rows(edition.conditions, case, case.requests[index])
+        matches = match_rows(edition.conditions, case, case.requests[index], edition.unnamed_condition)
         read = facts.get(ROW_READING + edition.guideline_id)
         facts = _without_row_readings(facts)
         if read is not None and any(m.row.id == read for m in matches):

@@ -20,6 +20,7 @@ from imr_policy.model import (
     Case,
     Clause,
     Condition,
+    ConditionMatch,
     Edition,
     EditionResult,
     ItemDetermination,
@@ -220,6 +221,9 @@ def condition_text(res: EditionResult, facts: Mapping[str, Any]) -> str:
         )
         by_procedure = all(r.condition and r.condition.phrase_kind == "procedure_words" for r in res.alternatives)
         who = "The procedure's words match" if by_procedure else "The diagnoses match"
+        first = res.alternatives[0].condition
+        if first is not None and first.phrase_kind == "region":
+            return _region_text(res, first, rows, n)
         if rows_disagree(res):
             return named + (
                 f"{who} {n} rows of the {_family(e)} table by condition, which decide differently "
@@ -232,6 +236,8 @@ def condition_text(res: EditionResult, facts: Mapping[str, Any]) -> str:
     match = res.condition
     if match is None:
         return ""
+    if match.phrase_kind == "region":
+        return _region_text(res, match, f"{match.row.title}: {_row_verdict(res, facts['quantity'])}", 1)
     how = (
         f"by the {match.code_system} code {match.diagnosis}"
         if match.matched_by == "code"
@@ -241,6 +247,32 @@ def condition_text(res: EditionResult, facts: Mapping[str, Any]) -> str:
         + (", which name this row among others; no row's own words match it)" if match.general else ")")
     )
     return f"Matched the {_family(e)} row '{match.row.title}' {how}."
+
+
+def _region_text(res: EditionResult, match: ConditionMatch, rows: str, n: int) -> str:
+    """The sentences for rows read because the diagnoses name no condition, only the injured part."""
+    e = res.edition
+    unnamed = e.unnamed_condition
+    said = (
+        f"The diagnoses as described ('{match.description}') name the injured part, not a condition of the "
+        if match.description
+        else "The records name no diagnosis, so no condition of the "
+    )
+    which = "the row this policy set holds" if n == 1 else f"each of the {n} rows this policy set holds"
+    judgment = (
+        f" That these rows are the ones that can apply is this policy set's judgment [{unnamed.provenance}]."
+        if unnamed is not None
+        else ""
+    )
+    if rows_disagree(res):
+        return (
+            f"{said}{_family(e)} table by condition; read under {which} for the {match.diagnosis} region, they "
+            f"decide differently ({rows}); the diagnosis says which row applies.{judgment}"
+        )
+    return (
+        f"{said}{_family(e)} table by condition; read under {which} for the {match.diagnosis} region "
+        f"({rows}), every reading gives the same result, so the {_family(e)} decides.{judgment}"
+    )
 
 
 def request_date_text(res: EditionResult, facts: Mapping[str, Any]) -> str:

@@ -200,6 +200,39 @@ class ConditionRow:
 
 
 @dataclass(frozen=True, slots=True)
+class RegionRows:
+    """The rows of a table by condition read for a request of one of `regions` whose diagnoses name no
+    condition (`unnamed_condition.regions[]`)."""
+
+    regions: tuple[str, ...]
+    rows: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UnnamedCondition:
+    """What a table by condition does when the diagnoses name only the injured part (`unnamed_condition:`).
+
+    A diagnosis description all of whose words are `words` (or words of the request's body region), or no
+    diagnosis at all, names no condition: for a request whose body region is one of a group's `regions`,
+    the rows of that group are read one by one (imr_policy.combine, rule 7), so the guideline decides when
+    every row gives the same result. That the rows held are the ones that can apply is the pack's judgment,
+    graded by `provenance` (a decision read so rests on it)."""
+
+    words: tuple[str, ...]
+    regions: tuple[RegionRows, ...]
+    citation: str
+    provenance: Provenance
+    note: str = ""
+
+    def rows_for(self, region: str) -> tuple[str, ...]:
+        """The row ids read for a request of `region` (casefolded, spaces collapsed), or ()."""
+        return next((g.rows for g in self.regions if region in g.regions), ())
+
+    def region_words(self, region: str) -> tuple[str, ...]:
+        return next((g.regions for g in self.regions if region in g.regions), ())
+
+
+@dataclass(frozen=True, slots=True)
 class SeverityScale:
     """The severities a guideline distinguishes for some services (`severity_scales:`), e.g. ODG's
     chiropractic wording has "Mild" and "Severe" only. An unstated severity is read as each of these
@@ -235,6 +268,8 @@ class Edition:
     invariants: tuple[Invariant, ...] = ()
     more_permissive_than_previous: bool = False
     conditions: tuple[ConditionRow, ...] = ()
+    # the table's reading of diagnoses that name no condition, only the injured part (`unnamed_condition:`)
+    unnamed_condition: UnnamedCondition | None = None
     # a second window on the other case date (`effective.within`): (key, from, to)
     within: tuple[str, dt.date | None, dt.date | None] | None = None
     severity_scales: tuple[SeverityScale, ...] = ()
@@ -687,8 +722,10 @@ class BasisCondition:
 
     id: str
     title: str
-    matched_by: Literal["code", "words"]
-    diagnosis: str  # the code matched, or the row's phrase found in the description (never the description)
+    matched_by: Literal["code", "words", "region"]
+    # the code matched, the row's phrase found in the description (never the description), or for `region`
+    # the body region the row was read for (the diagnoses name no condition)
+    diagnosis: str
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "title": self.title, "matched_by": self.matched_by, "diagnosis": self.diagnosis}
@@ -863,14 +900,17 @@ class ConditionMatch:
     """One row of a table that the case's diagnoses name, and how it was matched."""
 
     row: ConditionRow
-    matched_by: Literal["code", "words"]
-    diagnosis: str  # the code matched, or the row's phrase found in the description
+    matched_by: Literal["code", "words", "region"]
+    # the code matched, or the row's phrase found in the description; for `region`, the request's body
+    # region as the pack names it (policy words: never the record's)
+    diagnosis: str
     description: str  # the diagnosis as the case describes it (for the rationale, never logged)
     code_system: str | None = None
     # which of the row's phrases matched: its own `words` (or `words_in_region`), its `general_words` (no row's
     # own words matched the diagnosis), or its `procedure_words` in the request's procedure (`description` is
-    # then the procedure as the case gives it)
-    phrase_kind: Literal["words", "general_words", "procedure_words"] = "words"
+    # then the procedure as the case gives it); `region`: no diagnosis names a condition, and the row is one
+    # the table reads for the request's body region (`unnamed_condition:`)
+    phrase_kind: Literal["words", "general_words", "procedure_words", "region"] = "words"
 
     @property
     def general(self) -> bool:

@@ -33,6 +33,9 @@ class Table:
     exceptions: tuple[tuple[str, str, str, str], ...]  # id, the rows it raises, its conditions, the new total
     conditions: tuple[tuple[str, str, str, str, str], ...]  # row id, title, regions, codes, words
     severities: tuple[str, ...] = ()  # the severities the edition distinguishes for the service, if declared
+    # the rows read, per group of body regions, when the diagnoses name no condition (`unnamed_condition:`)
+    unnamed: tuple[tuple[str, str], ...] = ()
+    unnamed_provenance: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -47,6 +50,8 @@ class Table:
             "conditions": [
                 {"id": i, "title": t, "regions": g, "codes": c, "words": w} for i, t, g, c, w in self.conditions
             ],
+            "unnamed_condition": [{"regions": g, "rows": r} for g, r in self.unnamed],
+            "unnamed_condition_provenance": self.unnamed_provenance,
         }
 
 
@@ -148,6 +153,7 @@ def table(edition: Edition, service: str) -> Table | None:
         for row in (edition.conditions if tested else ())
     )
     scale = edition.severity_scale(service)
+    unnamed = edition.unnamed_condition if tested else None
     return Table(
         edition.key,
         edition.edition_title,
@@ -160,6 +166,8 @@ def table(edition: Edition, service: str) -> Table | None:
         exceptions,
         conditions,
         scale.values if scale else (),
+        tuple((", ".join(g.regions), ", ".join(g.rows)) for g in unnamed.regions) if unnamed else (),
+        unnamed.provenance if unnamed else None,
     )
 
 
@@ -174,6 +182,9 @@ def render(t: Table, fmt: str) -> str:
         blocks.append(_grid(("exception", "raises", "when", "new total"), t.exceptions, fmt, "exceptions"))
     if t.conditions:
         blocks.append(_grid(("row", "condition", "regions", "codes", "words"), t.conditions, fmt, "table by condition"))
+    if t.unnamed:
+        title = f"diagnoses that name no condition, only the injured part: the rows read [{t.unnamed_provenance}]"
+        blocks.append(_grid(("body regions", "rows read one by one"), t.unnamed, fmt, title))
     return "\n".join(blocks)
 
 

@@ -49,10 +49,12 @@ from imr_policy.model import (
     Limit,
     NotOf,
     Outcome,
+    RegionRows,
     Rule,
     RuleException,
     SeverityScale,
     Silence,
+    UnnamedCondition,
     leaves,
 )
 from imr_policy.packformat import normalize
@@ -519,6 +521,7 @@ class _Semantics:
         start, end, within = self._effective(effective)
         self._check_limits()
         condition_rows = self._condition_rows(d.get("conditions", []))
+        unnamed = self._unnamed_condition(d.get("unnamed_condition"), condition_rows)
         self._units(d, {lim["id"]: lim for lim in d.get("limits", [])})
         rules = self._rules()
         exceptions = self._exceptions(rules)
@@ -555,6 +558,7 @@ class _Semantics:
             invariants=tuple(invariants),
             more_permissive_than_previous=ed.get("more_permissive_than_previous", False),
             conditions=condition_rows,
+            unnamed_condition=unnamed,
             severity_scales=tuple(scales),
             hit_policies=tuple(sorted(d.get("hit_policies", {}).items())),
         )
@@ -736,6 +740,70 @@ class _Semantics:
             seen_silent.add(item["service"])
             silences.append(Silence(item["service"], item["citation"]))
         return silences
+
+    def _unnamed_condition(self, raw: dict[str, Any] | None, rows: tuple[ConditionRow, ...]) -> UnnamedCondition | None:
+        """`unnamed_condition:`: rows of the table, each listed for body regions it applies to, every
+        region in one group only, words with letters or digits."""
+        if raw is None:
+            return None
+        base = "$.unnamed_condition"
+        if not rows:
+            self.report(
+                "policy.unnamed-condition-without-table",
+                "`unnamed_condition` reads rows of the table by condition, but this edition has no `conditions:`",
+                base,
+                hint="add the table under `conditions:`, or remove `unnamed_condition`",
+            )
+        self._cite(raw["citation"], f"{base}.citation")
+        for j, word in enumerate(raw["words"]):
+            if not tokens(word):
+                self.report(
+                    "policy.condition-without-match",
+                    f"the word `{word}` has no letters or digits, so it matches no description",
+                    f"{base}.words[{j}]",
+                    hint="write words that name no condition, e.g. `injury`",
+                )
+        by_id = {r.id: r for r in rows}
+        grouped: dict[str, int] = {}
+        groups: list[RegionRows] = []
+        for i, group in enumerate(raw["regions"]):
+            regions = tuple(" ".join(r.casefold().split()) for r in group["regions"])
+            for j, region in enumerate(regions):
+                if region in grouped:
+                    self.report(
+                        "policy.duplicate-region",
+                        f"body region `{region}` is already listed (at {base}.regions[{grouped[region]}])",
+                        f"{base}.regions[{i}].regions[{j}]",
+                        hint="list each body region in one group, with every row read for it",
+                    )
+                grouped.setdefault(region, i)
+            for j, row_id in enumerate(group["rows"]):
+                path = f"{base}.regions[{i}].rows[{j}]"
+                row = by_id.get(row_id)
+                if row is None and rows:  # (without a table, the one problem is reported above)
+                    self.report(
+                        "policy.unknown-condition",
+                        f"`{row_id}` is not a row of this edition's `conditions:` table",
+                        path,
+                        hint=did_you_mean(row_id, list(by_id)) or "add the row under `conditions:`",
+                    )
+                elif row is not None and row.regions and not set(regions) <= set(row.regions):
+                    outside = sorted(set(regions) - set(row.regions))
+                    self.report(
+                        "policy.unnamed-row-region",
+                        f"row `{row_id}` is listed for {', '.join(f'`{r}`' for r in outside)}, which its "
+                        "`regions` do not include, so it can never be read for such a request",
+                        path,
+                        hint="add the region to the row's `regions`, or list the row for its own regions only",
+                    )
+            groups.append(RegionRows(regions, tuple(group["rows"])))
+        return UnnamedCondition(
+            words=tuple(raw["words"]),
+            regions=tuple(groups),
+            citation=raw["citation"],
+            provenance=raw["provenance"],
+            note=" ".join(raw["note"].split()),
+        )
 
     def _severity_scales(self) -> list[SeverityScale]:
         scales: list[SeverityScale] = []

@@ -496,7 +496,7 @@ def _entry(
     edition = next(e for e in engine.editions if e.guideline_id == t.guideline and e.edition_id == t.edition)
     if edition.conditions and "condition" not in facts:
         # the row this entry was evaluated for (or the first row the diagnoses name): a fact of the edition
-        rows = [m.row.id for m in match_rows(edition.conditions, case, case.requests[index])]
+        rows = [m.row.id for m in match_rows(edition.conditions, case, case.requests[index], edition.unnamed_condition)]
         facts = {**facts, "condition": t.condition or (rows[0] if rows else None)}
     service = facts["service"]
     matcher = ReferenceMatcher((edition,))

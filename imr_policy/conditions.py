@@ -15,8 +15,9 @@ Two questions, both answered before any rule is matched:
   digits becomes a space, and a word ending in `s` (longer than three letters) also counts without it;
   a phrase matches when every one of its words occurs among the description's words, in any order
   ("accepted lumbar sprain/strain" -> {accepted, lumbar, sprain, strain} contains "lumbar sprain" and
-  "lumbar strain"). Rows that list `regions` are kept only when the request has no body region or one
-  of them; a row's `words_in_region` phrases match only when the request names one of those regions.
+  "lumbar strain"). Rows that list `regions` are kept only when the request has no body region or names
+  one of them (every word of a region among the body region's words: "Right knee" names `knee`); a row's
+  `words_in_region` phrases match only when the request names one of those regions.
   A row's `general_words` ("rotator cuff", listed by every row whose condition it names) are tried
   last, for a diagnosis that no row's code or other words match: such a diagnosis names every row
   that lists the phrase, and the evaluator reads the rows one by one. For a post-surgical request whose
@@ -111,8 +112,8 @@ def match_rows(
     """The distinct rows the diagnoses match, in table order, each with its strongest match: by code
     before by words, then the smallest (code, words, description), so the order of the case's diagnoses
     never changes the answer. `unnamed`: the table's reading of diagnoses that name no condition."""
-    region = " ".join(request.body_region.casefold().split()) if request.body_region else None
-    usable = [r for r in rows if not r.regions or region is None or region in r.regions]
+    region = tokens(request.body_region) if request.body_region else None
+    usable = [r for r in rows if not r.regions or region is None or names_region(r.regions, region)]
     found: dict[str, ConditionMatch] = {}
     for diagnosis in case.diagnoses:
         matches = _by_code(usable, diagnosis) if diagnosis.code else []
@@ -152,11 +153,16 @@ def _by_code(rows: list[ConditionRow], diagnosis: Diagnosis) -> list[ConditionMa
     return out
 
 
-def _by_words(rows: list[ConditionRow], diagnosis: Diagnosis, region: str | None) -> list[ConditionMatch]:
+def names_region(regions: tuple[str, ...], body_region: frozenset[str]) -> bool:
+    """The request's body region (its words) names one of `regions`: every word of it is among them."""
+    return any(tokens(r) and tokens(r) <= body_region for r in regions)
+
+
+def _by_words(rows: list[ConditionRow], diagnosis: Diagnosis, region: frozenset[str] | None) -> list[ConditionMatch]:
     return _by_phrases(
         rows,
         diagnosis.description,
-        lambda row: row.all_words if region is not None and region in row.regions else row.words,
+        lambda row: row.all_words if region is not None and names_region(row.regions, region) else row.words,
         "words",
     )
 
@@ -169,23 +175,29 @@ def _by_procedure_words(rows: list[ConditionRow], procedure: str) -> list[Condit
     return _by_phrases(rows, procedure, lambda row: row.procedure_words, "procedure_words")
 
 
-def names_no_condition(description: str, region: str, unnamed: UnnamedCondition) -> bool:
-    """Every word of `description` is one of the table's words for naming no condition or a word of the
-    request's body region ("compensable lumbar injury" for a lumbar request)."""
-    allowed = frozenset().union(*(tokens(w) for w in (*unnamed.words, *unnamed.region_words(region))))
+def names_no_condition(description: str, regions: tuple[str, ...], unnamed: UnnamedCondition) -> bool:
+    """Every word of `description` is one of the table's words for naming no condition or a word of
+    `regions` ("compensable lumbar injury" for the low back's group)."""
+    allowed = frozenset().union(*(tokens(w) for w in (*unnamed.words, *regions)))
     return tokens(description) <= allowed
 
 
-def _by_region(rows: list[ConditionRow], case: Case, region: str, unnamed: UnnamedCondition) -> list[ConditionMatch]:
+def _by_region(
+    rows: list[ConditionRow], case: Case, body_region: frozenset[str], unnamed: UnnamedCondition
+) -> list[ConditionMatch]:
     """The rows read for the request's body region when no diagnosis names a condition: none has a code,
-    and every description names only the injured part (or the case gives no diagnosis)."""
-    wanted = unnamed.rows_for(region)
-    if not wanted or any(d.code for d in case.diagnoses):
+    and every description names only the injured part (or the case gives no diagnosis). A body region
+    that names regions of several groups ("neck and low back") reads the rows of each."""
+    groups = [g for g in unnamed.regions if names_region(g.regions, body_region)]
+    if not groups or any(d.code for d in case.diagnoses):
         return []
-    if not all(names_no_condition(d.description, region, unnamed) for d in case.diagnoses):
+    regions = tuple(r for g in groups for r in g.regions)
+    if not all(names_no_condition(d.description, regions, unnamed) for d in case.diagnoses):
         return []
+    named = ", ".join(r for r in regions if tokens(r) <= body_region)  # the pack's words for the region
+    wanted = {row for g in groups for row in g.rows}
     described = "; ".join(d.description for d in case.diagnoses)
-    return [ConditionMatch(r, "region", region, described, phrase_kind="region") for r in rows if r.id in wanted]
+    return [ConditionMatch(r, "region", named, described, phrase_kind="region") for r in rows if r.id in wanted]
 
 
 def _by_phrases(
@@ -211,6 +223,7 @@ __all__ = [
     "infer_code_system",
     "match_rows",
     "names_no_condition",
+    "names_region",
     "phrase_matches",
     "tokens",
 ]

@@ -224,13 +224,6 @@ class UnnamedCondition:
     provenance: Provenance
     note: str = ""
 
-    def rows_for(self, region: str) -> tuple[str, ...]:
-        """The row ids read for a request of `region` (casefolded, spaces collapsed), or ()."""
-        return next((g.rows for g in self.regions if region in g.regions), ())
-
-    def region_words(self, region: str) -> tuple[str, ...]:
-        return next((g.regions for g in self.regions if region in g.regions), ())
-
 
 @dataclass(frozen=True, slots=True)
 class SeverityScale:

@@ -222,6 +222,11 @@ def test_the_request_body_region_is_compared_ignoring_case_and_spacing(engine: i
     assert _rows_for(engine, "accepted lumbar sprain/strain", "Lumbar") == ["lumbar-sprain"]
     assert _rows_for(engine, "mild disc degeneration", "LOW  BACK") == ["disc-without-myelopathy"]
     assert _rows_for(engine, "accepted lumbar sprain/strain", "Knee") == []
+    # a body region names a row's region when every word of the region is among its words
+    assert _rows_for(engine, "medial meniscus tear", "Right knee") == ["meniscus-tear"]
+    assert _rows_for(engine, "mild disc degeneration", "lumbar spine") == ["disc-without-myelopathy"]
+    assert _rows_for(engine, "right subacromial bursitis", "left shoulder") == ["rotator-cuff-syndrome"]
+    assert _rows_for(engine, "medial meniscus tear", "kneecap") == []
 
 
 def test_general_words_name_every_row_that_lists_them_only_when_no_row_s_own_words_match(

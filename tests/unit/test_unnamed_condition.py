@@ -54,6 +54,12 @@ def _odg(engine: imr_policy.Engine) -> imr_policy.model.Edition:
     return next(e for e in engine.editions if e.key == "odg-treatment@2007-05")
 
 
+def _matches(engine: imr_policy.Engine, case: dict[str, Any]) -> tuple[imr_policy.model.ConditionMatch, ...]:
+    odg = _odg(engine)
+    valid = validate_case(case)
+    return match_rows(odg.conditions, valid, valid.requests[0], odg.unnamed_condition)
+
+
 def _rows(engine: imr_policy.Engine, case: dict[str, Any]) -> list[tuple[str, str]]:
     odg = _odg(engine)
     valid = validate_case(case)
@@ -99,9 +105,19 @@ def test_a_named_condition_a_code_or_an_unlisted_region_is_never_read_as_the_row
 def test_the_words_of_the_region_and_the_packs_words_name_no_condition(engine: imr_policy.Engine) -> None:
     unnamed = _odg(engine).unnamed_condition
     assert unnamed is not None
-    assert names_no_condition("Injury to the LOW BACK (compensable)", "low back", unnamed)
-    assert not names_no_condition("injury to the low back", "cervical", unnamed)  # another region's words
-    assert not names_no_condition("lumbar pain", "lumbar", unnamed)  # a symptom is not one of the words
+    low_back, neck = (g.regions for g in unnamed.regions)
+    assert names_no_condition("Injury to the LOW BACK (compensable)", low_back, unnamed)
+    assert not names_no_condition("injury to the low back", neck, unnamed)  # another region's words
+    assert not names_no_condition("lumbar pain", low_back, unnamed)  # a symptom is not one of the words
+
+
+def test_a_body_region_with_laterality_or_more_words_names_its_region(engine: imr_policy.Engine) -> None:
+    assert [r for r, _ in _rows(engine, _case("compensable injury", region="Lumbar spine"))] == LUMBAR_ROWS
+    match = _matches(engine, _case("compensable injury", region="Lumbar spine"))[0]
+    assert match.diagnosis == "lumbar"  # the pack's word for the region, never the record's
+    # a region of both groups reads the rows of each
+    both = _rows(engine, _case("injury", region="neck and low back"))
+    assert {r for r, _ in both} == set(LUMBAR_ROWS) | {"cervicalgia", "neck-sprain", "cervical-disc"}
 
 
 @pytest.mark.parametrize("backend", ["durable", "reference"])

@@ -62,6 +62,9 @@ def result_provenance(res: EditionResult) -> Provenance:
     if res.condition is not None and res.condition.phrase_kind == "region" and e.unnamed_condition is not None:
         # the rows were read for the body region, on the pack's judgment that they are the ones that apply
         provenance = weakest(provenance, e.unnamed_condition.provenance)
+    if res.counted_with:  # other services' visits were counted with the request's, on the edition's word
+        group = next(g for g in e.counted_together if res.counted_with[0][0] in g.services)
+        provenance = weakest(provenance, e.citation(group.citation).provenance)
     for alt in res.alternatives:  # several rows agreed: the decision rests on each row's numbers
         if alt.status == "decided" and alt.rule is not None:
             provenance = weakest(provenance, result_provenance(evolve(alt, alternatives=())))

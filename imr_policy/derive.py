@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 from imr_policy.facts import SEVERITY_ORDER, UNSTATED
@@ -28,6 +29,12 @@ def months_begun(start: dt.date, end: dt.date) -> int:
     months = (end.year - start.year) * 12 + (end.month - start.month)
     # an earlier day of the month: the calendar difference already counts the begun month
     return months if end.day <= start.day else months + 1
+
+
+# not a fact of the registry (no rule tests it): every history entry's (service, completed, post-surgical), so
+# that an edition counting several services together (`counted_together:`) can take in the others' visits, and
+# a reading of an entry's count (combine rule 7) can move them (imr_policy.evaluate)
+ENTRIES = "history:entries"
 
 
 def request_facts(case: Case, request: Request) -> dict[str, Any]:
@@ -62,6 +69,33 @@ def request_facts(case: Case, request: Request) -> dict[str, Any]:
         "months_since_surgery": months_begun(request.surgery_date, request.date_of_service)
         if request.surgery_date
         else None,
+        ENTRIES: tuple((h.service, h.completed, h.postsurgical) for h in case.history),
+    }
+
+
+def counted_with(facts: Mapping[str, Any], services: tuple[str, ...]) -> tuple[tuple[str, int, int], ...]:
+    """Per service of `services` with history: its visits completed and, of them, post-surgical."""
+    out = []
+    for service in services:
+        entries = [(c, p) for s, c, p in facts.get(ENTRIES, ()) if s == service]
+        if entries:
+            out.append((service, sum(c for c, _ in entries), sum(c for c, p in entries if p)))
+    return tuple(out)
+
+
+def pooled(facts: Mapping[str, Any], others: tuple[tuple[str, int, int], ...]) -> dict[str, Any]:
+    """`facts` with the count facts taking in `others` (`counted_with`). The entries taken in leave the
+    history entries, so that facts already pooled are never pooled again."""
+    extra = sum(c for _, c, _ in others)
+    post = sum(p for _, _, p in others)
+    taken = {s for s, _, _ in others}
+    return {
+        **facts,
+        ENTRIES: tuple(e for e in facts.get(ENTRIES, ()) if e[0] not in taken),
+        "completed": facts["completed"] + extra,
+        "total": facts["total"] + extra,
+        "completed_postsurgical": facts["completed_postsurgical"] + post,
+        "completed_toward_cap": facts["completed_toward_cap"] + extra - post,
     }
 
 

@@ -409,6 +409,8 @@ def _header_fields(old: Edition, new: Edition) -> list[FieldChange]:
                 ("severity_scales", _scales(old), _scales(new)),
                 # the rows read when the diagnoses name no condition: which readings decide, and on what grade
                 ("unnamed_condition", _unnamed(old), _unnamed(new)),
+                # services whose visits count against one number: which count facts decide
+                ("counted_together", _counted(old), _counted(new)),
                 # how each service's rules combine (`first` when the pack does not say)
                 ("hit_policies", _hit_policies(old), _hit_policies(new)),
             )
@@ -418,6 +420,10 @@ def _header_fields(old: Edition, new: Edition) -> list[FieldChange]:
 
 def _hit_policies(e: Edition) -> tuple[tuple[str, str], ...]:
     return tuple((s, e.hit_policy(s)) for s in sorted({s for r in e.rules for s in r.services}))
+
+
+def _counted(e: Edition) -> str | None:
+    return "; ".join(" with ".join(g.services) for g in e.counted_together) or None
 
 
 def _unnamed(e: Edition) -> str | None:

@@ -32,7 +32,7 @@ from imr_policy.combine import (
     too_many,
 )
 from imr_policy.conditions import match_rows
-from imr_policy.derive import missing_case_fields, request_facts, unstated_facts
+from imr_policy.derive import ENTRIES, counted_with, missing_case_fields, pooled, request_facts, unstated_facts
 from imr_policy.diagnostics import Diagnostic
 from imr_policy.errors import CaseError, EngineError, PolicyError
 from imr_policy.facts import FACTS, PREDICATE_OPS, PRESENCE_OPS
@@ -97,6 +97,11 @@ class Engine:
         # again about the same values of them (readings, rows, open request dates) answers from memory
         self._tested = {e.key: _tested_facts(e) for e in editions}
         self._by_jurisdiction: dict[str, tuple[Edition, ...]] = {}
+        # per service, the services some edition counts with it (`counted_together:`), itself included
+        self._counted = {
+            s: frozenset({s}.union(*(e.counted_with(s) for e in editions)))
+            for s in {s for e in editions for g in e.counted_together for s in g.services}
+        }
 
     @property
     def editions(self) -> tuple[Edition, ...]:
@@ -173,7 +178,8 @@ class Engine:
         first = self._decide_with(case, index, request, facts, floor=floor, selected=selected)
         # a count the records give as a least number is read at its least here, so even a decision on it
         # is only one reading: such a request is always read at every count that can matter
-        inexact = any(h.service == request.service and h.count != "exact" for h in case.history)
+        counted = self._counted_services(request.service)
+        inexact = any(h.service in counted and h.count != "exact" for h in case.history)
         if first.determination != "pend" and not inexact:
             return first
         unstated = self._unstated(case, index, request, facts, selected)
@@ -202,8 +208,9 @@ class Engine:
                 )
             )
         consulted = in_force + tuple(e for g in undated.values() for e in g.editions if e not in in_force)
+        counted = {service}.union(*(e.counted_with(service) for e in consulted))
         for i, h in enumerate(case.history):
-            if h.service == service and h.count != "exact":
+            if h.service in counted and h.count != "exact":
                 dims.append(_count_readings(i, h, consulted, service, facts, request.quantity))
         seen: set[str] = set()
         for e in in_force:
@@ -325,6 +332,10 @@ class Engine:
             readings=readings,
         )
 
+    def _counted_services(self, service: str) -> frozenset[str]:
+        """`service` and every service an edition of the policy set counts with it (`counted_together:`)."""
+        return self._counted.get(service) or frozenset((service,))
+
     def _select(self, case: Case, request: Request) -> _Selected:
         """The editions that govern the request. Where the records leave the request date open and it
         selects between editions of one guideline, the guideline's first such edition stands for all of
@@ -382,6 +393,12 @@ class Engine:
         """One edition's answer. An edition with a table by condition is asked once per row the diagnoses
         match (the `condition` fact); `facts` that already give `condition` (a counterfactual) are used as
         is, and a reading of the rows (`condition:<guideline id>`, rule 7) asks only the row it reads."""
+        others = counted_with(facts, edition.counted_with(facts["service"]))
+        if others:  # the edition counts other services' visits with the request's: its count facts take them in
+            return evolve(self._edition_rows(edition, pooled(facts, others), case, index), counted_with=others)
+        return self._edition_rows(edition, facts, case, index)
+
+    def _edition_rows(self, edition: Edition, facts: Mapping[str, Any], case: Case, index: int) -> EditionResult:
         if not edition.conditions or "condition" in facts:
             return self._edition_once(edition, _without_row_readings(facts), case, index)
         matches = match_rows(edition.conditions, case, case.requests[index], edition.unnamed_condition)
@@ -523,14 +540,19 @@ def _moved(entry: HistoryEntry) -> tuple[str, ...]:
 def _read(case: Case, facts: Mapping[str, Any], dims: tuple[Unstated, ...], combo: tuple[str, ...]) -> dict[str, Any]:
     """The facts under one reading: a fact set to its value, a row chosen, a count of prior visits moved."""
     out = dict(facts)
+    service = facts["service"]
     for d, value in zip(dims, combo, strict=True):
         if d.entry is None:
             out[d.name] = value
             continue
         entry = case.history[d.entry]
-        delta = int(value) - entry.completed
-        for name in _moved(entry):
-            out[name] = out[name] + delta
+        entries = list(out[ENTRIES])
+        entries[d.entry] = (entry.service, int(value), entry.postsurgical)
+        out[ENTRIES] = tuple(entries)
+        if entry.service == service:  # another service's visits count only where an edition counts them with it
+            delta = int(value) - entry.completed
+            for name in _moved(entry):
+                out[name] = out[name] + delta
     return out
 
 
@@ -546,6 +568,10 @@ def _count_readings(
     moved = _moved(entry)
     offsets: set[int] = set()
     for e in editions:
+        if entry.service != service and entry.service not in e.counted_with(service):
+            continue  # this edition does not count the entry's visits for the request
+        others = counted_with(facts, e.counted_with(service))
+        seen = pooled(facts, others) if others else facts  # the count facts as this edition sees them
         rules = e.rules_for(service)
         exceptions = e.exceptions_for(service)
         for cond in [c for r in rules for c in leaves(r.when)] + [c for x in exceptions for c in leaves(x.when)]:
@@ -554,13 +580,13 @@ def _count_readings(
             raw = e.limit(cond.limit).value if cond.limit else cond.value
             for v in raw if isinstance(raw, tuple) else (raw,):
                 if isinstance(v, int) and not isinstance(v, bool):
-                    at = v - facts[cond.fact]
+                    at = v - seen[cond.fact]
                     offsets.update((at - 1, at, at + 1))
         totals = [(r.outcome.up_to_total, r.outcome.counts) for r in rules]
         totals += [(x.raises_total, r.outcome.counts) for x in exceptions for r in rules if r.id in x.rules]
         for limit_id, counted in totals:
             if limit_id and counted in moved:
-                none_left = e.limit(limit_id).value - facts[counted]
+                none_left = e.limit(limit_id).value - seen[counted]
                 offsets.update(
                     (none_left - quantity - 1, none_left - quantity, none_left - quantity + 1, none_left - 1, none_left)
                 )

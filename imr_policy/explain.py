@@ -140,6 +140,18 @@ def arithmetic(res: EditionResult, facts: Mapping[str, Any]) -> str:
     e, outcome = res.edition, res.rule.outcome
     completed, quantity = facts[outcome.counts], facts["quantity"]
     counted = _COUNTED[outcome.counts]
+    if res.counted_with:  # the edition counts other services' visits with the request's
+        own = facts["service"].replace("_", " ")
+        parts = [(own, completed)] + [
+            (
+                s.replace("_", " "),
+                {"completed": c, "completed_postsurgical": p, "completed_toward_cap": c - p}[outcome.counts],
+            )
+            for s, c, p in res.counted_with
+        ]
+        completed = sum(n for _, n in parts)
+        each = " and ".join(f"{n} {name}" for name, n in parts)
+        counted += f" ({each} visits, which the {_family(e)} counts together)"
     if outcome.up_to_per_request:
         lim = e.limit(outcome.up_to_per_request)
         return (

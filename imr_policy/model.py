@@ -226,6 +226,18 @@ class UnnamedCondition:
 
 
 @dataclass(frozen=True, slots=True)
+class CountedTogether:
+    """Services whose visits a guideline counts against one number (`counted_together:`): ODG's physical
+    medicine tables count physical and occupational therapy together. For a request of one of them, the
+    edition's count facts (`completed`, `total`, `completed_postsurgical`, `completed_toward_cap`) take in
+    the visits of every service of the group."""
+
+    services: tuple[str, ...]
+    citation: str
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class SeverityScale:
     """The severities a guideline distinguishes for some services (`severity_scales:`), e.g. ODG's
     chiropractic wording has "Mild" and "Severe" only. An unstated severity is read as each of these
@@ -263,6 +275,8 @@ class Edition:
     conditions: tuple[ConditionRow, ...] = ()
     # the table's reading of diagnoses that name no condition, only the injured part (`unnamed_condition:`)
     unnamed_condition: UnnamedCondition | None = None
+    # services whose visits this edition counts against one number (`counted_together:`)
+    counted_together: tuple[CountedTogether, ...] = ()
     # a second window on the other case date (`effective.within`): (key, from, to)
     within: tuple[str, dt.date | None, dt.date | None] | None = None
     severity_scales: tuple[SeverityScale, ...] = ()
@@ -409,6 +423,11 @@ class Edition:
     def hit_policy(self, service: str) -> str:
         """`first` (the first rule that holds decides) or `unique` (at most one rule may hold)."""
         return dict(self.hit_policies).get(service, "first")
+
+    def counted_with(self, service: str) -> tuple[str, ...]:
+        """The other services whose visits this edition counts with `service`'s (`counted_together:`)."""
+        group = next((g for g in self.counted_together if service in g.services), None)
+        return tuple(s for s in group.services if s != service) if group else ()
 
     def severity_scale(self, service: str) -> SeverityScale | None:
         """The severities this edition distinguishes for `service`, where it declares them."""
@@ -933,6 +952,9 @@ class EditionResult:
     # request can have been made on select none of them
     by_request_date: tuple[EditionResult, ...] = ()
     request_date_uncovered: bool = False
+    # the visits of other services the edition counted with the request's (`counted_together:`), per service:
+    # (service, completed, of which post-surgical); the count facts it was decided on include them
+    counted_with: tuple[tuple[str, int, int], ...] = ()
 
     @property
     def stands_aside(self) -> bool:

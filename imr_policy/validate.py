@@ -44,6 +44,7 @@ from imr_policy.model import (
     Clause,
     Condition,
     ConditionRow,
+    CountedTogether,
     Edition,
     Invariant,
     Limit,
@@ -522,6 +523,7 @@ class _Semantics:
         self._check_limits()
         condition_rows = self._condition_rows(d.get("conditions", []))
         unnamed = self._unnamed_condition(d.get("unnamed_condition"), condition_rows)
+        counted = self._counted_together()
         self._units(d, {lim["id"]: lim for lim in d.get("limits", [])})
         rules = self._rules()
         exceptions = self._exceptions(rules)
@@ -559,6 +561,7 @@ class _Semantics:
             more_permissive_than_previous=ed.get("more_permissive_than_previous", False),
             conditions=condition_rows,
             unnamed_condition=unnamed,
+            counted_together=counted,
             severity_scales=tuple(scales),
             hit_policies=tuple(sorted(d.get("hit_policies", {}).items())),
         )
@@ -804,6 +807,27 @@ class _Semantics:
             provenance=raw["provenance"],
             note=" ".join(raw["note"].split()),
         )
+
+    def _counted_together(self) -> tuple[CountedTogether, ...]:
+        """`counted_together:`: each service in one group at most."""
+        groups: list[CountedTogether] = []
+        grouped: dict[str, int] = {}
+        for i, group in enumerate(self.data.get("counted_together", [])):
+            base = f"$.counted_together[{i}]"
+            self._cite(group["citation"], f"{base}.citation")
+            for j, service in enumerate(group["services"]):
+                if service in grouped:
+                    self.report(
+                        "policy.duplicate-count-group",
+                        f"`{service}` is already in a group (at $.counted_together[{grouped[service]}])",
+                        f"{base}.services[{j}]",
+                        hint="list each service in one group, with every service whose visits count with it",
+                    )
+                grouped.setdefault(service, i)
+            groups.append(
+                CountedTogether(tuple(group["services"]), group["citation"], " ".join(group.get("note", "").split()))
+            )
+        return tuple(groups)
 
     def _severity_scales(self) -> list[SeverityScale]:
         scales: list[SeverityScale] = []

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from imr_policy.case import validate_case
 from imr_policy.conditions import match_rows
-from imr_policy.derive import request_facts
+from imr_policy.derive import counted_with, pooled, request_facts
 from imr_policy.evaluate import Engine
 from imr_policy.facts import FACTS, OPERATORS, FactType
 from imr_policy.lint import fact_bounds, fact_domain
@@ -499,6 +499,9 @@ def _entry(
         rows = [m.row.id for m in match_rows(edition.conditions, case, case.requests[index], edition.unnamed_condition)]
         facts = {**facts, "condition": t.condition or (rows[0] if rows else None)}
     service = facts["service"]
+    others = counted_with(facts, edition.counted_with(service))
+    if others:  # the count facts as this edition makes them (`counted_together:`)
+        facts = pooled(facts, others)
     matcher = ReferenceMatcher((edition,))
     item: Rule | RuleException = (
         edition.rule(t.rule) if t.kind == "rule" else next(x for x in edition.exceptions if x.id == t.rule)

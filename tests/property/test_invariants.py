@@ -290,3 +290,65 @@ def test_a_count_read_at_every_value_agrees_with_every_exact_count(case: dict[st
         lo_r, hi_r = alone[below], alone[above]
         if (lo_r.determination, lo_r.approved_quantity) == (hi_r.determination, hi_r.approved_quantity):
             assert (got.determination, got.approved_quantity) == (lo_r.determination, lo_r.approved_quantity)
+
+
+def _unnamed_cases() -> st.SearchStrategy[dict[str, Any]]:
+    """Physical medicine under ODG whose diagnosis names only the injured part of a region the table reads
+    row by row (`unnamed_condition:`), counts around the rows' ceilings."""
+    odg = next(e for e in ENGINE.editions if e.guideline_id == "odg-treatment")
+    assert odg.unnamed_condition is not None
+    regions = [r for g in odg.unnamed_condition.regions for r in g.regions]
+
+    @st.composite
+    def build(draw: st.DrawFn) -> dict[str, Any]:
+        region = draw(st.sampled_from(regions))
+        words = draw(st.sampled_from(["injury", "compensable {} injury", "accepted injury to the {}", "{} injury"]))
+        return {
+            "case_id": "unnamed",
+            "jurisdiction": "TX",
+            "date_of_injury": "2010-03-15",
+            "diagnoses": [{"description": words.format(region)}],
+            "requests": [
+                {
+                    "id": "r",
+                    "service": draw(st.sampled_from(["physical_therapy", "occupational_therapy"])),
+                    "body_region": region,
+                    "quantity": draw(st.integers(1, 24)),
+                    "date_of_service": "2010-09-01",
+                }
+            ],
+            "history": [
+                {
+                    "service": draw(st.sampled_from(["physical_therapy", "occupational_therapy"])),
+                    "completed": draw(st.integers(0, 30)),
+                    "functional_improvement": "unknown",
+                }
+            ],
+            "utilization_review": [{"request": "r", "decision": "deny"}],
+        }
+
+    return build()
+
+
+@given(_unnamed_cases(), st.data())
+def test_naming_the_condition_never_changes_what_the_regions_rows_decided(
+    case: dict[str, Any], data: st.DataObject
+) -> None:
+    """A request decided under every row a region's unnamed condition can be gives the same answer once any
+    of those rows is stated by its code; one that pends says, per row, exactly what stating it gives."""
+    item = ENGINE.evaluate(case).items[0]
+    odg = next(e for e in ENGINE.editions if e.guideline_id == "odg-treatment")
+    assert odg.unnamed_condition is not None
+    region = case["requests"][0]["body_region"]
+    rows = next(g.rows for g in odg.unnamed_condition.regions if region in g.regions)
+    row = odg.condition_row(data.draw(st.sampled_from(rows)))
+    supplied = copy.deepcopy(case)
+    supplied["diagnoses"][0]["code"] = row.icd9[0]
+    after = ENGINE.evaluate(supplied).items[0]
+    if item.determination != "pend":
+        assert (after.determination, after.approved_quantity) == (item.determination, item.approved_quantity)
+    else:
+        reading = next(r for r in item.readings if (f"condition:{odg.guideline_id}", row.id) in r.assumed)
+        assert (after.determination, after.approved_quantity) == (reading.determination, reading.approved_quantity)
+    if item.imr_outcome is not None:
+        assert after.imr_outcome == item.imr_outcome

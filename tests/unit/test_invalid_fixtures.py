@@ -143,6 +143,7 @@ EXPECTED_CODES = frozenset(
         "policy.unnamed-condition-without-table",
         "policy.duplicate-region",
         "policy.unnamed-row-region",
+        "policy.duplicate-count-group",
         "policy.exception-outside-rule",
         "policy.outside-scope",
         "policy.format-mismatch",

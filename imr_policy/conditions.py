@@ -39,6 +39,7 @@ import datetime as dt
 import functools
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Literal
 
 from imr_policy.model import Case, ConditionMatch, ConditionRow, Diagnosis, Request, UnnamedCondition
@@ -113,7 +114,7 @@ def match_rows(
     before by words, then the smallest (code, words, description), so the order of the case's diagnoses
     never changes the answer. `unnamed`: the table's reading of diagnoses that name no condition."""
     region = tokens(request.body_region) if request.body_region else None
-    usable = [r for r in rows if not r.regions or region is None or names_region(r.regions, region)]
+    usable = _usable(rows, region)
     found: dict[str, ConditionMatch] = {}
     for diagnosis in case.diagnoses:
         matches = _by_code(usable, diagnosis) if diagnosis.code else []
@@ -142,11 +143,11 @@ def _strength(m: ConditionMatch) -> tuple[int, str, str]:
     return (0 if m.matched_by == "code" else rank, m.diagnosis, m.description)
 
 
-def _by_code(rows: list[ConditionRow], diagnosis: Diagnosis) -> list[ConditionMatch]:
+def _by_code(rows: Usable, diagnosis: Diagnosis) -> list[ConditionMatch]:
     code = diagnosis.code or ""
     system = diagnosis.code_system
     out = []
-    for row in rows:
+    for row, _ in rows:
         prefixes = row.icd9 if system == "ICD-9-CM" else row.icd10 if system == "ICD-10-CM" else ()
         if any(code.startswith(p) for p in prefixes):
             out.append(ConditionMatch(row, "code", code, diagnosis.description, system))
@@ -158,21 +159,83 @@ def names_region(regions: tuple[str, ...], body_region: frozenset[str]) -> bool:
     return any(tokens(r) and tokens(r) <= body_region for r in regions)
 
 
-def _by_words(rows: list[ConditionRow], diagnosis: Diagnosis, region: frozenset[str] | None) -> list[ConditionMatch]:
+Phrase = tuple[str, frozenset[str]]  # a phrase as written and its words
+
+
+@dataclass(frozen=True, slots=True)
+class _RowPhrases:
+    """A row's phrases with their words, worked out once per row (every request asks again)."""
+
+    regions: tuple[frozenset[str], ...]
+    words: tuple[Phrase, ...]
+    all_words: tuple[Phrase, ...]  # `words`, then `words_in_region`
+    general_words: tuple[Phrase, ...]
+    procedure_words: tuple[Phrase, ...]
+
+    def in_region(self, body_region: frozenset[str]) -> bool:
+        return any(r and r <= body_region for r in self.regions)
+
+
+# by id(row), with the row itself, so that an id is never taken for a later row's; bounded, since each reload
+# of a policy set brings new rows (a full cache is emptied and fills again)
+_ROW_PHRASES: dict[int, tuple[ConditionRow, _RowPhrases]] = {}
+_ROW_PHRASES_MAX = 4096
+
+
+def _phrases(row: ConditionRow) -> _RowPhrases:
+    held = _ROW_PHRASES.get(id(row))
+    if held is not None and held[0] is row:
+        return held[1]
+
+    def each(phrases: tuple[str, ...]) -> tuple[Phrase, ...]:
+        return tuple((p, tokens(p)) for p in phrases)
+
+    made = _RowPhrases(
+        tuple(tokens(r) for r in row.regions),
+        each(row.words),
+        each(row.all_words),
+        each(row.general_words),
+        each(row.procedure_words),
+    )
+    if len(_ROW_PHRASES) >= _ROW_PHRASES_MAX:
+        _ROW_PHRASES.clear()
+    _ROW_PHRASES[id(row)] = (row, made)
+    return made
+
+
+# by (id(rows), body region), with the rows themselves: the rows a body region keeps (bounded as above)
+Usable = tuple[tuple[ConditionRow, _RowPhrases], ...]  # rows a request can match, each with its phrases
+_USABLE: dict[tuple[int, frozenset[str] | None], tuple[tuple[ConditionRow, ...], Usable]] = {}
+
+
+def _usable(rows: tuple[ConditionRow, ...], region: frozenset[str] | None) -> Usable:
+    """The rows a request of `region` can match: those without `regions`, or with one the region names."""
+    held = _USABLE.get((id(rows), region))
+    if held is not None and held[0] is rows:
+        return held[1]
+    phrased = [(r, _phrases(r)) for r in rows]
+    usable = tuple((r, ph) for r, ph in phrased if not r.regions or region is None or ph.in_region(region))
+    if len(_USABLE) >= _ROW_PHRASES_MAX:
+        _USABLE.clear()
+    _USABLE[(id(rows), region)] = (rows, usable)
+    return usable
+
+
+def _by_words(rows: Usable, diagnosis: Diagnosis, region: frozenset[str] | None) -> list[ConditionMatch]:
     return _by_phrases(
         rows,
         diagnosis.description,
-        lambda row: row.all_words if region is not None and names_region(row.regions, region) else row.words,
+        lambda ph: ph.all_words if region is not None and ph.in_region(region) else ph.words,
         "words",
     )
 
 
-def _by_general_words(rows: list[ConditionRow], diagnosis: Diagnosis) -> list[ConditionMatch]:
-    return _by_phrases(rows, diagnosis.description, lambda row: row.general_words, "general_words")
+def _by_general_words(rows: Usable, diagnosis: Diagnosis) -> list[ConditionMatch]:
+    return _by_phrases(rows, diagnosis.description, lambda ph: ph.general_words, "general_words")
 
 
-def _by_procedure_words(rows: list[ConditionRow], procedure: str) -> list[ConditionMatch]:
-    return _by_phrases(rows, procedure, lambda row: row.procedure_words, "procedure_words")
+def _by_procedure_words(rows: Usable, procedure: str) -> list[ConditionMatch]:
+    return _by_phrases(rows, procedure, lambda ph: ph.procedure_words, "procedure_words")
 
 
 def names_no_condition(description: str, regions: tuple[str, ...], unnamed: UnnamedCondition) -> bool:
@@ -183,7 +246,7 @@ def names_no_condition(description: str, regions: tuple[str, ...], unnamed: Unna
 
 
 def _by_region(
-    rows: list[ConditionRow], case: Case, body_region: frozenset[str], unnamed: UnnamedCondition
+    rows: Usable, case: Case, body_region: frozenset[str], unnamed: UnnamedCondition
 ) -> list[ConditionMatch]:
     """The rows read for the request's body region when no diagnosis names a condition: none has a code,
     and every description names only the injured part (or the case gives no diagnosis). A body region
@@ -197,20 +260,20 @@ def _by_region(
     named = ", ".join(r for r in regions if tokens(r) <= body_region)  # the pack's words for the region
     wanted = {row for g in groups for row in g.rows}
     described = "; ".join(d.description for d in case.diagnoses)
-    return [ConditionMatch(r, "region", named, described, phrase_kind="region") for r in rows if r.id in wanted]
+    return [ConditionMatch(r, "region", named, described, phrase_kind="region") for r, _ in rows if r.id in wanted]
 
 
 def _by_phrases(
-    rows: list[ConditionRow],
+    rows: Usable,
     text: str,
-    phrases_of: Callable[[ConditionRow], tuple[str, ...]],
+    phrases_of: Callable[[_RowPhrases], tuple[Phrase, ...]],
     kind: Literal["words", "general_words", "procedure_words"],
 ) -> list[ConditionMatch]:
     """The rows one of whose phrases (`phrases_of`, the first that matches) occurs in `text`."""
     words = tokens(text)
     out = []
-    for row in rows:
-        phrase = next((p for p in phrases_of(row) if tokens(p) and tokens(p) <= words), None)
+    for row, ph in rows:
+        phrase = next((p for p, want in phrases_of(ph) if want and want <= words), None)
         if phrase is not None:
             out.append(ConditionMatch(row, "words", phrase, text, phrase_kind=kind))
     return out

@@ -306,3 +306,18 @@ def test_procedure_words_name_rows_only_when_no_diagnosis_names_one(engine: imr_
     ]
     # without a post-surgical procedure nothing is read from it
     assert _rows_for(engine, injury, "wrist") == []
+
+
+def test_the_phrase_caches_are_bounded_and_never_answer_for_another_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each reload brings new rows: the per-row caches of conditions.py stay within their bound, and a row
+    loaded again (a new object with the same content) is matched exactly as the first was."""
+    from imr_policy import conditions
+
+    monkeypatch.setattr(conditions, "_ROW_PHRASES_MAX", 30)
+    valid = validate_case(_case())
+    answers = []
+    for _ in range(4):  # four loads: four sets of row objects
+        odg = next(e for e in imr_policy.load().editions if e.key == "odg-treatment@2007-05")
+        answers.append([(m.row.id, m.diagnosis) for m in match_rows(odg.conditions, valid, valid.requests[0])])
+        assert len(conditions._ROW_PHRASES) <= 30 and len(conditions._USABLE) <= 30
+    assert answers == [[("lumbar-sprain", "lumbar sprain")]] * 4

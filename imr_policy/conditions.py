@@ -25,10 +25,11 @@ Two questions, both answered before any rule is matched:
   procedure ("left wrist flexor tenosynovectomy") are the ones matched.
 * **A diagnosis that names only the injured part** ("compensable lumbar injury": every word is one of
   the table's `unnamed_condition.words` or a word of the request's body region), or no diagnosis at all,
-  names no condition. Where the table declares rows for the request's body region, those rows are the
-  ones matched (`region`), and the evaluator reads them one by one: the guideline decides only when every
-  row gives the same result. A diagnosis with a code, or with any other word, names a condition, so a
-  condition the table does not list is never read as one it does.
+  names no condition. Where the table declares rows for the request's body region (or, for a request
+  without one, for the region the description names), those rows are the ones matched (`region`), and the
+  evaluator reads them one by one: the guideline decides only when every row gives the same result. A
+  diagnosis with a code, or with any other word, names a condition, so a condition the table does not
+  list is never read as one it does.
 
 Nothing here reads durable_rules; the evaluator turns the rows matched into the `condition` fact.
 """
@@ -132,8 +133,10 @@ def match_rows(
         by_procedure = _by_procedure_words(usable, request.postsurgical_procedure)
         if by_procedure:
             found = {m.row.id: m for m in by_procedure}
-    if not found and unnamed is not None and region is not None:
-        found = {m.row.id: m for m in _by_region(usable, case, region, unnamed)}
+    if not found and unnamed is not None:
+        # the request's body region, or, where it gives none, the region the diagnoses' own words name
+        body = region if region is not None else frozenset().union(*(tokens(d.description) for d in case.diagnoses))
+        found = {m.row.id: m for m in _by_region(usable, case, body, unnamed)}
     order = {r.id: i for i, r in enumerate(rows)}
     return tuple(sorted(found.values(), key=lambda m: order[m.row.id]))
 

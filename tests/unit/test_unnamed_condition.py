@@ -87,6 +87,14 @@ def test_no_diagnosis_at_all_names_no_condition_either(engine: imr_policy.Engine
     assert "The records name no diagnosis" in item.rationale
 
 
+def test_without_a_body_region_the_region_the_description_names_is_read(engine: imr_policy.Engine) -> None:
+    assert [r for r, _ in _rows(engine, _case("compensable lumbar injury", region=None))] == LUMBAR_ROWS
+    [item] = engine.evaluate(_case("compensable lumbar injury", region=None)).items
+    assert item.determination == "non_certify"
+    # a description that names no region, with no body region, names nothing to read
+    assert _rows(engine, _case("compensable injury", region=None)) == []
+
+
 def test_a_named_condition_a_code_or_an_unlisted_region_is_never_read_as_the_rows(engine: imr_policy.Engine) -> None:
     # a word that names something (a contusion) is a condition the table does not hold: no row is guessed
     assert _rows(engine, _case("lumbar contusion")) == []

@@ -96,7 +96,11 @@ class Engine:
         # the facts each edition's rules and exceptions read: within one evaluation, an edition asked
         # again about the same values of them (readings, rows, open request dates) answers from memory
         self._tested = {e.key: _tested_facts(e) for e in editions}
-        self._by_jurisdiction: dict[str, tuple[Edition, ...]] = {}
+        self._by_jurisdiction: dict[str, tuple[tuple[Edition, ...], bool]] = {}
+        # what the dates of a request select, and each step's editions for a service, remembered across
+        # evaluations (a few inputs decide them, and every request asks): `_select`, `_steps`
+        self._selections: dict[tuple[Any, ...], _Selected] = {}
+        self._step_plans: dict[tuple[int, int, str], tuple[_Selected, Profile, tuple[_StepPlan, ...]]] = {}
 
     @property
     def editions(self) -> tuple[Edition, ...]:
@@ -277,24 +281,20 @@ class Engine:
         """One pass of the jurisdiction's evidence search sequence over the editions the request's dates
         select, then the combining rules (imr_policy.combine) and the words (imr_policy.explain)."""
         profile = self._profiles[case.jurisdiction]  # evaluate() refuses a jurisdiction without one
-        in_force, undated = selected if selected is not None else self._select(case, request)
+        if selected is None:
+            selected = self._select(case, request)
+        in_force, undated = selected
         walk = _Walk(
-            request.service,
-            profile.first_decider.label,
-            lambda e: self._consult(e, undated, facts, case, index),
-            lambda e: _coverage(e, undated, request.service),
+            request.service, profile.first_decider.label, lambda e: self._consult(e, undated, facts, case, index)
         )
-        for step in profile.steps:
-            tier, families = step.tier, step.families  # the editions of this step (once per edition and step)
-            members = [e for e in in_force if e.tier == tier and (families is None or e.family in families)]
-            editions = [e for e in members if e.in_scope(request.service)]
+        for step, members, editions in self._steps(selected, profile, request.service):
             if step.role == "cap":
                 walk.cap_step(step, editions)
             elif step.role == "fallback" and (walk.decisive or walk.blocked):
                 walk.supporting_step(step, editions, request.quantity)
             elif not (walk.decisive or walk.blocked):
                 if step.required and not editions:
-                    walk.blocked = _no_required_edition(step, members, case, request)
+                    walk.blocked = _no_required_edition(step, list(members), case, request)
                 else:
                     walk.deciding_step(step, editions)
         search, trace = walk.search, deferred(functools.partial(_joined_trace, tuple(walk.asked)))
@@ -328,10 +328,26 @@ class Engine:
     def _select(self, case: Case, request: Request) -> _Selected:
         """The editions that govern the request. Where the records leave the request date open and it
         selects between editions of one guideline, the guideline's first such edition stands for all of
-        them (consulted through `_consult`), keyed by its `key` in the second value."""
+        them (consulted through `_consult`), keyed by its `key` in the second value.
+
+        Remembered under what `Edition.selected` reads: the jurisdiction, the date of service and, where
+        an edition of the jurisdiction is selected by the request date (`Edition.reads_request_window`),
+        the days the request can have been made on. The answer is shared: never changed by its readers."""
+        editions, windowed = self._in_jurisdiction(case.jurisdiction)
+        key = (case.jurisdiction, request.date_of_service, request.request_window(case) if windowed else None)
+        found = self._selections.get(key)
+        if found is None:
+            found = self._select_afresh(editions, case, request)
+            if len(self._selections) >= _REMEMBERED:
+                self._selections.clear()
+                self._step_plans.clear()
+            self._selections[key] = found
+        return found
+
+    def _select_afresh(self, editions: tuple[Edition, ...], case: Case, request: Request) -> _Selected:
         chosen: list[Edition] = []
         open_: dict[str, list[Edition]] = {}
-        for e in self._in_jurisdiction(case.jurisdiction):
+        for e in editions:
             selected = e.selected(request, case)
             if selected is None:
                 if e.guideline_id not in open_:
@@ -345,14 +361,43 @@ class Engine:
             undated[group[0].key] = Undated(tuple(group), not _covers(group, request.request_window(case)))
         return tuple(chosen), undated
 
-    def _in_jurisdiction(self, jurisdiction: str) -> tuple[Edition, ...]:
-        """The editions that apply in `jurisdiction`, in the policy set's order (found once per jurisdiction)."""
+    def _in_jurisdiction(self, jurisdiction: str) -> tuple[tuple[Edition, ...], bool]:
+        """The editions that apply in `jurisdiction`, in the policy set's order, and whether one of them is
+        selected by the request date (found once per jurisdiction)."""
         found = self._by_jurisdiction.get(jurisdiction)
         if found is None:
-            found = self._by_jurisdiction[jurisdiction] = tuple(
-                e for e in self._editions if jurisdiction in e.jurisdictions
-            )
+            editions = tuple(e for e in self._editions if jurisdiction in e.jurisdictions)
+            found = self._by_jurisdiction[jurisdiction] = (editions, any(e.reads_request_window for e in editions))
         return found
+
+    def _steps(self, selected: _Selected, profile: Profile, service: str) -> tuple[_StepPlan, ...]:
+        """Per step of the evidence search sequence: its editions in force (whatever their scope), and those
+        about `service`, each with its coverage and, where it has no rules, the search step saying so.
+        Remembered per selection (`_select`'s answer, kept alive by the entry, so its id names it)."""
+        key = (id(selected), id(profile), service)
+        found = self._step_plans.get(key)
+        if found is not None and found[0] is selected and found[1] is profile:
+            return found[2]
+        in_force, undated = selected
+        plans: list[_StepPlan] = []
+        for step in profile.steps:
+            tier, families = step.tier, step.families
+            members = tuple(e for e in in_force if e.tier == tier and (families is None or e.family in families))
+            entries = []
+            for e in members:
+                if e.in_scope(service):
+                    coverage = _coverage(e, undated, service)
+                    said = (
+                        None
+                        if coverage == "rules"
+                        else _coverage_step(step, e, coverage, service, quiet=step.role == "cap")
+                    )
+                    entries.append((e, coverage, said))
+            plans.append((step, members, tuple(entries)))
+        if len(self._step_plans) >= _REMEMBERED:
+            self._step_plans.clear()
+        self._step_plans[key] = (selected, profile, tuple(plans))
+        return tuple(plans)
 
     def _consult(
         self, edition: Edition, undated: Mapping[str, Undated], facts: Mapping[str, Any], case: Case, index: int
@@ -590,6 +635,10 @@ def _count_readings(
 
 
 _Selected = tuple[tuple[Edition, ...], dict[str, "Undated"]]  # what Engine._select returns
+# one step's editions about the service: each with its coverage and, without rules, its search step
+_StepEntry = tuple[Edition, str, "SearchStep | None"]
+_StepPlan = tuple[Step, tuple[Edition, ...], tuple[_StepEntry, ...]]  # what Engine._steps gives per step
+_REMEMBERED = 4096  # selections (and step plans) an Engine remembers before it starts afresh
 
 ROW_READING = "condition:"  # a reading of the rows of one guideline's table: `condition:<guideline id>`
 
@@ -723,7 +772,6 @@ class _Walk:
     service: str
     first_decider: str
     consult: Callable[[Edition], EditionResult]
-    coverage: Callable[[Edition], str]
     search: list[SearchStep] = dataclasses.field(default_factory=list)
     asked: list[EditionResult] = dataclasses.field(default_factory=list)  # every answer, in the order asked
     caps: list[EditionResult] = dataclasses.field(default_factory=list)
@@ -739,12 +787,11 @@ class _Walk:
         self.asked.append(res)
         return res
 
-    def cap_step(self, step: Step, editions: list[Edition]) -> None:
+    def cap_step(self, step: Step, editions: tuple[_StepEntry, ...]) -> None:
         """A statute limits whatever the guidelines approve; it never approves anything itself."""
-        for e in editions:
-            coverage = self.coverage(e)
-            if coverage != "rules":
-                self.search.append(_coverage_step(step, e, coverage, self.service, quiet=True))
+        for e, _, said in editions:
+            if said is not None:  # no rules for the service (Engine._steps wrote the step)
+                self.search.append(said)
                 continue
             res = self._ask(e)
             if res.stands_aside:
@@ -753,14 +800,13 @@ class _Walk:
             self.caps.append(res)
             self._seen(step, e, "pend" if res.kind == "pend" else "decided", "a statute outranks every guideline")
 
-    def supporting_step(self, step: Step, editions: list[Edition], quantity: int) -> None:
+    def supporting_step(self, step: Step, editions: tuple[_StepEntry, ...], quantity: int) -> None:
         """A higher tier decided (or could not): lower tiers can only be supporting evidence, and are
         consulted when the higher tier did not support the full request (as IMR does)."""
         outcome = combine_kind(self.decisive, quantity) if self.decisive else "pend"
-        for e in editions:
-            coverage = self.coverage(e)
-            if coverage != "rules":
-                self.search.append(_coverage_step(step, e, coverage, self.service))
+        for e, _, said in editions:
+            if said is not None:
+                self.search.append(said)
                 continue
             if outcome not in ("modify", "non_certify"):
                 why = "supports the full request" if outcome == "certify" else "cannot decide yet"
@@ -780,16 +826,15 @@ class _Walk:
             else:
                 self._seen(step, e, "not_consulted", "consulted, but it cannot decide without missing facts")
 
-    def deciding_step(self, step: Step, editions: list[Edition]) -> None:
+    def deciding_step(self, step: Step, editions: tuple[_StepEntry, ...]) -> None:
         """The first tier with an answer decides; a tier whose guidelines defer to one that is not in force
         or not encoded blocks every lower tier."""
         results: list[EditionResult] = []
         unencoded: list[Edition] = []
         deferred: list[EditionResult] = []
-        for e in editions:
-            coverage = self.coverage(e)
-            if coverage != "rules":
-                self.search.append(_coverage_step(step, e, coverage, self.service))
+        for e, coverage, said in editions:
+            if said is not None:
+                self.search.append(said)
                 if coverage == "not_encoded":
                     unencoded.append(e)
                 continue

@@ -252,6 +252,10 @@ class Edition:
     _by_service: dict[str, tuple[Rule, ...]] = field(init=False, repr=False, compare=False)
     _silent: frozenset[str] = field(init=False, repr=False, compare=False)
     _rules_by_id: dict[str, Rule] = field(init=False, repr=False, compare=False)
+    _key: str = field(init=False, repr=False, compare=False)
+    _hit_policies: dict[str, str] = field(init=False, repr=False, compare=False)
+    _exceptions_by_service: dict[str, tuple[RuleException, ...]] = field(init=False, repr=False, compare=False)
+    _facts_by_service: dict[str, frozenset[str]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_service: dict[str, list[Rule]] = {}
@@ -263,6 +267,18 @@ class Edition:
         object.__setattr__(self, "_by_service", {k: tuple(v) for k, v in by_service.items()})
         object.__setattr__(self, "_silent", frozenset(s.service for s in self.silent_on))
         object.__setattr__(self, "_rules_by_id", {r.id: r for r in self.rules})
+        object.__setattr__(self, "_key", f"{self.guideline_id}@{self.edition_id}")
+        object.__setattr__(self, "_hit_policies", dict(self.hit_policies))
+        exceptions: dict[str, tuple[RuleException, ...]] = {}
+        tested: dict[str, frozenset[str]] = {}
+        for service, rules in by_service.items():
+            ids = {r.id for r in rules}
+            exceptions[service] = tuple(e for e in self.exceptions if ids.intersection(e.rules))
+            tested[service] = frozenset(c.fact for r in rules for c in leaves(r.when)) | frozenset(
+                c.fact for e in exceptions[service] for c in leaves(e.when)
+            )
+        object.__setattr__(self, "_exceptions_by_service", exceptions)
+        object.__setattr__(self, "_facts_by_service", tested)
 
     def file_path(self, path: str) -> str:
         """An internal JSON path (`$.rules[3].when`) as the rule file writes it."""
@@ -270,8 +286,9 @@ class Edition:
 
     @property
     def key(self) -> str:
-        """The ruleset name: unique per edition, free of `$` (durable_rules reserves `$state`/`$flow`)."""
-        return f"{self.guideline_id}@{self.edition_id}"
+        """The ruleset name: unique per edition, free of `$` (durable_rules reserves `$state`/`$flow`):
+        `<guideline id>@<edition id>`."""
+        return self._key
 
     def in_force(self, day: dt.date) -> bool:
         """Whether `day`, a date of service, lies in the edition's window on the date of service (its own
@@ -285,6 +302,13 @@ class Edition:
         else:
             return True
         return (start is None or start <= day) and (end is None or day <= end)
+
+    @property
+    def reads_request_window(self) -> bool:
+        """Whether `selected` reads the days the request can have been made on (`Request.request_window`)
+        as well as its date of service. The engine remembers selections under these two inputs (and the
+        jurisdiction): whatever else `selected` comes to read must join them (evaluate.Engine._select)."""
+        return not (self.within is None and self.selected_by == "date_of_service")
 
     def selected(self, request: Request, case: Case) -> bool | None:
         """Whether this edition governs the request: True or False, or None when the records leave the
@@ -374,21 +398,20 @@ class Edition:
 
     def tests_fact(self, service: str, fact: str) -> bool:
         """Some rule or exception for `service` tests `fact`."""
-        return any(c.fact == fact for r in self.rules_for(service) for c in leaves(r.when)) or any(
-            c.fact == fact for e in self.exceptions_for(service) for c in leaves(e.when)
-        )
+        tested = self._facts_by_service.get(service)
+        return tested is not None and fact in tested
 
     def hit_policy(self, service: str) -> str:
         """`first` (the first rule that holds decides) or `unique` (at most one rule may hold)."""
-        return dict(self.hit_policies).get(service, "first")
+        return self._hit_policies.get(service, "first")
 
     def severity_scale(self, service: str) -> SeverityScale | None:
         """The severities this edition distinguishes for `service`, where it declares them."""
         return next((s for s in self.severity_scales if service in s.services), None)
 
     def exceptions_for(self, service: str) -> tuple[RuleException, ...]:
-        ids = {r.id for r in self.rules_for(service)}
-        return tuple(e for e in self.exceptions if ids.intersection(e.rules))
+        """The exceptions that raise a limit of some rule for `service`, in the edition's order."""
+        return self._exceptions_by_service.get(service, ())
 
 
 # ---------------------------------------------------------------- case

@@ -96,6 +96,9 @@ class Engine:
         # the facts each edition's rules and exceptions read: within one evaluation, an edition asked
         # again about the same values of them (readings, rows, open request dates) answers from memory
         self._tested = {e.key: _tested_facts(e) for e in editions}
+        self._own = {e.key: e for e in editions}
+        # the reference evaluator's answers, by edition and the values of the facts it reads (`_fired`)
+        self._checks: dict[tuple[Any, ...], frozenset[str]] = {}
         self._by_jurisdiction: dict[str, tuple[tuple[Edition, ...], bool]] = {}
         # what the dates of a request select, and each step's editions for a service, remembered across
         # evaluations (a few inputs decide them, and every request asks): `_select`, `_steps`
@@ -449,20 +452,32 @@ class Engine:
 
     def _fired(self, edition: Edition, facts: Mapping[str, Any]) -> frozenset[str]:
         """What holds in `edition` for `facts`: the matcher's answer, checked against the reference
-        evaluator, remembered for the rest of the evaluation under the values of the facts it reads."""
+        evaluator, remembered for the rest of the evaluation under the values of the facts it reads.
+
+        The reference evaluator's own answer (a pure function of those values, for one of this engine's
+        editions) is remembered across evaluations: every matcher answer is still checked against it."""
         memo = _ANSWERS.get()
         key: tuple[Any, ...] | None = None
-        if memo is not None and edition.key in self._tested:
-            key = (edition.key, *(facts.get(name) for name in self._tested[edition.key]))
+        tested = self._tested.get(edition.key)
+        if tested is not None and self._own.get(edition.key) is edition:
+            key = (edition.key, *map(facts.get, tested))
             try:
-                known = memo.get(key)
+                hash(key)
             except TypeError:  # a value that cannot be a key (a counterfactual's): ask afresh
-                known, key = None, None
-            if known is not None:
-                return known
+                key = None
+            if memo is not None and key is not None:
+                known = memo.get(key)
+                if known is not None:
+                    return known
         fired = frozenset(self._matcher.match(edition, facts))
         if self._matcher is not self._reference:
-            expected = frozenset(self._reference.match(edition, facts))
+            expected = self._checks.get(key) if key is not None else None
+            if expected is None:
+                expected = frozenset(self._reference.match(edition, facts))
+                if key is not None:
+                    if len(self._checks) >= _CHECKS_REMEMBERED:
+                        self._checks.clear()
+                    self._checks[key] = expected
             if fired != expected:
                 raise EngineError(
                     f"durable_rules and the reference evaluator disagree on `{edition.key}`: "
@@ -639,6 +654,7 @@ _Selected = tuple[tuple[Edition, ...], dict[str, "Undated"]]  # what Engine._sel
 _StepEntry = tuple[Edition, str, "SearchStep | None"]
 _StepPlan = tuple[Step, tuple[Edition, ...], tuple[_StepEntry, ...]]  # what Engine._steps gives per step
 _REMEMBERED = 4096  # selections (and step plans) an Engine remembers before it starts afresh
+_CHECKS_REMEMBERED = 16384  # reference answers an Engine remembers before it starts afresh
 
 ROW_READING = "condition:"  # a reading of the rows of one guideline's table: `condition:<guideline id>`
 

@@ -27,7 +27,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from imr_policy.model import DecisionKind, EditionResult, ItemDetermination, Provenance, UtilizationReview, evolve
+from imr_policy.model import (
+    DecisionKind,
+    EditionResult,
+    ItemDetermination,
+    Provenance,
+    UtilizationReview,
+    _quick_init,
+    evolve,
+)
 
 Role = Literal["decisive", "supporting"]
 ImrOutcome = Literal["upheld", "overturned"]
@@ -71,6 +79,7 @@ class CapStep:
     after: int
 
 
+@_quick_init
 @dataclass(frozen=True, slots=True)
 class Combined:
     """The decision for one request, with its reasons as data."""

@@ -23,6 +23,46 @@ Tier = Literal["statute", "mtus", "non_mtus"]
 DecisionKind = Literal["certify", "modify", "non_certify", "pend"]
 
 
+_T = TypeVar("_T")
+
+
+def _quick_init(cls: type[_T]) -> type[_T]:
+    """Give a frozen, slotted dataclass (apply above @dataclass and `_deferred_fields`) an `__init__` with the
+    same parameters, defaults and effect that writes each slot through its descriptor: the generated one
+    goes through `object.__setattr__` by name for every field (frozen), about twice the cost for the
+    values built on every evaluation. Only for plain fields (no `__post_init__`, `InitVar`, keyword-only
+    or non-init field); a default factory runs on every call, as in the generated one."""
+    if hasattr(cls, "__post_init__"):
+        raise TypeError(f"{cls.__name__} has a __post_init__")
+    params: list[str] = []
+    lines: list[str] = []
+    names: dict[str, Any] = {"_MISSING": dataclasses.MISSING}
+    for i, f in enumerate(dataclasses.fields(cast(Any, cls))):
+        if not f.init or f.kw_only:
+            raise TypeError(f"{cls.__name__}.{f.name} is not a plain field")
+        slot = cls.__dict__[f.name]
+        names[f"_set{i}"] = getattr(slot, "_slot", slot).__set__  # a deferred field's own slot
+        if f.default_factory is not dataclasses.MISSING:
+            names[f"_make{i}"] = f.default_factory
+            params.append(f"{f.name}=_MISSING")
+            lines.append(f"    _set{i}(self, _make{i}() if {f.name} is _MISSING else {f.name})")
+            continue
+        if f.default is not dataclasses.MISSING:
+            names[f"_default{i}"] = f.default
+            params.append(f"{f.name}=_default{i}")
+        else:
+            params.append(f.name)
+        lines.append(f"    _set{i}(self, {f.name})")
+    exec(f"def __init__(self, {', '.join(params)}):\n" + "\n".join(lines) + "\n", names)
+    init = names["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__module__ = cls.__module__
+    init.quick = True  # what tests/unit/test_quick_init.py looks for
+    init.__doc__ = cls.__init__.__doc__
+    setattr(cls, "__init__", init)  # noqa: B010
+    return cls
+
+
 # ---------------------------------------------------------------- policy
 
 
@@ -417,6 +457,7 @@ class Edition:
 # ---------------------------------------------------------------- case
 
 
+@_quick_init
 @dataclass(frozen=True, slots=True)
 class Request:
     id: str
@@ -445,6 +486,7 @@ class Request:
         return case.date_of_injury, min(bounds, default=None)
 
 
+@_quick_init
 @dataclass(frozen=True, slots=True)
 class HistoryEntry:
     service: str
@@ -466,6 +508,7 @@ class RfaReceipt:
     mailed_on: dt.date | None = None  # mail only, when the day of receipt is not known
 
 
+@_quick_init
 @dataclass(frozen=True, slots=True)
 class UtilizationReview:
     request: str
@@ -484,6 +527,7 @@ class UtilizationReview:
         return self.rfa is not None
 
 
+@_quick_init
 @dataclass(frozen=True, slots=True)
 class Diagnosis:
     description: str
@@ -492,6 +536,7 @@ class Diagnosis:
     code_system: str | None = None  # `ICD-9-CM` or `ICD-10-CM`: as stated, or inferred (never None with a code)
 
 
+@_quick_init
 @dataclass(frozen=True, slots=True)
 class Case:
     case_id: str
@@ -515,8 +560,6 @@ class Case:
 # decides may give such a field a recipe instead of its value (`deferred(...)`): the value is put together
 # from what was decided the first time the field is read, and kept. A caller that reads only the
 # determination, the approved quantity and the IMR outcome never runs the recipe.
-
-_T = TypeVar("_T")
 
 
 class _Deferred:
@@ -717,6 +760,7 @@ class BasisCondition:
         return {"id": self.id, "title": self.title, "matched_by": self.matched_by, "diagnosis": self.diagnosis}
 
 
+@_quick_init
 @dataclass(frozen=True, slots=True)
 class BasisEntry:
     guideline: str
@@ -752,6 +796,7 @@ class BasisEntry:
         return out
 
 
+@_quick_init
 @dataclass(frozen=True, slots=True)
 class SearchStep:
     tier: str
@@ -772,6 +817,7 @@ class SearchStep:
         return out
 
 
+@_quick_init
 @dataclass(frozen=True, slots=True)
 class TraceEntry:
     guideline: str
@@ -802,6 +848,7 @@ class TraceEntry:
         return out
 
 
+@_quick_init
 @dataclass(frozen=True, slots=True)
 class ReadingOutcome:
     """What the request gets under one reading of the facts the records do not state."""
@@ -822,6 +869,7 @@ class ReadingOutcome:
         return out
 
 
+@_quick_init
 @_deferred_fields("basis", "rationale", "trace")
 @dataclass(frozen=True, slots=True)
 class ItemDetermination:
@@ -873,6 +921,7 @@ class ItemDetermination:
 # ---------------------------------------------------------------- evaluation
 
 
+@_quick_init
 @_deferred_fields("why_not")
 @dataclass(frozen=True, slots=True)
 class ExceptionCheck:
@@ -900,6 +949,7 @@ class ConditionMatch:
         return self.phrase_kind == "general_words"
 
 
+@_quick_init
 @_deferred_fields("trace")
 @dataclass(frozen=True, slots=True)
 class EditionResult:
@@ -937,6 +987,7 @@ class PolicySetInfo:
     content_hash: str
 
 
+@_quick_init
 @dataclass(frozen=True, slots=True)
 class Determination:
     """The result for one case: one ItemDetermination per request, in request order."""

@@ -492,10 +492,13 @@ class Engine:
         fired = self._fired(edition, facts)
         if edition.hit_policy(service) == "unique":
             _refuse_ambiguous(edition, service, fired)
-        deciding = next((r for r in edition.rules_for(service) if f"rule:{r.id}" in fired), None)
+        # the ids of what holds (`rule:<id>`, `exception:<id>`), read once rather than a name built per rule
+        held = {name[5:] for name in fired if name.startswith("rule:")}
+        deciding = next((r for r in edition.rules_for(service) if r.id in held), None) if held else None
+        raised_by = {name[10:] for name in fired if name.startswith("exception:")}
         checks: list[ExceptionCheck] = []
         for exc in edition.exceptions_for(service):
-            ok = f"exception:{exc.id}" in fired
+            ok = exc.id in raised_by
             checks.append(ExceptionCheck(exc, ok, None if ok else deferred(_why_not(exc.when, facts, edition))))
         applicable = [
             c.exception for c in checks if c.holds and deciding is not None and deciding.id in c.exception.rules

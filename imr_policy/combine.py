@@ -50,8 +50,11 @@ def kind_of(approved: int, quantity: int) -> Literal["certify", "modify", "non_c
     return "modify" if approved > 0 else "non_certify"
 
 
+_RANK = {grade: i for i, grade in enumerate(PROVENANCE_ORDER)}
+
+
 def weakest(*grades: Provenance) -> Provenance:
-    return max(grades, key=PROVENANCE_ORDER.index)
+    return max(grades, key=_RANK.__getitem__)
 
 
 def result_provenance(res: EditionResult) -> Provenance:
@@ -117,7 +120,8 @@ def combine(
         kind, approved, guideline_approved = "pend", 0, 0
     else:
         for res in decisive:
-            missing.extend(m for m in res.missing if m not in missing)
+            if res.missing:
+                missing.extend(m for m in res.missing if m not in missing)
         if any(r.kind == "pend" for r in decisive):
             kind, approved = "pend", 0
         else:
@@ -125,7 +129,8 @@ def combine(
             kind = kind_of(approved, quantity)
         guideline_approved = approved
         for res in caps:
-            missing.extend(m for m in res.missing if m not in missing)
+            if res.missing:
+                missing.extend(m for m in res.missing if m not in missing)
             if res.kind == "pend":
                 kind, approved = "pend", 0
             elif kind != "pend" and res.approved < approved:

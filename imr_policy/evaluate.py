@@ -490,10 +490,10 @@ class Engine:
     def _edition_once(self, edition: Edition, facts: Mapping[str, Any], case: Case, index: int) -> EditionResult:
         service = facts["service"]
         fired = self._fired(edition, facts)
-        if edition.hit_policy(service) == "unique":
-            _refuse_ambiguous(edition, service, fired)
         # the ids of what holds (`rule:<id>`, `exception:<id>`), read once rather than a name built per rule
         held = {name[5:] for name in fired if name.startswith("rule:")}
+        if len(held) > 1 and edition.hit_policy(service) == "unique":  # one rule alone is never ambiguous
+            _refuse_ambiguous(edition, service, fired)
         deciding = next((r for r in edition.rules_for(service) if r.id in held), None) if held else None
         raised_by = {name[10:] for name in fired if name.startswith("exception:")}
         checks: list[ExceptionCheck] = []

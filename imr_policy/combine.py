@@ -27,7 +27,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from imr_policy.model import DecisionKind, EditionResult, ItemDetermination, Provenance, UtilizationReview, evolve
+from imr_policy.model import (
+    DecisionKind,
+    EditionResult,
+    ItemDetermination,
+    Provenance,
+    UtilizationReview,
+    _quick_init,
+    evolve,
+)
 
 Role = Literal["decisive", "supporting"]
 ImrOutcome = Literal["upheld", "overturned"]
@@ -42,8 +50,11 @@ def kind_of(approved: int, quantity: int) -> Literal["certify", "modify", "non_c
     return "modify" if approved > 0 else "non_certify"
 
 
+_RANK = {grade: i for i, grade in enumerate(PROVENANCE_ORDER)}
+
+
 def weakest(*grades: Provenance) -> Provenance:
-    return max(grades, key=PROVENANCE_ORDER.index)
+    return max(grades, key=_RANK.__getitem__)
 
 
 def result_provenance(res: EditionResult) -> Provenance:
@@ -80,6 +91,7 @@ class CapStep:
     after: int
 
 
+@_quick_init
 @dataclass(frozen=True, slots=True)
 class Combined:
     """The decision for one request, with its reasons as data."""
@@ -117,7 +129,8 @@ def combine(
         kind, approved, guideline_approved = "pend", 0, 0
     else:
         for res in decisive:
-            missing.extend(m for m in res.missing if m not in missing)
+            if res.missing:
+                missing.extend(m for m in res.missing if m not in missing)
         if any(r.kind == "pend" for r in decisive):
             kind, approved = "pend", 0
         else:
@@ -125,7 +138,8 @@ def combine(
             kind = kind_of(approved, quantity)
         guideline_approved = approved
         for res in caps:
-            missing.extend(m for m in res.missing if m not in missing)
+            if res.missing:
+                missing.extend(m for m in res.missing if m not in missing)
             if res.kind == "pend":
                 kind, approved = "pend", 0
             elif kind != "pend" and res.approved < approved:

@@ -28,7 +28,7 @@ import hashlib
 import itertools
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import durable_rules_engine
@@ -230,8 +230,8 @@ class _Network:
         text = started[1]
         try:
             while text:
-                action = json.loads(text)
-                if len(action) != 1:
+                action = _decode(text)
+                if type(action) is not dict or len(action) != 1:
                     raise EngineError(f"durable_rules returned a malformed action for `{self.key}`")
                 ((name, frame),) = action.items()
                 if not isinstance(frame, dict) or frame.get("m", {}).get("nonce") != nonce:
@@ -262,16 +262,34 @@ class DurableMatcher:
         self._nonce = itertools.count(1)
         self._predicates = {e.key: predicates(e) for e in editions}
         self._tested = {e.key: tested_facts(e) for e in editions}
+        # per edition, in one look-up: its network, the facts its rules read, its predicates by message name
+        self._plans = {
+            e.key: (
+                self._networks[e.key],
+                self._tested[e.key],
+                tuple((predicate_name(c), c) for c in self._predicates[e.key]),
+            )
+            for e in editions
+        }
 
     def match(self, edition: Edition, facts: Mapping[str, Any]) -> tuple[str, ...]:
         """Names (`rule:<id>`, `exception:<id>`) of everything that holds, in priority order."""
-        network = self._networks.get(edition.key)
-        if network is None:
+        plan = self._plans.get(edition.key)
+        if plan is None:
             raise EngineError(f"no ruleset is compiled for `{edition.key}`")
-        body = engine_message(facts, edition, self._predicates.get(edition.key, ()), self._tested.get(edition.key))
+        network, tested, preds = plan
+        # the message `engine_message` gives, between the anchor and the nonce, built in place
+        message: dict[str, Any] = {"sid": _SID, **_ANCHOR}
+        for k in tested:
+            v = facts.get(k)
+            if v is not None:
+                message[k] = len(v) if isinstance(v, tuple) else _literal(v)
+        for name, cond in preds:
+            message[name] = holds(cond, facts, edition)
         with self._lock:
             nonce = next(self._nonce)
-            text = _encode({"sid": _SID, **_ANCHOR, **body, "nonce": nonce})
+            message["nonce"] = nonce
+            text = _encode(message)
             try:
                 fired = network.fire(text, nonce)
             except durable_rules_engine.error as exc:
@@ -281,4 +299,32 @@ class DurableMatcher:
         return tuple(dict.fromkeys(fired)) if len(fired) > 1 else fired
 
 
-_encode = json.JSONEncoder(ensure_ascii=False).encode
+def _encoder() -> Callable[[Any], str]:
+    """`json.JSONEncoder(ensure_ascii=False).encode` for a flat message: the same text, without building the
+    C encoder anew on every call (falls back to the encoder itself where the C accelerator is missing)."""
+    plain = json.JSONEncoder(ensure_ascii=False)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    quote = getattr(json.encoder, "c_encode_basestring", None)
+    if make is None or quote is None:  # pragma: no cover - CPython always has them
+        return plain.encode
+    fast = make(None, plain.default, quote, None, ": ", ", ", False, False, True)
+    return lambda message: "".join(fast(message, 0))
+
+
+def _decoder() -> Callable[[str], Any]:
+    """`json.loads` for an action's text: the C scanner called directly; anything it does not read whole is
+    read by `json.loads` itself (which then raises as it always does)."""
+    scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # the C scanner json.loads uses
+
+    def decode(text: str) -> Any:
+        try:
+            value, end = scan(text, 0)
+        except StopIteration:
+            return json.loads(text)
+        return value if end == len(text) else json.loads(text)
+
+    return decode
+
+
+_encode = _encoder()
+_decode = _decoder()

@@ -96,7 +96,14 @@ class Engine:
         # the facts each edition's rules and exceptions read: within one evaluation, an edition asked
         # again about the same values of them (readings, rows, open request dates) answers from memory
         self._tested = {e.key: _tested_facts(e) for e in editions}
-        self._by_jurisdiction: dict[str, tuple[Edition, ...]] = {}
+        self._own = {e.key: e for e in editions}
+        # the reference evaluator's answers, by edition and the values of the facts it reads (`_fired`)
+        self._checks: dict[tuple[Any, ...], frozenset[str]] = {}
+        self._by_jurisdiction: dict[str, tuple[tuple[Edition, ...], bool]] = {}
+        # what the dates of a request select, and each step's editions for a service, remembered across
+        # evaluations (a few inputs decide them, and every request asks): `_select`, `_steps`
+        self._selections: dict[tuple[Any, ...], _Selected] = {}
+        self._step_plans: dict[tuple[int, int, str], tuple[_Selected, Profile, tuple[_StepPlan, ...]]] = {}
         # per service, the services some edition counts with it (`counted_together:`), itself included
         self._counted = {
             s: frozenset({s}.union(*(e.counted_with(s) for e in editions)))
@@ -284,24 +291,20 @@ class Engine:
         """One pass of the jurisdiction's evidence search sequence over the editions the request's dates
         select, then the combining rules (imr_policy.combine) and the words (imr_policy.explain)."""
         profile = self._profiles[case.jurisdiction]  # evaluate() refuses a jurisdiction without one
-        in_force, undated = selected if selected is not None else self._select(case, request)
+        if selected is None:
+            selected = self._select(case, request)
+        in_force, undated = selected
         walk = _Walk(
-            request.service,
-            profile.first_decider.label,
-            lambda e: self._consult(e, undated, facts, case, index),
-            lambda e: _coverage(e, undated, request.service),
+            request.service, profile.first_decider.label, lambda e: self._consult(e, undated, facts, case, index)
         )
-        for step in profile.steps:
-            tier, families = step.tier, step.families  # the editions of this step (once per edition and step)
-            members = [e for e in in_force if e.tier == tier and (families is None or e.family in families)]
-            editions = [e for e in members if e.in_scope(request.service)]
+        for step, members, editions in self._steps(selected, profile, request.service):
             if step.role == "cap":
                 walk.cap_step(step, editions)
             elif step.role == "fallback" and (walk.decisive or walk.blocked):
                 walk.supporting_step(step, editions, request.quantity)
             elif not (walk.decisive or walk.blocked):
                 if step.required and not editions:
-                    walk.blocked = _no_required_edition(step, members, case, request)
+                    walk.blocked = _no_required_edition(step, list(members), case, request)
                 else:
                     walk.deciding_step(step, editions)
         search, trace = walk.search, deferred(functools.partial(_joined_trace, tuple(walk.asked)))
@@ -339,10 +342,26 @@ class Engine:
     def _select(self, case: Case, request: Request) -> _Selected:
         """The editions that govern the request. Where the records leave the request date open and it
         selects between editions of one guideline, the guideline's first such edition stands for all of
-        them (consulted through `_consult`), keyed by its `key` in the second value."""
+        them (consulted through `_consult`), keyed by its `key` in the second value.
+
+        Remembered under what `Edition.selected` reads: the jurisdiction, the date of service and, where
+        an edition of the jurisdiction is selected by the request date (`Edition.reads_request_window`),
+        the days the request can have been made on. The answer is shared: never changed by its readers."""
+        editions, windowed = self._in_jurisdiction(case.jurisdiction)
+        key = (case.jurisdiction, request.date_of_service, request.request_window(case) if windowed else None)
+        found = self._selections.get(key)
+        if found is None:
+            found = self._select_afresh(editions, case, request)
+            if len(self._selections) >= _REMEMBERED:
+                self._selections.clear()
+                self._step_plans.clear()
+            self._selections[key] = found
+        return found
+
+    def _select_afresh(self, editions: tuple[Edition, ...], case: Case, request: Request) -> _Selected:
         chosen: list[Edition] = []
         open_: dict[str, list[Edition]] = {}
-        for e in self._in_jurisdiction(case.jurisdiction):
+        for e in editions:
             selected = e.selected(request, case)
             if selected is None:
                 if e.guideline_id not in open_:
@@ -356,14 +375,43 @@ class Engine:
             undated[group[0].key] = Undated(tuple(group), not _covers(group, request.request_window(case)))
         return tuple(chosen), undated
 
-    def _in_jurisdiction(self, jurisdiction: str) -> tuple[Edition, ...]:
-        """The editions that apply in `jurisdiction`, in the policy set's order (found once per jurisdiction)."""
+    def _in_jurisdiction(self, jurisdiction: str) -> tuple[tuple[Edition, ...], bool]:
+        """The editions that apply in `jurisdiction`, in the policy set's order, and whether one of them is
+        selected by the request date (found once per jurisdiction)."""
         found = self._by_jurisdiction.get(jurisdiction)
         if found is None:
-            found = self._by_jurisdiction[jurisdiction] = tuple(
-                e for e in self._editions if jurisdiction in e.jurisdictions
-            )
+            editions = tuple(e for e in self._editions if jurisdiction in e.jurisdictions)
+            found = self._by_jurisdiction[jurisdiction] = (editions, any(e.reads_request_window for e in editions))
         return found
+
+    def _steps(self, selected: _Selected, profile: Profile, service: str) -> tuple[_StepPlan, ...]:
+        """Per step of the evidence search sequence: its editions in force (whatever their scope), and those
+        about `service`, each with its coverage and, where it has no rules, the search step saying so.
+        Remembered per selection (`_select`'s answer, kept alive by the entry, so its id names it)."""
+        key = (id(selected), id(profile), service)
+        found = self._step_plans.get(key)
+        if found is not None and found[0] is selected and found[1] is profile:
+            return found[2]
+        in_force, undated = selected
+        plans: list[_StepPlan] = []
+        for step in profile.steps:
+            tier, families = step.tier, step.families
+            members = tuple(e for e in in_force if e.tier == tier and (families is None or e.family in families))
+            entries = []
+            for e in members:
+                if e.in_scope(service):
+                    coverage = _coverage(e, undated, service)
+                    said = (
+                        None
+                        if coverage == "rules"
+                        else _coverage_step(step, e, coverage, service, quiet=step.role == "cap")
+                    )
+                    entries.append((e, coverage, said))
+            plans.append((step, members, tuple(entries)))
+        if len(self._step_plans) >= _REMEMBERED:
+            self._step_plans.clear()
+        self._step_plans[key] = (selected, profile, tuple(plans))
+        return tuple(plans)
 
     def _consult(
         self, edition: Edition, undated: Mapping[str, Undated], facts: Mapping[str, Any], case: Case, index: int
@@ -421,20 +469,32 @@ class Engine:
 
     def _fired(self, edition: Edition, facts: Mapping[str, Any]) -> frozenset[str]:
         """What holds in `edition` for `facts`: the matcher's answer, checked against the reference
-        evaluator, remembered for the rest of the evaluation under the values of the facts it reads."""
+        evaluator, remembered for the rest of the evaluation under the values of the facts it reads.
+
+        The reference evaluator's own answer (a pure function of those values, for one of this engine's
+        editions) is remembered across evaluations: every matcher answer is still checked against it."""
         memo = _ANSWERS.get()
         key: tuple[Any, ...] | None = None
-        if memo is not None and edition.key in self._tested:
-            key = (edition.key, *(facts.get(name) for name in self._tested[edition.key]))
+        tested = self._tested.get(edition.key)
+        if tested is not None and self._own.get(edition.key) is edition:
+            key = (edition.key, *map(facts.get, tested))
             try:
-                known = memo.get(key)
+                hash(key)
             except TypeError:  # a value that cannot be a key (a counterfactual's): ask afresh
-                known, key = None, None
-            if known is not None:
-                return known
+                key = None
+            if memo is not None and key is not None:
+                known = memo.get(key)
+                if known is not None:
+                    return known
         fired = frozenset(self._matcher.match(edition, facts))
         if self._matcher is not self._reference:
-            expected = frozenset(self._reference.match(edition, facts))
+            expected = self._checks.get(key) if key is not None else None
+            if expected is None:
+                expected = frozenset(self._reference.match(edition, facts))
+                if key is not None:
+                    if len(self._checks) >= _CHECKS_REMEMBERED:
+                        self._checks.clear()
+                    self._checks[key] = expected
             if fired != expected:
                 raise EngineError(
                     f"durable_rules and the reference evaluator disagree on `{edition.key}`: "
@@ -447,12 +507,15 @@ class Engine:
     def _edition_once(self, edition: Edition, facts: Mapping[str, Any], case: Case, index: int) -> EditionResult:
         service = facts["service"]
         fired = self._fired(edition, facts)
-        if edition.hit_policy(service) == "unique":
+        # the ids of what holds (`rule:<id>`, `exception:<id>`), read once rather than a name built per rule
+        held = {name[5:] for name in fired if name.startswith("rule:")}
+        if len(held) > 1 and edition.hit_policy(service) == "unique":  # one rule alone is never ambiguous
             _refuse_ambiguous(edition, service, fired)
-        deciding = next((r for r in edition.rules_for(service) if f"rule:{r.id}" in fired), None)
+        deciding = next((r for r in edition.rules_for(service) if r.id in held), None) if held else None
+        raised_by = {name[10:] for name in fired if name.startswith("exception:")}
         checks: list[ExceptionCheck] = []
         for exc in edition.exceptions_for(service):
-            ok = f"exception:{exc.id}" in fired
+            ok = exc.id in raised_by
             checks.append(ExceptionCheck(exc, ok, None if ok else deferred(_why_not(exc.when, facts, edition))))
         applicable = [
             c.exception for c in checks if c.holds and deciding is not None and deciding.id in c.exception.rules
@@ -616,6 +679,11 @@ def _count_readings(
 
 
 _Selected = tuple[tuple[Edition, ...], dict[str, "Undated"]]  # what Engine._select returns
+# one step's editions about the service: each with its coverage and, without rules, its search step
+_StepEntry = tuple[Edition, str, "SearchStep | None"]
+_StepPlan = tuple[Step, tuple[Edition, ...], tuple[_StepEntry, ...]]  # what Engine._steps gives per step
+_REMEMBERED = 4096  # selections (and step plans) an Engine remembers before it starts afresh
+_CHECKS_REMEMBERED = 16384  # reference answers an Engine remembers before it starts afresh
 
 ROW_READING = "condition:"  # a reading of the rows of one guideline's table: `condition:<guideline id>`
 
@@ -749,7 +817,6 @@ class _Walk:
     service: str
     first_decider: str
     consult: Callable[[Edition], EditionResult]
-    coverage: Callable[[Edition], str]
     search: list[SearchStep] = dataclasses.field(default_factory=list)
     asked: list[EditionResult] = dataclasses.field(default_factory=list)  # every answer, in the order asked
     caps: list[EditionResult] = dataclasses.field(default_factory=list)
@@ -765,12 +832,11 @@ class _Walk:
         self.asked.append(res)
         return res
 
-    def cap_step(self, step: Step, editions: list[Edition]) -> None:
+    def cap_step(self, step: Step, editions: tuple[_StepEntry, ...]) -> None:
         """A statute limits whatever the guidelines approve; it never approves anything itself."""
-        for e in editions:
-            coverage = self.coverage(e)
-            if coverage != "rules":
-                self.search.append(_coverage_step(step, e, coverage, self.service, quiet=True))
+        for e, _, said in editions:
+            if said is not None:  # no rules for the service (Engine._steps wrote the step)
+                self.search.append(said)
                 continue
             res = self._ask(e)
             if res.stands_aside:
@@ -779,14 +845,13 @@ class _Walk:
             self.caps.append(res)
             self._seen(step, e, "pend" if res.kind == "pend" else "decided", "a statute outranks every guideline")
 
-    def supporting_step(self, step: Step, editions: list[Edition], quantity: int) -> None:
+    def supporting_step(self, step: Step, editions: tuple[_StepEntry, ...], quantity: int) -> None:
         """A higher tier decided (or could not): lower tiers can only be supporting evidence, and are
         consulted when the higher tier did not support the full request (as IMR does)."""
         outcome = combine_kind(self.decisive, quantity) if self.decisive else "pend"
-        for e in editions:
-            coverage = self.coverage(e)
-            if coverage != "rules":
-                self.search.append(_coverage_step(step, e, coverage, self.service))
+        for e, _, said in editions:
+            if said is not None:
+                self.search.append(said)
                 continue
             if outcome not in ("modify", "non_certify"):
                 why = "supports the full request" if outcome == "certify" else "cannot decide yet"
@@ -806,16 +871,15 @@ class _Walk:
             else:
                 self._seen(step, e, "not_consulted", "consulted, but it cannot decide without missing facts")
 
-    def deciding_step(self, step: Step, editions: list[Edition]) -> None:
+    def deciding_step(self, step: Step, editions: tuple[_StepEntry, ...]) -> None:
         """The first tier with an answer decides; a tier whose guidelines defer to one that is not in force
         or not encoded blocks every lower tier."""
         results: list[EditionResult] = []
         unencoded: list[Edition] = []
         deferred: list[EditionResult] = []
-        for e in editions:
-            coverage = self.coverage(e)
-            if coverage != "rules":
-                self.search.append(_coverage_step(step, e, coverage, self.service))
+        for e, coverage, said in editions:
+            if said is not None:
+                self.search.append(said)
                 if coverage == "not_encoded":
                     unencoded.append(e)
                 continue

@@ -23,6 +23,46 @@ Tier = Literal["statute", "mtus", "non_mtus"]
 DecisionKind = Literal["certify", "modify", "non_certify", "pend"]
 
 
+_T = TypeVar("_T")
+
+
+def _quick_init(cls: type[_T]) -> type[_T]:
+    """Give a frozen, slotted dataclass (apply above @dataclass and `_deferred_fields`) an `__init__` with the
+    same parameters, defaults and effect that writes each slot through its descriptor: the generated one
+    goes through `object.__setattr__` by name for every field (frozen), about twice the cost for the
+    values built on every evaluation. Only for plain fields (no `__post_init__`, `InitVar`, keyword-only
+    or non-init field); a default factory runs on every call, as in the generated one."""
+    if hasattr(cls, "__post_init__"):
+        raise TypeError(f"{cls.__name__} has a __post_init__")
+    params: list[str] = []
+    lines: list[str] = []
+    names: dict[str, Any] = {"_MISSING": dataclasses.MISSING}
+    for i, f in enumerate(dataclasses.fields(cast(Any, cls))):
+        if not f.init or f.kw_only:
+            raise TypeError(f"{cls.__name__}.{f.name} is not a plain field")
+        slot = cls.__dict__[f.name]
+        names[f"_set{i}"] = getattr(slot, "_slot", slot).__set__  # a deferred field's own slot
+        if f.default_factory is not dataclasses.MISSING:
+            names[f"_make{i}"] = f.default_factory
+            params.append(f"{f.name}=_MISSING")
+            lines.append(f"    _set{i}(self, _make{i}() if {f.name} is _MISSING else {f.name})")
+            continue
+        if f.default is not dataclasses.MISSING:
+            names[f"_default{i}"] = f.default
+            params.append(f"{f.name}=_default{i}")
+        else:
+            params.append(f.name)
+        lines.append(f"    _set{i}(self, {f.name})")
+    exec(f"def __init__(self, {', '.join(params)}):\n" + "\n".join(lines) + "\n", names)
+    init = names["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__module__ = cls.__module__
+    init.quick = True  # what tests/unit/test_quick_init.py looks for
+    init.__doc__ = cls.__init__.__doc__
+    setattr(cls, "__init__", init)  # noqa: B010
+    return cls
+
+
 # ---------------------------------------------------------------- policy
 
 
@@ -294,6 +334,10 @@ class Edition:
     _by_service: dict[str, tuple[Rule, ...]] = field(init=False, repr=False, compare=False)
     _silent: frozenset[str] = field(init=False, repr=False, compare=False)
     _rules_by_id: dict[str, Rule] = field(init=False, repr=False, compare=False)
+    _key: str = field(init=False, repr=False, compare=False)
+    _hit_policies: dict[str, str] = field(init=False, repr=False, compare=False)
+    _exceptions_by_service: dict[str, tuple[RuleException, ...]] = field(init=False, repr=False, compare=False)
+    _facts_by_service: dict[str, frozenset[str]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_service: dict[str, list[Rule]] = {}
@@ -305,6 +349,18 @@ class Edition:
         object.__setattr__(self, "_by_service", {k: tuple(v) for k, v in by_service.items()})
         object.__setattr__(self, "_silent", frozenset(s.service for s in self.silent_on))
         object.__setattr__(self, "_rules_by_id", {r.id: r for r in self.rules})
+        object.__setattr__(self, "_key", f"{self.guideline_id}@{self.edition_id}")
+        object.__setattr__(self, "_hit_policies", dict(self.hit_policies))
+        exceptions: dict[str, tuple[RuleException, ...]] = {}
+        tested: dict[str, frozenset[str]] = {}
+        for service, rules in by_service.items():
+            ids = {r.id for r in rules}
+            exceptions[service] = tuple(e for e in self.exceptions if ids.intersection(e.rules))
+            tested[service] = frozenset(c.fact for r in rules for c in leaves(r.when)) | frozenset(
+                c.fact for e in exceptions[service] for c in leaves(e.when)
+            )
+        object.__setattr__(self, "_exceptions_by_service", exceptions)
+        object.__setattr__(self, "_facts_by_service", tested)
 
     def file_path(self, path: str) -> str:
         """An internal JSON path (`$.rules[3].when`) as the rule file writes it."""
@@ -312,8 +368,9 @@ class Edition:
 
     @property
     def key(self) -> str:
-        """The ruleset name: unique per edition, free of `$` (durable_rules reserves `$state`/`$flow`)."""
-        return f"{self.guideline_id}@{self.edition_id}"
+        """The ruleset name: unique per edition, free of `$` (durable_rules reserves `$state`/`$flow`):
+        `<guideline id>@<edition id>`."""
+        return self._key
 
     def in_force(self, day: dt.date) -> bool:
         """Whether `day`, a date of service, lies in the edition's window on the date of service (its own
@@ -327,6 +384,13 @@ class Edition:
         else:
             return True
         return (start is None or start <= day) and (end is None or day <= end)
+
+    @property
+    def reads_request_window(self) -> bool:
+        """Whether `selected` reads the days the request can have been made on (`Request.request_window`)
+        as well as its date of service. The engine remembers selections under these two inputs (and the
+        jurisdiction): whatever else `selected` comes to read must join them (evaluate.Engine._select)."""
+        return not (self.within is None and self.selected_by == "date_of_service")
 
     def selected(self, request: Request, case: Case) -> bool | None:
         """Whether this edition governs the request: True or False, or None when the records leave the
@@ -416,13 +480,12 @@ class Edition:
 
     def tests_fact(self, service: str, fact: str) -> bool:
         """Some rule or exception for `service` tests `fact`."""
-        return any(c.fact == fact for r in self.rules_for(service) for c in leaves(r.when)) or any(
-            c.fact == fact for e in self.exceptions_for(service) for c in leaves(e.when)
-        )
+        tested = self._facts_by_service.get(service)
+        return tested is not None and fact in tested
 
     def hit_policy(self, service: str) -> str:
         """`first` (the first rule that holds decides) or `unique` (at most one rule may hold)."""
-        return dict(self.hit_policies).get(service, "first")
+        return self._hit_policies.get(service, "first")
 
     def counted_with(self, service: str) -> tuple[str, ...]:
         """The other services whose visits this edition counts with `service`'s (`counted_together:`)."""
@@ -434,13 +497,14 @@ class Edition:
         return next((s for s in self.severity_scales if service in s.services), None)
 
     def exceptions_for(self, service: str) -> tuple[RuleException, ...]:
-        ids = {r.id for r in self.rules_for(service)}
-        return tuple(e for e in self.exceptions if ids.intersection(e.rules))
+        """The exceptions that raise a limit of some rule for `service`, in the edition's order."""
+        return self._exceptions_by_service.get(service, ())
 
 
 # ---------------------------------------------------------------- case
 
 
+@_quick_init
 @dataclass(frozen=True, slots=True)
 class Request:
     id: str
@@ -469,6 +533,7 @@ class Request:
         return case.date_of_injury, min(bounds, default=None)
 
 
+@_quick_init
 @dataclass(frozen=True, slots=True)
 class HistoryEntry:
     service: str
@@ -490,6 +555,7 @@ class RfaReceipt:
     mailed_on: dt.date | None = None  # mail only, when the day of receipt is not known
 
 
+@_quick_init
 @dataclass(frozen=True, slots=True)
 class UtilizationReview:
     request: str
@@ -508,6 +574,7 @@ class UtilizationReview:
         return self.rfa is not None
 
 
+@_quick_init
 @dataclass(frozen=True, slots=True)
 class Diagnosis:
     description: str
@@ -516,6 +583,7 @@ class Diagnosis:
     code_system: str | None = None  # `ICD-9-CM` or `ICD-10-CM`: as stated, or inferred (never None with a code)
 
 
+@_quick_init
 @dataclass(frozen=True, slots=True)
 class Case:
     case_id: str
@@ -539,8 +607,6 @@ class Case:
 # decides may give such a field a recipe instead of its value (`deferred(...)`): the value is put together
 # from what was decided the first time the field is read, and kept. A caller that reads only the
 # determination, the approved quantity and the IMR outcome never runs the recipe.
-
-_T = TypeVar("_T")
 
 
 class _Deferred:
@@ -743,6 +809,7 @@ class BasisCondition:
         return {"id": self.id, "title": self.title, "matched_by": self.matched_by, "diagnosis": self.diagnosis}
 
 
+@_quick_init
 @dataclass(frozen=True, slots=True)
 class BasisEntry:
     guideline: str
@@ -778,6 +845,7 @@ class BasisEntry:
         return out
 
 
+@_quick_init
 @dataclass(frozen=True, slots=True)
 class SearchStep:
     tier: str
@@ -798,6 +866,7 @@ class SearchStep:
         return out
 
 
+@_quick_init
 @dataclass(frozen=True, slots=True)
 class TraceEntry:
     guideline: str
@@ -828,6 +897,7 @@ class TraceEntry:
         return out
 
 
+@_quick_init
 @dataclass(frozen=True, slots=True)
 class ReadingOutcome:
     """What the request gets under one reading of the facts the records do not state."""
@@ -848,6 +918,7 @@ class ReadingOutcome:
         return out
 
 
+@_quick_init
 @_deferred_fields("basis", "rationale", "trace")
 @dataclass(frozen=True, slots=True)
 class ItemDetermination:
@@ -899,6 +970,7 @@ class ItemDetermination:
 # ---------------------------------------------------------------- evaluation
 
 
+@_quick_init
 @_deferred_fields("why_not")
 @dataclass(frozen=True, slots=True)
 class ExceptionCheck:
@@ -929,6 +1001,7 @@ class ConditionMatch:
         return self.phrase_kind == "general_words"
 
 
+@_quick_init
 @_deferred_fields("trace")
 @dataclass(frozen=True, slots=True)
 class EditionResult:
@@ -969,6 +1042,7 @@ class PolicySetInfo:
     content_hash: str
 
 
+@_quick_init
 @dataclass(frozen=True, slots=True)
 class Determination:
     """The result for one case: one ItemDetermination per request, in request order."""

@@ -141,4 +141,11 @@ class ReferenceMatcher:
         known = self._compiled.get(edition.key)
         plans = known[1] if known is not None and known[0] is edition else _plans(edition)
         plan = plans.get(facts.get("service"), ())  # type: ignore[arg-type]
-        return tuple(name for name, checks in plan if all(test(facts) for test in checks))
+        held: list[str] = []
+        for name, checks in plan:  # a loop, not `all(...)` over a generator: one of these per rule is the cost
+            for test in checks:
+                if not test(facts):
+                    break
+            else:
+                held.append(name)
+        return tuple(held)

@@ -609,29 +609,57 @@ class _PlainWalk:
         if self.budget < 0:
             raise _NotPlain
         kind = type(value)
+        if kind is dict:
+            return self.mapping(value, depth)
+        if kind is list:
+            return self.sequence(value, depth)
+        return self.scalar(value, kind)
+
+    def mapping(self, value: dict[Any, Any], depth: int) -> dict[Any, Any]:
+        """A dict (already counted): its keys checked, its scalars taken in the loop (most values of a case
+        are), a call only for a nested container."""
+        if depth > self.max_depth:
+            raise _NotPlain
+        max_chars = self.max_chars
+        out = {}
+        for key, item in value.items():
+            if type(key) is not str or len(key) > max_chars or (not key.isascii() and _SURROGATE.search(key)):
+                raise _NotPlain
+            self.budget -= 1
+            kind = type(item)
+            if kind is str and len(item) <= max_chars and item.isascii():  # most values
+                out[key] = item
+            elif kind is dict:
+                out[key] = self.mapping(item, depth + 1)
+            elif kind is list:
+                out[key] = self.sequence(item, depth + 1)
+            else:
+                out[key] = self.scalar(item, kind)
+        if self.budget < 0:
+            raise _NotPlain
+        return out
+
+    def sequence(self, value: list[Any], depth: int) -> list[Any]:
+        """A list (already counted); a list of dicts (the requests, the history) without a call per item."""
+        if depth > self.max_depth:
+            raise _NotPlain
+        out = []
+        for item in value:
+            if type(item) is dict:
+                self.budget -= 1
+                out.append(self.mapping(item, depth + 1))
+            else:
+                out.append(self.value(item, depth + 1))
+        if self.budget < 0:
+            raise _NotPlain
+        return out
+
+    def scalar(self, value: Any, kind: type) -> Any:
+        """A value that is neither a dict nor a list (already counted)."""
         if kind is str:
             if len(value) > self.max_chars or (not value.isascii() and _SURROGATE.search(value)):
                 raise _NotPlain
             return value
-        if kind is dict:
-            if depth > self.max_depth:
-                raise _NotPlain
-            out = {}
-            for key, item in value.items():
-                if type(key) is not str or len(key) > self.max_chars or (not key.isascii() and _SURROGATE.search(key)):
-                    raise _NotPlain
-                if type(item) is str and len(item) <= self.max_chars and item.isascii():  # most values
-                    self.budget -= 1
-                    out[key] = item
-                else:
-                    out[key] = self.value(item, depth + 1)
-            if self.budget < 0:
-                raise _NotPlain
-            return out
-        if kind is list:
-            if depth > self.max_depth:
-                raise _NotPlain
-            return [self.value(item, depth + 1) for item in value]
         if kind is int:
             if not -self.largest < value < self.largest:
                 raise _NotPlain

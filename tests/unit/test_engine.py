@@ -151,6 +151,17 @@ def test_a_matcher_that_disagrees_with_the_reference_is_an_error_not_a_decision(
         liar.evaluate(psych_case(16, 6, "not_documented", "moderate", "CA", "2015-07-10"))
 
 
+def test_the_reference_answers_an_engine_remembers_still_check_every_matcher_answer(engine: Engine) -> None:
+    # the reference evaluator's answers are remembered across evaluations (Engine._fired): a matcher that
+    # lies is caught however often the same facts come back, and an honest one sharing the editions is not
+    case = psych_case(16, 6, "not_documented", "moderate", "CA", "2015-07-10")
+    liar = Engine(engine.editions, engine.policy_set, _LyingMatcher(engine.editions), engine.profiles)
+    for _ in range(3):
+        with pytest.raises(imr_policy.EngineError, match="disagree"):
+            liar.evaluate(case)
+    assert engine.evaluate(case) == engine.evaluate(case)
+
+
 def test_invalid_input_never_yields_a_determination(engine: Engine) -> None:
     case = psych_case(0, 3, None, "moderate", "CA", "2015-07-10")
     case["requests"][0]["quantity"] = "3"

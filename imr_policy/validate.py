@@ -808,51 +808,50 @@ class _Semantics:
             note=" ".join(raw["note"].split()),
         )
 
+    def _services_once(self, section: str, code: str, already: str, hint: str) -> list[dict[str, Any]]:
+        """The entries of `section` (each with `services` and a `citation`), citations checked, each service
+        in one entry at most (`code`; `already`: what the message says of a service listed again)."""
+        entries: list[dict[str, Any]] = self.data.get(section, [])
+        first: dict[str, int] = {}
+        for i, entry in enumerate(entries):
+            base = f"$.{section}[{i}]"
+            self._cite(entry["citation"], f"{base}.citation")
+            for j, service in enumerate(entry["services"]):
+                if service in first:
+                    self.report(
+                        code,
+                        f"`{service}` {already} (at $.{section}[{first[service]}])",
+                        f"{base}.services[{j}]",
+                        hint=hint,
+                    )
+                first.setdefault(service, i)
+        return entries
+
     def _counted_together(self) -> tuple[CountedTogether, ...]:
         """`counted_together:`: each service in one group at most."""
-        groups: list[CountedTogether] = []
-        grouped: dict[str, int] = {}
-        for i, group in enumerate(self.data.get("counted_together", [])):
-            base = f"$.counted_together[{i}]"
-            self._cite(group["citation"], f"{base}.citation")
-            for j, service in enumerate(group["services"]):
-                if service in grouped:
-                    self.report(
-                        "policy.duplicate-count-group",
-                        f"`{service}` is already in a group (at $.counted_together[{grouped[service]}])",
-                        f"{base}.services[{j}]",
-                        hint="list each service in one group, with every service whose visits count with it",
-                    )
-                grouped.setdefault(service, i)
-            groups.append(
-                CountedTogether(tuple(group["services"]), group["citation"], " ".join(group.get("note", "").split()))
-            )
-        return tuple(groups)
+        entries = self._services_once(
+            "counted_together",
+            "policy.duplicate-count-group",
+            "is already in a group",
+            "list each service in one group, with every service whose visits count with it",
+        )
+        return tuple(
+            CountedTogether(tuple(g["services"]), g["citation"], " ".join(g.get("note", "").split())) for g in entries
+        )
 
     def _severity_scales(self) -> list[SeverityScale]:
-        scales: list[SeverityScale] = []
-        scaled: dict[str, int] = {}
-        for i, sc in enumerate(self.data.get("severity_scales", [])):
-            base = f"$.severity_scales[{i}]"
-            self._cite(sc["citation"], f"{base}.citation")
-            for j, service in enumerate(sc["services"]):
-                if service in scaled:
-                    self.report(
-                        "policy.duplicate-severity-scale",
-                        f"`{service}` already has a severity scale (at $.severity_scales[{scaled[service]}])",
-                        f"{base}.services[{j}]",
-                        hint="give each service one list of the severities the guideline distinguishes",
-                    )
-                scaled.setdefault(service, i)
-            scales.append(
-                SeverityScale(
-                    tuple(sc["services"]),
-                    tuple(sc["values"]),
-                    sc["citation"],
-                    " ".join(sc.get("note", "").split()),
-                )
+        entries = self._services_once(
+            "severity_scales",
+            "policy.duplicate-severity-scale",
+            "already has a severity scale",
+            "give each service one list of the severities the guideline distinguishes",
+        )
+        return [
+            SeverityScale(
+                tuple(sc["services"]), tuple(sc["values"]), sc["citation"], " ".join(sc.get("note", "").split())
             )
-        return scales
+            for sc in entries
+        ]
 
     def _invariants(self) -> list[Invariant]:
         invariants: list[Invariant] = []

@@ -215,31 +215,36 @@ def _rows_cases() -> st.SearchStrategy[dict[str, Any]]:
     def build(draw: st.DrawFn) -> dict[str, Any]:
         a, b = draw(st.sampled_from(pairs))
         region = draw(st.sampled_from(sorted(set(a.regions) & set(b.regions))))
-        return {
-            "case_id": "rows",
-            "jurisdiction": "TX",
-            "date_of_injury": "2010-03-15",
-            "diagnoses": [{"description": f"{draw(st.sampled_from(a.words))} and {draw(st.sampled_from(b.words))}"}],
-            "requests": [
-                {
-                    "id": "r",
-                    "service": draw(st.sampled_from(["physical_therapy", "occupational_therapy"])),
-                    "body_region": region,
-                    "quantity": draw(st.integers(1, 24)),
-                    "date_of_service": "2010-09-01",
-                }
-            ],
-            "history": [
-                {
-                    "service": "physical_therapy",
-                    "completed": draw(st.integers(0, 30)),
-                    "functional_improvement": draw(st.sampled_from(["documented", "not_documented", "unknown"])),
-                }
-            ],
-            "utilization_review": [{"request": "r", "decision": "deny"}],
-        }
+        described = f"{draw(st.sampled_from(a.words))} and {draw(st.sampled_from(b.words))}"
+        improvement = draw(st.sampled_from(["documented", "not_documented", "unknown"]))
+        return _therapy_case(draw, "rows", described, region, "physical_therapy", improvement)
 
     return build()
+
+
+def _therapy_case(
+    draw: st.DrawFn, case_id: str, described: str, region: str, prior_service: str, improvement: str
+) -> dict[str, Any]:
+    """A Texas physical or occupational therapy request (disputed) with one course of prior visits."""
+    return {
+        "case_id": case_id,
+        "jurisdiction": "TX",
+        "date_of_injury": "2010-03-15",
+        "diagnoses": [{"description": described}],
+        "requests": [
+            {
+                "id": "r",
+                "service": draw(st.sampled_from(["physical_therapy", "occupational_therapy"])),
+                "body_region": region,
+                "quantity": draw(st.integers(1, 24)),
+                "date_of_service": "2010-09-01",
+            }
+        ],
+        "history": [
+            {"service": prior_service, "completed": draw(st.integers(0, 30)), "functional_improvement": improvement}
+        ],
+        "utilization_review": [{"request": "r", "decision": "deny"}],
+    }
 
 
 @given(_rows_cases(), st.data())
@@ -303,29 +308,8 @@ def _unnamed_cases() -> st.SearchStrategy[dict[str, Any]]:
     def build(draw: st.DrawFn) -> dict[str, Any]:
         region = draw(st.sampled_from(regions))
         words = draw(st.sampled_from(["injury", "compensable {} injury", "accepted injury to the {}", "{} injury"]))
-        return {
-            "case_id": "unnamed",
-            "jurisdiction": "TX",
-            "date_of_injury": "2010-03-15",
-            "diagnoses": [{"description": words.format(region)}],
-            "requests": [
-                {
-                    "id": "r",
-                    "service": draw(st.sampled_from(["physical_therapy", "occupational_therapy"])),
-                    "body_region": region,
-                    "quantity": draw(st.integers(1, 24)),
-                    "date_of_service": "2010-09-01",
-                }
-            ],
-            "history": [
-                {
-                    "service": draw(st.sampled_from(["physical_therapy", "occupational_therapy"])),
-                    "completed": draw(st.integers(0, 30)),
-                    "functional_improvement": "unknown",
-                }
-            ],
-            "utilization_review": [{"request": "r", "decision": "deny"}],
-        }
+        prior = draw(st.sampled_from(["physical_therapy", "occupational_therapy"]))
+        return _therapy_case(draw, "unnamed", words.format(region), region, prior, "unknown")
 
     return build()
 

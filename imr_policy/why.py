@@ -163,6 +163,10 @@ class ItemExplanation:
     rules: tuple[RuleExplanation, ...]  # as evaluated on the records as they are
     # the facts the records do not state, and what the request gets under each reading of them
     readings: tuple[ReadingOutcome, ...] = ()
+    # per edition that counts other services' visits with the request's (`counted_together:`): its key and
+    # the visits it counted, per service ((service, completed), the request's own first); its rules' checks
+    # above read these counts, not `facts`
+    counted_together: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -174,6 +178,9 @@ class ItemExplanation:
             "facts": {k: _plain(v) for k, v in self.facts},
             "rules": [r.to_dict() for r in self.rules],
             "readings": [r.to_dict() for r in self.readings],
+            "counted_together": [
+                {"edition": key, "completed": dict(counts)} for key, counts in self.counted_together
+            ],
         }
 
 
@@ -466,6 +473,7 @@ def explain_case(
                 facts=tuple((k, facts.get(k)) for k in shown if k in facts),
                 rules=explained,
                 readings=item.readings,
+                counted_together=_counted_together(engine, {(t.guideline, t.edition) for t in entries}, facts),
             )
         )
     if rule is not None and not any(i.rules for i in items):
@@ -476,6 +484,20 @@ def explain_case(
             + (f"; considered: {', '.join(considered)}" if considered else "; no rule was considered")
         )
     return Explanation(valid.case_id, tuple(items))
+
+
+def _counted_together(
+    engine: Engine, consulted: set[tuple[str, str]], facts: Mapping[str, Any]
+) -> tuple[tuple[str, tuple[tuple[str, int], ...]], ...]:
+    """The editions explained that count other services' visits with the request's, and what they counted."""
+    out = []
+    for e in engine.editions:
+        others = (
+            counted_with(facts, e.counted_with(facts["service"])) if (e.guideline_id, e.edition_id) in consulted else ()
+        )
+        if others:
+            out.append((e.key, ((facts["service"], facts["completed"]), *((s, c) for s, c, _ in others))))
+    return tuple(out)
 
 
 def _named(t: TraceEntry, name: str) -> bool:

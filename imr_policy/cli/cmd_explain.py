@@ -85,6 +85,10 @@ def explanation_text(explanation: Explanation) -> str:
         }.get(item.determination, item.determination)
         lines.append(f"Request `{item.request}` ({item.service.replace('_', ' ')}): {decided}")
         lines.extend(_wrap("facts: " + ", ".join(f"{k} {_value(v)}" for k, v in item.facts), "  "))
+        for key, counts in item.counted_together:
+            each = " + ".join(f"{n} {s.replace('_', ' ')}" for s, n in counts)
+            total = sum(n for _, n in counts)
+            lines.extend(_wrap(f"{key} counts these services' visits together: completed {total} ({each})", "  "))
         if not item.rules:
             lines.append("  no rule was considered (see `imr-policy evaluate` for the evidence search)")
         edition = ""

@@ -78,3 +78,16 @@ def test_a_count_of_the_other_service_the_records_do_not_state_is_read_at_every_
     # a least count that already reaches the row decides, whatever the most
     [reached] = engine.evaluate(_case([PT | {"completed": 10, "count": "at_least"}])).items
     assert (reached.determination, reached.approved_quantity) == ("non_certify", 0)
+
+
+def test_explain_says_which_edition_counted_which_visits(engine: imr_policy.Engine) -> None:
+    from imr_policy.why import explain_case
+
+    [item] = explain_case(engine, _case([PT])).items
+    assert item.to_dict()["counted_together"] == [
+        {"edition": "odg-treatment@2007-05", "completed": {"occupational_therapy": 0, "physical_therapy": 6}}
+    ]
+    # the rules' checks read the edition's count (6), not the request's own (0)
+    reached = next(r for r in item.rules if r.rule == "physical-therapy.medical.10-over-8-weeks.reached")
+    assert any(c.fact == "completed" and c.actual == 6 for c in reached.conditions)
+    assert explain_case(engine, _case([])).items[0].counted_together == ()

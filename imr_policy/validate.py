@@ -766,7 +766,6 @@ class _Semantics:
                     f"{base}.words[{j}]",
                     hint="write words that name no condition, e.g. `injury`",
                 )
-        by_id = {r.id: r for r in rows}
         grouped: dict[str, int] = {}
         groups: list[RegionRows] = []
         for i, group in enumerate(raw["regions"]):
@@ -780,25 +779,7 @@ class _Semantics:
                         hint="list each body region in one group, with every row read for it",
                     )
                 grouped.setdefault(region, i)
-            for j, row_id in enumerate(group["rows"]):
-                path = f"{base}.regions[{i}].rows[{j}]"
-                row = by_id.get(row_id)
-                if row is None and rows:  # (without a table, the one problem is reported above)
-                    self.report(
-                        "policy.unknown-condition",
-                        f"`{row_id}` is not a row of this edition's `conditions:` table",
-                        path,
-                        hint=did_you_mean(row_id, list(by_id)) or "add the row under `conditions:`",
-                    )
-                elif row is not None and row.regions and not set(regions) <= set(row.regions):
-                    outside = sorted(set(regions) - set(row.regions))
-                    self.report(
-                        "policy.unnamed-row-region",
-                        f"row `{row_id}` is listed for {', '.join(f'`{r}`' for r in outside)}, which its "
-                        "`regions` do not include, so it can never be read for such a request",
-                        path,
-                        hint="add the region to the row's `regions`, or list the row for its own regions only",
-                    )
+            self._region_rows(group, regions, rows, f"{base}.regions[{i}]")
             groups.append(RegionRows(regions, tuple(group["rows"])))
         return UnnamedCondition(
             words=tuple(raw["words"]),
@@ -807,6 +788,52 @@ class _Semantics:
             provenance=raw["provenance"],
             note=" ".join(raw["note"].split()),
         )
+
+    def _region_rows(
+        self, group: dict[str, Any], regions: tuple[str, ...], rows: tuple[ConditionRow, ...], at: str
+    ) -> None:
+        """One group of `unnamed_condition.regions`: its rows exist and apply to its regions; rows of its
+        regions that it neither reads nor leaves out on purpose (`not_read`) are a warning."""
+        by_id = {r.id: r for r in rows}
+        for j, row_id in enumerate(group["rows"]):
+            path = f"{at}.rows[{j}]"
+            row = by_id.get(row_id)
+            if row is None and rows:  # (without a table, the one problem is reported above)
+                self.report(
+                    "policy.unknown-condition",
+                    f"`{row_id}` is not a row of this edition's `conditions:` table",
+                    path,
+                    hint=did_you_mean(row_id, list(by_id)) or "add the row under `conditions:`",
+                )
+            elif row is not None and row.regions and not set(regions) <= set(row.regions):
+                outside = sorted(set(regions) - set(row.regions))
+                self.report(
+                    "policy.unnamed-row-region",
+                    f"row `{row_id}` is listed for {', '.join(f'`{r}`' for r in outside)}, which its "
+                    "`regions` do not include, so it can never be read for such a request",
+                    path,
+                    hint="add the region to the row's `regions`, or list the row for its own regions only",
+                )
+        deliberate = set(group.get("not_read", []))
+        for j, row_id in enumerate(group.get("not_read", [])):
+            if rows and row_id not in by_id:
+                self.report(
+                    "policy.unknown-condition",
+                    f"`{row_id}` is not a row of this edition's `conditions:` table",
+                    f"{at}.not_read[{j}]",
+                    hint=did_you_mean(row_id, list(by_id)) or "name a row of `conditions:`",
+                )
+        for row in rows:  # a row of the group's regions that is not read for them, and not said so
+            if row.id not in group["rows"] and row.id not in deliberate and set(row.regions) & set(regions):
+                shared = sorted(set(row.regions) & set(regions))
+                self.report(
+                    "policy.unnamed-condition-row-left-out",
+                    f"row `{row.id}` applies to {', '.join(f'`{r}`' for r in shared)}, but is not read for "
+                    "it when the diagnoses name no condition",
+                    f"{at}.rows",
+                    hint=f"add `{row.id}` to `rows`, or to `not_read` if an unnamed condition there cannot be it",
+                    severity=Severity.WARNING,
+                )
 
     def _services_once(self, section: str, code: str, already: str, hint: str) -> list[dict[str, Any]]:
         """The entries of `section` (each with `services` and a `citation`), citations checked, each service

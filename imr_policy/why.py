@@ -178,9 +178,7 @@ class ItemExplanation:
             "facts": {k: _plain(v) for k, v in self.facts},
             "rules": [r.to_dict() for r in self.rules],
             "readings": [r.to_dict() for r in self.readings],
-            "counted_together": [
-                {"edition": key, "completed": dict(counts)} for key, counts in self.counted_together
-            ],
+            "counted_together": [{"edition": key, "completed": dict(counts)} for key, counts in self.counted_together],
         }
 
 

@@ -209,3 +209,20 @@ def test_the_compliance_diff_reports_the_reading_as_a_decision_change(tmp_path: 
     assert "unnamed condition (old): (none)" in out.stdout
     assert "for lumbar, lumbosacral, low back the rows lumbar-sprain" in out.stdout
     assert "[affects decisions]" in out.stdout
+
+
+def test_a_row_left_out_on_purpose_is_said_so_and_not_warned(tmp_path: Path) -> None:
+    from imr_policy.validate import load_editions
+
+    fixture = ROOT / "tests" / "invalid" / "policy" / "policy.unnamed-condition-row-left-out.yaml"
+    text = fixture.read_text(encoding="utf-8")
+    codes = [d.code for d in load_editions([fixture]).diagnostics]
+    assert "policy.unnamed-condition-row-left-out" in codes
+    said = tmp_path / "pack.yaml"
+    said.write_text(
+        text.replace(
+            "- {regions: [cervical], rows: [neck]}", "- {regions: [cervical], rows: [neck], not_read: [neck-sprain]}"
+        ),
+        encoding="utf-8",
+    )
+    assert "policy.unnamed-condition-row-left-out" not in [d.code for d in load_editions([said]).diagnostics]

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from imr_policy.facts import SEVERITY_ORDER, UNSTATED
-from imr_policy.model import Case, Request
+from imr_policy.model import Case, Edition, Request
 
 
 def functional_improvement(case: Case, service: str) -> str:
@@ -73,7 +73,17 @@ def request_facts(case: Case, request: Request) -> dict[str, Any]:
     }
 
 
-def counted_with(facts: Mapping[str, Any], services: tuple[str, ...]) -> tuple[tuple[str, int, int], ...]:
+Counted = tuple[tuple[str, int, int], ...]  # per other service counted: (service, completed, of which post-surgical)
+
+
+def as_counted_by(facts: Mapping[str, Any], edition: Edition) -> tuple[Mapping[str, Any], Counted]:
+    """The request's facts as `edition` counts visits (`counted_together:`: its count facts take in the visits
+    of the services it counts with the request's), and those other services' visits (empty: `facts` as is)."""
+    others = counted_with(facts, edition.counted_with(facts["service"]))
+    return (pooled(facts, others) if others else facts), others
+
+
+def counted_with(facts: Mapping[str, Any], services: tuple[str, ...]) -> Counted:
     """Per service of `services` with history: its visits completed and, of them, post-surgical."""
     out = []
     for service in services:
@@ -83,7 +93,7 @@ def counted_with(facts: Mapping[str, Any], services: tuple[str, ...]) -> tuple[t
     return tuple(out)
 
 
-def pooled(facts: Mapping[str, Any], others: tuple[tuple[str, int, int], ...]) -> dict[str, Any]:
+def pooled(facts: Mapping[str, Any], others: Counted) -> dict[str, Any]:
     """`facts` with the count facts taking in `others` (`counted_with`). The entries taken in leave the
     history entries, so that facts already pooled are never pooled again."""
     extra = sum(c for _, c, _ in others)

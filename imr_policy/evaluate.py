@@ -32,7 +32,7 @@ from imr_policy.combine import (
     too_many,
 )
 from imr_policy.conditions import match_rows
-from imr_policy.derive import ENTRIES, counted_with, missing_case_fields, pooled, request_facts, unstated_facts
+from imr_policy.derive import ENTRIES, as_counted_by, missing_case_fields, request_facts, unstated_facts
 from imr_policy.diagnostics import Diagnostic
 from imr_policy.errors import CaseError, EngineError, PolicyError
 from imr_policy.facts import FACTS, PREDICATE_OPS, PRESENCE_OPS
@@ -441,9 +441,9 @@ class Engine:
         """One edition's answer. An edition with a table by condition is asked once per row the diagnoses
         match (the `condition` fact); `facts` that already give `condition` (a counterfactual) are used as
         is, and a reading of the rows (`condition:<guideline id>`, rule 7) asks only the row it reads."""
-        others = counted_with(facts, edition.counted_with(facts["service"]))
+        counted, others = as_counted_by(facts, edition)
         if others:  # the edition counts other services' visits with the request's: its count facts take them in
-            return evolve(self._edition_rows(edition, pooled(facts, others), case, index), counted_with=others)
+            return evolve(self._edition_rows(edition, counted, case, index), counted_with=others)
         return self._edition_rows(edition, facts, case, index)
 
     def _edition_rows(self, edition: Edition, facts: Mapping[str, Any], case: Case, index: int) -> EditionResult:
@@ -633,8 +633,7 @@ def _count_readings(
     for e in editions:
         if entry.service != service and entry.service not in e.counted_with(service):
             continue  # this edition does not count the entry's visits for the request
-        others = counted_with(facts, e.counted_with(service))
-        seen = pooled(facts, others) if others else facts  # the count facts as this edition sees them
+        seen, _ = as_counted_by(facts, e)  # the count facts as this edition makes them
         rules = e.rules_for(service)
         exceptions = e.exceptions_for(service)
         for cond in [c for r in rules for c in leaves(r.when)] + [c for x in exceptions for c in leaves(x.when)]:

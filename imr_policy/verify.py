@@ -22,7 +22,7 @@ from hypothesis import errors as hypothesis_errors
 from hypothesis import strategies as st
 
 from imr_policy.case import validate_case
-from imr_policy.derive import counted_with, pooled, request_facts
+from imr_policy.derive import as_counted_by, request_facts
 from imr_policy.errors import CaseError
 from imr_policy.evaluate import Engine
 from imr_policy.generate import Focus, cases
@@ -69,9 +69,7 @@ def _violates_max_total(engine: Engine, edition: Edition, inv: Invariant) -> Cal
             basis = _decided_by(item, edition)
             if not basis or any(b.exception in inv.unless for b in basis if b.exception):
                 continue
-            facts = request_facts(case, request)
-            others = counted_with(facts, edition.counted_with(request.service))
-            prior = (pooled(facts, others) if others else facts)[inv.counts]  # as the edition counts them
+            prior = as_counted_by(request_facts(case, request), edition)[0][inv.counts]  # as the edition counts
             if item.approved_quantity and prior + item.approved_quantity > limit:
                 rules = ", ".join(
                     f"`{b.rule}`" + (f" (exception `{b.exception}`)" if b.exception else "") for b in basis

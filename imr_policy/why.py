@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from imr_policy.case import validate_case
 from imr_policy.conditions import match_rows
-from imr_policy.derive import counted_with, pooled, request_facts
+from imr_policy.derive import as_counted_by, request_facts
 from imr_policy.evaluate import Engine
 from imr_policy.facts import FACTS, OPERATORS, FactType
 from imr_policy.lint import fact_bounds, fact_domain
@@ -490,9 +490,7 @@ def _counted_together(
     """The editions explained that count other services' visits with the request's, and what they counted."""
     out = []
     for e in engine.editions:
-        others = (
-            counted_with(facts, e.counted_with(facts["service"])) if (e.guideline_id, e.edition_id) in consulted else ()
-        )
+        others = as_counted_by(facts, e)[1] if (e.guideline_id, e.edition_id) in consulted else ()
         if others:
             out.append((e.key, ((facts["service"], facts["completed"]), *((s, c) for s, c, _ in others))))
     return tuple(out)
@@ -519,9 +517,7 @@ def _entry(
         rows = [m.row.id for m in match_rows(edition.conditions, case, case.requests[index], edition.unnamed_condition)]
         facts = {**facts, "condition": t.condition or (rows[0] if rows else None)}
     service = facts["service"]
-    others = counted_with(facts, edition.counted_with(service))
-    if others:  # the count facts as this edition makes them (`counted_together:`)
-        facts = pooled(facts, others)
+    facts, _ = as_counted_by(facts, edition)  # the count facts as this edition makes them (`counted_together:`)
     matcher = ReferenceMatcher((edition,))
     item: Rule | RuleException = (
         edition.rule(t.rule) if t.kind == "rule" else next(x for x in edition.exceptions if x.id == t.rule)

@@ -73,6 +73,10 @@ def result_provenance(res: EditionResult) -> Provenance:
     if res.condition is not None and res.condition.phrase_kind == "region" and e.unnamed_condition is not None:
         # the rows were read for the body region, on the pack's judgment that they are the ones that apply
         provenance = weakest(provenance, e.unnamed_condition.provenance)
+    if res.procedure_read is not None and e.unnamed_procedure is not None:
+        # the surgery was read as one of the row's post-surgical entries, on the pack's judgment that they are
+        # the ones it can have been
+        provenance = weakest(provenance, e.unnamed_procedure.provenance)
     if res.counted_with:  # other services' visits were counted with the request's, on the edition's word
         group = next(g for g in e.counted_together if res.counted_with[0][0] in g.services)
         provenance = weakest(provenance, e.citation(group.citation).provenance)

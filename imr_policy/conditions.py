@@ -43,7 +43,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from imr_policy.model import Case, ConditionMatch, ConditionRow, Diagnosis, Request, UnnamedCondition
+from imr_policy.model import (
+    Case,
+    ConditionMatch,
+    ConditionRow,
+    Diagnosis,
+    Request,
+    UnnamedCondition,
+    UnnamedProcedure,
+)
 
 CodeSystem = Literal["ICD-9-CM", "ICD-10-CM"]
 ICD10_START = dt.date(2015, 10, 1)  # services from this day are coded in ICD-10-CM
@@ -248,6 +256,17 @@ def names_no_condition(description: str, regions: tuple[str, ...], unnamed: Unna
     return tokens(description) <= allowed
 
 
+def names_no_procedure(request: Request, row: ConditionRow, unnamed: UnnamedProcedure) -> bool:
+    """The post-surgical request names the surgery but none of `row`'s post-surgical entries: every word of
+    its procedure is one of the table's words for naming no procedure, a word of the request's body region
+    or a word of the row's own phrases and regions ("right shoulder surgery (rotator cuff protocol)")."""
+    if not request.postsurgical or not unnamed.procedures_for(row.id):
+        return False
+    said = (*unnamed.words, *row.regions, *row.all_words, *row.general_words, request.body_region or "")
+    allowed = frozenset().union(*(tokens(w) for w in said))
+    return tokens(request.postsurgical_procedure or "") <= allowed
+
+
 def _by_region(
     rows: Usable, case: Case, body_region: frozenset[str], unnamed: UnnamedCondition
 ) -> list[ConditionMatch]:
@@ -289,6 +308,7 @@ __all__ = [
     "infer_code_system",
     "match_rows",
     "names_no_condition",
+    "names_no_procedure",
     "names_region",
     "phrase_matches",
     "tokens",

@@ -409,6 +409,8 @@ def _header_fields(old: Edition, new: Edition) -> list[FieldChange]:
                 ("severity_scales", _scales(old), _scales(new)),
                 # the rows read when the diagnoses name no condition: which readings decide, and on what grade
                 ("unnamed_condition", _unnamed(old), _unnamed(new)),
+                # the post-surgical entries read when the records name the surgery, not the procedure
+                ("unnamed_procedure", _unnamed_procedure(old), _unnamed_procedure(new)),
                 # services whose visits count against one number: which count facts decide
                 ("counted_together", _counted(old), _counted(new)),
                 # how each service's rules combine (`first` when the pack does not say)
@@ -433,6 +435,15 @@ def _unnamed(e: Edition) -> str | None:
         return None
     groups = "; ".join(f"for {', '.join(g.regions)} the rows {', '.join(g.rows)}" for g in u.regions)
     return f"{groups} [{u.provenance}]; words naming no condition: {', '.join(sorted(u.words))}"
+
+
+def _unnamed_procedure(e: Edition) -> str | None:
+    """The reading of a surgery whose procedure the records do not name, as one comparable text."""
+    u = e.unnamed_procedure
+    if u is None:
+        return None
+    rows = "; ".join(f"for {r.row} the entries {', '.join(r.procedures)}" for r in u.rows)
+    return f"{rows} [{u.provenance}]; words naming no procedure: {', '.join(sorted(u.words))}"
 
 
 def _scales(e: Edition) -> tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]:

@@ -31,7 +31,7 @@ from imr_policy.combine import (
     kind_of,
     too_many,
 )
-from imr_policy.conditions import match_rows
+from imr_policy.conditions import match_rows, names_no_procedure
 from imr_policy.derive import ENTRIES, as_counted_by, missing_case_fields, request_facts, unstated_facts
 from imr_policy.diagnostics import Diagnostic
 from imr_policy.errors import CaseError, EngineError, PolicyError
@@ -39,6 +39,7 @@ from imr_policy.facts import FACTS, PREDICATE_OPS, PRESENCE_OPS
 from imr_policy.model import (
     Case,
     Clause,
+    ConditionMatch,
     DecisionKind,
     Determination,
     Edition,
@@ -225,6 +226,9 @@ class Engine:
                 continue
             seen.add(e.guideline_id)
             matches = match_rows(e.conditions, case, request, e.unnamed_condition)
+            procedure = _procedure_dimension(e, matches, case, index)
+            if procedure is not None and e.tests_fact(service, "postsurgical_procedure"):
+                dims.append(procedure)
             if len(matches) > 1:
                 dims.append(
                     Unstated(
@@ -450,16 +454,27 @@ class Engine:
         if not edition.conditions or "condition" in facts:
             return self._edition_once(edition, _without_row_readings(facts), case, index)
         matches = match_rows(edition.conditions, case, case.requests[index], edition.unnamed_condition)
-        read = facts.get(ROW_READING + edition.guideline_id)
+        raw, read = facts, facts.get(ROW_READING + edition.guideline_id)
         facts = _without_row_readings(facts)
         if read is not None and any(m.row.id == read for m in matches):
             matches = tuple(m for m in matches if m.row.id == read)
         if not matches:
             return self._edition_once(edition, {**facts, "condition": None}, case, index)
-        results = [
-            evolve(self._edition_once(edition, {**facts, "condition": m.row.id}, case, index), condition=m)
-            for m in matches
-        ]
+        unnamed = edition.unnamed_procedure  # a reading of the post-surgical entry (rule 7) sets the procedure
+        read_procedure = raw.get(PROCEDURE_READING + edition.guideline_id) if unnamed is not None else None
+        results = []
+        for m in matches:
+            asked = {**facts, "condition": m.row.id}
+            procedure = None
+            if (
+                unnamed is not None
+                and read_procedure in unnamed.procedures_for(m.row.id)
+                and names_no_procedure(case.requests[index], m.row, unnamed)
+            ):
+                procedure = asked["postsurgical_procedure"] = read_procedure
+            results.append(
+                evolve(self._edition_once(edition, asked, case, index), condition=m, procedure_read=procedure)
+            )
         if len(results) == 1:
             res = results[0]
             if read is None:
@@ -685,13 +700,41 @@ _REMEMBERED = 4096  # selections (and step plans) an Engine remembers before it 
 _CHECKS_REMEMBERED = 16384  # reference answers an Engine remembers before it starts afresh
 
 ROW_READING = "condition:"  # a reading of the rows of one guideline's table: `condition:<guideline id>`
+# a reading of the post-surgical entry of a row, where the records name the surgery, not the procedure
+PROCEDURE_READING = "procedure:"
+_READINGS = (ROW_READING, PROCEDURE_READING)
 
 
 def _without_row_readings(facts: Mapping[str, Any]) -> Mapping[str, Any]:
     # only names outside the fact registry can be readings of rows (a set difference, not a loop)
-    if not any(k.startswith(ROW_READING) for k in facts.keys() - FACTS.keys()):
+    if not any(k.startswith(_READINGS) for k in facts.keys() - FACTS.keys()):
         return facts
-    return {k: v for k, v in facts.items() if not k.startswith(ROW_READING)}
+    return {k: v for k, v in facts.items() if not k.startswith(_READINGS)}
+
+
+def _procedure_dimension(
+    edition: Edition, matches: tuple[ConditionMatch, ...], case: Case, index: int
+) -> Unstated | None:
+    """The post-surgical entries a surgery whose procedure the records do not name can be, for the rows the
+    diagnoses match (`unnamed_procedure:`): one value per entry of any such row, in the pack's order."""
+    unnamed = edition.unnamed_procedure
+    request = case.requests[index]
+    if unnamed is None or not request.postsurgical:
+        return None
+    values: dict[str, None] = {}
+    for m in matches:
+        if names_no_procedure(request, m.row, unnamed):
+            values.update(dict.fromkeys(unnamed.procedures_for(m.row.id)))
+    if not values:
+        return None
+    return Unstated(
+        PROCEDURE_READING + edition.guideline_id,
+        tuple(values),
+        f"which post-surgical entry of the {edition.family} table the surgery was",
+        tuple((v, f"if the procedure was {v}") for v in values),
+        (f"requests[{index}].postsurgical.procedure",),
+        f"the records name the surgery ('{request.postsurgical_procedure}'), not the procedure",
+    )
 
 
 # per evaluation (and per thread: an Engine is shared), what each edition said for the facts it reads

@@ -261,6 +261,20 @@ def condition_text(res: EditionResult, facts: Mapping[str, Any]) -> str:
     return f"Matched the {_family(e)} row '{match.row.title}' {how}."
 
 
+def procedure_text(res: EditionResult, facts: Mapping[str, Any]) -> str:
+    """Why the request was read with a post-surgical entry the records do not name (`unnamed_procedure:`), as a
+    sentence (or "")."""
+    unnamed = res.edition.unnamed_procedure
+    if res.procedure_read is None or unnamed is None or res.condition is None:
+        return ""
+    entries = ", ".join(unnamed.procedures_for(res.condition.row.id))
+    return (
+        f"The records name the surgery ('{facts.get('postsurgical_procedure') or ''}') but not which of the row's "
+        f"post-surgical entries ({entries}) it was; this reading takes it as {res.procedure_read}. That these "
+        f"entries are the ones the surgery can have been is this policy set's judgment [{unnamed.provenance}]."
+    )
+
+
 def _region_text(res: EditionResult, match: ConditionMatch, rows: str, n: int) -> str:
     """The sentences for rows read because the diagnoses name no condition, only the injured part."""
     e = res.edition
@@ -331,6 +345,9 @@ def edition_paragraph(res: EditionResult, facts: Mapping[str, Any], *, role: str
 def _edition_paragraph(res: EditionResult, facts: Mapping[str, Any], *, role: str) -> str:
     e = res.edition
     rows = condition_text(res, facts)
+    read = procedure_text(res, facts)
+    if read:
+        rows = f"{rows} {read}" if rows else read
     if rows_disagree(res):
         return f"{_family(e)}, {e.guideline_title}, {e.edition_title}: {rows}" + (
             f" The case does not give {', '.join(res.missing)}." if res.missing else ""
@@ -722,7 +739,11 @@ def basis_entry(res: EditionResult, role: Literal["decisive", "supporting"]) -> 
         source=citation.source,
         exception=res.exception.id if res.exception else None,
         condition=BasisCondition(
-            res.condition.row.id, res.condition.row.title, res.condition.matched_by, res.condition.diagnosis
+            res.condition.row.id,
+            res.condition.row.title,
+            res.condition.matched_by,
+            res.condition.diagnosis,
+            res.procedure_read,
         )
         if res.condition is not None
         else None,

@@ -266,6 +266,37 @@ class UnnamedCondition:
 
 
 @dataclass(frozen=True, slots=True)
+class RowProcedures:
+    """The post-surgical entries of one row of a table by condition that a surgery whose procedure the
+    records do not name can be (`unnamed_procedure.rows[]`): each a value of `postsurgical_procedure`
+    that the row's post-surgical rules read."""
+
+    row: str
+    procedures: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UnnamedProcedure:
+    """What a table by condition does when a post-surgical request names the surgery but not the procedure
+    (`unnamed_procedure:`).
+
+    A procedure all of whose words are `words`, words of the request's body region or words of the row
+    ("right shoulder surgery", "surgery for the rotator cuff") names none of the row's post-surgical
+    entries: for a row listed in `rows`, the request is read under each of its `procedures` (imr_policy.combine,
+    rule 7), so the guideline decides when every entry gives the same result. That the entries listed are
+    the ones the surgery can have been is the pack's judgment, graded by `provenance`."""
+
+    words: tuple[str, ...]
+    rows: tuple[RowProcedures, ...]
+    citation: str
+    provenance: Provenance
+    note: str = ""
+
+    def procedures_for(self, row: str) -> tuple[str, ...]:
+        return next((r.procedures for r in self.rows if r.row == row), ())
+
+
+@dataclass(frozen=True, slots=True)
 class CountedTogether:
     """Services whose visits a guideline counts against one number (`counted_together:`): ODG's physical
     medicine tables count physical and occupational therapy together. For a request of one of them, the
@@ -315,6 +346,8 @@ class Edition:
     conditions: tuple[ConditionRow, ...] = ()
     # the table's reading of diagnoses that name no condition, only the injured part (`unnamed_condition:`)
     unnamed_condition: UnnamedCondition | None = None
+    # the table's reading of a post-surgical request that names the surgery, not the procedure (`unnamed_procedure:`)
+    unnamed_procedure: UnnamedProcedure | None = None
     # services whose visits this edition counts against one number (`counted_together:`)
     counted_together: tuple[CountedTogether, ...] = ()
     # a second window on the other case date (`effective.within`): (key, from, to)
@@ -804,9 +837,15 @@ class BasisCondition:
     # the code matched, the row's phrase found in the description (never the description), or for `region`
     # the body region the row was read for (the diagnoses name no condition)
     diagnosis: str
+    # the records name the surgery, not the procedure: the row's post-surgical entry this decision read it as
+    # (`unnamed_procedure:`); every entry of the row gave the same result
+    procedure_read: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "title": self.title, "matched_by": self.matched_by, "diagnosis": self.diagnosis}
+        out = {"id": self.id, "title": self.title, "matched_by": self.matched_by, "diagnosis": self.diagnosis}
+        if self.procedure_read is not None:
+            out["procedure_read"] = self.procedure_read
+        return out
 
 
 @_quick_init
@@ -1028,6 +1067,9 @@ class EditionResult:
     # the visits of other services the edition counted with the request's (`counted_together:`), per service:
     # (service, completed, of which post-surgical); the count facts it was decided on include them
     counted_with: tuple[tuple[str, int, int], ...] = ()
+    # the records name the surgery, not the procedure: the post-surgical entry of the row this result read
+    # (`unnamed_procedure:`, one reading of rule 7), and the procedure as the records give it
+    procedure_read: str | None = None
 
     @property
     def stands_aside(self) -> bool:

@@ -36,6 +36,10 @@ class Table:
     # the rows read, per group of body regions, when the diagnoses name no condition (`unnamed_condition:`)
     unnamed: tuple[tuple[str, str], ...] = ()
     unnamed_provenance: str | None = None
+    # the post-surgical entries read, per row, when the records name the surgery, not the procedure
+    # (`unnamed_procedure:`)
+    procedures: tuple[tuple[str, str], ...] = ()
+    procedures_provenance: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +56,8 @@ class Table:
             ],
             "unnamed_condition": [{"regions": g, "rows": r} for g, r in self.unnamed],
             "unnamed_condition_provenance": self.unnamed_provenance,
+            "unnamed_procedure": [{"row": r, "procedures": p} for r, p in self.procedures],
+            "unnamed_procedure_provenance": self.procedures_provenance,
         }
 
 
@@ -128,7 +134,32 @@ def table(edition: Edition, service: str) -> Table | None:
         for x in edition.exceptions_for(service)
     )
     tested = any(c.fact == "condition" for r in rules for c in leaves(r.when))
-    conditions = tuple(
+    conditions = _condition_rows(edition) if tested else ()
+    scale = edition.severity_scale(service)
+    unnamed = edition.unnamed_condition if tested else None
+    surgery = edition.unnamed_procedure if tested and edition.tests_fact(service, "postsurgical_procedure") else None
+    return Table(
+        edition.key,
+        edition.edition_title,
+        service,
+        "first (the first row whose conditions all hold decides; rows in file order)"
+        if edition.hit_policy(service) == "first"
+        else "unique (no two rows can hold together; order carries no meaning)",
+        (*facts, "outcome", "citation"),
+        tuple(rows),
+        exceptions,
+        conditions,
+        scale.values if scale else (),
+        tuple((", ".join(g.regions), ", ".join(g.rows)) for g in unnamed.regions) if unnamed else (),
+        unnamed.provenance if unnamed else None,
+        tuple((r.row, ", ".join(r.procedures)) for r in surgery.rows) if surgery else (),
+        surgery.provenance if surgery else None,
+    )
+
+
+def _condition_rows(edition: Edition) -> tuple[tuple[str, str, str, str, str], ...]:
+    """The edition's table by condition, a line per row: id, title, regions, codes, words."""
+    return tuple(
         (
             row.id,
             row.title,
@@ -150,24 +181,7 @@ def table(edition: Edition, service: str) -> Table | None:
             )
             or "-",
         )
-        for row in (edition.conditions if tested else ())
-    )
-    scale = edition.severity_scale(service)
-    unnamed = edition.unnamed_condition if tested else None
-    return Table(
-        edition.key,
-        edition.edition_title,
-        service,
-        "first (the first row whose conditions all hold decides; rows in file order)"
-        if edition.hit_policy(service) == "first"
-        else "unique (no two rows can hold together; order carries no meaning)",
-        (*facts, "outcome", "citation"),
-        tuple(rows),
-        exceptions,
-        conditions,
-        scale.values if scale else (),
-        tuple((", ".join(g.regions), ", ".join(g.rows)) for g in unnamed.regions) if unnamed else (),
-        unnamed.provenance if unnamed else None,
+        for row in edition.conditions
     )
 
 
@@ -185,6 +199,9 @@ def render(t: Table, fmt: str) -> str:
     if t.unnamed:
         title = f"diagnoses that name no condition, only the injured part: the rows read [{t.unnamed_provenance}]"
         blocks.append(_grid(("body regions", "rows read one by one"), t.unnamed, fmt, title))
+    if t.procedures:
+        title = f"surgery that names no procedure: the post-surgical entries read [{t.procedures_provenance}]"
+        blocks.append(_grid(("row", "entries read one by one"), t.procedures, fmt, title))
     return "\n".join(blocks)
 
 

@@ -51,11 +51,13 @@ from imr_policy.model import (
     NotOf,
     Outcome,
     RegionRows,
+    RowProcedures,
     Rule,
     RuleException,
     SeverityScale,
     Silence,
     UnnamedCondition,
+    UnnamedProcedure,
     leaves,
 )
 from imr_policy.packformat import normalize
@@ -526,6 +528,7 @@ class _Semantics:
         counted = self._counted_together()
         self._units(d, {lim["id"]: lim for lim in d.get("limits", [])})
         rules = self._rules()
+        procedures = self._unnamed_procedure(d.get("unnamed_procedure"), condition_rows, rules)
         exceptions = self._exceptions(rules)
         silences = self._silences(rules)
         scales = self._severity_scales()
@@ -561,6 +564,7 @@ class _Semantics:
             more_permissive_than_previous=ed.get("more_permissive_than_previous", False),
             conditions=condition_rows,
             unnamed_condition=unnamed,
+            unnamed_procedure=procedures,
             counted_together=counted,
             severity_scales=tuple(scales),
             hit_policies=tuple(sorted(d.get("hit_policies", {}).items())),
@@ -834,6 +838,70 @@ class _Semantics:
                     hint=f"add `{row.id}` to `rows`, or to `not_read` if an unnamed condition there cannot be it",
                     severity=Severity.WARNING,
                 )
+
+    def _unnamed_procedure(
+        self, raw: dict[str, Any] | None, rows: tuple[ConditionRow, ...], rules: list[Rule]
+    ) -> UnnamedProcedure | None:
+        """`unnamed_procedure:`: rows of the table, each listed once, each procedure one that a
+        post-surgical rule of the row reads (otherwise reading it would only repeat the records as they are)."""
+        if raw is None:
+            return None
+        base = "$.unnamed_procedure"
+        if not rows:
+            self.report(
+                "policy.unnamed-procedure-without-table",
+                "`unnamed_procedure` reads the post-surgical entries of rows of the table by condition, but this "
+                "edition has no `conditions:`",
+                base,
+                hint="add the table under `conditions:`, or remove `unnamed_procedure`",
+            )
+        self._cite(raw["citation"], f"{base}.citation")
+        for j, word in enumerate(raw["words"]):
+            if not tokens(word):
+                self.report(
+                    "policy.condition-without-match",
+                    f"the word `{word}` has no letters or digits, so it matches no procedure",
+                    f"{base}.words[{j}]",
+                    hint="write words that name no procedure, e.g. `surgery`",
+                )
+        by_id = {r.id for r in rows}
+        listed: dict[str, int] = {}
+        entries: list[RowProcedures] = []
+        for i, entry in enumerate(raw["rows"]):
+            at, row = f"{base}.rows[{i}]", entry["row"]
+            if row in listed:
+                self.report(
+                    "policy.unnamed-procedure-row-twice",
+                    f"row `{row}` is already listed (at {base}.rows[{listed[row]}])",
+                    f"{at}.row",
+                    hint="list each row once, with every post-surgical entry the surgery can have been",
+                )
+            listed.setdefault(row, i)
+            if rows and row not in by_id:
+                self.report(
+                    "policy.unknown-condition",
+                    f"`{row}` is not a row of this edition's `conditions:` table",
+                    f"{at}.row",
+                    hint=did_you_mean(row, sorted(by_id)) or "name a row of `conditions:`",
+                )
+            read = _procedure_words_read(rules, row)
+            for j, procedure in enumerate(entry["procedures"]):
+                if row in by_id and not any(w.casefold() in procedure.casefold() for w in read):
+                    self.report(
+                        "policy.unnamed-procedure-unread",
+                        f"no post-surgical rule of row `{row}` reads the procedure `{procedure}` (no rule tests "
+                        "`condition` for the row and `postsurgical_procedure contains_any` a word of it)",
+                        f"{at}.procedures[{j}]",
+                        hint="name the procedure as a rule of the row reads it, or add the rule",
+                    )
+            entries.append(RowProcedures(row, tuple(entry["procedures"])))
+        return UnnamedProcedure(
+            words=tuple(raw["words"]),
+            rows=tuple(entries),
+            citation=raw["citation"],
+            provenance=raw["provenance"],
+            note=" ".join(raw["note"].split()),
+        )
 
     def _services_once(self, section: str, code: str, already: str, hint: str) -> list[dict[str, Any]]:
         """The entries of `section` (each with `services` and a `citation`), citations checked, each service
@@ -1472,3 +1540,23 @@ def _window(e: Edition, key: str) -> tuple[dt.date | None, dt.date | None]:
     if e.within is not None and e.within[0] == key:
         return e.within[1], e.within[2]
     return None, None
+
+
+def _procedure_words_read(rules: list[Rule], row: str) -> tuple[str, ...]:
+    """The words of `postsurgical_procedure contains_any` in the rules that test the `condition` for `row`."""
+    out: list[str] = []
+    for rule in rules:
+        conds = leaves(rule.when)
+        names_row = any(
+            c.fact == "condition"
+            and (
+                (c.op == "eq" and c.value == row)
+                or (c.op == "in" and isinstance(c.value, list | tuple) and row in c.value)
+            )
+            for c in conds
+        )
+        if names_row:
+            out.extend(
+                str(w) for c in conds if c.fact == "postsurgical_procedure" and c.op == "contains_any" for w in c.value
+            )
+    return tuple(out)

@@ -336,3 +336,50 @@ def test_naming_the_condition_never_changes_what_the_regions_rows_decided(
         assert (after.determination, after.approved_quantity) == (reading.determination, reading.approved_quantity)
     if item.imr_outcome is not None:
         assert after.imr_outcome == item.imr_outcome
+
+
+def _unnamed_surgery_cases() -> st.SearchStrategy[tuple[dict[str, Any], str]]:
+    """Post-surgical physical medicine under ODG for a row whose entries the table reads one by one when the
+    records name the surgery, not the procedure (`unnamed_procedure:`), counts around the entries' numbers."""
+    odg = next(e for e in ENGINE.editions if e.guideline_id == "odg-treatment")
+    assert odg.unnamed_procedure is not None
+    listed = [r.row for r in odg.unnamed_procedure.rows]
+
+    @st.composite
+    def build(draw: st.DrawFn) -> tuple[dict[str, Any], str]:
+        row = odg.condition_row(draw(st.sampled_from(listed)))
+        region = row.regions[0]
+        case = _therapy_case(draw, "surgery", row.title, region, "physical_therapy", "unknown")
+        case["diagnoses"][0]["code"] = row.icd9[0]
+        case["history"][0]["postsurgical"] = True
+        case["history"][0]["completed"] = draw(st.integers(0, 40))
+        said = draw(st.sampled_from(["surgery", "{} surgery", "status post right {} surgery", "operation"]))
+        case["requests"][0]["postsurgical"] = {"procedure": said.format(region), "surgery_date": "2010-06-01"}
+        return case, row.id
+
+    return build()
+
+
+@given(_unnamed_surgery_cases(), st.data())
+def test_naming_the_procedure_never_changes_what_the_entries_decided(
+    built: tuple[dict[str, Any], str], data: st.DataObject
+) -> None:
+    """A request decided under every post-surgical entry of its row gives the same answer once any of those
+    entries is named as the procedure; one that pends says, per entry, exactly what naming it gives."""
+    case, row = built
+    item = ENGINE.evaluate(case).items[0]
+    odg = next(e for e in ENGINE.editions if e.guideline_id == "odg-treatment")
+    assert odg.unnamed_procedure is not None
+    procedure = data.draw(st.sampled_from(odg.unnamed_procedure.procedures_for(row)))
+    named = copy.deepcopy(case)
+    named["requests"][0]["postsurgical"]["procedure"] = procedure
+    after = ENGINE.evaluate(named).items[0]
+    # decided at once (the visits given reach every entry: the row's own rule says so), or read per entry
+    assert item.unstated_facts in ((), ("requests[0].postsurgical.procedure",))
+    if item.determination != "pend":
+        assert (after.determination, after.approved_quantity) == (item.determination, item.approved_quantity)
+    else:
+        reading = next(r for r in item.readings if (f"procedure:{odg.guideline_id}", procedure) in r.assumed)
+        assert (after.determination, after.approved_quantity) == (reading.determination, reading.approved_quantity)
+    if item.imr_outcome is not None:
+        assert after.imr_outcome == item.imr_outcome

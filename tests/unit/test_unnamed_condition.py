@@ -196,7 +196,7 @@ def test_the_compliance_diff_reports_the_reading_as_a_decision_change(tmp_path: 
     shutil.copytree(ROOT / "policies", new)
     pack = old / "odg-treatment" / "2007-05.yaml"
     text = pack.read_text(encoding="utf-8")
-    start, end = text.index("\nunnamed_condition:"), text.index("\ndecisions:\n")
+    start, end = text.index("\nunnamed_condition:"), text.index("\nunnamed_procedure:")
     pack.write_text(text[:start] + text[end:], encoding="utf-8")
     out = subprocess.run(
         [sys.executable, "-m", "imr_policy", "diff", str(old), str(new)],

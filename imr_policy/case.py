@@ -166,7 +166,23 @@ def _request_problems(data: dict[str, Any], report: _Report) -> tuple[dict[str, 
                 f"$.requests[{i}].postsurgical.surgery_date",
                 "post-surgical treatment follows the surgery; check both dates",
             )
+    _concurrent_problems(data["requests"], report)
     return ids, quantities
+
+
+def _concurrent_problems(requests: list[dict[str, Any]], report: _Report) -> None:
+    """Every request of one service says the same of how their visits relate (`concurrent_visits`)."""
+    first: dict[str, tuple[int, str]] = {}
+    for i, req in enumerate(requests):
+        said = req.get("concurrent_visits", "same")
+        seen = first.setdefault(req["service"], (i, said))
+        if seen[1] != said:
+            report(
+                "case.concurrent-visits-disagree",
+                f"requests[{seen[0]}] (the same service) says `concurrent_visits: {seen[1]}`, this one `{said}`",
+                f"$.requests[{i}]" + (".concurrent_visits" if "concurrent_visits" in req else ""),
+                "the requests of one service are all the same visits or all separate: state one value for each",
+            )
 
 
 def _history_problems(data: dict[str, Any], report: _Report) -> None:
@@ -454,6 +470,7 @@ def _build(data: dict[str, Any]) -> Case:
                 postsurgical_procedure=r["postsurgical"]["procedure"] if "postsurgical" in r else None,
                 surgery_date=dt.date.fromisoformat(r["postsurgical"]["surgery_date"]) if "postsurgical" in r else None,
                 request_date=dt.date.fromisoformat(r["request_date"]) if "request_date" in r else None,
+                concurrent_visits=r.get("concurrent_visits", "same"),
             )
             for r in data["requests"]
         ),

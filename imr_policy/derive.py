@@ -35,9 +35,43 @@ def months_begun(start: dt.date, end: dt.date) -> int:
 # that an edition counting several services together (`counted_together:`) can take in the others' visits, and
 # a reading of an entry's count (combine rule 7) can move them (imr_policy.evaluate)
 ENTRIES = "history:entries"
+# the case's other requests of the request's service counted with its visits (`concurrent_visits: separate`):
+# per request, (id, quantity, post-surgical)
+CONCURRENT = "requests:concurrent"
+
+
+def concurrent_requests(case: Case, request: Request) -> tuple[tuple[str, int, bool], ...]:
+    """The case's other requests of the same service: (id, quantity, post-surgical) each."""
+    return tuple(
+        (r.id, r.quantity, r.postsurgical) for r in case.requests if r.service == request.service and r.id != request.id
+    )
+
+
+def with_concurrent(facts: Mapping[str, Any], others: tuple[tuple[str, int, bool], ...]) -> dict[str, Any]:
+    """`facts` with the visits of `others` (separate visits requested in the same case) counted as if given
+    already: so the requests together never pass a number that each alone would stay within."""
+    extra = sum(q for _, q, _ in others)
+    post = sum(q for _, q, p in others if p)
+    return {
+        **facts,
+        CONCURRENT: others,
+        "completed": facts["completed"] + extra,
+        "total": facts["total"] + extra,
+        "completed_postsurgical": facts["completed_postsurgical"] + post,
+        "completed_toward_cap": facts["completed_toward_cap"] + extra - post,
+    }
 
 
 def request_facts(case: Case, request: Request) -> dict[str, Any]:
+    facts = _request_facts(case, request)
+    if request.concurrent_visits == "separate":
+        others = concurrent_requests(case, request)
+        if others:
+            return with_concurrent(facts, others)
+    return facts
+
+
+def _request_facts(case: Case, request: Request) -> dict[str, Any]:
     completed = sum(h.completed for h in case.history if h.service == request.service)
     postsurgical = sum(h.completed for h in case.history if h.service == request.service and h.postsurgical)
     severity = max((d.severity for d in case.diagnoses), key=SEVERITY_ORDER.index, default="unspecified")
@@ -125,6 +159,8 @@ def missing_case_fields(case: Case, request_index: int, fact: str) -> list[str]:
         return ["diagnoses[].severity"]
     if fact in ("diagnosis_codes", "icd9_codes", "condition"):
         return ["diagnoses[].code"]
+    if fact == "concurrent_visits":
+        return [f"requests[{request_index}].concurrent_visits"]
     if fact in ("postsurgical_procedure", "months_since_surgery"):
         return [f"requests[{request_index}].postsurgical"]
     if fact in ("age", "sex"):

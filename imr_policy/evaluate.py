@@ -32,7 +32,15 @@ from imr_policy.combine import (
     too_many,
 )
 from imr_policy.conditions import match_rows, names_no_procedure
-from imr_policy.derive import ENTRIES, as_counted_by, missing_case_fields, request_facts, unstated_facts
+from imr_policy.derive import (
+    ENTRIES,
+    as_counted_by,
+    concurrent_requests,
+    missing_case_fields,
+    request_facts,
+    unstated_facts,
+    with_concurrent,
+)
 from imr_policy.diagnostics import Diagnostic
 from imr_policy.errors import CaseError, EngineError, PolicyError
 from imr_policy.facts import FACTS, PREDICATE_OPS, PRESENCE_OPS
@@ -187,7 +195,9 @@ class Engine:
         # a count the records give as a least number is read at its least here, so even a decision on it
         # is only one reading: such a request is always read at every count that can matter
         counted = self._counted_services(request.service)
-        inexact = any(h.service in counted and h.count != "exact" for h in case.history)
+        inexact = any(h.service in counted and h.count != "exact" for h in case.history) or _concurrent_unknown(
+            case, request
+        )
         if first.determination != "pend" and not inexact:
             return first
         unstated = self._unstated(case, index, request, facts, selected)
@@ -220,6 +230,21 @@ class Engine:
         for i, h in enumerate(case.history):
             if h.service in counted and h.count != "exact":
                 dims.append(_count_readings(i, h, consulted, service, facts, request.quantity))
+        if _concurrent_unknown(case, request):
+            others = ", ".join(f"`{r}`" for r, _, _ in concurrent_requests(case, request))
+            dims.append(
+                Unstated(
+                    CONCURRENT_READING,
+                    ("same", "separate"),
+                    f"whether request {others} is for the same visits",
+                    (
+                        ("same", f"if request {others} is for the same visits"),
+                        ("separate", f"if request {others} is for separate visits"),
+                    ),
+                    tuple(missing_case_fields(case, index, "concurrent_visits")),
+                    f"the case asks for more {service.replace('_', ' ')} in request {others}",
+                )
+            )
         seen: set[str] = set()
         for e in in_force:
             if not e.conditions or e.guideline_id in seen or not e.tests_fact(service, "condition"):
@@ -262,7 +287,7 @@ class Engine:
                 case, index, request, facts, facts, too_many(unstated, count), floor, selected=selected
             )
         combos = list(itertools.product(*(d.values for d in unstated)))
-        read = [_read(case, facts, unstated, combo) for combo in combos]
+        read = [_read(case, request, facts, unstated, combo) for combo in combos]
         readings = tuple(
             Reading(
                 tuple(zip(names, combo, strict=True)),
@@ -615,11 +640,18 @@ def _moved(entry: HistoryEntry) -> tuple[str, ...]:
     return (*_COUNTED, "completed_postsurgical" if entry.postsurgical else "completed_toward_cap")
 
 
-def _read(case: Case, facts: Mapping[str, Any], dims: tuple[Unstated, ...], combo: tuple[str, ...]) -> dict[str, Any]:
-    """The facts under one reading: a fact set to its value, a row chosen, a count of prior visits moved."""
+def _read(
+    case: Case, request: Request, facts: Mapping[str, Any], dims: tuple[Unstated, ...], combo: tuple[str, ...]
+) -> dict[str, Any]:
+    """The facts under one reading: a fact set to its value, a row chosen, a count of prior visits moved, the
+    case's other requests of the service counted as separate visits."""
     out = dict(facts)
     service = facts["service"]
     for d, value in zip(dims, combo, strict=True):
+        if d.name == CONCURRENT_READING:
+            if value == "separate":
+                out = with_concurrent(out, concurrent_requests(case, request))
+            continue
         if d.entry is None:
             out[d.name] = value
             continue
@@ -700,6 +732,8 @@ _REMEMBERED = 4096  # selections (and step plans) an Engine remembers before it 
 _CHECKS_REMEMBERED = 16384  # reference answers an Engine remembers before it starts afresh
 
 ROW_READING = "condition:"  # a reading of the rows of one guideline's table: `condition:<guideline id>`
+# a reading of how the request's visits relate to the case's other requests of its service (`concurrent_visits`)
+CONCURRENT_READING = "concurrent_visits"
 # a reading of the post-surgical entry of a row, where the records name the surgery, not the procedure
 PROCEDURE_READING = "procedure:"
 _READINGS = (ROW_READING, PROCEDURE_READING)
@@ -741,6 +775,13 @@ def _procedure_dimension(
 _ANSWERS: contextvars.ContextVar[dict[tuple[Any, ...], frozenset[str]] | None] = contextvars.ContextVar(
     "imr_policy_answers", default=None
 )
+
+
+def _concurrent_unknown(case: Case, request: Request) -> bool:
+    """The records do not say whether the case's other requests of the service are the same visits."""
+    return (
+        request.concurrent_visits == "unknown" and len(case.requests) > 1 and bool(concurrent_requests(case, request))
+    )
 
 
 def _tested_facts(edition: Edition) -> tuple[str, ...]:

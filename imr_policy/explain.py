@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from imr_policy.combine import MAX_READINGS, Combined, Readings, result_provenance
+from imr_policy.derive import CONCURRENT
 from imr_policy.facts import OPERATORS
 from imr_policy.model import (
     AnyOf,
@@ -140,6 +141,17 @@ def arithmetic(res: EditionResult, facts: Mapping[str, Any]) -> str:
     e, outcome = res.edition, res.rule.outcome
     completed, quantity = facts[outcome.counts], facts["quantity"]
     counted = _COUNTED[outcome.counts]
+    concurrent = [
+        (r, q)
+        for r, q, post in facts.get(CONCURRENT) or ()
+        if {"completed": True, "completed_postsurgical": post, "completed_toward_cap": not post}[outcome.counts]
+    ]
+    if concurrent:  # the case's other requests of the service, separate visits, counted as if given already
+        ids = ", ".join(f"`{r}`" for r, _ in concurrent)
+        counted += (
+            f" (with the {sum(q for _, q in concurrent)} requested in request {ids} of this case, separate visits "
+            "counted with those already given)"
+        )
     if res.counted_with:  # the edition counts other services' visits with the request's
         own = facts["service"].replace("_", " ")
         parts = [(own, completed)] + [
@@ -655,7 +667,8 @@ def _request_line(case: Case, request: Request, facts: Mapping[str, Any]) -> str
     if details:
         text += f" ({', '.join(details)})"
     text += f", date of service {request.date_of_service.isoformat()}"
-    completed = facts["completed"]
+    # the visits given (not the case's other requests counted with them: the arithmetic says those)
+    completed = facts["completed"] - sum(q for _, q, _ in facts.get(CONCURRENT) or ())
     fi = facts["functional_improvement"]
     if completed or fi != "none":
         fi_text = {

@@ -552,6 +552,8 @@ class Request:
     postsurgical_procedure: str | None = None
     surgery_date: dt.date | None = None
     request_date: dt.date | None = None  # the request for authorization (RFA), when the records state it
+    # how the visits relate to the case's other requests of the same service: same | separate | unknown
+    concurrent_visits: str = "same"
 
     def request_window(self, case: Case) -> tuple[dt.date, dt.date | None]:
         """The days the request can have been made on: the stated request date, else from the date of

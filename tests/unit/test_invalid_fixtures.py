@@ -186,6 +186,7 @@ EXPECTED_CODES = frozenset(
         "case.date-order",
         "case.unknown-request",
         "case.duplicate-review",
+        "case.concurrent-visits-disagree",
         "case.unexpected-field",
         "case.code-system",
         "case.code-system-ambiguous",

@@ -77,7 +77,7 @@ def test_unstated_is_read_both_ways(engine: imr_policy.Engine) -> None:
     assert "if request `b` is for the same visits: certified, 6 of 6" in a.rationale
     assert "if request `b` is for separate visits: modified, 2 of 6 certified" in a.rationale
     # where both readings agree, it is decided, and the rationale says the fact could not matter
-    a, b = engine.evaluate(_case("unknown", completed=10)).items
+    a, _ = engine.evaluate(_case("unknown", completed=10)).items
     assert (a.determination, a.imr_outcome) == ("non_certify", "upheld")
     assert a.unstated_facts == ("requests[0].concurrent_visits",)
     assert "It cannot change the outcome" in a.rationale

@@ -42,9 +42,9 @@ class Record:
     line: str  # the output record as one line of JSON
     problems: tuple[str, ...] = ()  # one line per problem, for the terminal
     determinations: tuple[str, ...] = ()  # per item, for the summary
-    # per item under UR review, with `compliance`: (month of the UR decision, timeliness, letter), for the
-    # compliance view an auditor asks for (8 CCR 9792.12): see `compliance_of`
-    compliance: tuple[tuple[str, str, str], ...] = ()
+    # per item under UR review, with `compliance`: (month of the UR decision, UR organization, timeliness,
+    # letter), for the compliance view an auditor asks for (8 CCR 9792.12): see `compliance_of`
+    compliance: tuple[tuple[str, str, str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,9 +131,10 @@ def _evaluate_entry(engine: Engine, entry: Entry, min_provenance: Provenance | N
 
 def compliance_of(
     case: Case, determination: Determination, procedures: tuple[Procedure, ...]
-) -> tuple[tuple[str, str, str], ...]:
+) -> tuple[tuple[str, str, str, str], ...]:
     """Per item under UR review: the month of the UR decision (`YYYY-MM`, or `unknown` when the case does
-    not date it), its timeliness (`timely`, `untimely`, `cannot_decide`, or `not_stated` when the case does
+    not date it), the UR organization (`utilization_review[].reviewer.organization`, or `not_stated`), its
+    timeliness (`timely`, `untimely`, `cannot_decide`, or `not_stated` when the case does
     not say when the request was received), and its letter (`complete`, `incomplete`, or `none_needed` for
     a certification), as imr_policy.timeliness and imr_policy.ur_letter find them."""
     checks = {c.request: c for c in ur_letter.check(case, determination, procedures)}
@@ -147,7 +148,8 @@ def compliance_of(
         timely = item.ur_timeliness.status if item.ur_timeliness is not None else "not_stated"
         check = checks.get(item.request)
         letter = "none_needed" if check is None else "complete" if check.complete else "incomplete"
-        out.append((month, timely, letter))
+        organization = (ur.reviewer.organization if ur.reviewer is not None else None) or "not_stated"
+        out.append((month, organization, timely, letter))
     return tuple(out)
 
 
@@ -214,7 +216,7 @@ class Totals:
     invalid: int = 0
     errors: int = 0
     items: Counter[str] = field(default_factory=Counter)
-    compliance: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    compliance: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)
 
     def add(self, record: Record) -> None:
         self.entries += 1
@@ -238,15 +240,23 @@ class Totals:
 
     def compliance_by_month(self) -> dict[str, dict[str, Any]]:
         """Per month of the UR decision: the decisions reviewed, their timeliness and their letters."""
-        months: dict[str, dict[str, Any]] = {}
-        for (month, timely, letter), n in sorted(self.compliance.items()):
-            row = months.setdefault(month, {"decisions": 0, "timeliness": Counter(), "letters": Counter()})
+        return self._compliance_by(0)
+
+    def compliance_by_organization(self) -> dict[str, dict[str, Any]]:
+        """Per UR organization (`not_stated` where the case names none): the same counts."""
+        return self._compliance_by(1)
+
+    def _compliance_by(self, key: int) -> dict[str, dict[str, Any]]:
+        groups: dict[str, dict[str, Any]] = {}
+        for view, n in sorted(self.compliance.items()):
+            timely, letter = view[2], view[3]
+            row = groups.setdefault(view[key], {"decisions": 0, "timeliness": Counter(), "letters": Counter()})
             row["decisions"] += n
             row["timeliness"][timely] += n
             row["letters"][letter] += n
         return {
-            m: {"decisions": r["decisions"], "timeliness": dict(r["timeliness"]), "letters": dict(r["letters"])}
-            for m, r in months.items()
+            g: {"decisions": r["decisions"], "timeliness": dict(r["timeliness"]), "letters": dict(r["letters"])}
+            for g, r in groups.items()
         }
 
 

@@ -15,7 +15,7 @@ from imr_policy.conditions import ICD10_START, code_systems, infer_code_system
 from imr_policy.diagnostics import Diagnostic, did_you_mean, sort_and_cap
 from imr_policy.errors import CaseError
 from imr_policy.limits import for_prefix
-from imr_policy.model import Case, Diagnosis, HistoryEntry, Request, RfaReceipt, UtilizationReview
+from imr_policy.model import Case, Diagnosis, HistoryEntry, Request, Reviewer, RfaReceipt, UtilizationReview
 from imr_policy.schemacheck import fast_validator, float_diagnostics, schema_diagnostics
 from imr_policy.yamlsrc import SourceMap, check_data, load_text, located, plain_within
 
@@ -499,6 +499,7 @@ def _build(data: dict[str, Any]) -> Case:
                 if "more_information_requested_on" in u
                 else None,
                 _moment(u["decided_at"]) if "decided_at" in u else None,
+                Reviewer(**u["reviewer"]) if "reviewer" in u else None,
             )
             for u in data.get("utilization_review", [])
         ),

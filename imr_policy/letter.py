@@ -3,7 +3,7 @@
 8 CCR 9792.9.1 lists what a decision to modify, delay or deny must say; the list is data (`letter:` in
 the procedural pack in force, imr_policy/ur_letter.py reads it). This module fills each element from the
 case, the determination and the policy set, and says for each one it cannot fill why not (the case
-contract has no reviewer; the engine does not write the IMR notice). Nothing is ever left silently
+case does not state the reviewer; the engine does not write the IMR notice). Nothing is ever left silently
 empty, and nothing is invented: a missing element is printed as missing, in the text and in the HTML.
 
 Deciding is not done here: the letter only formats what `Engine.evaluate` decided.
@@ -164,6 +164,11 @@ def _text(eid: str, case: Case, index: int, item: ItemDetermination, engine: Eng
         return f"{how} {day.isoformat() if day else ''} ({rfa.channel})"
     if eid == "treatment_requested":
         return _treatment(case, index)
+    if eid in ("reviewer_name", "reviewer_specialty", "reviewer_phone"):
+        assert ur is not None and ur.reviewer is not None  # ur_letter found it present
+        said = getattr(ur.reviewer, eid.removeprefix("reviewer_"))
+        assert said is not None
+        return str(said)
     if eid == "decision":
         words = _DECISION_WORDS[item.determination]
         if item.determination == "modify":

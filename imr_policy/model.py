@@ -590,6 +590,16 @@ class RfaReceipt:
     mailed_on: dt.date | None = None  # mail only, when the day of receipt is not known
 
 
+@dataclass(frozen=True, slots=True)
+class Reviewer:
+    """Who made a UR decision, as far as the records state it (`utilization_review[].reviewer`)."""
+
+    name: str | None = None
+    specialty: str | None = None
+    phone: str | None = None
+    organization: str | None = None
+
+
 @_quick_init
 @dataclass(frozen=True, slots=True)
 class UtilizationReview:
@@ -602,6 +612,7 @@ class UtilizationReview:
     rfa: RfaReceipt | None = None
     more_information_requested_on: dt.date | None = None
     decided_at: dt.datetime | None = None  # naive is the pack's local time
+    reviewer: Reviewer | None = None
 
     @property
     def states_procedure(self) -> bool:

@@ -2,7 +2,7 @@
 
 The list of elements is data (`letter:` in the procedural pack in force). A letter's facts are the case
 and the determination; for each element this module says which field holds it, or why none does (the
-case contract has no reviewer; the engine does not write the IMR notice or enclose the form). An
+case does not state the reviewer; the engine does not write the IMR notice or enclose the form). An
 element is never filled by a guess: what the case does not state is reported missing. It checks facts,
 not a rendered text: `imr-policy evaluate` prints the basis and the rationale, but not the UR decision's
 date, which the case may hold.
@@ -17,7 +17,9 @@ from imr_policy.model import Case, Determination, ItemDetermination
 from imr_policy.procedure import Procedure
 from imr_policy.timeliness import select
 
-NOT_IN_CONTRACT = "the case contract has no reviewer, and the engine never invents one"
+NOT_IN_CONTRACT = "the case does not state it (utilization_review[].reviewer), and the engine never invents one"
+# the letter elements a UR entry's `reviewer` holds, and its field for each
+_REVIEWER = {"reviewer_name": "name", "reviewer_specialty": "specialty", "reviewer_phone": "phone"}
 NOT_WRITTEN = "the engine's letter does not include it: the claims administrator's notice must"
 
 
@@ -119,7 +121,10 @@ def _element(eid: str, says: str, case: Case, index: int, item: ItemDeterminatio
             "rationale (the facts the decisive rule rests on)" if ok else None,
             None if ok else "no decided medical-necessity rule to give the clinical reasons of",
         )
-    if eid in ("reviewer_name", "reviewer_specialty", "reviewer_phone"):
+    if eid in _REVIEWER:
+        said = getattr(ur.reviewer, _REVIEWER[eid]) if ur is not None and ur.reviewer is not None else None
+        if said is not None:
+            return Element(eid, says, True, f"{base}.reviewer.{_REVIEWER[eid]}")
         return Element(eid, says, False, missing=NOT_IN_CONTRACT)
     return Element(eid, says, False, missing=NOT_WRITTEN)  # imr_rights, imr_form, imr_deadline
 

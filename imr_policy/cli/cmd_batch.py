@@ -134,7 +134,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _write_compliance(where: Path, totals: Totals) -> bool:
     """The compliance view (`--compliance`), to a file or standard error; False after saying why it could not."""
-    report = render.to_json({"by_month": totals.compliance_by_month()})
+    report = render.to_json(
+        {"by_month": totals.compliance_by_month(), "by_organization": totals.compliance_by_organization()}
+    )
     if str(where) == "-":
         sys.stderr.write(report)
         return True

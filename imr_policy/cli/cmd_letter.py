@@ -27,7 +27,8 @@ def register(sub: Any) -> None:
         description="Evaluate the case and write the UR determination letter: for each request modified, "
         "delayed, denied or pended, every element 8 CCR 9792.9.1 lists (as the procedural pack in force "
         "words them), filled from the case and the determination or printed as missing with the reason. "
-        "Nothing is invented: the case contract has no reviewer, so the reviewer's name is always missing.",
+        "Nothing is invented: the reviewer's name, specialty and telephone come from utilization_review[].reviewer, "
+        "and are missing when the case does not state them.",
     )
     p.add_argument("case", help="a case file (YAML or JSON), or - for standard input")
     p.add_argument("--format", choices=("text", "html", "json"), default="text")

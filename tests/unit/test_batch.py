@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
@@ -13,6 +14,8 @@ import pytest
 import yaml
 
 import imr_policy
+from imr_policy import letter as letter_mod
+from imr_policy import ur_letter
 from imr_policy.cli.main import main
 from tests.conftest import EXAMPLES, ROOT
 from tests.unit.corpus_cases import generated_cases
@@ -202,3 +205,45 @@ def test_compliance_by_month_counts_timeliness_and_letters(tmp_path: Path) -> No
     assert months["unknown"] == {"decisions": 3, "timeliness": {"not_stated": 3}, "letters": {"incomplete": 3}}
     # the certified trial has no UR decision under dispute: it is not counted
     assert sum(m["decisions"] for m in months.values()) == 4
+
+
+def test_compliance_by_organization_groups_by_the_ur_organization(tmp_path: Path) -> None:
+    """Issue 16.4: the same counts per UR organization (`utilization_review[].reviewer.organization`); a case
+    that names none falls under `not_stated`. A reviewer stated in full fills the letter's three reviewer
+    elements."""
+    corpus = tmp_path / "cases"
+    corpus.mkdir()
+    example = yaml.safe_load((EXAMPLES / "imr-2015-psych-example.yaml").read_text(encoding="utf-8"))
+    (corpus / "unnamed.yaml").write_text(yaml.safe_dump(example), encoding="utf-8")
+    named = copy.deepcopy(example)
+    named["case_id"] = "named"
+    for ur in named["utilization_review"]:
+        ur["reviewer"] = {
+            "name": "A. Reviewer",
+            "specialty": "Psychiatry",
+            "phone": "555-0100",
+            "organization": "UR One",
+        }
+    (corpus / "named.yaml").write_text(yaml.safe_dump(named), encoding="utf-8")
+    report = tmp_path / "compliance.json"
+    code = main(
+        ["batch", str(corpus), "--out", str(tmp_path / "out.jsonl"), "--workers", "1", "--compliance", str(report)]
+    )
+    assert code == 0
+    by_org = json.loads(report.read_text(encoding="utf-8"))["by_organization"]
+    assert set(by_org) == {"UR One", "not_stated"}
+    assert by_org["UR One"]["decisions"] == by_org["not_stated"]["decisions"] == 2
+    assert sum(by_org["UR One"]["letters"].values()) == 2
+    engine = imr_policy.load()
+    case = imr_policy.validate_case(named)
+    checks = ur_letter.check(case, engine.evaluate(case), engine.procedures)
+    for c in checks:
+        present = {e.id: e.source for e in c.elements if e.present}
+        assert (
+            present["reviewer_name"]
+            == f"utilization_review[{[u.request for u in case.utilization_review].index(c.request)}].reviewer.name"
+        )
+        assert {"reviewer_specialty", "reviewer_phone"} <= set(present)
+    letter = imr_policy.write_letter(engine, case)
+    text = letter_mod.render_text(letter)
+    assert "A. Reviewer" in text and "Psychiatry" in text and "555-0100" in text

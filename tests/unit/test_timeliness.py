@@ -511,7 +511,9 @@ def test_letter_elements_of_the_2015_example() -> None:
         present = {e.id: e.source for e in c.elements if e.present}
         assert set(present) == {"treatment_requested", "decision", "reasons", "criteria", "clinical_reasons"}
         reviewer = next(e for e in c.elements if e.id == "reviewer_name")
-        assert reviewer.missing == "the case contract has no reviewer, and the engine never invents one"
+        assert reviewer.missing == (
+            "the case does not state it (utilization_review[].reviewer), and the engine never invents one"
+        )
     # stating the dates fills them, from the fields that hold them
     data = _example()
     data["utilization_review"][1].update(

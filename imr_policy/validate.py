@@ -748,28 +748,50 @@ class _Semantics:
             silences.append(Silence(item["service"], item["citation"]))
         return silences
 
+    def _unnamed_reading(
+        self,
+        raw: dict[str, Any],
+        rows: tuple[ConditionRow, ...],
+        key: str,
+        code: str,
+        reads: str,
+        words: tuple[str, str, str],
+    ) -> None:
+        """What `unnamed_condition:` and `unnamed_procedure:` share: a table to read, a citation, and words
+        with letters or digits (`words`: what a word is matched against, what it names none of, an example)."""
+        base = f"$.{key}"
+        if not rows:
+            self.report(
+                code,
+                f"`{key}` reads {reads}, but this edition has no `conditions:`",
+                base,
+                hint=f"add the table under `conditions:`, or remove `{key}`",
+            )
+        self._cite(raw["citation"], f"{base}.citation")
+        against, names, example = words
+        for j, word in enumerate(raw["words"]):
+            if not tokens(word):
+                self.report(
+                    "policy.condition-without-match",
+                    f"the word `{word}` has no letters or digits, so it matches no {against}",
+                    f"{base}.words[{j}]",
+                    hint=f"write words that name no {names}, e.g. `{example}`",
+                )
+
     def _unnamed_condition(self, raw: dict[str, Any] | None, rows: tuple[ConditionRow, ...]) -> UnnamedCondition | None:
         """`unnamed_condition:`: rows of the table, each listed for body regions it applies to, every
         region in one group only, words with letters or digits."""
         if raw is None:
             return None
         base = "$.unnamed_condition"
-        if not rows:
-            self.report(
-                "policy.unnamed-condition-without-table",
-                "`unnamed_condition` reads rows of the table by condition, but this edition has no `conditions:`",
-                base,
-                hint="add the table under `conditions:`, or remove `unnamed_condition`",
-            )
-        self._cite(raw["citation"], f"{base}.citation")
-        for j, word in enumerate(raw["words"]):
-            if not tokens(word):
-                self.report(
-                    "policy.condition-without-match",
-                    f"the word `{word}` has no letters or digits, so it matches no description",
-                    f"{base}.words[{j}]",
-                    hint="write words that name no condition, e.g. `injury`",
-                )
+        self._unnamed_reading(
+            raw,
+            rows,
+            "unnamed_condition",
+            "policy.unnamed-condition-without-table",
+            "rows of the table by condition",
+            ("description", "condition", "injury"),
+        )
         grouped: dict[str, int] = {}
         groups: list[RegionRows] = []
         for i, group in enumerate(raw["regions"]):
@@ -847,23 +869,14 @@ class _Semantics:
         if raw is None:
             return None
         base = "$.unnamed_procedure"
-        if not rows:
-            self.report(
-                "policy.unnamed-procedure-without-table",
-                "`unnamed_procedure` reads the post-surgical entries of rows of the table by condition, but this "
-                "edition has no `conditions:`",
-                base,
-                hint="add the table under `conditions:`, or remove `unnamed_procedure`",
-            )
-        self._cite(raw["citation"], f"{base}.citation")
-        for j, word in enumerate(raw["words"]):
-            if not tokens(word):
-                self.report(
-                    "policy.condition-without-match",
-                    f"the word `{word}` has no letters or digits, so it matches no procedure",
-                    f"{base}.words[{j}]",
-                    hint="write words that name no procedure, e.g. `surgery`",
-                )
+        self._unnamed_reading(
+            raw,
+            rows,
+            "unnamed_procedure",
+            "policy.unnamed-procedure-without-table",
+            "the post-surgical entries of rows of the table by condition",
+            ("procedure", "procedure", "surgery"),
+        )
         by_id = {r.id for r in rows}
         listed: dict[str, int] = {}
         entries: list[RowProcedures] = []

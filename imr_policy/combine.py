@@ -77,8 +77,9 @@ def result_provenance(res: EditionResult) -> Provenance:
         # the surgery was read as one of the row's post-surgical entries, on the pack's judgment that they are
         # the ones it can have been
         provenance = weakest(provenance, e.unnamed_procedure.provenance)
-    if res.counted_with:  # other services' visits were counted with the request's, on the edition's word
-        group = next(g for g in e.counted_together if res.counted_with[0][0] in g.services)
+    if res.counted_with or res.counted_requests:  # other services' visits counted with the request's
+        service = res.counted_with[0][0] if res.counted_with else res.counted_requests[0][1]
+        group = next(g for g in e.counted_together if service in g.services)
         provenance = weakest(provenance, e.citation(group.citation).provenance)
     for alt in res.alternatives:  # several rows agreed: the decision rests on each row's numbers
         if alt.status == "decided" and alt.rule is not None:

@@ -38,6 +38,11 @@ ENTRIES = "history:entries"
 # the case's other requests of the request's service counted with its visits (`concurrent_visits: separate`):
 # per request, (id, quantity, post-surgical)
 CONCURRENT = "requests:concurrent"
+# the case's requests of other services: per request, (id, service, quantity, post-surgical); an edition that
+# counts a service with the request's (`counted_together:`) counts them as separate visits, as if given already
+OTHER_REQUESTS = "requests:others"
+# the requests of other services an edition's count facts took in (`as_counted_by`)
+POOLED_REQUESTS = "requests:pooled"
 
 
 def concurrent_requests(case: Case, request: Request) -> tuple[tuple[str, int, bool], ...]:
@@ -104,6 +109,9 @@ def _request_facts(case: Case, request: Request) -> dict[str, Any]:
         if request.surgery_date
         else None,
         ENTRIES: tuple((h.service, h.completed, h.postsurgical) for h in case.history),
+        OTHER_REQUESTS: tuple(
+            (r.id, r.service, r.quantity, r.postsurgical) for r in case.requests if r.service != request.service
+        ),
     }
 
 
@@ -112,9 +120,29 @@ Counted = tuple[tuple[str, int, int], ...]  # per other service counted: (servic
 
 def as_counted_by(facts: Mapping[str, Any], edition: Edition) -> tuple[Mapping[str, Any], Counted]:
     """The request's facts as `edition` counts visits (`counted_together:`: its count facts take in the visits
-    of the services it counts with the request's), and those other services' visits (empty: `facts` as is)."""
-    others = counted_with(facts, edition.counted_with(facts["service"]))
-    return (pooled(facts, others) if others else facts), others
+    of the services it counts with the request's, and the visits the case's requests of those services ask
+    for, as separate visits given already, `POOLED_REQUESTS`), and those services' visits given (`facts` as
+    is when the edition counts nothing more)."""
+    services = edition.counted_with(facts["service"])
+    if not services:
+        return facts, ()
+    others = counted_with(facts, services)
+    requested = tuple(r for r in facts.get(OTHER_REQUESTS, ()) if r[1] in services)
+    if not others and not requested:
+        return facts, ()
+    out = pooled(facts, others) if others else dict(facts)
+    if requested:
+        extra = sum(q for _, _, q, _ in requested)
+        post = sum(q for _, _, q, p in requested if p)
+        out |= {
+            POOLED_REQUESTS: requested,
+            OTHER_REQUESTS: tuple(r for r in facts.get(OTHER_REQUESTS, ()) if r[1] not in services),
+            "completed": out["completed"] + extra,
+            "total": out["total"] + extra,
+            "completed_postsurgical": out["completed_postsurgical"] + post,
+            "completed_toward_cap": out["completed_toward_cap"] + extra - post,
+        }
+    return out, others
 
 
 def counted_with(facts: Mapping[str, Any], services: tuple[str, ...]) -> Counted:

@@ -34,6 +34,7 @@ from imr_policy.combine import (
 from imr_policy.conditions import match_rows, names_no_procedure
 from imr_policy.derive import (
     ENTRIES,
+    POOLED_REQUESTS,
     as_counted_by,
     concurrent_requests,
     missing_case_fields,
@@ -471,8 +472,14 @@ class Engine:
         match (the `condition` fact); `facts` that already give `condition` (a counterfactual) are used as
         is, and a reading of the rows (`condition:<guideline id>`, rule 7) asks only the row it reads."""
         counted, others = as_counted_by(facts, edition)
-        if others:  # the edition counts other services' visits with the request's: its count facts take them in
-            return evolve(self._edition_rows(edition, counted, case, index), counted_with=others)
+        if (
+            counted is not facts
+        ):  # the edition counts other services' visits with the request's: its count facts take them in
+            return evolve(
+                self._edition_rows(edition, counted, case, index),
+                counted_with=others,
+                counted_requests=counted.get(POOLED_REQUESTS, ()),
+            )
         return self._edition_rows(edition, facts, case, index)
 
     def _edition_rows(self, edition: Edition, facts: Mapping[str, Any], case: Case, index: int) -> EditionResult:

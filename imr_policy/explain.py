@@ -164,6 +164,15 @@ def arithmetic(res: EditionResult, facts: Mapping[str, Any]) -> str:
         completed = sum(n for _, n in parts)
         each = " and ".join(f"{n} {name}" for name, n in parts)
         counted += f" ({each} visits, which the {_family(e)} counts together)"
+    requested = [
+        (r, s, q)
+        for r, s, q, post in res.counted_requests
+        if {"completed": True, "completed_postsurgical": post, "completed_toward_cap": not post}[outcome.counts]
+    ]
+    if requested:  # the case's requests of services the edition counts with the request's, as separate visits
+        completed += sum(q for _, _, q in requested)
+        each = " and ".join(f"{q} {s.replace('_', ' ')} visits requested in request `{r}`" for r, s, q in requested)
+        counted += f" (with the {each} of this case, which the {_family(e)} counts together, as if given already)"
     if outcome.up_to_per_request:
         lim = e.limit(outcome.up_to_per_request)
         return (

@@ -1080,6 +1080,9 @@ class EditionResult:
     # the visits of other services the edition counted with the request's (`counted_together:`), per service:
     # (service, completed, of which post-surgical); the count facts it was decided on include them
     counted_with: tuple[tuple[str, int, int], ...] = ()
+    # the case's requests of those services the edition counted as separate visits given already:
+    # (request id, service, quantity, post-surgical)
+    counted_requests: tuple[tuple[str, str, int, bool], ...] = ()
     # the records name the surgery, not the procedure: the post-surgical entry of the row this result read
     # (`unnamed_procedure:`, one reading of rule 7), and the procedure as the records give it
     procedure_read: str | None = None

@@ -113,3 +113,49 @@ def test_the_statute_counts_separate_visits_too(engine: imr_policy.Engine) -> No
 def test_both_engines_give_the_same_decisions(engine: imr_policy.Engine, reference_engine: imr_policy.Engine) -> None:
     for case in (_case("separate"), _case("unknown"), _case("unknown", completed=10), _case(None)):
         assert engine.evaluate(case).to_dict() == reference_engine.evaluate(case).to_dict()
+
+
+def _therapies(pt: int, ot: int, completed: int = 2, jurisdiction: str = "TX") -> dict[str, Any]:
+    """A physical therapy and an occupational therapy request in one case (separate visits by nature)."""
+    case = _case(None, completed=completed, quantities=(pt, ot))
+    case["requests"][1] |= {"id": "ot", "service": "occupational_therapy"}
+    case["requests"][0]["id"] = "pt"
+    case["utilization_review"] = [{"request": "pt", "decision": "deny"}, {"request": "ot", "decision": "deny"}]
+    if jurisdiction == "CA":
+        case |= {"jurisdiction": "CA", "date_of_injury": "2010-01-01"}
+        for r in case["requests"]:
+            r["date_of_service"] = "2011-03-01"
+    return case
+
+
+@pytest.mark.parametrize(("pt", "ot", "completed"), [(6, 6, 2), (3, 3, 2), (12, 1, 0), (1, 1, 9), (4, 8, 0)])
+def test_odg_counts_the_other_therapys_request_with_the_visits_given(
+    engine: imr_policy.Engine, pt: int, ot: int, completed: int
+) -> None:
+    # ODG counts physical and occupational therapy together (counted_together:): a request of the other
+    # service in the same case is other visits, counted as if given already
+    items = engine.evaluate(_therapies(pt, ot, completed)).items
+    approved = sum(i.approved_quantity for i in items if i.determination in ("certify", "modify"))
+    assert approved <= max(0, ODG_LUMBAR_SPRAIN - completed)
+    if completed + pt + ot <= ODG_LUMBAR_SPRAIN:
+        assert [i.determination for i in items] == ["certify", "certify"]
+
+
+def test_the_rationale_names_the_other_request_counted(engine: imr_policy.Engine) -> None:
+    pt, ot = engine.evaluate(_therapies(6, 6)).items
+    assert (pt.determination, pt.approved_quantity) == ("modify", 2)
+    assert "with the 6 occupational therapy visits requested in request `ot` of this case" in pt.rationale
+    assert "with the 6 physical therapy visits requested in request `pt` of this case" in ot.rationale
+
+
+def test_a_statute_that_caps_each_service_apart_does_not_count_the_other(engine: imr_policy.Engine) -> None:
+    # Labor Code 4604.5 caps physical and occupational therapy at 24 visits each: its count facts for the
+    # physical therapy request are the physical therapy visits alone, whatever occupational therapy is asked for
+    from imr_policy.derive import as_counted_by, request_facts
+
+    case = imr_policy.validate_case(_therapies(4, 12, completed=20, jurisdiction="CA"))
+    facts = request_facts(case, case.requests[0])
+    statute = next(e for e in engine.editions if e.tier == "statute")
+    odg = next(e for e in engine.editions if e.key == "odg-treatment@2007-05")
+    assert as_counted_by(facts, statute)[0]["completed"] == 20
+    assert as_counted_by(facts, odg)[0]["completed"] == 32

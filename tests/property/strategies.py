@@ -41,6 +41,12 @@ def cases(draw: st.DrawFn, *, jurisdiction: str | None = None, service: str | No
         if draw(st.booleans()):
             request["modality"] = draw(st.sampled_from(["cbt", "group", "biofeedback"]))
         requests.append(request)
+    # how the requests of one service relate (`concurrent_visits`), stated alike for each of them, or left out
+    for svc in sorted({r["service"] for r in requests}):
+        visits = draw(st.sampled_from([None, "same", "separate", "unknown"]))
+        for r in requests:
+            if visits and r["service"] == svc:
+                r["concurrent_visits"] = visits
     history = [
         {"service": service or draw(services), "completed": draw(counts), "functional_improvement": draw(fi)}
         for _ in range(draw(st.integers(0, 3)))

@@ -40,6 +40,20 @@ def test_odg_never_certifies_more_than_20_psychotherapy_sessions_without_the_sev
             assert item.approved_quantity == 0 or completed(case, "psychotherapy") + item.approved_quantity <= ODG_MAX
 
 
+@given(cases(jurisdiction="TX", service="psychotherapy"))
+def test_separate_requests_together_never_pass_odgs_20_sessions_without_the_exception(case: dict[str, Any]) -> None:
+    """Several psychotherapy requests of one case that are separate visits: together with the sessions given,
+    what ODG certifies never passes 20 unless the severity exception decided."""
+    for r in case["requests"]:
+        r["concurrent_visits"] = "separate"
+    items = ENGINE.evaluate(case).items
+    decisive = [b for item in items for b in item.basis if b.role == "decisive"]
+    if any(b.exception for b in decisive) or not all(b.guideline == ODG for b in decisive):
+        return
+    approved = sum(i.approved_quantity for i in items if i.determination in ("certify", "modify"))
+    assert approved == 0 or completed(case, "psychotherapy") + approved <= ODG_MAX
+
+
 @given(st.one_of(FOCUSED, cases()))
 def test_approved_quantity_is_within_the_request_and_consistent(case: dict[str, Any]) -> None:
     det = ENGINE.evaluate(case)
@@ -68,6 +82,11 @@ def _supply(case: dict[str, Any], service: str, assumed: tuple[tuple[str, str], 
                 supplied["diagnoses"] = [{"description": "the condition under review"}]
             for d in supplied["diagnoses"]:
                 d["severity"] = value
+        elif fact == "concurrent_visits":
+            # stated alike on every request of the service, as the contract requires
+            for r in supplied["requests"]:
+                if r["service"] == service:
+                    r["concurrent_visits"] = value
         elif fact.startswith("condition:"):
             # the row the reading names, stated as its guideline's first ICD-9-CM code for it
             [edition] = [e for e in ENGINE.editions if e.guideline_id == fact.split(":", 1)[1]][:1] or [None]

@@ -33,6 +33,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import hashlib
 import itertools
 import json
 import os
@@ -494,8 +495,21 @@ async def soak(args: argparse.Namespace, workdir: Path, packs: Path, expected: A
     }
 
 
+def code_fingerprint() -> str:
+    """A hash of the package's source the server's workers import: a reload starts new worker processes,
+    which import it again, so a run during which it changed (an edit or a merge in an editable install)
+    measured two programs, and its failures may be the edit's, not the service's."""
+    root = Path(imr_policy.__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    before = code_fingerprint()
     case = json.loads(json.dumps(yaml.safe_load(EXAMPLE.read_text(encoding="utf-8")), default=str))
     expected = imr_policy.load().evaluate(case).to_dict()["items"]
     print(
@@ -511,13 +525,20 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copytree(policies_dir(), packs, ignore=shutil.ignore_patterns("tests"))
         summary = asyncio.run(soak(args, Path(tmp), packs, expected))
     summary["wall_s"] = round(time.perf_counter() - started, 1)
+    summary["code_changed_during_run"] = code_fingerprint() != before
     summary["load_at_end"] = round(os.getloadavg()[0], 2)
     print_summary(summary)
     print(f"wall {summary['wall_s']} s; load average at the end {summary['load_at_end']}")
+    if summary["code_changed_during_run"]:
+        print(
+            "VOID: imr_policy's source changed during the run (new workers import it on every reload); "
+            "run the soak from an install that nothing edits, e.g. a venv with `pip install .` of one commit"
+        )
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     bad = summary["invalid"]["failed"] + summary["reloads"]["failed"] + len(summary["reload_failures"])
-    return 1 if bad or summary["log_records"] != summary["answered_200"] or summary["server_exit"] != 0 else 0
+    void = summary["code_changed_during_run"]
+    return 1 if void or bad or summary["log_records"] != summary["answered_200"] or summary["server_exit"] != 0 else 0
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ from typing import Any
 
 from imr_policy.cli import render
 from imr_policy.cli.common import announce, files_hash, rule_paths
+from imr_policy.cli.sarif import sarif_log
 from imr_policy.diagnostics import Diagnostic, Severity, has_errors, sort_and_cap
+from imr_policy.evaluate import ENGINE_VERSION
 from imr_policy.lint import lint_paths
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
@@ -37,7 +39,12 @@ def register(sub: Any) -> None:
         help="list the notes (overlaps that the rule order settles) in text output; they are only counted otherwise",
     )
     p.add_argument("--no-notes", action="store_true", help="leave out notes, also from the count and the JSON")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument(
+        "--format",
+        choices=("text", "json", "sarif"),
+        default="text",
+        help="text (default), json, or sarif (SARIF 2.1.0, for code scanning in CI)",
+    )
     p.set_defaults(func=run)
 
 
@@ -51,7 +58,13 @@ def run(args: argparse.Namespace) -> int:
         findings = tuple(d for d in findings if d.severity is not Severity.NOTE)
     everything = sort_and_cap([*result.diagnostics, *findings])
     ok = not has_errors(everything)
-    if args.format == "json":
+    if args.format == "sarif":
+        properties = {"files": list(result.files), "policy_set": source.to_dict(content_hash)}
+        log = sarif_log(
+            everything, tool_version=ENGINE_VERSION, exit_code=EXIT_OK if ok else EXIT_INVALID, properties=properties
+        )
+        sys.stdout.write(render.to_json(log))
+    elif args.format == "json":
         data = {
             "ok": ok,
             "files": list(result.files),

@@ -12,7 +12,9 @@ from typing import Any
 
 from imr_policy.cli import render
 from imr_policy.cli.common import announce, files_hash, rule_paths
+from imr_policy.cli.sarif import sarif_log
 from imr_policy.diagnostics import Severity, has_errors, sort_and_cap
+from imr_policy.evaluate import ENGINE_VERSION
 from imr_policy.lint import lint_paths
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
@@ -28,7 +30,12 @@ def register(sub: Any) -> None:
         type=Path,
         help="rule files or directories (default: the checkout's policies/, else the installed packs)",
     )
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument(
+        "--format",
+        choices=("text", "json", "sarif"),
+        default="text",
+        help="text (default), json, or sarif (SARIF 2.1.0, for code scanning in CI)",
+    )
     p.set_defaults(func=run)
 
 
@@ -40,7 +47,13 @@ def run(args: argparse.Namespace) -> int:
     result, findings = lint_paths(list(source.paths), display_root=Path.cwd())
     diagnostics = sort_and_cap([*result.diagnostics, *(d for d in findings if d.severity is not Severity.NOTE)])
     ok = not has_errors(diagnostics)
-    if args.format == "json":
+    if args.format == "sarif":
+        properties = {"files": list(result.files), "policy_set": source.to_dict(content_hash)}
+        log = sarif_log(
+            diagnostics, tool_version=ENGINE_VERSION, exit_code=EXIT_OK if ok else EXIT_INVALID, properties=properties
+        )
+        sys.stdout.write(render.to_json(log))
+    elif args.format == "json":
         sys.stdout.write(
             render.to_json(
                 {

@@ -44,9 +44,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import imr_policy  # noqa: E402
-from imr_policy.compile import DurableMatcher  # noqa: E402
+from imr_policy.engine.compile import DurableMatcher  # noqa: E402
 from imr_policy.evaluate import Engine  # noqa: E402
-from imr_policy.model import Edition  # noqa: E402
+from imr_policy.model.values import Edition  # noqa: E402
 
 DEFAULT_CASE = REPO / "examples" / "cases" / "imr-2015-psych-example.yaml"
 REQUEST_COUNTS = (1, 10)  # besides the example's 2: per-request cost as a case grows

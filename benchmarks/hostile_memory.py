@@ -30,10 +30,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import imr_policy  # noqa: E402
+from imr_policy.loading.validate import load_editions  # noqa: E402
+from imr_policy.loading.yamlsrc import load_text  # noqa: E402
 from imr_policy.service import wire  # noqa: E402
 from imr_policy.service.worker import Handler  # noqa: E402
-from imr_policy.validate import load_editions  # noqa: E402
-from imr_policy.yamlsrc import load_text  # noqa: E402
 
 HOSTILE = REPO / "tests" / "hostile"
 EXAMPLE = REPO / "examples" / "cases" / "imr-2015-psych-example.yaml"

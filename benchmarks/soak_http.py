@@ -57,7 +57,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import imr_policy  # noqa: E402
-from imr_policy.resources import policies_dir  # noqa: E402
+from imr_policy.loading.resources import policies_dir  # noqa: E402
 
 EXAMPLE = REPO / "examples" / "cases" / "imr-2015-psych-example.yaml"
 HOSTILE = REPO / "tests" / "hostile"

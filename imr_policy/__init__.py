@@ -7,15 +7,15 @@ determination.to_dict()                    # valid against schemas/decision.sche
 imr_policy.write_letter(engine, case)      # the UR determination letter: every required element, or why missing
 """
 
-from imr_policy.case import case_diagnostics, parse_case_text, validate_case
-from imr_policy.diagnostics import Diagnostic, Severity
-from imr_policy.errors import CaseError, EngineError, ImrPolicyError, PolicyError
+from imr_policy.authoring.why import Explanation, explain_case
+from imr_policy.compliance.letter import Letter
+from imr_policy.compliance.letter import write as write_letter
 from imr_policy.evaluate import ENGINE_VERSION, Engine, load
-from imr_policy.letter import Letter
-from imr_policy.letter import write as write_letter
-from imr_policy.model import BasisEntry, Case, Determination, ItemDetermination, SearchStep, TraceEntry
-from imr_policy.validate import LoadResult, load_editions
-from imr_policy.why import Explanation, explain_case
+from imr_policy.loading.case import case_diagnostics, parse_case_text, validate_case
+from imr_policy.loading.validate import LoadResult, load_editions
+from imr_policy.model.diagnostics import Diagnostic, Severity
+from imr_policy.model.errors import CaseError, EngineError, ImrPolicyError, PolicyError
+from imr_policy.model.values import BasisEntry, Case, Determination, ItemDetermination, SearchStep, TraceEntry
 
 __version__ = ENGINE_VERSION
 

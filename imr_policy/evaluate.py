@@ -18,9 +18,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from imr_policy import explain, explain_ur, timeliness
-from imr_policy.case import validate_case
-from imr_policy.combine import (
+from imr_policy.engine import timeliness
+from imr_policy.engine.combine import (
     MAX_READINGS,
     PROVENANCE_ORDER,
     Reading,
@@ -31,8 +30,7 @@ from imr_policy.combine import (
     kind_of,
     too_many,
 )
-from imr_policy.conditions import match_rows, names_no_procedure
-from imr_policy.derive import (
+from imr_policy.engine.derive import (
     ENTRIES,
     POOLED_REQUESTS,
     as_counted_by,
@@ -42,10 +40,19 @@ from imr_policy.derive import (
     unstated_facts,
     with_concurrent,
 )
-from imr_policy.diagnostics import Diagnostic
-from imr_policy.errors import CaseError, EngineError, PolicyError
-from imr_policy.facts import FACTS, PREDICATE_OPS, PRESENCE_OPS
-from imr_policy.model import (
+from imr_policy.engine.reference import ReferenceMatcher
+from imr_policy.explain import rationale as explain
+from imr_policy.explain import ur as explain_ur
+from imr_policy.language.conditions import match_rows, names_no_procedure
+from imr_policy.language.facts import FACTS, PREDICATE_OPS, PRESENCE_OPS
+from imr_policy.loading.case import validate_case
+from imr_policy.loading.procedure import Procedure
+from imr_policy.loading.resources import policies_dir
+from imr_policy.loading.sequence import Profile, Step
+from imr_policy.loading.validate import LoadResult, load_editions
+from imr_policy.model.diagnostics import Diagnostic
+from imr_policy.model.errors import CaseError, EngineError, PolicyError
+from imr_policy.model.values import (
     Case,
     Clause,
     ConditionMatch,
@@ -67,11 +74,6 @@ from imr_policy.model import (
     evolve,
     leaves,
 )
-from imr_policy.procedure import Procedure
-from imr_policy.reference import ReferenceMatcher
-from imr_policy.resources import policies_dir
-from imr_policy.sequence import Profile, Step
-from imr_policy.validate import LoadResult, load_editions
 
 try:
     ENGINE_VERSION = metadata.version("imr-policy")
@@ -134,7 +136,7 @@ class Engine:
 
     @property
     def procedures(self) -> tuple[Procedure, ...]:
-        """The UR procedural packs (imr_policy/procedure.py)."""
+        """The UR procedural packs (imr_policy/loading/procedure.py)."""
         return self._procedures
 
     @property
@@ -278,7 +280,7 @@ class Engine:
         floor: Provenance | None,
         selected: _Selected,
     ) -> ItemDetermination:
-        """Rule 7 of imr_policy.combine: decide a pending request under every reading of the facts the
+        """Rule 7 of imr_policy.engine.combine: decide a pending request under every reading of the facts the
         records do not state. The readings are few and finite (at most MAX_READINGS, counted before any is
         built); beyond that the request pends as it is, saying so."""
         names = tuple(d.name for d in unstated)
@@ -319,7 +321,7 @@ class Engine:
         selected: _Selected | None = None,
     ) -> ItemDetermination:
         """One pass of the jurisdiction's evidence search sequence over the editions the request's dates
-        select, then the combining rules (imr_policy.combine) and the words (imr_policy.explain)."""
+        select, then the combining rules (imr_policy.engine.combine) and the words (imr_policy.explain.rationale)."""
         profile = self._profiles[case.jurisdiction]  # evaluate() refuses a jurisdiction without one
         if selected is None:
             selected = self._select(case, request)
@@ -1141,7 +1143,7 @@ def engine_from(
     if engine != "durable":
         raise ValueError(f"unknown engine {engine!r}; expected 'durable' or 'reference'")
     # imported here so that engine="reference" works where durable_rules cannot be built (Python 3.13)
-    from imr_policy.compile import DurableMatcher  # noqa: PLC0415
+    from imr_policy.engine.compile import DurableMatcher  # noqa: PLC0415
 
     return Engine(result.editions, info, DurableMatcher(result.editions), result.profiles, result.procedures)
 

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
+from imr_policy.authoring.policytest import PolicyTest, Runner, TestFile, TestResult, home_guidelines, load_test_file
 from imr_policy.cli.cmd_test import result_text
-from imr_policy.policytest import PolicyTest, Runner, TestFile, TestResult, home_guidelines, load_test_file
 
 _RUNNER = pytest.StashKey[Runner]()
 

@@ -1,6 +1,6 @@
 """`imr-policy batch CORPUS --out decisions.jsonl`: decide every case of a corpus, on every core.
 
-One output record per corpus entry, in input order (see imr_policy/batch.py); bad entries become
+One output record per corpus entry, in input order (see imr_policy/compliance/batch.py); bad entries become
 `invalid` or `error` records and are reported on standard error with their file and line, so the
 totals always add up. Exit 0 when every case was decided, 1 when any was not, 2 on usage errors.
 """
@@ -13,14 +13,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from imr_policy import corpus, runner
-from imr_policy.batch import EvaluateJob, RecordWriter, Totals
 from imr_policy.cli import render
 from imr_policy.cli.common import announce, policy_source
 from imr_policy.cli.progress import Progress
-from imr_policy.combine import PROVENANCE_ORDER
-from imr_policy.errors import EngineError, PolicyError
-from imr_policy.sides import pack_of, pinned
+from imr_policy.compliance import corpus, runner
+from imr_policy.compliance.batch import EvaluateJob, RecordWriter, Totals
+from imr_policy.compliance.sides import pack_of, pinned
+from imr_policy.engine.combine import PROVENANCE_ORDER
+from imr_policy.model.errors import EngineError, PolicyError
 
 EXIT_OK, EXIT_UNDECIDED, EXIT_USAGE = 0, 1, 2
 

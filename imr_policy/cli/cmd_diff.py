@@ -17,12 +17,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from imr_policy import corpus, runner
 from imr_policy.cli import diff_report, html_report, render
 from imr_policy.cli.progress import Progress
-from imr_policy.diff import PolicyDiff, diff_policy_sets
-from imr_policy.errors import EngineError, PolicyError
-from imr_policy.impact import (
+from imr_policy.compliance import corpus, runner
+from imr_policy.compliance.diff import PolicyDiff, diff_policy_sets
+from imr_policy.compliance.impact import (
     DEFAULT_PER_BUCKET,
     ROW_FIELDS,
     ImpactCollector,
@@ -30,7 +29,8 @@ from imr_policy.impact import (
     ImpactReport,
     search_generated,
 )
-from imr_policy.sides import Side, SideError, load_pack, pack_sources, pinned, resolve
+from imr_policy.compliance.sides import Side, SideError, load_pack, pack_sources, pinned, resolve
+from imr_policy.model.errors import EngineError, PolicyError
 
 EXIT_SAME, EXIT_DIFFERENT, EXIT_TROUBLE = 0, 1, 2
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from imr_policy.cli import render
 from imr_policy.cli.common import add_engine_options, engine_and_case, report_invalid
-from imr_policy.combine import PROVENANCE_ORDER
-from imr_policy.errors import CaseError, EngineError
+from imr_policy.engine.combine import PROVENANCE_ORDER
+from imr_policy.model.errors import CaseError, EngineError
 
 EXIT_OK, EXIT_INVALID = 0, 1
 

@@ -7,10 +7,10 @@ import sys
 import textwrap
 from typing import Any
 
+from imr_policy.authoring.why import Explanation, explain_case
 from imr_policy.cli import render
 from imr_policy.cli.common import add_engine_options, engine_and_case
-from imr_policy.errors import EngineError
-from imr_policy.why import Explanation, explain_case
+from imr_policy.model.errors import EngineError
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 

@@ -1,6 +1,6 @@
 """`imr-policy letter CASE`: the UR determination letter, with every element the regulation requires.
 
-The letter is written from the determination (imr_policy.letter): each element the procedural pack in
+The letter is written from the determination (imr_policy.compliance.letter): each element the procedural pack in
 force lists is filled from the case, the determination and the policy set, or printed as missing with
 the reason. `--check` prints only what is missing and exits 1 when anything is.
 """
@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from imr_policy import letter
 from imr_policy.cli import render
 from imr_policy.cli.common import add_engine_options, engine_and_case
-from imr_policy.errors import EngineError
+from imr_policy.compliance import letter
+from imr_policy.model.errors import EngineError
 
 EXIT_OK, EXIT_INCOMPLETE = 0, 1
 

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from imr_policy.authoring.migrate import migrate_paths
 from imr_policy.cli.common import rule_paths
-from imr_policy.migrate import migrate_paths
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from imr_policy import load
-from imr_policy.audit import read_log, replay
 from imr_policy.cli import render
 from imr_policy.cli.common import announce, policy_source, report_invalid
-from imr_policy.errors import PolicyError
+from imr_policy.compliance.audit import read_log, replay
+from imr_policy.model.errors import PolicyError
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from imr_policy.cli import render
 from imr_policy.cli.common import PolicySource, announce, files_hash, policy_source
 from imr_policy.evaluate import with_shipped_profiles
-from imr_policy.validate import load_editions
+from imr_policy.loading.validate import load_editions
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 TOKEN_ENV = "IMR_POLICY_ADMIN_TOKEN"
@@ -125,7 +125,7 @@ def _is_loopback(host: str) -> bool:
 
 def _check_log(path: Path, kind: str | None, sync: str) -> str | None:
     """Why the decision log cannot be written, or None: opened (and created) once, before anything starts."""
-    from imr_policy import audit  # noqa: PLC0415
+    from imr_policy.compliance import audit  # noqa: PLC0415
 
     try:
         audit.open_log(path, kind=kind, sync=sync).close()  # type: ignore[arg-type]
@@ -290,7 +290,7 @@ def _checked_policies(args: argparse.Namespace) -> PolicySource | int:
 def _decision_log(args: argparse.Namespace) -> tuple[Path, Literal["always", "interval", "never"], float] | int:
     """(the decision log's path, its sync policy, the group-commit interval), the log opened once to be sure
     it can be written; or the exit code when it cannot."""
-    from imr_policy import audit  # noqa: PLC0415
+    from imr_policy.compliance import audit  # noqa: PLC0415
 
     try:
         log_path = args.audit_log or audit.default_log_path()

@@ -8,13 +8,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from imr_policy import table
 from imr_policy.cli import render
 from imr_policy.cli.common import announce, files_hash, report_invalid, rule_paths
-from imr_policy.diagnostics import did_you_mean
-from imr_policy.errors import PolicyError
-from imr_policy.facts import SERVICES
-from imr_policy.validate import load_editions
+from imr_policy.explain import table
+from imr_policy.language.facts import SERVICES
+from imr_policy.loading.validate import load_editions
+from imr_policy.model.diagnostics import did_you_mean
+from imr_policy.model.errors import PolicyError
 
 EXIT_OK, EXIT_NONE, EXIT_USAGE = 0, 1, 2
 

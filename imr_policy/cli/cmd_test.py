@@ -8,9 +8,9 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from imr_policy.authoring.policytest import Coverage, Run, Runner, TestResult, coverage, editions_under
 from imr_policy.cli import render
 from imr_policy.cli.common import GIVEN, PolicySource, announce, policy_source
-from imr_policy.policytest import Coverage, Run, Runner, TestResult, coverage, editions_under
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 WIDTH = render.WIDTH

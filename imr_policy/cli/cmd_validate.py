@@ -10,12 +10,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from imr_policy.authoring.lint import lint_paths
 from imr_policy.cli import render
 from imr_policy.cli.common import announce, files_hash, rule_paths
 from imr_policy.cli.sarif import sarif_log
-from imr_policy.diagnostics import Severity, has_errors, sort_and_cap
 from imr_policy.evaluate import ENGINE_VERSION
-from imr_policy.lint import lint_paths
+from imr_policy.model.diagnostics import Severity, has_errors, sort_and_cap
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 

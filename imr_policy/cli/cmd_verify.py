@@ -12,7 +12,7 @@ import yaml
 
 from imr_policy import load
 from imr_policy.cli.common import announce, policy_source, report_invalid
-from imr_policy.errors import PolicyError
+from imr_policy.model.errors import PolicyError
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -42,7 +42,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        from imr_policy.verify import verify  # noqa: PLC0415 - Hypothesis, only for this verb
+        from imr_policy.authoring.verify import verify  # noqa: PLC0415 - Hypothesis, only for this verb
     except ImportError as exc:
         print(
             f"imr-policy: `verify` needs the `verify` extra ({exc.name} is missing): pip install 'imr-policy[verify]'",

@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from imr_policy.case import parse_case_text
 from imr_policy.cli import render
-from imr_policy.errors import CaseError, EngineError, PolicyError
 from imr_policy.evaluate import Engine, load
-from imr_policy.limits import TooLarge, for_prefix, read_limited
-from imr_policy.model import Case
-from imr_policy.resources import checkout_policies, policies_dir
-from imr_policy.validate import discover
+from imr_policy.loading.case import parse_case_text
+from imr_policy.loading.limits import TooLarge, for_prefix, read_limited
+from imr_policy.loading.resources import checkout_policies, policies_dir
+from imr_policy.loading.validate import discover
+from imr_policy.model.errors import CaseError, EngineError, PolicyError
+from imr_policy.model.values import Case
 
 GIVEN, WORKING_DIRECTORY, INSTALLED = "given", "working directory", "installed"
 
@@ -97,7 +97,7 @@ def _relative(path: Path) -> str:
 
 def read_text(path: str) -> tuple[str, str]:
     """The text of `path` (`-` is standard input) and the name to show in messages, read within the case
-    size limit (imr_policy/limits.py: raises TooLarge past it, never reading a huge input whole)."""
+    size limit (imr_policy/loading/limits.py: raises TooLarge past it, never reading a huge input whole)."""
     limit = for_prefix("case")
     if path == "-":
         return read_limited(sys.stdin.buffer, limit).decode("utf-8"), "<stdin>"

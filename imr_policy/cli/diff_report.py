@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from imr_policy.cli import render
-from imr_policy.diff import (
+from imr_policy.compliance.diff import (
     EditionDiff,
     EntityChange,
     PolicyDiff,
@@ -22,8 +22,8 @@ from imr_policy.diff import (
     plain,
     value_text,
 )
-from imr_policy.impact import Example, ImpactReport
-from imr_policy.model import Citation, Edition, Limit, Rule, RuleException, Silence
+from imr_policy.compliance.impact import Example, ImpactReport
+from imr_policy.model.values import Citation, Edition, Limit, Rule, RuleException, Silence
 
 FORMAT_VERSION = 1
 WIDTH = render.WIDTH

@@ -28,9 +28,9 @@ from imr_policy.cli.diff_report import (
     summary_line,
     visits_line,
 )
-from imr_policy.diff import EntityChange, PolicyDiff
+from imr_policy.compliance.diff import EntityChange, PolicyDiff
+from imr_policy.compliance.impact import ImpactReport
 from imr_policy.evaluate import ENGINE_VERSION
-from imr_policy.impact import ImpactReport
 
 _CODE = re.compile(r"`([^`<>]+)`")
 

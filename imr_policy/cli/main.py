@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from imr_policy.evaluate import ENGINE_VERSION
-from imr_policy.limits import check_environment
+from imr_policy.loading.limits import check_environment
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 

@@ -10,10 +10,11 @@ from typing import Any
 
 import yaml
 
-from imr_policy import explain, explain_ur
-from imr_policy.diagnostics import Diagnostic, Severity
-from imr_policy.limits import TooLarge, for_prefix, read_limited
-from imr_policy.model import Determination, ItemDetermination
+from imr_policy.explain import rationale as explain
+from imr_policy.explain import ur as explain_ur
+from imr_policy.loading.limits import TooLarge, for_prefix, read_limited
+from imr_policy.model.diagnostics import Diagnostic, Severity
+from imr_policy.model.values import Determination, ItemDetermination
 
 WIDTH = 100
 

@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
-from imr_policy.diagnostics import DOCS_URL, Diagnostic
+from imr_policy.model.diagnostics import DOCS_URL, Diagnostic
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"

@@ -36,15 +36,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from imr_policy import audit
-from imr_policy.combine import PROVENANCE_ORDER
-from imr_policy.errors import PolicyError
+from imr_policy.compliance import audit
+from imr_policy.engine.combine import PROVENANCE_ORDER
 from imr_policy.evaluate import ENGINE_VERSION
+from imr_policy.loading.validate import LoadResult
+from imr_policy.model.errors import PolicyError
 from imr_policy.service import media, observe, openapi
 from imr_policy.service.policyset import Backend, Snapshot, remove, take_snapshot, validate_snapshot
 from imr_policy.service.pool import Overloaded, Pool, PoolSpec, Reply, StartError, WorkerFault
 from imr_policy.service.problems import MEDIA_TYPE, Problem, count, diagnostics_json
-from imr_policy.validate import LoadResult
 
 log = logging.getLogger("imr_policy.service")
 
@@ -369,7 +369,7 @@ def _bad_input(reply: Reply) -> Problem | None:
     errors = header.get("diagnostics", [])
     if status == "malformed":
         return Problem("malformed-json", "the request body is not a JSON document", errors)
-    if status == "too-large":  # over the case parser's size limit (imr_policy/limits.py)
+    if status == "too-large":  # over the case parser's size limit (imr_policy/loading/limits.py)
         return Problem("body-too-large", "the body is over the case size limit", errors)
     if status == "invalid":
         n = sum(1 for e in errors if e.get("severity") == "error")
@@ -559,7 +559,7 @@ class _Endpoints:
         return Response(answer, media_type="application/json", headers=headers)
 
     async def letters(self, request: Request) -> Response:
-        """The UR letter of the case's determination (imr_policy.letter, written in a worker), in the media
+        """The UR letter of the case's determination (imr_policy.compliance.letter, written in a worker), in the media
         type `Accept` asks for; `?check=true`: only what the letter lacks."""
         options = _letter_options(request)
         media_type = _letter_media(request, options["check"])

@@ -12,8 +12,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from imr_policy.combine import PROVENANCE_ORDER
-from imr_policy.resources import schema
+from imr_policy.engine.combine import PROVENANCE_ORDER
+from imr_policy.loading.resources import schema
 from imr_policy.service.problems import MEDIA_TYPE, TYPE_BASE, TYPES
 
 DECISION_ID = "Imr-Decision-Id"
@@ -140,7 +140,7 @@ _OPTIONAL_TEXT = {"anyOf": [_TEXT, {"type": "null"}]}
 
 _LETTER = {
     "type": "object",
-    "description": "the UR determination letter (imr_policy.letter.Letter.to_dict()): for each request, every "
+    "description": "the UR determination letter (imr_policy.Letter.to_dict()): for each request, every "
     "element the procedural pack in force lists, its text or why it is missing",
     "required": ["case_id", "jurisdiction", "policy_set", "engine_version", "complete", "items"],
     "additionalProperties": False,

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Literal
 
 from imr_policy.evaluate import Engine, _policy_set_id, engine_from, with_shipped_profiles
-from imr_policy.resources import policies_dir
-from imr_policy.validate import LoadResult, discover, load_editions
+from imr_policy.loading.resources import policies_dir
+from imr_policy.loading.validate import LoadResult, discover, load_editions
 
 Backend = Literal["durable", "reference"]
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from imr_policy.diagnostics import Diagnostic
+from imr_policy.model.diagnostics import Diagnostic
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://imr-policy.dev/problems/"

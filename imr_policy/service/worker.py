@@ -4,7 +4,7 @@
 
 It loads the policy set once, says hello (`ready` and the content hash it loaded), then answers one
 frame at a time (wire.py): `evaluate` (JSON body -> determination and decision-log record), `letter`
-(JSON body -> the UR letter of its determination, imr_policy.letter, and the decision-log record) and
+(JSON body -> the UR letter of its determination, imr_policy.compliance.letter, and the decision-log record) and
 `validate` (JSON body -> diagnostics). Everything that touches the untrusted body happens here, so a
 crash or a hang costs this process and the one request it holds, never the server.
 
@@ -32,18 +32,18 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from imr_policy import audit, letter
-from imr_policy.case import case_diagnostics, validate_case
-from imr_policy.combine import PROVENANCE_ORDER
-from imr_policy.diagnostics import Diagnostic, has_errors
-from imr_policy.errors import CaseError, EngineError, PolicyError
+from imr_policy.compliance import audit, letter
+from imr_policy.engine.combine import PROVENANCE_ORDER
 from imr_policy.evaluate import Engine
-from imr_policy.limits import for_prefix
-from imr_policy.model import Case, Determination
+from imr_policy.loading.case import case_diagnostics, validate_case
+from imr_policy.loading.limits import for_prefix
+from imr_policy.loading.yamlsrc import LazySourceMap, StrictJsonError, load_text, shown_key, strict_json
+from imr_policy.model.diagnostics import Diagnostic, has_errors
+from imr_policy.model.errors import CaseError, EngineError, PolicyError
+from imr_policy.model.values import Case, Determination
 from imr_policy.service import wire
 from imr_policy.service.policyset import Snapshot, engine_for
 from imr_policy.service.problems import diagnostics_json
-from imr_policy.yamlsrc import LazySourceMap, StrictJsonError, load_text, shown_key, strict_json
 
 FAULTS_ENV = "IMR_POLICY_TEST_FAULTS"
 CRASH_CASE_ID = "imr-policy-test-fault:crash"
@@ -201,7 +201,7 @@ class Handler:
         return wire.encode(self._decided_header(ident, decided), answer, decided.logged.line)
 
     def _letter(self, ident: object, body: bytes, header: dict[str, Any]) -> bytes:
-        """The UR letter (imr_policy.letter) written from the case's determination, in `header["format"]`.
+        """The UR letter (imr_policy.compliance.letter) written from the case's determination, in `header["format"]`.
 
         The letter states the decision, so it is answered with the decision's log record, as a determination
         is; with `check` only the completeness of the letter is answered, and nothing is recorded."""

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import imr_policy
-from imr_policy.case import case_diagnostics
+from imr_policy.loading.case import case_diagnostics
 from tests.fidelity import fidelity
 
 CASES: list[dict[str, Any]] = fidelity.load_cases()

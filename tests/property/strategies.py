@@ -7,7 +7,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from imr_policy.facts import SERVICES
+from imr_policy.language.facts import SERVICES
 
 EDGE_DATES = [
     dt.date(2009, 7, 17),

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import imr_policy
-from imr_policy import generate
+from imr_policy.authoring import generate
 from imr_policy.evaluate import Engine
 from tests.property.strategies import cases, counts
 
@@ -21,7 +21,7 @@ ODG = "odg-mental-illness-stress"
 ODG_MAX = 20
 
 # cases focused on what the shipped editions test: their services, first and last days, every limit
-# minus one, at and plus one, the codes and text their conditions name (imr_policy.generate)
+# minus one, at and plus one, the codes and text their conditions name (imr_policy.authoring.generate)
 FOCUSED = generate.cases(generate.Focus.of(ENGINE.editions))
 
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 import imr_policy
-from imr_policy.verify import verify
+from imr_policy.authoring.verify import verify
 from tests.conftest import ROOT
 
 

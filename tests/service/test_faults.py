@@ -26,8 +26,8 @@ from typing import Any
 import httpx
 import pytest
 
-from imr_policy import audit
-from imr_policy.resources import policies_dir
+from imr_policy.compliance import audit
+from imr_policy.loading.resources import policies_dir
 from imr_policy.service.worker import SLOW_CASE_ID
 from tests.conftest import ROOT
 from tests.service.conftest import Server, read_records, start_server, stop_server

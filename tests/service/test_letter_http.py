@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 import imr_policy
-from imr_policy import letter
 from imr_policy.cli.main import main
+from imr_policy.compliance import letter
 from imr_policy.service.worker import SLOW_CASE_ID
 from tests.conftest import load_example
 from tests.service.conftest import MAX_BODY, Server, read_records, start_server, stop_server

@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 import imr_policy
-from imr_policy import letter
 from imr_policy.cli.main import main
-from imr_policy.resources import policies_dir, schema
+from imr_policy.compliance import letter
+from imr_policy.loading.resources import policies_dir, schema
 from imr_policy.service import media, observe, openapi, wire
 from imr_policy.service.app import ServiceConfig, create_app
 from imr_policy.service.policyset import remove, take_snapshot, validate_snapshot
@@ -272,7 +272,7 @@ def test_every_example_letter_matches_the_document(engine: imr_policy.Engine) ->
 
 
 def test_the_worker_writes_the_letter_of_its_determination(engine: imr_policy.Engine) -> None:
-    """The `letter` frame: the letter `imr_policy.letter` writes, with the decision's log record; `check` without
+    """The `letter` frame: the letter `compliance/letter.py` writes, with the decision's log record; `check` without
     a record; a format the server would never send is refused (a frame is not trusted)."""
     case = yaml.safe_load((EXAMPLES / "imr-2015-psych-example.yaml").read_text(encoding="utf-8"))
     body = json.dumps(case, default=str).encode()

@@ -19,7 +19,7 @@ import pytest
 
 import imr_policy
 from imr_policy.cli.main import main
-from imr_policy.resources import policies_dir
+from imr_policy.loading.resources import policies_dir
 from tests.service.conftest import Server, read_records, start_server, stop_server
 from tests.service.test_http import JSON, example, problem_of
 from tests.unit.test_engine import GRID

@@ -15,11 +15,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import imr_policy
-from imr_policy.compile import DurableMatcher
-from imr_policy.lint import lint_paths
-from imr_policy.model import AnyOf, Clause, Condition, NotOf, Outcome, Rule, leaves
-from imr_policy.reference import ReferenceMatcher, clause_holds
-from imr_policy.validate import load_editions
+from imr_policy.authoring.lint import lint_paths
+from imr_policy.engine.compile import DurableMatcher
+from imr_policy.engine.reference import ReferenceMatcher, clause_holds
+from imr_policy.loading.validate import load_editions
+from imr_policy.model.values import AnyOf, Clause, Condition, NotOf, Outcome, Rule, leaves
 
 _ROWS = ("lumbar-sprain", "lumbago", "meniscus-tear")
 

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import imr_policy
-from imr_policy import audit
+from imr_policy.compliance import audit
 from tests.conftest import load_example
 from tests.property.strategies import cases
 

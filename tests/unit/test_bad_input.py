@@ -140,7 +140,7 @@ def test_cli_usage_error_exits_2() -> None:
 
 
 def test_code_frame_puts_the_caret_under_the_token() -> None:
-    from imr_policy.diagnostics import code_frame
+    from imr_policy.model.diagnostics import code_frame
 
     assert code_frame("      - {fact: completd, op: lt}", 7, 16) == (
         "  |\n7 |       - {fact: completd, op: lt}\n  |                ^^^^^^^^"

@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 import imr_policy
-from imr_policy import letter as letter_mod
-from imr_policy import ur_letter
 from imr_policy.cli.main import main
+from imr_policy.compliance import letter as letter_mod
+from imr_policy.explain import ur_letter
 from tests.conftest import EXAMPLES, ROOT
 from tests.unit.corpus_cases import generated_cases
 

@@ -151,7 +151,7 @@ def test_the_rationale_names_the_other_request_counted(engine: imr_policy.Engine
 def test_a_statute_that_caps_each_service_apart_does_not_count_the_other(engine: imr_policy.Engine) -> None:
     # Labor Code 4604.5 caps physical and occupational therapy at 24 visits each: its count facts for the
     # physical therapy request are the physical therapy visits alone, whatever occupational therapy is asked for
-    from imr_policy.derive import as_counted_by, request_facts
+    from imr_policy.engine.derive import as_counted_by, request_facts
 
     case = imr_policy.validate_case(_therapies(4, 12, completed=20, jurisdiction="CA"))
     facts = request_facts(case, case.requests[0])

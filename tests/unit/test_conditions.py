@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 import imr_policy
-from imr_policy.case import validate_case
-from imr_policy.conditions import code_systems, infer_code_system, match_rows, phrase_matches, tokens
-from imr_policy.derive import request_facts
+from imr_policy.engine.derive import request_facts
+from imr_policy.language.conditions import code_systems, infer_code_system, match_rows, phrase_matches, tokens
+from imr_policy.loading.case import validate_case
 
 BEFORE, AFTER = dt.date(2015, 9, 30), dt.date(2015, 10, 1)
 
@@ -311,7 +311,7 @@ def test_procedure_words_name_rows_only_when_no_diagnosis_names_one(engine: imr_
 def test_the_phrase_caches_are_bounded_and_never_answer_for_another_row(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each reload brings new rows: the per-row caches of conditions.py stay within their bound, and a row
     loaded again (a new object with the same content) is matched exactly as the first was."""
-    from imr_policy import conditions
+    from imr_policy.language import conditions
 
     monkeypatch.setattr(conditions, "_ROW_PHRASES_MAX", 30)
     valid = validate_case(_case())

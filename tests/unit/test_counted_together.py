@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import imr_policy
-from imr_policy.case import validate_case
+from imr_policy.loading.case import validate_case
 
 
 def _case(history: list[dict[str, Any]], quantity: int = 12, jurisdiction: str = "TX") -> dict[str, Any]:
@@ -81,7 +81,7 @@ def test_a_count_of_the_other_service_the_records_do_not_state_is_read_at_every_
 
 
 def test_explain_says_which_edition_counted_which_visits(engine: imr_policy.Engine) -> None:
-    from imr_policy.why import explain_case
+    from imr_policy.authoring.why import explain_case
 
     [item] = explain_case(engine, _case([PT])).items
     assert item.to_dict()["counted_together"] == [

@@ -1,7 +1,7 @@
 """Words are put together only when read (issue 13, item 3), and read exactly as if they had been built.
 
 A result's rationale, basis and trace (with its why-not texts) may hold a recipe
-(`imr_policy.model.deferred`) until first read; whoever reads them, and however (attribute, equality,
+(`imr_policy.model.values.deferred`) until first read; whoever reads them, and however (attribute, equality,
 hash, repr, pickling, `dataclasses.replace`, `to_dict`), gets the same values as from a result built
 with the words in hand.
 """
@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 import imr_policy
-from imr_policy import explain
-from imr_policy.model import ItemDetermination, _Deferred, deferred, evolve, unread
+from imr_policy.explain import rationale as explain
+from imr_policy.model.values import ItemDetermination, _Deferred, deferred, evolve, unread
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cases" / "imr-2015-psych-example.yaml"
 

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-from imr_policy.diff import PolicySet, diff_editions, diff_policy_sets
-from imr_policy.validate import load_editions
+from imr_policy.compliance.diff import PolicySet, diff_editions, diff_policy_sets
+from imr_policy.loading.validate import load_editions
 from tests.conftest import ROOT
 
 ODG = ROOT / "tests" / "format1" / "policies" / "odg-mental-illness-stress" / "2015-03.yaml"  # format 1: edited as data
@@ -320,8 +320,8 @@ def test_report_written_to_a_file(tmp_path: Path, fmt: str) -> None:
 
 def test_a_loosened_invariant_and_a_changed_condition_row_are_differences(tmp_path: Path) -> None:
     """Loosening what `verify` guarantees, or the codes that name a condition, is never "no differences"."""
-    from imr_policy.diff import diff_editions
-    from imr_policy.validate import load_editions
+    from imr_policy.compliance.diff import diff_editions
+    from imr_policy.loading.validate import load_editions
 
     root = ROOT / "policies"
     old = next(e for e in load_editions([root]).editions if e.key == "odg-mental-illness-stress@2015-03")
@@ -347,8 +347,8 @@ def test_a_loosened_invariant_and_a_changed_condition_row_are_differences(tmp_pa
 
 def test_a_changed_severity_scale_is_a_decision_change(tmp_path: Path) -> None:
     """Which severities an unstated severity is read as decides requests, so the diff names it."""
-    from imr_policy.diff import diff_editions
-    from imr_policy.validate import load_editions
+    from imr_policy.compliance.diff import diff_editions
+    from imr_policy.loading.validate import load_editions
 
     root = ROOT / "policies"
     old = next(e for e in load_editions([root]).editions if e.key == "odg-treatment@2007-05")

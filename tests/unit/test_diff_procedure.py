@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from imr_policy.cli.diff_report import summary_line
-from imr_policy.diff import PolicySet, diff_policy_sets
+from imr_policy.compliance.diff import PolicySet, diff_policy_sets
 from tests.conftest import ROOT
 
 PACKS = ROOT / "policies" / "ca-ur-procedure"
@@ -233,7 +233,7 @@ def test_the_report_orders_every_kind_of_entity_the_diff_names() -> None:
     from typing import get_args
 
     from imr_policy.cli.diff_report import ENTITY_ORDER
-    from imr_policy.diff import Entity
+    from imr_policy.compliance.diff import Entity
 
     assert sorted(ENTITY_ORDER) == sorted(get_args(Entity))
     assert len(set(ENTITY_ORDER)) == len(ENTITY_ORDER)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from imr_policy.facts import FACTS
+from imr_policy.language.facts import FACTS
 from tests.conftest import ROOT
 
 
@@ -89,7 +89,7 @@ def test_the_case_format_doc_names_every_field_of_the_case_schema() -> None:
 def test_the_complete_example_of_the_authoring_guide_is_a_valid_format_2_pack() -> None:
     import re
 
-    from imr_policy.validate import check_text
+    from imr_policy.loading.validate import check_text
 
     text = (ROOT / "docs/policy-authoring.md").read_text(encoding="utf-8")
     block = re.search(r"## A complete example\n\n```yaml\n(.*?)```", text, re.S)

@@ -12,7 +12,7 @@ import pytest
 
 import imr_policy
 from imr_policy.evaluate import Engine
-from imr_policy.model import Edition
+from imr_policy.model.values import Edition
 
 
 def psych_case(
@@ -98,7 +98,7 @@ def test_engines_loaded_side_by_side_answer_independently_under_threads(engine: 
     same names) is loaded while the first one still answers; threads use both at once, interleaved."""
     import shutil
 
-    from imr_policy.resources import policies_dir
+    from imr_policy.loading.resources import policies_dir
 
     packs = tmp_path / "packs"
     shutil.copytree(policies_dir(), packs, ignore=shutil.ignore_patterns("tests"))
@@ -218,7 +218,7 @@ def test_only_compile_imports_durable_rules() -> None:
         for p in package.rglob("*.py")
         if "import durable" in p.read_text(encoding="utf-8") or "from durable" in p.read_text(encoding="utf-8")
     )
-    assert importers == ["compile.py"]
+    assert importers == ["engine/compile.py"]
 
 
 def test_loading_invalid_policies_raises_with_every_diagnostic(tmp_path: Any) -> None:

@@ -6,7 +6,7 @@ import jsonschema
 import pytest
 
 import imr_policy
-from imr_policy.resources import schema
+from imr_policy.loading.resources import schema
 from tests.conftest import EXAMPLES, load_example
 
 # file -> [(request, determination, approved_quantity, imr_outcome, missing_facts)]

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 import imr_policy
-from imr_policy.conditions import infer_code_system, phrase_matches
-from imr_policy.model import Request
-from imr_policy.policytest import Runner
+from imr_policy.authoring.policytest import Runner
+from imr_policy.language.conditions import infer_code_system, phrase_matches
+from imr_policy.model.values import Request
 from tests.conftest import EXAMPLES, ROOT, load_example
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from imr_policy.model import RfaReceipt, UtilizationReview
-from imr_policy.timeliness import assess
-from imr_policy.validate import load_editions
+from imr_policy.engine.timeliness import assess
+from imr_policy.loading.validate import load_editions
+from imr_policy.model.values import RfaReceipt, UtilizationReview
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKS = load_editions([ROOT / "policies" / "ca-ur-procedure"]).procedures

@@ -21,11 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import imr_policy
-from imr_policy import corpus
 from imr_policy.cli.main import main
+from imr_policy.compliance import corpus
+from imr_policy.loading.yamlsrc import load_text
 from imr_policy.service import wire
 from imr_policy.service.worker import Handler
-from imr_policy.yamlsrc import load_text
 from tests.conftest import ROOT
 from tests.unit.test_invalid_fixtures import EXPECTED_CODES
 

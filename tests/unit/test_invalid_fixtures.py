@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 import imr_policy
-from imr_policy.diagnostics import Diagnostic, Severity, sort_and_cap
-from imr_policy.lint import lint_paths
-from imr_policy.policytest import Runner
-from imr_policy.validate import load_editions
+from imr_policy.authoring.lint import lint_paths
+from imr_policy.authoring.policytest import Runner
+from imr_policy.loading.validate import load_editions
+from imr_policy.model.diagnostics import Diagnostic, Severity, sort_and_cap
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -39,16 +39,16 @@ PACKAGE = ROOT / "imr_policy"
 DOCS = ROOT / "docs" / "diagnostics.md"
 EXAMPLE_CASE = ROOT / "examples" / "cases" / "imr-2015-psych-example.yaml"
 EXAMPLE_JSON = json.dumps(
-    imr_policy.yamlsrc.load_text(EXAMPLE_CASE.read_text(encoding="utf-8"), file=None, code_prefix="case").data
+    imr_policy.loading.yamlsrc.load_text(EXAMPLE_CASE.read_text(encoding="utf-8"), file=None, code_prefix="case").data
 )
 
 # Every code the package can emit, written out so that a new code cannot slip in unnoticed:
 # test_expected_codes_match_the_source compares this list with what the source actually contains.
 EXPECTED_CODES = frozenset(
     {
-        # imr_policy/diagnostics.py
+        # imr_policy/model/diagnostics.py
         "diagnostics.capped",
-        # imr_policy/policytest.py: policy test files (yamlsrc with code_prefix="policy-test", schemacheck with
+        # authoring/policytest.py: policy test files (yamlsrc with code_prefix="policy-test", schemacheck with
         # prefix="policy-test", then the checks of the tests themselves)
         "policy-test.syntax",
         "policy-test.duplicate-key",
@@ -75,7 +75,7 @@ EXPECTED_CODES = frozenset(
         "policy-test.ambiguous-rule",
         "policy-test.contradiction",
         "policy-test.rule-pack",
-        # imr_policy/lint.py: static analysis (imr-policy lint; validate shows all but the notes)
+        # imr_policy/authoring/lint.py: static analysis (imr-policy lint; validate shows all but the notes)
         "lint.gap",
         "lint.shadowed",
         "lint.unsatisfiable",
@@ -87,15 +87,15 @@ EXPECTED_CODES = frozenset(
         "lint.limit-text",
         "lint.unique-overlap",
         "lint.exception-conflict",
-        # imr_policy/yamlsrc.py with code_prefix="policy"
+        # imr_policy/loading/yamlsrc.py with code_prefix="policy"
         "policy.syntax",
         "policy.duplicate-key",
         "policy.yaml-tag",
-        # imr_policy/limits.py: input over a limit (docs/limits.md)
+        # imr_policy/loading/limits.py: input over a limit (docs/limits.md)
         "policy.limit",
         "policy-test.limit",
         "case.limit",
-        # imr_policy/schemacheck.py with prefix="policy.schema"
+        # imr_policy/loading/schemacheck.py with prefix="policy.schema"
         "policy.schema.unknown-field",
         "policy.schema.missing-field",
         "policy.schema.type",
@@ -106,7 +106,7 @@ EXPECTED_CODES = frozenset(
         "policy.schema.pattern",
         "policy.schema.invalid",
         "policy.schema.duplicate-entry",
-        # imr_policy/validate.py
+        # imr_policy/loading/validate.py
         "policy.no-files",
         "policy.unreadable",
         "policy.duplicate-id",
@@ -157,20 +157,20 @@ EXPECTED_CODES = frozenset(
         "policy.unknown-source",
         "policy.unused-source",
         "policy.source-twice",
-        # imr_policy/procedure.py: UR procedural packs (policies/*-ur-procedure/, schemas/ur-procedure.schema.json)
+        # loading/procedure.py: UR procedural packs (policies/*-ur-procedure/, schemas/ur-procedure.schema.json)
         "policy.holiday-year",
         "policy.holiday-rule",
         "policy.holiday-list-disagrees",
         "policy.missing-time-limit",
         "policy.duplicate-time-limit",
-        # imr_policy/yamlsrc.py with code_prefix="case"
+        # imr_policy/loading/yamlsrc.py with code_prefix="case"
         "case.syntax",
         "case.duplicate-key",
         "case.yaml-tag",
         "case.yaml-alias",
-        # imr_policy/yamlsrc.py check_data: a string that is not Unicode text (JSON only: YAML refuses it as syntax)
+        # loading/yamlsrc.py check_data: a string that is not Unicode text (JSON only: YAML refuses it as syntax)
         "case.text",
-        # imr_policy/schemacheck.py with prefix="case"
+        # imr_policy/loading/schemacheck.py with prefix="case"
         "case.unknown-field",
         "case.missing-field",
         "case.type",
@@ -181,7 +181,7 @@ EXPECTED_CODES = frozenset(
         "case.pattern",
         "case.invalid",
         "case.duplicate-entry",
-        # imr_policy/case.py
+        # imr_policy/loading/case.py
         "case.duplicate-request-id",
         "case.date-order",
         "case.unknown-request",
@@ -192,7 +192,7 @@ EXPECTED_CODES = frozenset(
         "case.code-system-ambiguous",
         # imr_policy/evaluate.py: valid, but the policy set has no profile of its jurisdiction
         "case.unknown-jurisdiction",
-        # imr_policy/corpus.py (corpora for `imr-policy batch` and `diff --impact`)
+        # imr_policy/compliance/corpus.py (corpora for `imr-policy batch` and `diff --impact`)
         "case.unreadable",
     }
 )
@@ -535,8 +535,8 @@ def test_unreadable_message_style(tmp_path: Path) -> None:
 
 def test_case_unreadable(tmp_path: Path) -> None:
     """A corpus entry that is not UTF-8 (a JSON Lines line, or a case file): reported with its place, not skipped."""
-    from imr_policy import corpus
-    from imr_policy.errors import CaseError
+    from imr_policy.compliance import corpus
+    from imr_policy.model.errors import CaseError
 
     lines = tmp_path / "cases.jsonl"
     lines.write_bytes(b'{"case_id": "fine"}\n{"case_id": "r\xe9vision"}\n')
@@ -632,7 +632,7 @@ def test_policy_test_no_policies(tmp_path: Path) -> None:
 
 
 def test_lint_too_complex(monkeypatch: pytest.MonkeyPatch) -> None:
-    from imr_policy import lint
+    from imr_policy.authoring import lint
 
     result = load_editions([ROOT / "policies" / "odg-mental-illness-stress" / "2015-03.yaml"], display_root=ROOT)
     assert result.ok

@@ -11,7 +11,7 @@ import pytest
 
 import imr_policy
 from imr_policy.cli.main import main
-from imr_policy.resources import policies_dir
+from imr_policy.loading.resources import policies_dir
 from imr_policy.service import wire
 from imr_policy.service.worker import Handler
 from tests.conftest import load_example

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 import imr_policy
-from imr_policy.resources import schema
+from imr_policy.loading.resources import schema
 from tests.conftest import EXAMPLES, load_example
 
 LETTER = "imr-2015-psych-example.yaml"

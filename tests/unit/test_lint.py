@@ -1,4 +1,4 @@
-"""Static analysis (imr_policy/lint.py, `imr-policy lint`, and `validate`): exact about finite facts and
+"""Static analysis (imr_policy/authoring/lint.py, `imr-policy lint`, and `validate`): exact about finite facts and
 intervals, aware of the relations between facts, quiet about the shipped packs."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from imr_policy.diagnostics import Severity
-from imr_policy.lint import always_decides, analyse, lint_paths
-from imr_policy.validate import check_text, load_editions
+from imr_policy.authoring.lint import always_decides, analyse, lint_paths
+from imr_policy.loading.validate import check_text, load_editions
+from imr_policy.model.diagnostics import Severity
 from tests.conftest import ROOT
 
 LINT_FIXTURES = ROOT / "tests" / "invalid" / "lint"
@@ -263,7 +263,7 @@ def test_a_limit_edited_without_its_text_is_found() -> None:
     itself, and nothing checked it. `lint.limit-text` compares the value with the numbers its texts state in
     its unit; the shipped packs agree with theirs."""
     import imr_policy
-    from imr_policy.lint import lint, stated_counts
+    from imr_policy.authoring.lint import lint, stated_counts
 
     assert stated_counts("total of up to 6-10 visits with evidence", "visits") == {6, 10}
     assert stated_counts("the first 3 to 6 treatments", "sessions") == {3, 6}
@@ -288,8 +288,8 @@ def test_a_limit_edited_without_its_text_is_found() -> None:
 
 def test_a_long_list_of_values_is_shortened_in_notes() -> None:
     """A `contains_any` of 14 procedure words reads as its first four and a count, so a note stays short."""
-    from imr_policy.lint import condition_text
-    from imr_policy.model import Condition
+    from imr_policy.authoring.lint import condition_text
+    from imr_policy.model.values import Condition
 
     words = tuple(f"w{i}" for i in range(14))
     text = condition_text(Condition("postsurgical_procedure", "contains_any", words), None)  # type: ignore[arg-type]

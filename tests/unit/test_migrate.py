@@ -16,9 +16,9 @@ import yaml
 from hypothesis import given, settings
 
 import imr_policy
-from imr_policy.migrate import migrate_file, migrate_paths
-from imr_policy.packformat import migrate_text
-from imr_policy.policytest import load_test_file
+from imr_policy.authoring.migrate import migrate_file, migrate_paths
+from imr_policy.authoring.policytest import load_test_file
+from imr_policy.loading.packformat import migrate_text
 from tests.conftest import ROOT
 from tests.property.strategies import cases
 

@@ -1,4 +1,4 @@
-"""One registry says what each condition operator is (imr_policy.facts.OPERATORS); the schema, the
+"""One registry says what each condition operator is (imr_policy.language.facts.OPERATORS); the schema, the
 compiler for durable_rules, the reference evaluator and every explanation are tested against it, so none
 of them can know an operator the others do not."""
 
@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
-from imr_policy import compile as compiler
-from imr_policy import explain, lint, why
-from imr_policy.facts import FACTS, OPERATORS
-from imr_policy.model import Condition
-from imr_policy.reference import check, holds
+from imr_policy.authoring import lint, why
+from imr_policy.engine import compile as compiler
+from imr_policy.engine.reference import check, holds
+from imr_policy.explain import rationale as explain
+from imr_policy.language.facts import FACTS, OPERATORS
+from imr_policy.model.values import Condition
 from tests.conftest import ROOT
 
 # one condition per operator, on a fact of the type the operator needs, with a value that holds
@@ -90,8 +91,8 @@ def test_every_explanation_has_words_for_every_operator(name: str) -> None:
 
 def test_the_schema_offers_every_fact_and_explains_every_operator() -> None:
     """Issue 11: an editor with yaml-language-server completes `fact:` from the registry (examples) and
-    shows what each fact and operator means; the lists cannot drift from imr_policy.facts."""
-    from imr_policy.facts import FACTS
+    shows what each fact and operator means; the lists cannot drift from imr_policy.language.facts."""
+    from imr_policy.language.facts import FACTS
 
     schema = json.loads((ROOT / "schemas" / "policy.schema.json").read_text(encoding="utf-8"))
     props = schema["$defs"]["condition"]["properties"]

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 import imr_policy
-from imr_policy.errors import EngineError
-from imr_policy.lint import lint_paths
+from imr_policy.authoring.lint import lint_paths
+from imr_policy.model.errors import EngineError
 
 _PACK = """\
 format: 2

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from imr_policy.policytest import Run, Runner, coverage, discover_tests, editions_under, load_test_file
-from imr_policy.validate import load_editions
-from imr_policy.yamlsrc import load_text
+from imr_policy.authoring.policytest import Run, Runner, coverage, discover_tests, editions_under, load_test_file
+from imr_policy.loading.validate import load_editions
+from imr_policy.loading.yamlsrc import load_text
 from tests.conftest import ROOT
 
 POLICIES = ROOT / "policies"

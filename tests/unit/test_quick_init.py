@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from imr_policy import combine, model
+from imr_policy.engine import combine
+from imr_policy.model import values as model
 
 QUICK = [
     cls

@@ -1,4 +1,4 @@
-"""Rule 7 (imr_policy.combine): readings of what the records leave open, over the real packs and engine.
+"""Rule 7 (imr_policy.engine.combine): readings of what the records leave open, over the real packs and engine.
 
 Severity: ODG's chiropractic wording has "Mild" and "Severe" only (`severity_scales:` in
 policies/odg-treatment/2007-05.yaml), so an unstated severity is read as those two and never as
@@ -201,7 +201,7 @@ def test_an_unknown_count_is_read_from_zero(engine: imr_policy.Engine) -> None:
     ],
 )
 def test_inconsistent_counts_are_refused(entry: dict[str, Any], code: str, path: str) -> None:
-    from imr_policy.case import case_diagnostics
+    from imr_policy.loading.case import case_diagnostics
 
     found = [(d.code, d.path) for d in case_diagnostics(_pt([entry], 2))]
     assert (code, path) in found

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import imr_policy
-from imr_policy.resources import policies_dir
+from imr_policy.loading.resources import policies_dir
 
 CASE: dict[str, Any] = {
     "case_id": "request-date",

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import imr_policy
-from imr_policy import table
+from imr_policy.explain import table
 from tests.conftest import ROOT
 
 

@@ -1,4 +1,4 @@
-"""UR timeliness (imr_policy/timeliness.py) on real dates, under the shipped procedural packs and under a
+"""UR timeliness (imr_policy/engine/timeliness.py) on real dates, under the shipped procedural packs and under a
 test pack that has a holiday list.
 
 The shipped California packs list no holidays (the reference sources give none), so a deadline there is
@@ -22,11 +22,11 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 import imr_policy
+from imr_policy.engine.timeliness import assess
 from imr_policy.evaluate import engine_from
-from imr_policy.model import RfaReceipt, UtilizationReview
-from imr_policy.procedure import Procedure, check_procedure_text
-from imr_policy.timeliness import assess
-from imr_policy.validate import load_editions
+from imr_policy.loading.procedure import Procedure, check_procedure_text
+from imr_policy.loading.validate import load_editions
+from imr_policy.model.values import RfaReceipt, UtilizationReview
 
 ROOT = Path(__file__).resolve().parents[2]
 PACK = ROOT / "policies" / "ca-ur-procedure" / "2013-01-01.yaml"
@@ -488,7 +488,7 @@ def test_bad_procedural_facts_are_refused(entry: dict[str, Any], code: str, path
 
 
 def test_letter_elements_of_the_2015_example() -> None:
-    from imr_policy import ur_letter
+    from imr_policy.explain import ur_letter
 
     engine = imr_policy.load(engine="reference")
     case = imr_policy.validate_case(_example())
@@ -535,7 +535,7 @@ def test_letter_elements_of_the_2015_example() -> None:
 
 
 def test_letter_check_without_a_pack_says_so() -> None:
-    from imr_policy import ur_letter
+    from imr_policy.explain import ur_letter
 
     engine = imr_policy.load(engine="reference")
     case = imr_policy.validate_case(_example())

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 import imr_policy
-from imr_policy import audit
-from imr_policy.case import validate_case
-from imr_policy.conditions import match_rows, names_no_condition
+from imr_policy.compliance import audit
+from imr_policy.language.conditions import match_rows, names_no_condition
+from imr_policy.loading.case import validate_case
 
 ROOT = Path(__file__).resolve().parents[2]
 LUMBAR_ROWS = [
@@ -50,11 +50,11 @@ def _case(
     return case
 
 
-def _odg(engine: imr_policy.Engine) -> imr_policy.model.Edition:
+def _odg(engine: imr_policy.Engine) -> imr_policy.model.values.Edition:
     return next(e for e in engine.editions if e.key == "odg-treatment@2007-05")
 
 
-def _matches(engine: imr_policy.Engine, case: dict[str, Any]) -> tuple[imr_policy.model.ConditionMatch, ...]:
+def _matches(engine: imr_policy.Engine, case: dict[str, Any]) -> tuple[imr_policy.model.values.ConditionMatch, ...]:
     odg = _odg(engine)
     valid = validate_case(case)
     return match_rows(odg.conditions, valid, valid.requests[0], odg.unnamed_condition)
@@ -212,7 +212,7 @@ def test_the_compliance_diff_reports_the_reading_as_a_decision_change(tmp_path: 
 
 
 def test_a_row_left_out_on_purpose_is_said_so_and_not_warned(tmp_path: Path) -> None:
-    from imr_policy.validate import load_editions
+    from imr_policy.loading.validate import load_editions
 
     fixture = ROOT / "tests" / "invalid" / "policy" / "policy.unnamed-condition-row-left-out.yaml"
     text = fixture.read_text(encoding="utf-8")

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 import imr_policy
-from imr_policy.case import validate_case
-from imr_policy.conditions import match_rows, names_no_procedure
+from imr_policy.language.conditions import match_rows, names_no_procedure
+from imr_policy.loading.case import validate_case
 
 ROOT = Path(__file__).resolve().parents[2]
 ODG = "odg-treatment@2007-05"
@@ -56,12 +56,12 @@ def _disc(completed: int, procedure: str = "lumbar spine surgery") -> dict[str, 
     return _case("lumbar disc herniation", "lumbar", procedure, completed)
 
 
-def _item(engine: imr_policy.Engine, case: dict[str, Any]) -> imr_policy.model.ItemDetermination:
+def _item(engine: imr_policy.Engine, case: dict[str, Any]) -> imr_policy.model.values.ItemDetermination:
     [item] = engine.evaluate(case).items
     return item
 
 
-def _odg(engine: imr_policy.Engine) -> imr_policy.model.Edition:
+def _odg(engine: imr_policy.Engine) -> imr_policy.model.values.Edition:
     return next(e for e in engine.editions if e.key == ODG)
 
 

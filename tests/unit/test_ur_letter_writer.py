@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import imr_policy
-from imr_policy import letter
+from imr_policy.compliance import letter
 from tests.conftest import EXAMPLES, ROOT, load_example
 
 EXAMPLE = "imr-2015-psych-example.yaml"

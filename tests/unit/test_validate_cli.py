@@ -156,7 +156,7 @@ def test_an_unquoted_yes_gets_a_precise_hint() -> None:
     import pytest
 
     import imr_policy
-    from imr_policy.errors import CaseError
+    from imr_policy.model.errors import CaseError
 
     text = (ROOT / "examples/cases/imr-2015-psych-example.yaml").read_text(encoding="utf-8")
     assert "functional_improvement: not_documented" in text

@@ -7,7 +7,7 @@ import pytest
 
 import imr_policy
 from imr_policy.cli import render
-from imr_policy.explain import noun
+from imr_policy.explain.rationale import noun
 from tests.conftest import load_example
 
 

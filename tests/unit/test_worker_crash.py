@@ -13,11 +13,11 @@ from typing import Any
 
 import yaml
 
-from imr_policy import runner
-from imr_policy.batch import EvaluateJob, Record
-from imr_policy.corpus import Entry, entries
-from imr_policy.impact import CaseComparison, ImpactJob
-from imr_policy.sides import pack_of
+from imr_policy.compliance import runner
+from imr_policy.compliance.batch import EvaluateJob, Record
+from imr_policy.compliance.corpus import Entry, entries
+from imr_policy.compliance.impact import CaseComparison, ImpactJob
+from imr_policy.compliance.sides import pack_of
 from tests.conftest import EXAMPLES
 
 MARK = "crash-me"

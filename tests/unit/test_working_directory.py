@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from imr_policy.resources import checkout_policies
+from imr_policy.loading.resources import checkout_policies
 from tests.conftest import ROOT
 
 CASE = ROOT / "examples/cases/acupuncture-low-back-2019.yaml"

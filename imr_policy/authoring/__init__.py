@@ -1,0 +1,1 @@
+"""The policy author's tools: policy tests and coverage, lint, verify, generated cases, migrate and counterfactuals."""

@@ -1,0 +1,1 @@
+"""Reading: bounded YAML with source maps, JSON Schema checks, rule and procedural packs, profiles and cases."""

@@ -41,8 +41,7 @@ from imr_policy.engine.derive import (
     with_concurrent,
 )
 from imr_policy.engine.reference import ReferenceMatcher
-from imr_policy.explain import rationale as explain
-from imr_policy.explain import ur as explain_ur
+from imr_policy.explain import rationale, ur
 from imr_policy.language.conditions import match_rows, names_no_procedure
 from imr_policy.language.facts import FACTS, PREDICATE_OPS, PRESENCE_OPS
 from imr_policy.loading.case import validate_case
@@ -176,7 +175,7 @@ class Engine:
         finally:
             _ANSWERS.reset(token)
         # UR timeliness: decided in its own module, never changing the outcome, then put in words
-        items = tuple(explain_ur.worded(i) for i in timeliness.attach(valid, items, self._procedures))
+        items = tuple(ur.worded(i) for i in timeliness.attach(valid, items, self._procedures))
         return Determination(valid.case_id, ENGINE_VERSION, self._policy_set, items)
 
     def edition_result(
@@ -351,7 +350,7 @@ class Engine:
             readings=readings,
             floor=floor,
         )
-        return explain.item(
+        return rationale.item(
             case=case,
             request=request,
             facts=facts,
@@ -603,7 +602,7 @@ class Engine:
 
 
 def _why_not(conditions: tuple[Clause, ...], facts: Mapping[str, Any], edition: Edition) -> Callable[[], str]:
-    return functools.partial(explain.why_not, conditions, facts, edition)
+    return functools.partial(rationale.why_not, conditions, facts, edition)
 
 
 def _edition_trace(
@@ -622,7 +621,7 @@ def _edition_trace(
     seen = False
     for rule in edition.rules_for(facts["service"]):
         applied = f"rule:{rule.id}" in fired
-        why = None if applied else explain.why_not(rule.when, facts, edition)
+        why = None if applied else rationale.why_not(rule.when, facts, edition)
         trace.append(TraceEntry(g, e, rule.id, "rule", applied, applied and not seen, why))
         seen = seen or applied
     for c in checks:

@@ -10,8 +10,7 @@ from typing import Any
 
 import yaml
 
-from imr_policy.explain import rationale as explain
-from imr_policy.explain import ur as explain_ur
+from imr_policy.explain import rationale, ur
 from imr_policy.loading.limits import TooLarge, for_prefix, read_limited
 from imr_policy.model.diagnostics import Diagnostic, Severity
 from imr_policy.model.values import Determination, ItemDetermination
@@ -41,7 +40,7 @@ def _wrap(text: str, indent: str) -> list[str]:
 
 
 def _title(item: ItemDetermination) -> str:
-    return f"{explain.noun(item.service, item.requested_quantity)} (request `{item.request}`)"
+    return f"{rationale.noun(item.service, item.requested_quantity)} (request `{item.request}`)"
 
 
 def determination_text(det: Determination) -> str:
@@ -94,7 +93,7 @@ def determination_text(det: Determination) -> str:
         out.extend(_wrap(item.rationale, "     "))
         if item.ur_timeliness is not None:
             out.append(f"   UR timeliness: {item.ur_timeliness.status.replace('_', ' ')}")
-            out.extend(_wrap(explain_ur.sentence(item.ur_timeliness), "     "))
+            out.extend(_wrap(ur.sentence(item.ur_timeliness), "     "))
         out.append("")
     return "\n".join(out)
 

@@ -1,6 +1,6 @@
 """Was a UR decision on time? One immutable `Timeliness` per UR decision, from a procedural pack.
 
-Deciding happens here and nowhere else; `explain_ur.py` only puts the result into words.
+Deciding happens here and nowhere else; `explain/ur.py` only puts the result into words.
 
 Every unknown is a range, never a guess. The day a request counts as received and the deadline are
 each an interval `[earliest, latest]`:

@@ -33,7 +33,7 @@ class Profile:
     authority: str
     file: str
     sha256: str
-    # what a rationale says about this jurisdiction's law, by situation (explain._NEUTRAL lists the keys)
+    # what a rationale says about this jurisdiction's law, by situation (explain/rationale.py's _NEUTRAL lists the keys)
     sentences: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 import imr_policy
-from imr_policy.explain import rationale as explain
+from imr_policy.explain import rationale
 from imr_policy.model.values import ItemDetermination, _Deferred, deferred, evolve, unread
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cases" / "imr-2015-psych-example.yaml"
@@ -96,4 +96,4 @@ def test_the_rationale_is_the_one_explain_writes(engine: imr_policy.Engine, case
     item = engine.evaluate(case).items[0]
     plain = ItemDetermination(**{f.name: getattr(item, f.name) for f in dataclasses.fields(item)})
     assert plain == item and plain.rationale == item.rationale
-    assert explain.basis is not None and explain.rationale is not None
+    assert rationale.basis is not None and rationale.rationale is not None

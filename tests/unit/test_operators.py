@@ -13,7 +13,7 @@ import pytest
 from imr_policy.authoring import lint, why
 from imr_policy.engine import compile as compiler
 from imr_policy.engine.reference import check, holds
-from imr_policy.explain import rationale as explain
+from imr_policy.explain import rationale
 from imr_policy.language.facts import FACTS, OPERATORS
 from imr_policy.model.values import Condition
 from tests.conftest import ROOT
@@ -83,7 +83,7 @@ def test_the_compiled_reference_check_is_holds(name: str) -> None:
 @pytest.mark.parametrize("name", list(OPERATORS))
 def test_every_explanation_has_words_for_every_operator(name: str) -> None:
     op = OPERATORS[name]
-    assert explain._OPWORDS[name] == op.words and op.words
+    assert rationale._OPWORDS[name] == op.words and op.words
     if op.kind in ("compare", "ordered", "set"):
         assert lint._WORDS[name] == op.brief
         assert why._HELD[name] == (f"{op.brief} " if op.brief else "")

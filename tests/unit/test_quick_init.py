@@ -1,4 +1,4 @@
-"""`model._quick_init`: the faster `__init__` of the values built on every evaluation means the same."""
+"""`values._quick_init`: the faster `__init__` of the values built on every evaluation means the same."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from imr_policy.engine import combine
-from imr_policy.model import values as model
+from imr_policy.model import values
 
 QUICK = [
     cls
-    for module in (model, combine)
+    for module in (values, combine)
     for cls in vars(module).values()
     if isinstance(cls, type) and dataclasses.is_dataclass(cls) and getattr(cls.__init__, "quick", False)
 ]
@@ -38,16 +38,16 @@ def test_same_parameters_and_defaults_as_the_dataclass(cls: type) -> None:
 
 
 def test_values_built_are_equal_frozen_and_defaults_are_fresh() -> None:
-    a = model.SearchStep("mtus", "g", "e", "decided")
-    assert a == model.SearchStep(tier="mtus", guideline="g", edition="e", result="decided", note="")
+    a = values.SearchStep("mtus", "g", "e", "decided")
+    assert a == values.SearchStep(tier="mtus", guideline="g", edition="e", result="decided", note="")
     assert a.note == ""
     with pytest.raises(dataclasses.FrozenInstanceError):
         a.note = "x"  # type: ignore[misc]
-    info = model.PolicySetInfo("p", "h")
-    d = model.Determination("c", "v", info)
-    assert d.items == () and d == model.Determination("c", "v", info, ())
+    info = values.PolicySetInfo("p", "h")
+    d = values.Determination("c", "v", info)
+    assert d.items == () and d == values.Determination("c", "v", info, ())
     with pytest.raises(TypeError):
-        model.SearchStep("mtus", "g", "e")  # type: ignore[call-arg]
+        values.SearchStep("mtus", "g", "e")  # type: ignore[call-arg]
 
 
 def test_a_deferred_field_still_defers() -> None:
@@ -57,7 +57,7 @@ def test_a_deferred_field_still_defers() -> None:
         calls.append(1)
         return ()
 
-    e = model.ExceptionCheck(None, False, model.deferred(make))  # type: ignore[arg-type]
+    e = values.ExceptionCheck(None, False, values.deferred(make))  # type: ignore[arg-type]
     assert calls == []
     assert e.why_not == () and calls == [1]
     assert e.why_not == () and calls == [1]
@@ -72,7 +72,7 @@ def test_it_refuses_what_it_cannot_copy() -> None:
             pass
 
     with pytest.raises(TypeError):
-        model._quick_init(WithPost)
+        values._quick_init(WithPost)
 
     @dataclasses.dataclass(frozen=True, slots=True)
     class NotInit:
@@ -80,4 +80,4 @@ def test_it_refuses_what_it_cannot_copy() -> None:
         b: int = dataclasses.field(init=False, default=0)
 
     with pytest.raises(TypeError):
-        model._quick_init(NotInit)
+        values._quick_init(NotInit)

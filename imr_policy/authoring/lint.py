@@ -873,20 +873,14 @@ def _condition_overlaps(edition: Edition) -> list[_Finding]:
         if a.regions and b.regions and not set(a.regions) & set(b.regions):
             continue
         clash: str | None = None
+        severity = Severity.WARNING
         for pa, pb in itertools.product(_row_words(a, b), _row_words(b, a)):
             ta, tb = tokens(pa), tokens(pb)
             if ta <= tb or tb <= ta:
                 clash = f"the phrases `{pa}` and `{pb}` match the same descriptions"
                 break
         if clash is None:
-            clash = next(
-                (
-                    f"the procedure phrases `{pa}` and `{pb}` match the same procedures"
-                    for pa, pb in itertools.product(a.procedure_words, b.procedure_words)
-                    if tokens(pa) <= tokens(pb) or tokens(pb) <= tokens(pa)
-                ),
-                None,
-            )
+            clash, severity = _procedure_overlap(a, b)
         if clash is None:
             for system, ca, cb in (("ICD-9-CM", a.icd9, b.icd9), ("ICD-10-CM", a.icd10, b.icd10)):
                 pair = next(((x, y) for x in ca for y in cb if x.startswith(y) or y.startswith(x)), None)
@@ -901,10 +895,32 @@ def _condition_overlaps(edition: Edition) -> list[_Finding]:
                     f"$.conditions[{j}].id",
                     f"make the phrases or codes of `{b.id}` specific to it, or merge the rows; a diagnosis that "
                     "matches both is decided only where both rows agree",
-                    Severity.WARNING,
+                    severity,
                 )
             )
     return out
+
+
+def _procedure_overlap(a: ConditionRow, b: ConditionRow) -> tuple[str | None, Severity]:
+    """Procedure phrases of two rows that match the same procedures. The same phrase in both is the pack
+    saying that the operation can be either row's (a laminectomy, for a disc disorder or a stenosis): a
+    note, since the evaluator reads both rows; a phrase inside a wider one of the other row is a warning."""
+    pairs = [
+        (pa, pb)
+        for pa, pb in itertools.product(a.procedure_words, b.procedure_words)
+        if tokens(pa) <= tokens(pb) or tokens(pb) <= tokens(pa)
+    ]
+    wider = next(((pa, pb) for pa, pb in pairs if tokens(pa) != tokens(pb)), None)
+    if wider is not None:
+        return f"the procedure phrases `{wider[0]}` and `{wider[1]}` match the same procedures", Severity.WARNING
+    if pairs:
+        shared = ", ".join(f"`{pa}`" for pa, _ in pairs)
+        return (
+            f"both list the procedure phrase {shared}, so such an operation reads both rows (as the pack intends, "
+            "if the operation can be either row's)",
+            Severity.NOTE,
+        )
+    return None, Severity.WARNING
 
 
 def _too_complex(edition: Edition, service: str, rules: Sequence[Rule], index: Mapping[str, int]) -> _Finding:

@@ -442,7 +442,11 @@ def _unnamed_procedure(e: Edition) -> str | None:
     u = e.unnamed_procedure
     if u is None:
         return None
-    rows = "; ".join(f"for {r.row} the entries {', '.join(r.procedures)}" for r in u.rows)
+    rows = "; ".join(
+        f"for {r.row} the entries {', '.join(r.procedures)}"
+        + (f" (the row's words naming no entry: {', '.join(sorted(r.words))})" if r.words else "")
+        for r in u.rows
+    )
     return f"{rows} [{u.provenance}]; words naming no procedure: {', '.join(sorted(u.words))}"
 
 

@@ -22,7 +22,8 @@ Two questions, both answered before any rule is matched:
   last, for a diagnosis that no row's code or other words match: such a diagnosis names every row
   that lists the phrase, and the evaluator reads the rows one by one. For a post-surgical request whose
   diagnoses name no row by a code or a row's own words, the rows whose `procedure_words` occur in the
-  procedure ("left wrist flexor tenosynovectomy") are the ones matched.
+  procedure ("left wrist flexor tenosynovectomy") are the ones matched; without a body region, the region the
+  procedure's own words name narrows them ("cervical fusion": the neck's rows, not the low back's).
 * **A diagnosis that names only the injured part** ("compensable lumbar injury": every word is one of
   the table's `unnamed_condition.words` or a word of the request's body region), or no diagnosis at all,
   names no condition. Where the table declares rows for the request's body region (or, for a request
@@ -138,7 +139,7 @@ def match_rows(
     named = any(not m.general for m in found.values())
     if not named and request.postsurgical_procedure:
         # no diagnosis names a row by code or by the row's own words: the operation may name the condition
-        by_procedure = _by_procedure_words(usable, request.postsurgical_procedure)
+        by_procedure = _by_procedure_words(usable, request.postsurgical_procedure, region)
         if by_procedure:
             found = {m.row.id: m for m in by_procedure}
     if not found and unnamed is not None:
@@ -245,8 +246,17 @@ def _by_general_words(rows: Usable, diagnosis: Diagnosis) -> list[ConditionMatch
     return _by_phrases(rows, diagnosis.description, lambda ph: ph.general_words, "general_words")
 
 
-def _by_procedure_words(rows: Usable, procedure: str) -> list[ConditionMatch]:
-    return _by_phrases(rows, procedure, lambda ph: ph.procedure_words, "procedure_words")
+def _by_procedure_words(rows: Usable, procedure: str, region: frozenset[str] | None) -> list[ConditionMatch]:
+    """The rows whose `procedure_words` occur in the procedure. A request without a body region is narrowed
+    by the region the procedure's own words name ("cervical fusion" keeps the neck's rows, not the low
+    back's), when they name the region of any row matched."""
+    found = _by_phrases(rows, procedure, lambda ph: ph.procedure_words, "procedure_words")
+    if region is None and found:
+        said = tokens(procedure)
+        named = [m for m in found if names_region(m.row.regions, said)]
+        if named:
+            return named
+    return found
 
 
 def names_no_condition(description: str, regions: tuple[str, ...], unnamed: UnnamedCondition) -> bool:
@@ -262,7 +272,14 @@ def names_no_procedure(request: Request, row: ConditionRow, unnamed: UnnamedProc
     or a word of the row's own phrases and regions ("right shoulder surgery (rotator cuff protocol)")."""
     if not request.postsurgical or not unnamed.procedures_for(row.id):
         return False
-    said = (*unnamed.words, *row.regions, *row.all_words, *row.general_words, request.body_region or "")
+    said = (
+        *unnamed.words,
+        *unnamed.words_for(row.id),
+        *row.regions,
+        *row.all_words,
+        *row.general_words,
+        request.body_region or "",
+    )
     allowed = frozenset().union(*(tokens(w) for w in said))
     return tokens(request.postsurgical_procedure or "") <= allowed
 

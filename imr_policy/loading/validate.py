@@ -915,7 +915,7 @@ class _Semantics:
                         f"{at}.procedures[{j}]",
                         hint="name the procedure as a rule of the row reads it, or add the rule",
                     )
-            entries.append(RowProcedures(row, tuple(entry["procedures"])))
+            entries.append(RowProcedures(row, tuple(entry["procedures"]), tuple(entry.get("words", ()))))
         return UnnamedProcedure(
             words=tuple(raw["words"]),
             rows=tuple(entries),

@@ -273,6 +273,9 @@ class RowProcedures:
 
     row: str
     procedures: tuple[str, ...]
+    # words that, for this row, name the surgery but not which of its entries it was (a "repair" or a
+    # "decompression" for rotator cuff syndrome, whose entries are the arthroscopic and the open approach)
+    words: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,6 +297,10 @@ class UnnamedProcedure:
 
     def procedures_for(self, row: str) -> tuple[str, ...]:
         return next((r.procedures for r in self.rows if r.row == row), ())
+
+    def words_for(self, row: str) -> tuple[str, ...]:
+        """The row's own words for a surgery that names none of its entries (`rows[].words`)."""
+        return next((r.words for r in self.rows if r.row == row), ())
 
 
 @dataclass(frozen=True, slots=True)

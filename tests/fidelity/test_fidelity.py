@@ -27,7 +27,7 @@ MAX_DISAGREEING = 0
 MIN_REAL_OVERTURNS = 6
 MIN_OVERTURNS_CAUGHT = 0
 # the decidability-only set (outcome not visible): how many of its disputed items the engine decides
-MIN_DECIDABILITY_DECIDED = 14
+MIN_DECIDABILITY_DECIDED = 15
 
 
 def test_the_suite_has_real_cases() -> None:

@@ -308,6 +308,70 @@ def test_procedure_words_name_rows_only_when_no_diagnosis_names_one(engine: imr_
     assert _rows_for(engine, injury, "wrist") == []
 
 
+def test_a_procedure_names_the_rows_of_its_entries(engine: imr_policy.Engine) -> None:
+    """The rows' post-surgical entries, as the table names them, select the row when no diagnosis does."""
+    none = "compensable injury"
+    assert _rows_after_surgery(engine, none, "L4-5 fusion", "lumbar") == [
+        ("disc-without-myelopathy", "procedure_words")
+    ]
+    assert _rows_after_surgery(engine, none, "ACDF C5-6", "cervical") == [("cervical-disc", "procedure_words")]
+    # a laminectomy is an operation of two rows: both are read
+    assert _rows_after_surgery(engine, none, "lumbar laminectomy", "lumbar") == [
+        ("disc-without-myelopathy", "procedure_words"),
+        ("spinal-stenosis", "procedure_words"),
+    ]
+    # one operation of two procedures names the row of each
+    assert _rows_after_surgery(engine, none, "ACL reconstruction and partial medial meniscectomy", "knee") == [
+        ("meniscus-tear", "procedure_words"),
+        ("knee-sprain", "procedure_words"),
+    ]
+    # an operation the table names no entry for names no row
+    assert _rows_after_surgery(engine, none, "total knee arthroplasty", "knee") == []
+
+
+def test_without_a_body_region_the_procedures_own_region_words_narrow_the_rows(engine: imr_policy.Engine) -> None:
+    none = "compensable injury"
+    assert _rows_after_surgery(engine, none, "cervical fusion", None) == [("cervical-disc", "procedure_words")]
+    assert _rows_after_surgery(engine, none, "lumbar fusion", None) == [("disc-without-myelopathy", "procedure_words")]
+    # a procedure that names no region keeps every row it names
+    assert _rows_after_surgery(engine, none, "fusion", None) == [
+        ("disc-without-myelopathy", "procedure_words"),
+        ("cervical-disc", "procedure_words"),
+    ]
+    # a body region, where given, is what selects (the procedure's words are not asked again)
+    assert _rows_after_surgery(engine, none, "cervical fusion", "lumbar") == [
+        ("disc-without-myelopathy", "procedure_words")
+    ]
+
+
+def test_a_rows_own_words_for_an_unnamed_entry(engine: imr_policy.Engine) -> None:
+    """`unnamed_procedure.rows[].words`: a repair or a decompression for rotator cuff syndrome names the
+    operation, not the approach (arthroscopic or open); for the other rows those words name a procedure."""
+    from imr_policy.language.conditions import names_no_procedure
+
+    odg = next(e for e in engine.editions if e.key == "odg-treatment@2007-05")
+    assert odg.unnamed_procedure is not None
+    rows = {r.id: r for r in odg.conditions}
+
+    def unnamed(procedure: str, row: str) -> bool:
+        request = {
+            "id": "r",
+            "service": "physical_therapy",
+            "body_region": "shoulder",
+            "quantity": 9,
+            "date_of_service": "2010-09-01",
+            "postsurgical": {"procedure": procedure, "surgery_date": "2010-07-01"},
+        }
+        valid = validate_case(_case(requests=[request]))
+        return names_no_procedure(valid.requests[0], rows[row], odg.unnamed_procedure)
+
+    assert unnamed("right rotator cuff repair", "rotator-cuff-syndrome")
+    assert unnamed("subacromial decompression", "rotator-cuff-syndrome")
+    assert not unnamed("arthroscopic subacromial decompression", "rotator-cuff-syndrome")  # the approach is named
+    assert not unnamed("labral repair", "rotator-cuff-syndrome")  # another operation
+    assert odg.unnamed_procedure.words_for("disc-without-myelopathy") == ()
+
+
 def test_the_phrase_caches_are_bounded_and_never_answer_for_another_row(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each reload brings new rows: the per-row caches of conditions.py stay within their bound, and a row
     loaded again (a new object with the same content) is matched exactly as the first was."""

@@ -296,3 +296,29 @@ def test_a_long_list_of_values_is_shortened_in_notes() -> None:
     assert text == "`postsurgical_procedure` mentions `w0`, `w1`, `w2`, `w3` and 10 more"
     short = condition_text(Condition("postsurgical_procedure", "contains_any", words[:6]), None)  # type: ignore[arg-type]
     assert short.endswith("`w4`, `w5`")
+
+
+def test_procedure_phrases_shared_by_rows_are_a_note_and_wider_ones_a_warning() -> None:
+    """Two rows that list the same procedure phrase (a laminectomy: a disc disorder's or a stenosis's) are
+    read both, as the pack intends: a note. A phrase inside a wider phrase of another row is a warning."""
+    text = (ROOT / "policies/odg-treatment/2007-05.yaml").read_text(encoding="utf-8")
+    shipped = [(c, m) for c, m in findings(text) if c == "lint.condition-overlap"]
+    assert (
+        "lint.condition-overlap",
+        "condition rows `disc-without-myelopathy` and `spinal-stenosis` overlap: both list the procedure phrase "
+        "`laminectomy`, `hemilaminectomy`, `laminotomy`, so such an operation reads both rows (as the pack "
+        "intends, if the operation can be either row's)",
+    ) in shipped
+    edition, _, _ = check_text(text, file="odg.yaml")
+    assert edition is not None
+    assert {f.severity for f in analyse(edition) if f.code == "lint.condition-overlap"} == {Severity.NOTE}
+    old = "    procedure_words: [laminectomy, hemilaminectomy, laminotomy]\n"
+    assert old in text
+    wider = text.replace(old, "    procedure_words: [lumbar laminectomy]\n", 1)
+    edition, _, _ = check_text(wider, file="odg.yaml")
+    assert edition is not None
+    warned = [f.message for f in analyse(edition) if f.severity is Severity.WARNING]
+    assert warned == [
+        "condition rows `disc-without-myelopathy` and `spinal-stenosis` overlap: the procedure phrases "
+        "`laminectomy` and `lumbar laminectomy` match the same procedures"
+    ]

@@ -123,6 +123,19 @@ def _procedure_names_a_row(request: dict[str, Any]) -> bool:
     return any(phrase_matches(w, procedure) for r in _condition_rows().values() for w in r.procedure_words)
 
 
+def _diagnoses_name_a_row(case: dict[str, Any]) -> bool:
+    """A diagnosis names a row by its code or the row's own words: the procedure's words are then not read
+    for the row (imr_policy/language/conditions.py), so changing the procedure cannot change `condition`."""
+    for d in case.get("diagnoses", []):
+        for row in _condition_rows().values():
+            if any(phrase_matches(w, d["description"]) for w in row.all_words):
+                return True
+            code = d.get("code")
+            if code and any(code.startswith(p) for p in (*row.icd9, *row.icd10)):
+                return True
+    return False
+
+
 def _apply(case: dict[str, Any], request_id: str, changes: list[Any]) -> dict[str, Any] | None:
     """The case with the changed facts written into its fields, or None when a fact has no single field."""
     out = copy.deepcopy(case)
@@ -188,7 +201,7 @@ def _apply(case: dict[str, Any], request_id: str, changes: list[Any]) -> dict[st
                     if has and fact_name not in nulls
                 ] or [{"description": "diagnosis", "severity": severity}]
         elif fact in ("postsurgical", "postsurgical_procedure", "months_since_surgery"):
-            if fact != "months_since_surgery" and _procedure_names_a_row(request):
+            if fact != "months_since_surgery" and _procedure_names_a_row(request) and not _diagnoses_name_a_row(out):
                 return None  # the procedure names a row as well: changing it may change `condition` too
             surgery = request.pop("postsurgical", None) or {"procedure": "surgery", "surgery_date": ""}
             if fact == "postsurgical_procedure" and value is not None:

@@ -45,6 +45,7 @@ from imr_policy.model.values import (
     Invariant,
     Limit,
     NotOf,
+    RowNumbers,
     Rule,
     RuleException,
     clause_text,
@@ -560,9 +561,14 @@ def _condition_row_fields(o: ConditionRow, n: ConditionRow, cmap: Mapping[str, s
             ("words_in_region", o.words_in_region, n.words_in_region),
             ("general_words", o.general_words, n.general_words),
             ("procedure_words", o.procedure_words, n.procedure_words),
+            ("medical", _numbers(o.medical), _numbers(n.medical)),
             ("citation", cmap.get(o.citation, o.citation) if o.citation else None, n.citation, "basis"),
         )
     )
+
+
+def _numbers(numbers: RowNumbers | None) -> str | None:
+    return None if numbers is None else f"{numbers.limit} over {numbers.over}"
 
 
 def _invariant_fields(o: Invariant, n: Invariant, cmap: Mapping[str, str]) -> tuple[FieldChange, ...]:

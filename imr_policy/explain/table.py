@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from imr_policy.language.facts import OPERATORS
-from imr_policy.model.values import Condition, Edition, Rule, clause_text, leaves
+from imr_policy.model.values import Condition, Edition, RowNumbers, Rule, clause_text, leaves
 
 _SYMBOL = {"eq": "=", "ne": "!=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">=", "in": "in", "not_in": "not in"}
 
@@ -31,7 +31,7 @@ class Table:
     columns: tuple[str, ...]  # the facts tested, then "outcome", "citation"
     rows: tuple[tuple[str, ...], ...]  # per rule: its id, one cell per fact, the outcome, the citation
     exceptions: tuple[tuple[str, str, str, str], ...]  # id, the rows it raises, its conditions, the new total
-    conditions: tuple[tuple[str, str, str, str, str], ...]  # row id, title, regions, codes, words
+    conditions: tuple[tuple[str, str, str, str, str, str], ...]  # row id, title, regions, codes, words, medical visits
     severities: tuple[str, ...] = ()  # the severities the edition distinguishes for the service, if declared
     # the rows read, per group of body regions, when the diagnoses name no condition (`unnamed_condition:`)
     unnamed: tuple[tuple[str, str], ...] = ()
@@ -52,7 +52,8 @@ class Table:
             "rows": [list(r) for r in self.rows],
             "exceptions": [{"id": i, "raises": r, "when": w, "total": t} for i, r, w, t in self.exceptions],
             "conditions": [
-                {"id": i, "title": t, "regions": g, "codes": c, "words": w} for i, t, g, c, w in self.conditions
+                {"id": i, "title": t, "regions": g, "codes": c, "words": w, "medical": m}
+                for i, t, g, c, w, m in self.conditions
             ],
             "unnamed_condition": [{"regions": g, "rows": r} for g, r in self.unnamed],
             "unnamed_condition_provenance": self.unnamed_provenance,
@@ -157,8 +158,9 @@ def table(edition: Edition, service: str) -> Table | None:
     )
 
 
-def _condition_rows(edition: Edition) -> tuple[tuple[str, str, str, str, str], ...]:
-    """The edition's table by condition, a line per row: id, title, regions, codes, words."""
+def _condition_rows(edition: Edition) -> tuple[tuple[str, str, str, str, str, str], ...]:
+    """The edition's table by condition, a line per row: id, title, regions, codes, words, the medical
+    visits the row carries (`medical:`)."""
     return tuple(
         (
             row.id,
@@ -180,9 +182,18 @@ def _condition_rows(edition: Edition) -> tuple[tuple[str, str, str, str, str], .
                 + tuple(f"{w} (in the procedure)" for w in row.procedure_words)
             )
             or "-",
+            _medical(edition, row.medical),
         )
         for row in edition.conditions
     )
+
+
+def _medical(edition: Edition, numbers: RowNumbers | None) -> str:
+    """`10 visits over 8 weeks (physical-therapy.medical.10-over-8-weeks)`, or `-`."""
+    if numbers is None:
+        return "-"
+    limit = edition.limit(numbers.limit)
+    return f"{limit.value} {limit.unit} over {numbers.over} ({numbers.limit})"
 
 
 def render(t: Table, fmt: str) -> str:
@@ -195,7 +206,14 @@ def render(t: Table, fmt: str) -> str:
     if t.exceptions:
         blocks.append(_grid(("exception", "raises", "when", "new total"), t.exceptions, fmt, "exceptions"))
     if t.conditions:
-        blocks.append(_grid(("row", "condition", "regions", "codes", "words"), t.conditions, fmt, "table by condition"))
+        blocks.append(
+            _grid(
+                ("row", "condition", "regions", "codes", "words", "medical visits"),
+                t.conditions,
+                fmt,
+                "table by condition",
+            )
+        )
     if t.unnamed:
         title = f"diagnoses that name no condition, only the injured part: the rows read [{t.unnamed_provenance}]"
         blocks.append(_grid(("body regions", "rows read one by one"), t.unnamed, fmt, title))

@@ -59,7 +59,7 @@ def normalize(data: dict[str, Any]) -> Normalized:
                     )
                 )
         out.pop("decisions", None)
-        flat = _flatten(data.get("decisions") or [], renames, problems)
+        flat = _flatten(data.get("decisions") or [], renames, problems, data)
         out["hit_policies"] = flat.hit_policies
     else:
         if "decisions" in data:
@@ -75,6 +75,7 @@ def normalize(data: dict[str, Any]) -> Normalized:
         given = data.get("rules")
         raw: list[dict[str, Any]] = given if isinstance(given, list) else []
         flat = _Flat(list(raw), [f"$.rules[{i}]" for i in range(len(raw))], [None] * len(raw), {})
+    _unread_rows(data, flat.tables, problems)
     exceptions = _overrides(flat, data.get("exceptions") or [], problems)
     out["rules"] = flat.rules
     if "exceptions" in data:
@@ -99,11 +100,15 @@ class _Flat:
     origins: list[str]
     services: list[str | None]
     hit_policies: dict[str, str]
+    tables: set[str] = field(default_factory=set)  # the rows' numbers a `table:` entry turned into rules
 
 
-def _flatten(decisions: list[dict[str, Any]], renames: dict[str, str], problems: list[Problem]) -> _Flat:
+def _flatten(
+    decisions: list[dict[str, Any]], renames: dict[str, str], problems: list[Problem], data: Mapping[str, Any]
+) -> _Flat:
     flat = _Flat([], [], [], {})
     owner: dict[str, int] = {}
+    read_tables: set[str] = set()
     for d, decision in enumerate(decisions):
         services = list(decision["services"])
         for j, service in enumerate(services):
@@ -121,6 +126,25 @@ def _flatten(decisions: list[dict[str, Any]], renames: dict[str, str], problems:
             flat.hit_policies[service] = decision["hit_policy"]
             renames[f"$.hit_policies.{service}"] = f"$.decisions[{d}].hit_policy"
         for j, row in enumerate(decision["rules"]):
+            if "table" in row:
+                read_tables.add(row["table"])
+                at = f"$.decisions[{d}].rules[{j}]"
+                for rule in table_rules(row, at, data, problems):
+                    part = "reached" if rule["outcome"]["decision"] == "non_certify" else "within"
+                    k = len(flat.rules)
+                    # a generated rule is written nowhere: what is said of it is said of the entry and its part
+                    for key, target in (
+                        ("id", f"{at}.table"),
+                        ("when", f"{at}.table"),
+                        ("citation", f"{at}.{part}.citation"),
+                        ("outcome", f"{at}.{part}"),
+                        ("outcome.reason", f"{at}.{part}.reason"),
+                    ):
+                        renames[f"$.rules[{k}].{key}"] = target
+                    flat.rules.append({**rule, "services": services})
+                    flat.origins.append(at)
+                    flat.services.append(f"$.decisions[{d}].services")
+                continue
             rule = dict(row)
             inherited: str | None = None
             if "services" in row:
@@ -145,7 +169,125 @@ def _flatten(decisions: list[dict[str, Any]], renames: dict[str, str], problems:
             flat.services.append(inherited)
     if decisions:
         renames["$.hit_policies"] = "$.decisions"
+    flat.tables = read_tables
     return flat
+
+
+# ---------------------------------------------------------------------------------- rows that carry their numbers
+
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_PLACEHOLDERS = ("visits", "over")
+
+
+def table_rules(
+    entry: Mapping[str, Any], at: str, data: Mapping[str, Any], problems: list[Problem]
+) -> list[dict[str, Any]]:
+    """The rules a `table:` entry stands for, in the format-1 shape (without `services`): per limit that rows
+    of the table name in `medical:`, in the order of `limits:`, first every `<limit>.reached` (the visits
+    completed already reach it: non-certify, the limit as ceiling), then every `<limit>` (certify up to it),
+    each testing `condition in` the rows that name the limit. What cannot be generated is a problem here, at
+    the path of the row or the entry, and is left out (a row naming an unknown limit, rows of one limit
+    spread over different times, a reason with a placeholder other than `{visits}` and `{over}`)."""
+    key = entry["table"]
+    rows = [r for r in data.get("conditions") or [] if isinstance(r, dict)]
+    limits = {str(lim["id"]): lim for lim in data.get("limits") or [] if isinstance(lim, dict) and "id" in lim}
+    if not rows:
+        problems.append(
+            Problem(
+                "policy.table-without-rows",
+                f"`table: {key}` generates its rules from the rows of `conditions:`, and this pack has none",
+                f"{at}.table",
+                "add the table by condition, or write the rules themselves",
+            )
+        )
+        return []
+    for part in ("reached", "within"):
+        for name in _PLACEHOLDER.findall(entry[part]["reason"]):
+            if name not in _PLACEHOLDERS:
+                problems.append(
+                    Problem(
+                        "policy.table-placeholder",
+                        f"`{{{name}}}` is not a placeholder of a generated reason (known: {{visits}}, {{over}})",
+                        f"{at}.{part}.reason",
+                        "write `{visits}` for the limit's value and unit, `{over}` for the rows' time, or plain words",
+                    )
+                )
+                return []
+    by_limit: dict[str, list[str]] = {}
+    over: dict[str, tuple[str, int]] = {}
+    for i, row in enumerate(data.get("conditions") or []):
+        numbers = row.get(key) if isinstance(row, dict) else None
+        if not isinstance(numbers, dict):
+            continue
+        limit, said = str(numbers["limit"]), str(numbers["over"])
+        if limit not in limits:
+            problems.append(
+                Problem(
+                    "policy.unknown-limit",
+                    f"limit `{limit}` is not defined in `limits:`",
+                    f"$.conditions[{i}].{key}.limit",
+                    "name a limit of `limits:` (its value, unit and provenance are the row's number)",
+                )
+            )
+            continue
+        first = over.setdefault(limit, (said, i))
+        if first[0] != said:
+            problems.append(
+                Problem(
+                    "policy.table-rows-disagree",
+                    f"row `{row['id']}` spreads limit `{limit}` over {said}, but row "
+                    f"`{data['conditions'][first[1]]['id']}` spreads it over {first[0]}: the rules of one limit say "
+                    "one time",
+                    f"$.conditions[{i}].{key}.over",
+                    "give the rows of one limit the same `over`, or give this row a limit of its own",
+                )
+            )
+            continue
+        by_limit.setdefault(limit, []).append(str(row["id"]))
+    order = [lim for lim in limits if lim in by_limit]
+
+    def reason(part: str, limit: str) -> str:
+        words = {"visits": f"{limits[limit]['value']} {limits[limit].get('unit', '')}".strip(), "over": over[limit][0]}
+        return _PLACEHOLDER.sub(lambda m: words[m[1]], " ".join(str(entry[part]["reason"]).split()))
+
+    reached = [
+        {
+            "id": f"{limit}.reached",
+            "citation": entry["reached"]["citation"],
+            "when": [
+                {"fact": "condition", "op": "in", "value": by_limit[limit]},
+                {"fact": "completed", "op": "gte", "limit": limit},
+            ],
+            "outcome": {"decision": "non_certify", "ceiling": limit, "reason": reason("reached", limit)},
+        }
+        for limit in order
+    ]
+    within = [
+        {
+            "id": limit,
+            "citation": entry["within"]["citation"],
+            "when": [{"fact": "condition", "op": "in", "value": by_limit[limit]}],
+            "outcome": {"decision": "certify", "up_to": {"total": limit}, "reason": reason("within", limit)},
+        }
+        for limit in order
+    ]
+    return reached + within
+
+
+def _unread_rows(data: Mapping[str, Any], read: set[str], problems: list[Problem]) -> None:
+    """Rows whose numbers no `table:` entry turns into rules: a warning, since the numbers decide nothing."""
+    for i, row in enumerate(data.get("conditions") or []):
+        if isinstance(row, dict) and "medical" in row and "medical" not in read:
+            problems.append(
+                Problem(
+                    "policy.table-unread",
+                    f"row `{row.get('id')}` gives medical visits, but no decision has a `table: medical` entry, so "
+                    "they decide nothing",
+                    f"$.conditions[{i}].medical",
+                    "add `- table: medical` (with `reached:` and `within:`) to the decision of the table's services",
+                    Severity.WARNING,
+                )
+            )
 
 
 def _overrides(

@@ -64,6 +64,7 @@ from imr_policy.model.values import (
     NotOf,
     Outcome,
     RegionRows,
+    RowNumbers,
     RowProcedures,
     Rule,
     RuleException,
@@ -366,6 +367,7 @@ def _valid_parts(
     kept = dict(data)
     keep: dict[str, list[int]] = {}
     left_out: set[str] = set()
+    tables_left_out = False  # a `table:` entry left out: the rows' numbers it reads are not unread
     for section, bad in broken.items():
         entries = _entries(data, section)
         if not isinstance(entries, list):
@@ -376,6 +378,9 @@ def _valid_parts(
             str(entries[i]["id"])
             for i in bad
             if i < len(entries) and isinstance(entries[i], dict) and "id" in entries[i]
+        )
+        tables_left_out = tables_left_out or any(
+            i < len(entries) and isinstance(entries[i], dict) and "table" in entries[i] for i in bad
         )
     if not fast_validator("policy").is_valid(kept) or float_diagnostics(kept, prefix="policy.schema"):
         return None
@@ -404,6 +409,7 @@ def _valid_parts(
         dataclasses.replace(d, path=to_file(d.path), message=to_file(d.message))
         for d in checked
         if d.code not in _UNUSED
+        and not (d.code == "policy.table-unread" and tables_left_out)
         and not (d.code in _REFERENCES and any(m in left_out for m in mentioned.findall(d.message)))
     ]
     return edition, problems
@@ -1133,10 +1139,18 @@ class _Semantics:
                     words_in_region=tuple(regional),
                     general_words=tuple(general),
                     procedure_words=tuple(operative),
+                    medical=self._row_numbers(row.get("medical")),
                 )
             )
         self.condition_ids = list(seen)
         return tuple(rows)
+
+    def _row_numbers(self, raw: dict[str, Any] | None) -> RowNumbers | None:
+        """A row's `medical:` (its limit counts as used: the rules a `table:` entry makes of it read it)."""
+        if raw is None:
+            return None
+        self.used_limits.add(raw["limit"])
+        return RowNumbers(raw["limit"], raw["over"])
 
     def _conditions(self, raw: list[dict[str, Any]], base: str) -> tuple[Clause, ...]:
         out: list[Clause] = []

@@ -208,6 +208,14 @@ class Silence:
 
 
 @dataclass(frozen=True, slots=True)
+class RowNumbers:
+    """A number a row of a table by condition carries: a limit of the edition and the time it spans."""
+
+    limit: str
+    over: str
+
+
+@dataclass(frozen=True, slots=True)
 class ConditionRow:
     """One row of a guideline's table by condition (`conditions:`): what names the condition in a case.
 
@@ -233,6 +241,9 @@ class ConditionRow:
     # phrases that name the condition in a post-surgical request's procedure ("tenosynovectomy" names the
     # tenosynovitis row): tried when no diagnosis names a row by its code or the row's own words
     procedure_words: tuple[str, ...] = ()
+    # the row's medical visits (`medical:`): the limit and the time they are spread over ("8 weeks"); the
+    # rules a `table: medical` entry generates from them decide (imr_policy.loading.packformat.table_rules)
+    medical: RowNumbers | None = None
 
     @property
     def all_words(self) -> tuple[str, ...]:

@@ -144,6 +144,10 @@ EXPECTED_CODES = frozenset(
         "policy.unnamed-procedure-without-table",
         "policy.unnamed-procedure-row-twice",
         "policy.unnamed-procedure-unread",
+        "policy.table-without-rows",
+        "policy.table-placeholder",
+        "policy.table-rows-disagree",
+        "policy.table-unread",
         "policy.duplicate-region",
         "policy.unnamed-row-region",
         "policy.duplicate-count-group",
@@ -222,6 +226,7 @@ UNREACHABLE = {
 
 WARNING_CODES = frozenset(
     {
+        "policy.table-unread",
         "policy.unused-citation",
         "policy.unused-limit",
         "policy.unused-source",

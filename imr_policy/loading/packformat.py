@@ -213,6 +213,43 @@ def table_rules(
                     )
                 )
                 return []
+    by_limit, over = _rows_by_limit(key, data, limits, problems)
+    order = [lim for lim in limits if lim in by_limit]
+
+    def reason(part: str, limit: str) -> str:
+        words = {"visits": f"{limits[limit]['value']} {limits[limit].get('unit', '')}".strip(), "over": over[limit][0]}
+        return _PLACEHOLDER.sub(lambda m: words[m[1]], " ".join(str(entry[part]["reason"]).split()))
+
+    reached = [
+        {
+            "id": f"{limit}.reached",
+            "citation": entry["reached"]["citation"],
+            "when": [
+                {"fact": "condition", "op": "in", "value": by_limit[limit]},
+                {"fact": "completed", "op": "gte", "limit": limit},
+            ],
+            "outcome": {"decision": "non_certify", "ceiling": limit, "reason": reason("reached", limit)},
+        }
+        for limit in order
+    ]
+    within = [
+        {
+            "id": limit,
+            "citation": entry["within"]["citation"],
+            "when": [{"fact": "condition", "op": "in", "value": by_limit[limit]}],
+            "outcome": {"decision": "certify", "up_to": {"total": limit}, "reason": reason("within", limit)},
+        }
+        for limit in order
+    ]
+    return reached + within
+
+
+def _rows_by_limit(
+    key: str, data: Mapping[str, Any], limits: Mapping[str, Any], problems: list[Problem]
+) -> tuple[dict[str, list[str]], dict[str, tuple[str, int]]]:
+    """Per limit the rows of the table name in `key`, and the time the first of them spreads it over (with
+    that row's index); a row naming an unknown limit, or spreading a limit over another time, is a problem
+    and is left out."""
     by_limit: dict[str, list[str]] = {}
     over: dict[str, tuple[str, int]] = {}
     for i, row in enumerate(data.get("conditions") or []):
@@ -244,34 +281,7 @@ def table_rules(
             )
             continue
         by_limit.setdefault(limit, []).append(str(row["id"]))
-    order = [lim for lim in limits if lim in by_limit]
-
-    def reason(part: str, limit: str) -> str:
-        words = {"visits": f"{limits[limit]['value']} {limits[limit].get('unit', '')}".strip(), "over": over[limit][0]}
-        return _PLACEHOLDER.sub(lambda m: words[m[1]], " ".join(str(entry[part]["reason"]).split()))
-
-    reached = [
-        {
-            "id": f"{limit}.reached",
-            "citation": entry["reached"]["citation"],
-            "when": [
-                {"fact": "condition", "op": "in", "value": by_limit[limit]},
-                {"fact": "completed", "op": "gte", "limit": limit},
-            ],
-            "outcome": {"decision": "non_certify", "ceiling": limit, "reason": reason("reached", limit)},
-        }
-        for limit in order
-    ]
-    within = [
-        {
-            "id": limit,
-            "citation": entry["within"]["citation"],
-            "when": [{"fact": "condition", "op": "in", "value": by_limit[limit]}],
-            "outcome": {"decision": "certify", "up_to": {"total": limit}, "reason": reason("within", limit)},
-        }
-        for limit in order
-    ]
-    return reached + within
+    return by_limit, over
 
 
 def _unread_rows(data: Mapping[str, Any], read: set[str], problems: list[Problem]) -> None:

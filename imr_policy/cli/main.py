@@ -32,6 +32,7 @@ COMMANDS = (
     "letter",
     "show",
     "migrate",
+    "diagnostic",
 )
 
 

@@ -11,6 +11,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from imr_policy.model.diagnostics import DOCS_URL
+
 _PACKAGE = Path(__file__).resolve().parent.parent  # imr_policy/, this file being imr_policy/loading/resources.py
 
 
@@ -51,6 +53,12 @@ def checkout_policies(start: Path | None = None) -> Path | None:
 
 def schemas_dir() -> Path:
     return _data_dir("schemas")
+
+
+def diagnostics_doc() -> Path:
+    """docs/diagnostics.md: every diagnostic code, what it means, an example and the fix (shipped with the
+    package as `_data/docs/diagnostics.md`, so `imr-policy diagnostic CODE` works from a wheel)."""
+    return _data_dir("docs") / Path(DOCS_URL).name
 
 
 def examples_dir() -> Path:

@@ -11,12 +11,23 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
 DOCS_URL = "docs/diagnostics.md"
+
+
+def see(code: str) -> str:
+    """Where a reader finds what `code` means: the section of docs/diagnostics.md inside a checkout (the
+    file is there, beside the working directory), else the verb that prints it from the installed copy."""
+    if Path(DOCS_URL).is_file():  # one stat, and only when a problem is rendered
+        return f"{DOCS_URL}#{code.replace('.', '')}"
+    return f"imr-policy diagnostic {code}"
+
+
 DEFAULT_CAP = 200
 
 
@@ -58,7 +69,7 @@ class Diagnostic:
             text += "\n" + code_frame(source_line, self.line, self.column or 1)
         if self.hint:
             text += f"\n  hint: {self.hint}"
-        return text + f"\n  see: {DOCS_URL}#{self.code.replace('.', '')}"
+        return text + f"\n  see: {see(self.code)}"
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {

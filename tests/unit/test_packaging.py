@@ -66,3 +66,34 @@ def test_installed_wheel_decides_without_a_checkout(wheel: Path, tmp_path: Path)
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == '"certify"'
+
+
+def test_a_wheel_user_can_follow_the_see_line(wheel: Path, tmp_path: Path) -> None:
+    """Issue 14.8: `see: docs/diagnostics.md#...` is a repository path. Outside a checkout a diagnostic says
+    `see: imr-policy diagnostic CODE`, and that verb prints the code's section from the copy in the wheel."""
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "imr_policy/_data/docs/diagnostics.md" in names
+    target = tmp_path / "unpacked"
+    zipfile.ZipFile(wheel).extractall(target)
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    bad = tmp_path / "bad.yaml"
+    pack = (ROOT / "tests" / "invalid" / "policy" / "policy.unknown-limit.yaml").read_text(encoding="utf-8")
+    bad.write_text(pack, encoding="utf-8")
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "imr_policy", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    checked = cli("validate", str(bad))
+    assert checked.returncode == 1
+    assert "  see: imr-policy diagnostic policy.unknown-limit" in checked.stderr + checked.stdout
+    shown = cli("diagnostic", "policy.unknown-limit")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith("## policy.unknown-limit\n")
+    assert "**Fix:**" in shown.stdout

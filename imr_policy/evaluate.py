@@ -60,6 +60,7 @@ from imr_policy.model.values import (
     Edition,
     EditionResult,
     ExceptionCheck,
+    Facts,
     HistoryEntry,
     ItemDetermination,
     PolicySetInfo,
@@ -178,9 +179,7 @@ class Engine:
         items = tuple(ur.worded(i) for i in timeliness.attach(valid, items, self._procedures))
         return Determination(valid.case_id, ENGINE_VERSION, self._policy_set, items)
 
-    def edition_result(
-        self, edition: Edition, case: Case, index: int, facts: Mapping[str, Any] | None = None
-    ) -> EditionResult:
+    def edition_result(self, edition: Edition, case: Case, index: int, facts: Facts | None = None) -> EditionResult:
         """What one edition alone says about request `index` of a validated case (for `verify` and
         explanations; ignores the search sequence and the edition's dates). `facts`, when given, replace
         the request's derived facts (a counterfactual: what the edition would say were they so)."""
@@ -206,7 +205,7 @@ class Engine:
         return self._branch(case, index, request, facts, unstated, first, floor, selected) if unstated else first
 
     def _unstated(
-        self, case: Case, index: int, request: Request, facts: Mapping[str, Any], selected: _Selected
+        self, case: Case, index: int, request: Request, facts: Facts, selected: _Selected
     ) -> tuple[Unstated, ...]:
         """What the records leave open for one request: the registry's unstated facts (a severity only
         among the values the guidelines consulted distinguish, where each declares them), each count of
@@ -273,7 +272,7 @@ class Engine:
         case: Case,
         index: int,
         request: Request,
-        facts: Mapping[str, Any],
+        facts: Facts,
         unstated: tuple[Unstated, ...],
         first: ItemDetermination,
         floor: Provenance | None,
@@ -312,8 +311,8 @@ class Engine:
         case: Case,
         index: int,
         request: Request,
-        facts: Mapping[str, Any],
-        stated: Mapping[str, Any] | None = None,
+        facts: Facts,
+        stated: Facts | None = None,
         readings: Readings | None = None,
         floor: Provenance | None = None,
         *,
@@ -445,7 +444,7 @@ class Engine:
         return tuple(plans)
 
     def _consult(
-        self, edition: Edition, undated: Mapping[str, Undated], facts: Mapping[str, Any], case: Case, index: int
+        self, edition: Edition, undated: Mapping[str, Undated], facts: Facts, case: Case, index: int
     ) -> EditionResult:
         """One edition's answer, or, where the request date is open, the answer of every edition it can
         select: the guideline decides only if they all agree and cover every day the request can have been
@@ -468,7 +467,7 @@ class Engine:
             request_date_uncovered=group.uncovered,
         )
 
-    def _edition(self, edition: Edition, facts: Mapping[str, Any], case: Case, index: int) -> EditionResult:
+    def _edition(self, edition: Edition, facts: Facts, case: Case, index: int) -> EditionResult:
         """One edition's answer. An edition with a table by condition is asked once per row the diagnoses
         match (the `condition` fact); `facts` that already give `condition` (a counterfactual) are used as
         is, and a reading of the rows (`condition:<guideline id>`, rule 7) asks only the row it reads."""
@@ -483,7 +482,7 @@ class Engine:
             )
         return self._edition_rows(edition, facts, case, index)
 
-    def _edition_rows(self, edition: Edition, facts: Mapping[str, Any], case: Case, index: int) -> EditionResult:
+    def _edition_rows(self, edition: Edition, facts: Facts, case: Case, index: int) -> EditionResult:
         if not edition.conditions or "condition" in facts:
             return self._edition_once(edition, _without_row_readings(facts), case, index)
         matches = match_rows(edition.conditions, case, case.requests[index], edition.unnamed_condition)
@@ -492,19 +491,20 @@ class Engine:
         if read is not None and any(m.row.id == read for m in matches):
             matches = tuple(m for m in matches if m.row.id == read)
         if not matches:
-            return self._edition_once(edition, {**facts, "condition": None}, case, index)
+            return self._edition_once(edition, facts | {"condition": None}, case, index)
         unnamed = edition.unnamed_procedure  # a reading of the post-surgical entry (rule 7) sets the procedure
         read_procedure = raw.get(PROCEDURE_READING + edition.guideline_id) if unnamed is not None else None
         results = []
         for m in matches:
-            asked = {**facts, "condition": m.row.id}
+            asked = facts | {"condition": m.row.id}
             procedure = None
             if (
                 unnamed is not None
                 and read_procedure in unnamed.procedures_for(m.row.id)
                 and names_no_procedure(case.requests[index], m.row, unnamed)
             ):
-                procedure = asked["postsurgical_procedure"] = read_procedure
+                procedure = read_procedure
+                asked = asked | {"postsurgical_procedure": procedure}
             results.append(
                 evolve(self._edition_once(edition, asked, case, index), condition=m, procedure_read=procedure)
             )
@@ -552,7 +552,7 @@ class Engine:
             memo[key] = fired
         return fired
 
-    def _edition_once(self, edition: Edition, facts: Mapping[str, Any], case: Case, index: int) -> EditionResult:
+    def _edition_once(self, edition: Edition, facts: Facts, case: Case, index: int) -> EditionResult:
         service = facts["service"]
         fired = self._fired(edition, facts)
         # the ids of what holds (`rule:<id>`, `exception:<id>`), read once rather than a name built per rule
@@ -648,17 +648,15 @@ def _moved(entry: HistoryEntry) -> tuple[str, ...]:
     return (*_COUNTED, "completed_postsurgical" if entry.postsurgical else "completed_toward_cap")
 
 
-def _read(
-    case: Case, request: Request, facts: Mapping[str, Any], dims: tuple[Unstated, ...], combo: tuple[str, ...]
-) -> dict[str, Any]:
+def _read(case: Case, request: Request, facts: Facts, dims: tuple[Unstated, ...], combo: tuple[str, ...]) -> Facts:
     """The facts under one reading: a fact set to its value, a row chosen, a count of prior visits moved, the
     case's other requests of the service counted as separate visits."""
-    out = dict(facts)
+    out = dict(facts)  # a local draft: the reading is one new value, made at the end
     service = facts["service"]
     for d, value in zip(dims, combo, strict=True):
         if d.name == CONCURRENT_READING:
             if value == "separate":
-                out = with_concurrent(out, concurrent_requests(case, request))
+                out = dict(with_concurrent(Facts(out), concurrent_requests(case, request)))
             continue
         if d.entry is None:
             out[d.name] = value
@@ -671,11 +669,11 @@ def _read(
             delta = int(value) - entry.completed
             for name in _moved(entry):
                 out[name] = out[name] + delta
-    return out
+    return Facts(out)
 
 
 def _count_readings(
-    i: int, entry: HistoryEntry, editions: tuple[Edition, ...], service: str, facts: Mapping[str, Any], quantity: int
+    i: int, entry: HistoryEntry, editions: tuple[Edition, ...], service: str, facts: Facts, quantity: int
 ) -> Unstated:
     """The counts a count of prior visits that is not exact is read as: its least and its most, and every
     count at or next to a threshold of the editions consulted (each number a condition on a count compares
@@ -747,11 +745,11 @@ PROCEDURE_READING = "procedure:"
 _READINGS = (ROW_READING, PROCEDURE_READING)
 
 
-def _without_row_readings(facts: Mapping[str, Any]) -> Mapping[str, Any]:
+def _without_row_readings(facts: Facts) -> Facts:
     # only names outside the fact registry can be readings of rows (a set difference, not a loop)
     if not any(k.startswith(_READINGS) for k in facts.keys() - FACTS.keys()):
         return facts
-    return {k: v for k, v in facts.items() if not k.startswith(_READINGS)}
+    return Facts({k: v for k, v in facts.items() if not k.startswith(_READINGS)})
 
 
 def _procedure_dimension(
@@ -1074,7 +1072,7 @@ def _apply(
     rule: Rule,
     exception: RuleException | None,
     edition: Edition,
-    facts: Mapping[str, Any],
+    facts: Facts,
     case: Case,
     index: int,
 ) -> tuple[Literal["certify", "modify", "non_certify", "pend"], int, tuple[str, ...]]:

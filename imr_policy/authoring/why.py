@@ -34,6 +34,7 @@ from imr_policy.model.values import (
     DecisionKind,
     Edition,
     EditionResult,
+    Facts,
     ReadingOutcome,
     Rule,
     RuleException,
@@ -360,7 +361,7 @@ def _consistent(facts: Mapping[str, Any], edition: Edition) -> bool:
     return True
 
 
-def _with(facts: Mapping[str, Any], changes: Sequence[Change]) -> dict[str, Any]:
+def _with(facts: Facts, changes: Sequence[Change]) -> Facts:
     out = dict(facts)
     for c in changes:
         out[c.fact] = c.value
@@ -373,7 +374,7 @@ def _with(facts: Mapping[str, Any], changes: Sequence[Change]) -> dict[str, Any]
     ):
         # keep the split of completed visits consistent: the change goes to the visits counted toward the cap
         out["completed_toward_cap"] = out["completed"] - (out["completed_postsurgical"] or 0)
-    return out
+    return Facts(out)
 
 
 def _distance(changes: Sequence[Change]) -> int:
@@ -398,7 +399,7 @@ def _facts_to_vary(target: Sequence[Clause], blockers: Sequence[Rule], facts: Ma
 
 
 def _search(
-    facts: Mapping[str, Any],
+    facts: Facts,
     names: Sequence[str],
     edition: Edition,
     service: str,
@@ -485,7 +486,7 @@ def explain_case(
 
 
 def _counted_together(
-    engine: Engine, consulted: set[tuple[str, str]], facts: Mapping[str, Any]
+    engine: Engine, consulted: set[tuple[str, str]], facts: Facts
 ) -> tuple[tuple[str, tuple[tuple[str, int], ...]], ...]:
     """The editions explained that count other services' visits with the request's, and what they counted."""
     out = []
@@ -504,7 +505,7 @@ def _named(t: TraceEntry, name: str) -> bool:
 
 def _entry(
     t: TraceEntry,
-    facts: Mapping[str, Any],
+    facts: Facts,
     case: Case,
     index: int,
     engine: Engine,
@@ -515,7 +516,7 @@ def _entry(
     if edition.conditions and "condition" not in facts:
         # the row this entry was evaluated for (or the first row the diagnoses name): a fact of the edition
         rows = [m.row.id for m in match_rows(edition.conditions, case, case.requests[index], edition.unnamed_condition)]
-        facts = {**facts, "condition": t.condition or (rows[0] if rows else None)}
+        facts = facts | {"condition": t.condition or (rows[0] if rows else None)}
     service = facts["service"]
     facts, _ = as_counted_by(facts, edition)  # the count facts as this edition makes them (`counted_together:`)
     matcher = ReferenceMatcher((edition,))
@@ -543,7 +544,7 @@ def _entry(
     if isinstance(item, Rule):
         target_rule = item
 
-        def accept(changed: Mapping[str, Any]) -> bool:
+        def accept(changed: Facts) -> bool:
             fired = matcher.match(edition, changed)
             first_rule = next((f for f in fired if f.startswith("rule:")), None)
             return first_rule == f"rule:{target_rule.id}"
@@ -554,7 +555,7 @@ def _entry(
     else:
         exc = item
 
-        def accept(changed: Mapping[str, Any]) -> bool:
+        def accept(changed: Facts) -> bool:
             res = reference.edition_result(edition, case, index, changed)
             return res.exception is not None and res.exception.id == exc.id
 

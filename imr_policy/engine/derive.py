@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from imr_policy.language.facts import SEVERITY_ORDER, UNSTATED
-from imr_policy.model.values import Case, Edition, Request
+from imr_policy.model.values import Case, Edition, Facts, Request
 
 
 def functional_improvement(case: Case, service: str) -> str:
@@ -52,13 +52,12 @@ def concurrent_requests(case: Case, request: Request) -> tuple[tuple[str, int, b
     )
 
 
-def with_concurrent(facts: Mapping[str, Any], others: tuple[tuple[str, int, bool], ...]) -> dict[str, Any]:
+def with_concurrent(facts: Facts, others: tuple[tuple[str, int, bool], ...]) -> Facts:
     """`facts` with the visits of `others` (separate visits requested in the same case) counted as if given
     already: so the requests together never pass a number that each alone would stay within."""
     extra = sum(q for _, q, _ in others)
     post = sum(q for _, q, p in others if p)
-    return {
-        **facts,
+    return facts | {
         CONCURRENT: others,
         "completed": facts["completed"] + extra,
         "total": facts["total"] + extra,
@@ -67,7 +66,7 @@ def with_concurrent(facts: Mapping[str, Any], others: tuple[tuple[str, int, bool
     }
 
 
-def request_facts(case: Case, request: Request) -> dict[str, Any]:
+def request_facts(case: Case, request: Request) -> Facts:
     facts = _request_facts(case, request)
     if request.concurrent_visits == "separate":
         others = concurrent_requests(case, request)
@@ -76,49 +75,51 @@ def request_facts(case: Case, request: Request) -> dict[str, Any]:
     return facts
 
 
-def _request_facts(case: Case, request: Request) -> dict[str, Any]:
+def _request_facts(case: Case, request: Request) -> Facts:
     completed = sum(h.completed for h in case.history if h.service == request.service)
     postsurgical = sum(h.completed for h in case.history if h.service == request.service and h.postsurgical)
     severity = max((d.severity for d in case.diagnoses), key=SEVERITY_ORDER.index, default="unspecified")
     codes = tuple(sorted({d.code for d in case.diagnoses if d.code and d.code_system == "ICD-10-CM"}))
     icd9 = tuple(sorted({d.code for d in case.diagnoses if d.code and d.code_system == "ICD-9-CM"}))
-    return {
-        "service": request.service,
-        "modality": request.modality,
-        "body_region": request.body_region,
-        "frequency": request.frequency,
-        "quantity": request.quantity,
-        "date_of_service": request.date_of_service,
-        "request_date": request.request_date,
-        "date_of_injury": case.date_of_injury,
-        "jurisdiction": case.jurisdiction,
-        "postsurgical": request.postsurgical,
-        "employer_authorized_beyond_cap": request.employer_authorized_beyond_cap,
-        "age": case.age,
-        "sex": case.sex,
-        "completed": completed,
-        "total": completed + request.quantity,
-        "completed_postsurgical": postsurgical,
-        "completed_toward_cap": completed - postsurgical,
-        "functional_improvement": functional_improvement(case, request.service),
-        "severity": severity,
-        "diagnosis_codes": codes or None,
-        "icd9_codes": icd9 or None,
-        "postsurgical_procedure": request.postsurgical_procedure,
-        "months_since_surgery": months_begun(request.surgery_date, request.date_of_service)
-        if request.surgery_date
-        else None,
-        ENTRIES: tuple((h.service, h.completed, h.postsurgical) for h in case.history),
-        OTHER_REQUESTS: tuple(
-            (r.id, r.service, r.quantity, r.postsurgical) for r in case.requests if r.service != request.service
-        ),
-    }
+    return Facts(
+        {
+            "service": request.service,
+            "modality": request.modality,
+            "body_region": request.body_region,
+            "frequency": request.frequency,
+            "quantity": request.quantity,
+            "date_of_service": request.date_of_service,
+            "request_date": request.request_date,
+            "date_of_injury": case.date_of_injury,
+            "jurisdiction": case.jurisdiction,
+            "postsurgical": request.postsurgical,
+            "employer_authorized_beyond_cap": request.employer_authorized_beyond_cap,
+            "age": case.age,
+            "sex": case.sex,
+            "completed": completed,
+            "total": completed + request.quantity,
+            "completed_postsurgical": postsurgical,
+            "completed_toward_cap": completed - postsurgical,
+            "functional_improvement": functional_improvement(case, request.service),
+            "severity": severity,
+            "diagnosis_codes": codes or None,
+            "icd9_codes": icd9 or None,
+            "postsurgical_procedure": request.postsurgical_procedure,
+            "months_since_surgery": months_begun(request.surgery_date, request.date_of_service)
+            if request.surgery_date
+            else None,
+            ENTRIES: tuple((h.service, h.completed, h.postsurgical) for h in case.history),
+            OTHER_REQUESTS: tuple(
+                (r.id, r.service, r.quantity, r.postsurgical) for r in case.requests if r.service != request.service
+            ),
+        }
+    )
 
 
 Counted = tuple[tuple[str, int, int], ...]  # per other service counted: (service, completed, of which post-surgical)
 
 
-def as_counted_by(facts: Mapping[str, Any], edition: Edition) -> tuple[Mapping[str, Any], Counted]:
+def as_counted_by(facts: Facts, edition: Edition) -> tuple[Facts, Counted]:
     """The request's facts as `edition` counts visits (`counted_together:`: its count facts take in the visits
     of the services it counts with the request's, and the visits the case's requests of those services ask
     for, as separate visits given already, `POOLED_REQUESTS`), and those services' visits given (`facts` as
@@ -130,11 +131,11 @@ def as_counted_by(facts: Mapping[str, Any], edition: Edition) -> tuple[Mapping[s
     requested = tuple(r for r in facts.get(OTHER_REQUESTS, ()) if r[1] in services)
     if not others and not requested:
         return facts, ()
-    out = pooled(facts, others) if others else dict(facts)
+    out = pooled(facts, others) if others else facts
     if requested:
         extra = sum(q for _, _, q, _ in requested)
         post = sum(q for _, _, q, p in requested if p)
-        out |= {
+        out = out | {
             POOLED_REQUESTS: requested,
             OTHER_REQUESTS: tuple(r for r in facts.get(OTHER_REQUESTS, ()) if r[1] not in services),
             "completed": out["completed"] + extra,
@@ -155,14 +156,13 @@ def counted_with(facts: Mapping[str, Any], services: tuple[str, ...]) -> Counted
     return tuple(out)
 
 
-def pooled(facts: Mapping[str, Any], others: Counted) -> dict[str, Any]:
+def pooled(facts: Facts, others: Counted) -> Facts:
     """`facts` with the count facts taking in `others` (`counted_with`). The entries taken in leave the
     history entries, so that facts already pooled are never pooled again."""
     extra = sum(c for _, c, _ in others)
     post = sum(p for _, _, p in others)
     taken = {s for s, _, _ in others}
-    return {
-        **facts,
+    return facts | {
         ENTRIES: tuple(e for e in facts.get(ENTRIES, ()) if e[0] not in taken),
         "completed": facts["completed"] + extra,
         "total": facts["total"] + extra,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, cast
 
@@ -645,6 +645,39 @@ class Diagnosis:
     severity: str = "unspecified"
     code: str | None = None
     code_system: str | None = None  # `ICD-9-CM` or `ICD-10-CM`: as stated, or inferred (never None with a code)
+
+
+class Facts(dict[str, Any]):
+    """The flat facts of one request, as the rules test them (imr_policy.language.facts.FACTS, with the
+    readings' and the derivation's own entries): what passes between deriving (imr_policy.engine.derive),
+    reading the facts the records leave open and matching (imr_policy.evaluate, imr_policy.engine).
+
+    Immutable: a change is a new value, `facts | {"condition": row}`; writing into one raises. A dict
+    underneath, so that looking a fact up stays a C-speed `dict.get` on the hot path and durable_rules gets
+    what it is posted."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("facts are immutable: make a new value with `facts | {name: value}`")
+
+    __setitem__ = __delitem__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+
+    def __ior__(self, other: Any) -> Facts:  # type: ignore[misc,override]  # `facts |= ...` would write in place
+        return cast(Facts, self._refuse(other))
+
+    def __or__(self, other: Mapping[str, Any]) -> Facts:  # type: ignore[override]
+        return Facts({**self, **other})
+
+    def __reduce__(self) -> tuple[type[Facts], tuple[dict[str, Any]]]:
+        return Facts, (dict(self),)  # copy and pickle rebuild it whole, never item by item
+
+    def __copy__(self) -> Facts:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Facts:
+        return self  # every value is immutable too (dates, tuples, strings, numbers)
 
 
 @_quick_init

@@ -32,7 +32,7 @@ def test_derived_facts_are_a_facts_value_that_refuses_writes() -> None:
         lambda: facts.__delitem__("completed"),
         lambda: facts.update(completed=0),
         lambda: facts.pop("completed"),
-        lambda: facts.popitem(),
+        facts.popitem,
         lambda: facts.setdefault("x", 1),
         facts.clear,
     ):

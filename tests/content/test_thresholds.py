@@ -109,7 +109,12 @@ TOTAL_LIMITS = [
         12,
         "odg-treatment:physical-therapy.lumbosacral-radiculitis",
     ),
-    ("odg acupuncture 8-12", {"service": "acupuncture", "jurisdiction": "TX"}, 12, "odg-treatment:acupuncture.visits"),
+    (
+        "odg acupuncture 8-12",
+        {"service": "acupuncture", "jurisdiction": "TX"},
+        12,
+        "odg-treatment:acupuncture.with-improvement",
+    ),
     ("odg office visits 6", {"service": "office_visit", "jurisdiction": "TX"}, 6, "odg-treatment:office-visits.visits"),
 ]
 
@@ -164,6 +169,12 @@ TRIALS = [
         {"service": "chiropractic", "jurisdiction": "TX", "severity": "severe"},
         6,
         "odg-treatment:chiropractic.trial",
+    ),
+    (
+        "odg acupuncture trial 3-4",
+        {"service": "acupuncture", "jurisdiction": "TX"},
+        4,
+        "odg-treatment:acupuncture.trial",
     ),
 ]
 

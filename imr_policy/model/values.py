@@ -668,7 +668,9 @@ class Facts(dict[str, Any]):
         return cast(Facts, self._refuse(other))
 
     def __or__(self, other: Mapping[str, Any]) -> Facts:  # type: ignore[override]
-        return Facts({**self, **other})
+        new = Facts(self)  # one copy, then the changes written into the new value before anyone can see it
+        dict.update(new, other)
+        return new
 
     def __reduce__(self) -> tuple[type[Facts], tuple[dict[str, Any]]]:
         return Facts, (dict(self),)  # copy and pickle rebuild it whole, never item by item

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +48,47 @@ _SLOW_TESTS = (
 )
 
 
+# The fast tier (`-m fast`, issue 10): tests of pure code, run on every change. Every test outside the slow
+# tier and outside these files, which run the CLI, git, the batch runner, or every policy test or fixture of
+# the shipped packs. A fast test may not start a process: the fixture below fails it if it tries, so the tier
+# stays fast as tests are added.
+_NOT_FAST_FILES = (
+    "tests/unit/test_policy_tests.py",
+    "tests/unit/test_impact.py",
+    "tests/unit/test_lint.py",
+    "tests/unit/test_working_directory.py",
+    "tests/unit/test_diff.py",
+    "tests/unit/test_docs_and_quality.py",
+    "tests/unit/test_worker_crash.py",
+    "tests/unit/test_batch.py",
+    "tests/unit/test_diff_procedure.py",
+    "tests/unit/test_migrate.py",
+    "tests/unit/test_validate_cli.py",
+    "tests/unit/test_invalid_fixtures.py",
+    "tests/unit/test_sarif.py",
+    "tests/unit/test_engine.py",
+    "tests/unit/test_bad_input.py",
+    "tests/unit/test_timeliness.py",
+    "tests/unit/test_show.py",
+    "tests/unit/test_explain.py",
+    "tests/unit/test_ur_letter_writer.py",
+    "tests/unit/test_extras.py",
+    "tests/unit/test_letter.py",
+    "tests/unit/test_diagnostic_verb.py",
+    "tests/unit/test_row_numbers.py",
+    "tests/unit/test_diff_renderers.py",
+    "tests/unit/test_architecture.py",  # runs lint-imports
+)
+_NOT_FAST_TESTS = ("test_the_compliance_diff_reports_the_reading_as_a_decision_change",)  # `imr-policy diff`
+_NOT_FAST_DIRS = ("policies/",)  # the shipped packs' policy tests: `imr-policy test` runs them too
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "slow: the slow tier (tests/conftest.py says which); deselect with -m 'not slow'"
+    )
+    config.addinivalue_line(
+        "markers", "fast: the fast tier, pure code and no process started (tests/conftest.py); select with -m fast"
     )
 
 
@@ -58,6 +97,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         where = Path(str(item.fspath)).resolve().relative_to(ROOT).as_posix() if str(item.fspath) else ""
         if where.startswith(_SLOW_DIRS) or where in _SLOW_FILES or item.name.split("[")[0] in _SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
+        elif not (
+            where in _NOT_FAST_FILES or where.startswith(_NOT_FAST_DIRS) or item.name.split("[")[0] in _NOT_FAST_TESTS
+        ):
+            item.add_marker(pytest.mark.fast)
+
+
+@pytest.fixture(autouse=True)
+def _fast_tests_start_no_process(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test of the fast tier that starts a process fails, saying so (move it to `_NOT_FAST_FILES`)."""
+    if request.node.get_closest_marker("fast") is None:
+        return
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a fast-tier test started a process: list its file in tests/conftest.py _NOT_FAST_FILES")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
